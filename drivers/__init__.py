@@ -1,0 +1,1 @@
+"""Protocol drivers: each turns addresses into poll groups and writes into verified writes."""

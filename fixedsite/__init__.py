@@ -1,0 +1,3 @@
+"""fixedsite: supervisory control for unattended mine fixed installations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,244 @@
+"""Site configuration: load a TOML file, validate it, refuse to start on any doubt.
+
+Checked twice, as a safety controller must: each entry against its schema (types,
+ranges, unknown keys are typos), then across entries (a pump that names an unknown PLC,
+two signals on one register, a start level under its stop level). Every problem is
+reported as ``FILE: key.path: what is wrong; what was expected`` and the controller does
+not start with a config that has any.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
+
+from fixedsite.drivers.modbus_codec import Address, parse_address
+from fixedsite.equipment import TYPES, SignalDef
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.toml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignalMap(_Model):
+    address: str
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    word_order: Literal["big", "little"] | None = None
+    period_s: PositiveFloat | None = None
+
+
+SignalEntry = str | SignalMap
+
+
+class PlcConfig(_Model):
+    protocol: Literal["modbus"]
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    device_id: int = Field(default=1, ge=0, le=255)
+    word_order: Literal["big", "little"] = "big"
+    poll_period_s: PositiveFloat = 1.0
+    timeout_s: PositiveFloat = 1.0
+    max_gap: int = Field(default=32, ge=0, le=124)
+    heartbeat: str | None = None
+    heartbeat_period_s: PositiveFloat = 1.0
+    backoff_max_s: PositiveFloat = 5.0
+
+
+class _Equipment(_Model):
+    plc: str
+    name: str = ""
+    signals: dict[str, SignalEntry] = {}
+
+
+class PumpEq(_Equipment):
+    type: Literal["pump"]
+    valve: str
+    rated_flow_m3h: PositiveFloat
+    rated_head_m: PositiveFloat
+    rated_power_kw: PositiveFloat
+    rated_current_a: PositiveFloat
+    efficiency: float = Field(default=0.78, gt=0, le=1)
+
+
+class ValveEq(_Equipment):
+    type: Literal["valve"]
+    travel_s: PositiveFloat = 40.0
+
+
+class SumpEq(_Equipment):
+    type: Literal["sump"]
+    sensors: list[str] = Field(min_length=1)
+    volume_curve: list[tuple[float, float]] = Field(min_length=2)
+
+
+class LevelSensorEq(_Equipment):
+    type: Literal["level_sensor"]
+
+
+class PlcStatusEq(_Equipment):
+    type: Literal["plc_status"]
+
+
+Equipment = Annotated[PumpEq | ValveEq | SumpEq | LevelSensorEq | PlcStatusEq,
+                      Field(discriminator="type")]
+
+
+class DrainageControl(_Model):
+    sump: str
+    pumps: list[str] = Field(min_length=1)
+    start_levels_m: list[float] = Field(min_length=1)
+    stop_levels_m: list[float] = Field(min_length=1)
+    high_high_m: PositiveFloat
+    low_low_m: PositiveFloat
+    normal_band_m: tuple[float, float]
+    prime_timeout_s: PositiveFloat = 120.0
+    start_timeout_s: PositiveFloat = 30.0
+    valve_timeout_s: PositiveFloat = 90.0
+    flow_proven_timeout_s: PositiveFloat = 60.0
+    stop_timeout_s: PositiveFloat = 150.0
+    min_flow_m3h: PositiveFloat = 50.0
+    sensor_disagree_m: PositiveFloat = 0.3
+    min_rest_s: float = Field(default=300.0, ge=0)
+
+
+class DrainageSystem(_Model):
+    kind: Literal["drainage"]
+    name: str = ""
+    equipment: dict[str, Equipment]
+    control: DrainageControl
+
+
+class ClockConfig(_Model):
+    scale: PositiveFloat = 1.0
+    origin: str | None = None   # ISO date-time the simulated clock starts at
+
+
+class ControllerConfig(_Model):
+    scan_period_s: PositiveFloat = 1.0
+    stale_after_periods: float = Field(default=3.0, ge=1.5)
+
+
+class HilDrainage(_Model):
+    system: str
+    plc: str
+    normal_inflow_m3h: PositiveFloat
+    max_inflow_m3h: PositiveFloat
+    daily_swing: float = Field(default=0.15, ge=0, lt=1)
+    noise: float = Field(default=0.05, ge=0, lt=1)
+    initial_level_m: float = Field(default=1.2, ge=0)
+    static_head_m: PositiveFloat
+    priming_s: PositiveFloat = 40.0
+    prime_hold_s: PositiveFloat = 1800.0
+    watchdog_s: PositiveFloat = 10.0
+    float_low_m: PositiveFloat
+    float_high_m: PositiveFloat
+    float_highhigh_m: PositiveFloat
+    seed: int = 1
+
+
+class HilConfig(_Model):
+    drainage: list[HilDrainage] = []
+
+
+class SiteInfo(_Model):
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    name: str
+    lang: Literal["zh_CN", "en"] = "zh_CN"
+
+
+class SiteConfig(_Model):
+    site: SiteInfo
+    clock: ClockConfig = ClockConfig()
+    controller: ControllerConfig = ControllerConfig()
+    plcs: dict[str, PlcConfig] = Field(min_length=1)
+    systems: dict[str, DrainageSystem]
+    hil: HilConfig = HilConfig()
+
+    def signals(self) -> Iterator[Signal]:
+        """Every mapped signal with its tag path, PLC and parsed address."""
+        for sys_name, system in self.systems.items():
+            for eq_name, eq in system.equipment.items():
+                defs = TYPES[eq.type]
+                for sig_name, entry in eq.signals.items():
+                    m = entry if isinstance(entry, SignalMap) else SignalMap(address=entry)
+                    yield Signal(f"{sys_name}.{eq_name}.{sig_name}", eq.plc,
+                                 parse_address(m.address), m, defs[sig_name])
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    path: str
+    plc: str
+    address: Address
+    map: SignalMap
+    spec: SignalDef
+
+
+class ConfigError(Exception):
+    """A config that must not be run; ``problems`` are (key path, message) pairs."""
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(f"{file}: {k}: {m}" if k else f"{file}: {m}"
+                                   for k, m in problems))
+
+
+def load(path: str | Path) -> SiteConfig:
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(name, [("", f"cannot read the file: {e.strerror}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(name, [("", f"not valid TOML: {e}")]) from None
+    return parse(raw, name)
+
+
+def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
+    try:
+        cfg = SiteConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(name, [_pydantic_problem(err) for err in e.errors()]) from None
+    from fixedsite.config_checks import cross_check   # cross-entry rules live apart
+
+    problems = cross_check(cfg)
+    if problems:
+        raise ConfigError(name, problems)
+    return cfg
+
+
+_TYPE_TAGS = set(TYPES)
+
+
+def _pydantic_problem(err: Any) -> tuple[str, str]:
+    loc = list(err["loc"])
+    # a discriminated union puts the type tag into the path: equipment.pump1.pump.x
+    loc = [p for i, p in enumerate(loc)
+           if not (p in _TYPE_TAGS and i >= 2 and loc[i - 2] == "equipment")]
+    key = ".".join(str(p) for p in loc)
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return key, "unknown key (misspelt, or not valid here)"
+    if kind == "missing":
+        return key, "missing; this key is required"
+    if kind == "union_tag_invalid":
+        return key, f"unknown equipment type {err['input'].get('type')!r}; expected one " \
+                    f"of: {', '.join(sorted(TYPES))}"
+    got = err.get("input")
+    if not isinstance(got, dict | list):
+        msg += f" (got {got!r})"
+    return key, msg

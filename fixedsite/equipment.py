@@ -1,0 +1,94 @@
+"""Equipment types and the signals each declares by name.
+
+Sequences read and write only these names, never addresses, so the same drainage
+logic drives a Modbus or an S7 PLC, real or simulated. A site config maps each
+signal of each equipment to an address on its PLC; this module says which names
+exist, which must be mapped, which are commands (written by the controller) and what
+kind of value each carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["bool", "number"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalDef:
+    kind: Kind
+    unit: str = ""
+    required: bool = False
+    writable: bool = False
+    description: str = ""
+
+
+def _b(desc: str, required: bool = False, writable: bool = False) -> SignalDef:
+    return SignalDef("bool", "", required, writable, desc)
+
+
+def _n(unit: str, desc: str, required: bool = False, writable: bool = False) -> SignalDef:
+    return SignalDef("number", unit, required, writable, desc)
+
+
+PUMP: dict[str, SignalDef] = {
+    "running": _b("motor running (contactor feedback)", required=True),
+    "primed": _b("casing full: vacuum priming complete", required=True),
+    "local": _b("field selector in LOCAL: remote commands are ignored by the PLC",
+                required=True),
+    "fault_code": _n("", "PLC trip code, 0 = healthy; writing 0 asks the PLC to reset",
+                     required=True, writable=True),
+    "mode": _n("", "remote mode held in the PLC: 1 remote-manual, 2 remote-auto",
+               required=True, writable=True),
+    "prime_cmd": _b("run the vacuum priming pump", required=True, writable=True),
+    "run_cmd": _b("run the main motor", required=True, writable=True),
+    "flow": _n("m3/h", "discharge flow"),
+    "discharge_pressure": _n("MPa", "discharge pressure"),
+    "suction_vacuum": _n("kPa", "suction vacuum"),
+    "current": _n("A", "motor current"),
+    "voltage": _n("kV", "supply voltage"),
+    "power": _n("kW", "motor active power"),
+    "energy": _n("kWh", "motor energy counter"),
+    "bearing_temp": _n("degC", "pump/motor bearing temperature"),
+    "stator_temp": _n("degC", "motor stator winding temperature"),
+    "run_hours": _n("h", "motor run-hour counter"),
+    "starts": _n("", "motor start counter"),
+}
+
+VALVE: dict[str, SignalDef] = {
+    "open_cmd": _b("1 drives the valve open, 0 drives it closed", required=True,
+                   writable=True),
+    "opened": _b("open limit switch", required=True),
+    "closed": _b("closed limit switch", required=True),
+    "position": _n("%", "valve position"),
+    "fault": _b("actuator fault (overtorque, travel timeout)"),
+}
+
+SUMP: dict[str, SignalDef] = {
+    "float_low": _b("low float switch: pumps must not run dry"),
+    "float_high": _b("high float switch"),
+    "float_highhigh": _b("high-high float switch"),
+}
+
+LEVEL_SENSOR: dict[str, SignalDef] = {
+    "level": _n("m", "water level above the sump floor", required=True),
+}
+
+PLC_STATUS: dict[str, SignalDef] = {
+    "fallback": _b("PLC has lost the controller's heartbeat and runs on float switches",
+                   required=True),
+    "heartbeat_echo": _n("", "last heartbeat value the PLC received"),
+}
+
+TYPES: dict[str, dict[str, SignalDef]] = {
+    "pump": PUMP,
+    "valve": VALVE,
+    "sump": SUMP,
+    "level_sensor": LEVEL_SENSOR,
+    "plc_status": PLC_STATUS,
+}
+
+# Pump remote modes as held in the PLC's mode register.
+MODE_REMOTE_MANUAL = 1
+MODE_REMOTE_AUTO = 2

@@ -1,0 +1,1 @@
+"""The simulated site (hardware in the loop): plants, emulated PLCs, protocol servers."""

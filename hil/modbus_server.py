@@ -1,0 +1,90 @@
+"""Thin glue: serve a PLC's register image over Modbus TCP with pymodbus.
+
+The emulated PLC owns four plain lists (coils, discrete inputs, holding and input
+registers). Each scan, the glue copies what a master may write (coils, holding
+registers) into the PLC, lets it scan, and copies back everything the PLC changed. Only
+changed points are written back, so a master's write that lands between two scans is
+not overwritten with a stale image.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+log = logging.getLogger(__name__)
+
+FC_COILS, FC_DI, FC_HR, FC_IR = 1, 2, 3, 4
+
+
+class Image(Protocol):
+    coils: list[bool]
+    di: list[bool]
+    hr: list[int]
+    ir: list[int]
+
+
+class ImageServer:
+    def __init__(self, image: Image, host: str, port: int, device_id: int = 1) -> None:
+        self.image = image
+        self.host, self.port, self.device_id = host, port, device_id
+        self._server: ModbusTcpServer | None = None
+        self._seen_coils = list(image.coils)
+        self._seen_hr = list(image.hr)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        img = self.image
+        # input tables are not flagged read-only: no Modbus function can write them, and
+        # the PLC side needs async_setValues on them.
+        dev = SimDevice(id=self.device_id, simdata=(
+            [SimData(0, count=len(img.coils), values=False, datatype=DataType.BITS)],
+            [SimData(0, count=len(img.di), values=False, datatype=DataType.BITS)],
+            [SimData(0, count=len(img.hr), values=0, datatype=DataType.REGISTERS)],
+            [SimData(0, count=len(img.ir), values=0, datatype=DataType.REGISTERS)]))
+        self._server = ModbusTcpServer(dev, address=(self.host, self.port))
+        await self._server.serve_forever(background=True)
+        await self._put(FC_COILS, img.coils)
+        await self._put(FC_HR, img.hr)
+        self._seen_coils, self._seen_hr = list(img.coils), list(img.hr)
+        log.info("Modbus server on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+    async def pull(self) -> None:
+        """Masters' writes (coils, holding registers) into the PLC image."""
+        if self._server is None:
+            return
+        coils = await self._server.async_getValues(self.device_id, FC_COILS, 0,
+                                                   len(self.image.coils))
+        hr = await self._server.async_getValues(self.device_id, FC_HR, 0, len(self.image.hr))
+        self.image.coils[:] = [bool(b) for b in coils][:len(self.image.coils)]
+        self.image.hr[:] = list(hr)
+        self._seen_coils, self._seen_hr = list(self.image.coils), list(self.image.hr)
+
+    async def push(self) -> None:
+        """The PLC's outputs, and whatever it changed in the writable tables, to the server."""
+        if self._server is None:
+            return
+        img = self.image
+        await self._server.async_setValues(self.device_id, FC_IR, 0, list(img.ir))
+        await self._server.async_setValues(self.device_id, FC_DI, 0, list(img.di))
+        for i, (now, seen) in enumerate(zip(img.coils, self._seen_coils, strict=True)):
+            if now != seen:
+                await self._server.async_setValues(self.device_id, FC_COILS, i, [now])
+        for i, (now, seen) in enumerate(zip(img.hr, self._seen_hr, strict=True)):
+            if now != seen:
+                await self._server.async_setValues(self.device_id, FC_HR, i, [now])
+
+    async def _put(self, fc: int, values: list[bool] | list[int]) -> None:
+        assert self._server is not None
+        await self._server.async_setValues(self.device_id, fc, 0, list(values))

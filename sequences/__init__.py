@@ -1,0 +1,1 @@
+"""Equipment logic as state machines, one module per system."""
