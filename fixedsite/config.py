@@ -213,7 +213,7 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
         cfg = SiteConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(name, [_pydantic_problem(err) for err in e.errors()]) from None
-    from fixedsite.config_checks import cross_check   # cross-entry rules live apart
+    from fixedsite.config_checks import cross_check  # cross-entry rules live apart
 
     problems = cross_check(cfg)
     if problems:

@@ -142,7 +142,7 @@ class TagStore:
         return lambda: self._listeners.remove(entry)
 
     async def wait_for(self, path: str, predicate: Callable[[Tag], bool],
-                       timeout: float) -> Tag:
+                       within_s: float) -> Tag:
         """Wait (wall seconds) until the tag satisfies ``predicate``; TimeoutError otherwise."""
         tag = self[path]
         if predicate(tag):
@@ -155,6 +155,6 @@ class TagStore:
 
         unsubscribe = self.subscribe(check, path)
         try:
-            return await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, within_s)
         finally:
             unsubscribe()

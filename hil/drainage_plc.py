@@ -207,8 +207,9 @@ class DrainagePlc:
         else:                                     # local: the field panel holds it
             prime, run, open_ = p.priming, p.motor_on, v.target > 0.5
         # interlocks, whoever commands
-        if self.fault[i] or low:
+        if self.fault[i] or low:                 # and the latches go: no restart by itself
             prime = run = open_ = False
+            self.coils[c] = self.coils[c + 1] = self.coils[c + 2] = False
         if run and not p.motor_on and not p.primed:
             run = False                          # no start unless primed
         if p.motor_on and not run:               # stopping: valve closed first
