@@ -36,7 +36,7 @@ from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagMeta, T
 
 log = logging.getLogger(__name__)
 
-MIN_POLL_REAL_S = 0.005      # never poll one group more often than this, whatever the scale
+MIN_POLL_REAL_S = 0.01       # never poll one group more often than this, whatever the scale
 BACKOFF_START_S = 0.1
 TIMEOUTS_BEFORE_LOSS = 2     # consecutive request time-outs that mean the link is gone
 ILLEGAL_ADDRESS = 2

@@ -140,6 +140,7 @@ class HilDrainage(_Model):
     priming_s: PositiveFloat = 40.0
     prime_hold_s: PositiveFloat = 1800.0
     watchdog_s: PositiveFloat = 10.0
+    initial_mode: Literal["remote-manual", "remote-auto"] = "remote-auto"
     float_low_m: PositiveFloat
     float_high_m: PositiveFloat
     float_highhigh_m: PositiveFloat

@@ -63,7 +63,7 @@ class PumpState:
 
     @property
     def primed(self) -> bool:
-        return self.prime >= 1.0
+        return self.prime >= 0.9
 
 
 @dataclass
@@ -106,7 +106,7 @@ def step_pump(p: PumpState, s: PumpSpec, valve: ValveState, level: float, dt: fl
     submerged = level > SUCTION_MIN_M
     if p.priming and not p.motor_on and submerged:
         p.prime = min(1.0, p.prime + dt / s.priming_s)
-    elif not p.motor_on or p.flow <= 0.0:
+    elif not p.motor_on:
         p.prime = max(0.0, p.prime - dt / s.prime_hold_s)   # foot valve leaks slowly
     if p.motor_on and not submerged:
         p.prime = 0.0                                       # drawing air: loses prime

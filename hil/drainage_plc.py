@@ -105,6 +105,7 @@ class DrainagePlc:
     plant: DrainagePlant
     watchdog_s: float
     n_sensors: int
+    initial_mode: int = 1                     # 1 remote-manual, 2 remote-auto
     coils: list[bool] = field(default_factory=list)
     di: list[bool] = field(default_factory=list)
     hr: list[int] = field(default_factory=list)
@@ -127,7 +128,7 @@ class DrainagePlc:
         self._hb_time: float | None = None
         self._demand = 0
         for i in range(n):
-            self.hr[HR_PUMP + HR_PUMP_STRIDE * i] = 1   # remote-manual until told otherwise
+            self.hr[HR_PUMP + HR_PUMP_STRIDE * i] = self.initial_mode
 
     # --- fault injection ---------------------------------------------------------
     def inject_trip(self, i: int, on: bool = True) -> None:
@@ -223,7 +224,7 @@ class DrainagePlc:
                                      "remote" if remote else "fallback" if self.fallback
                                      else "local"))
         p.motor_on = run
-        p.priming = prime and not p.primed and not run
+        p.priming = prime and not run
         v.target = 1.0 if open_ else 0.0
         moving = abs(v.target - v.position) > 0.005
         self._valve_lag[i] = self._valve_lag[i] + dt if moving else 0.0

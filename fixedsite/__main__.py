@@ -1,0 +1,5 @@
+import sys
+
+from fixedsite.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""``fixedsite`` command line: check-config, run, hil, demo, diagram."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import DEMO_CONFIG, ConfigError, SiteConfig, load
+
+
+def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
+    scale = args.scale if getattr(args, "scale", None) else cfg.clock.scale
+    return ScaledClock(scale, anchor=getattr(args, "clock_anchor", None))
+
+
+async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``body`` until SIGINT or SIGTERM, then let it clean up."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await body(stop)
+
+
+async def _status_until(stop: asyncio.Event, render: Callable[[], str], every_s: float,
+                        live: bool) -> None:
+    while not stop.is_set():
+        text = render()
+        if live:
+            sys.stdout.write("\x1b[H\x1b[J" + text + "\n")
+        else:
+            sys.stdout.write(text + "\n\n")
+        sys.stdout.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load(args.file)
+    n = sum(1 for _ in cfg.signals())
+    eq = sum(len(s.equipment) for s in cfg.systems.values())
+    print(f"{args.file}: OK ({len(cfg.plcs)} PLC, {len(cfg.systems)} system, {eq} "
+          f"equipment, {n} signals)")
+    return 0
+
+
+def cmd_hil(args: argparse.Namespace) -> int:
+    from fixedsite.hil.drainage_plc import register_map
+    from fixedsite.hil.site import HilSite
+
+    cfg = load(args.config)
+    if args.list_tags:
+        for h in cfg.hil.drainage:
+            sump = cfg.systems[h.system].equipment[cfg.systems[h.system].control.sump]
+            n_sensors = len(getattr(sump, "sensors", []))
+            print(f"# {h.system} PLC {h.plc} ({cfg.plcs[h.plc].host}:{cfg.plcs[h.plc].port})")
+            for name, addr in register_map(len(cfg.systems[h.system].control.pumps),
+                                           n_sensors):
+                print(f"{addr:<18} {name}")
+        return 0
+    clock = _clock(cfg, args)
+
+    async def body(stop: asyncio.Event) -> None:
+        site = HilSite(cfg, clock)
+        await site.start()
+        print(f"HIL running (scale x{clock.scale:g}, clock anchor {clock.anchor:.3f}); "
+              "Ctrl-C stops", flush=True)
+
+        def render() -> str:
+            u = site.drainage
+            pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
+                             for i, p in enumerate(u.plant.pumps))
+            mode = "FALLBACK" if u.plc.fallback else "remote"
+            return (f"level {u.plant.sump.level:.2f} m  inflow {u.plant.inflow_now:.0f} m3/h"
+                    f"  PLC {mode}  {pumps}")
+        try:
+            await _status_until(stop, render, args.every, live=False)
+        finally:
+            await site.stop()
+    asyncio.run(_until_signalled(body))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
+    from fixedsite.runtime import Controller
+    from fixedsite.status import render
+
+    cfg = load(args.config)
+    clock = _clock(cfg, args)
+
+    async def body(stop: asyncio.Event) -> None:
+        site = None
+        if with_hil:
+            from fixedsite.hil.site import HilSite
+            site = HilSite(cfg, clock)
+            await site.start()
+        ctl = Controller(cfg, clock)
+        await ctl.start()
+        try:
+            await _status_until(stop, lambda: render(ctl), args.every,
+                                live=sys.stdout.isatty() and not args.plain)
+        finally:
+            await ctl.stop()
+            if site is not None:
+                await site.stop()
+        print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
+    asyncio.run(_until_signalled(body))
+    return 0
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from fixedsite.sequences.drainage import PumpSequence
+    print(PumpSequence.diagram())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fixedsite", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check-config", help="validate a site config and exit")
+    c.add_argument("file", type=Path)
+    for name, helptext in (("run", "run the controller"),
+                           ("hil", "run the simulated site (HIL) alone"),
+                           ("demo", "HIL site and controller in one process")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--config", type=Path, default=DEMO_CONFIG)
+        s.add_argument("--scale", type=float, help="time acceleration (overrides [clock])")
+        s.add_argument("--clock-anchor", type=float,
+                       help="wall time (epoch s) at which simulated time starts; give the "
+                            "HIL's value to a separately started controller")
+        s.add_argument("--every", type=float, default=1.0, help="status period, wall s")
+        s.add_argument("--plain", action="store_true", help="no screen redraw")
+        if name == "hil":
+            s.add_argument("--list-tags", action="store_true",
+                           help="print the simulated PLCs' register maps and exit")
+    sub.add_parser("diagram", help="print the pump sequence as a Mermaid state diagram")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args)
+        if args.command == "hil":
+            return cmd_hil(args)
+        if args.command == "diagram":
+            return cmd_diagram(args)
+        return cmd_run(args, with_hil=args.command == "demo")
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The command gate: every command, from any source, passes here or nowhere.
+
+An operator's click, the level control, a failover or the planner all say the same
+thing to the gate: "source S asks equipment E to do A". The equipment's handler checks
+mode and interlocks and answers with a reason when it refuses; an accepted command is
+executed (written and verified by read-back) by the handler. Every decision is recorded
+with who asked, what, why it was refused or how it ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fixedsite.clock import Clock
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("operator", "auto", "planner", "failover")
+
+
+@dataclass(frozen=True)
+class Command:
+    target: str                 # equipment path, "drainage.pump1"
+    action: str                 # "start", "stop", "set_mode", "reset"
+    source: str = "operator"
+    user: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.accepted
+
+
+@dataclass(frozen=True)
+class Record:
+    t: float
+    command: Command
+    decision: Decision
+
+
+class Handler(Protocol):
+    def check(self, cmd: Command) -> str | None:
+        """None if the command may go ahead, else the reason it may not."""
+
+    async def execute(self, cmd: Command) -> Decision: ...
+
+
+class CommandGate:
+    def __init__(self, clock: Clock, keep: int = 1000) -> None:
+        self.clock = clock
+        self._handlers: dict[str, Handler] = {}
+        self.records: deque[Record] = deque(maxlen=keep)
+
+    def register(self, target: str, handler: Handler) -> None:
+        self._handlers[target] = handler
+
+    @property
+    def targets(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def submit(self, cmd: Command) -> Decision:
+        decision = await self._decide(cmd)
+        self.records.append(Record(self.clock.now(), cmd, decision))
+        who = f"{cmd.source}:{cmd.user}" if cmd.user else cmd.source
+        if decision.accepted:
+            log.info("%s %s %s: done %s", who, cmd.action, cmd.target, decision.reason)
+        else:
+            log.warning("%s %s %s: refused: %s", who, cmd.action, cmd.target,
+                        decision.reason)
+        return decision
+
+    async def _decide(self, cmd: Command) -> Decision:
+        if cmd.source not in SOURCES:
+            return Decision(False, f"unknown command source {cmd.source!r}")
+        handler = self._handlers.get(cmd.target)
+        if handler is None:
+            return Decision(False, f"no equipment {cmd.target!r} takes commands")
+        reason = handler.check(cmd)
+        if reason is not None:
+            return Decision(False, reason)
+        return await handler.execute(cmd)

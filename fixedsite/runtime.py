@@ -1,0 +1,115 @@
+"""The controller: config in, drivers, sequences and the gate wired and running.
+
+Data flows one way (PLC -> driver -> tag store -> sequences -> gate -> driver write);
+this module only builds the pieces from the config and runs their tasks. Stopping the
+controller stops *the controller*: drivers close, the PLCs' watchdogs take over, and no
+pump is stopped because software went away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fixedsite.clock import Clock
+from fixedsite.config import PumpEq, SiteConfig, SumpEq
+from fixedsite.drivers.modbus import ModbusDriver, Point
+from fixedsite.drivers.modbus_codec import Scaling
+from fixedsite.gate import CommandGate
+from fixedsite.io import WriteResult
+from fixedsite.sequences.drainage import PumpHandler, PumpSequence
+from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
+from fixedsite.tags import TagMeta, TagStore
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 3.0
+
+
+class Router:
+    """A Writer that sends each write to the driver of the signal's PLC."""
+
+    def __init__(self, drivers: dict[str, ModbusDriver]) -> None:
+        self._by_path = {path: d for d in drivers.values() for path in d.points}
+
+    async def write(self, path: str, value: float | bool) -> WriteResult:
+        driver = self._by_path.get(path)
+        if driver is None:
+            return WriteResult(False, reason=f"{path} is not mapped to any PLC")
+        return await driver.write(path, value)
+
+
+class Controller:
+    def __init__(self, cfg: SiteConfig, clock: Clock) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.store = TagStore(clock)
+        points: dict[str, list[Point]] = {name: [] for name in cfg.plcs}
+        for sig in cfg.signals():
+            m, spec, plc = sig.map, sig.spec, cfg.plcs[sig.plc]
+            low, high = m.range if m.range else (None, None)
+            tag = self.store.define(sig.path, TagMeta(m.unit or spec.unit, low, high,
+                                                      spec.writable, spec.description))
+            points[sig.plc].append(Point(tag, sig.address, Scaling(m.scale, m.offset),
+                                         m.word_order or plc.word_order,
+                                         m.period_s or plc.poll_period_s))
+        stale = cfg.controller.stale_after_periods
+        self.drivers = {name: ModbusDriver(name, plc, self.store, clock, points[name], stale)
+                        for name, plc in cfg.plcs.items()}
+        self.writer = Router(self.drivers)
+        self.gate = CommandGate(clock)
+        self.pumps: dict[str, PumpSequence] = {}
+        self.levels: list[LevelControl] = []
+        for sname, system in cfg.systems.items():
+            ctl = system.control
+            sump = system.equipment[ctl.sump]
+            assert isinstance(sump, SumpEq)
+            level = SumpLevel(sname, ctl.sump, sump, ctl, self.store)
+            seqs = []
+            for pname in ctl.pumps:
+                eq = system.equipment[pname]
+                assert isinstance(eq, PumpEq)
+                seq = PumpSequence(sname, pname, eq.valve, ctl, self.store, self.writer, clock)
+                self.pumps[seq.path] = seq
+                self.gate.register(seq.path, PumpHandler(seq, level.update))
+                seqs.append(seq)
+            self.levels.append(LevelControl(sname, ctl, level, seqs, self.gate, self.store,
+                                            clock))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.scans = 0
+
+    async def start(self) -> None:
+        for name, d in self.drivers.items():
+            self._tasks.append(asyncio.create_task(d.run(), name=f"driver-{name}"))
+        self._tasks.append(asyncio.create_task(self._scan_loop(), name="scan"))
+
+    async def stop(self) -> None:
+        # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
+        # so the scan loop also watches a flag; no task may keep the controller alive.
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+        for t in pending:
+            log.error("task %s did not stop within %.0f s", t.get_name(), STOP_TIMEOUT_S)
+        self._tasks.clear()
+        for d in self.drivers.values():
+            await d.close()
+
+    async def scan(self) -> None:
+        """One pass of every sequence and every level control."""
+        for seq in self.pumps.values():
+            await seq.scan()
+        for lc in self.levels:
+            await lc.scan()
+        self.scans += 1
+
+    async def _scan_loop(self) -> None:
+        period = self.cfg.controller.scan_period_s
+        while not self._stopping:
+            try:
+                await self.scan()
+            except Exception:          # a bug in one scan must not end supervision
+                log.exception("scan failed; continuing")
+            await asyncio.sleep(max(period / self.clock.scale, 0.005))

@@ -1,0 +1,306 @@
+"""Main drainage pump: start and stop sequence, its fault state, its command handler.
+
+The sequence is a ``transitions`` state machine declared as data below, so a reviewer
+reads it top to bottom and ``diagram()`` draws it. It is scan-driven like a PLC step
+chain: each scan checks the feedback the current step waits for, advances, and fails
+to the safe state (all commands off: the PLC closes the valve, then stops the motor)
+when a step overruns its time-out. Step times are simulated seconds on the project
+clock.
+
+Bumpless restart: on its first scan with good data the sequence *adopts* the state the
+plant is in (a running pump is "running") and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from transitions.extensions.asyncio import AsyncMachine
+
+from fixedsite.clock import Clock
+from fixedsite.config import DrainageControl
+from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
+from fixedsite.gate import Command, Decision
+from fixedsite.io import Writer
+from fixedsite.tags import Quality, TagStore
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ["priming", "starting", "opening_valve", "proving_flow", "running"]
+STATES = ["stopped", *ACTIVE, "stopping", "fault"]
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "start", "source": "stopped", "dest": "starting", "conditions": "fb_primed"},
+    {"trigger": "start", "source": "stopped", "dest": "priming"},
+    {"trigger": "step", "source": "priming", "dest": "starting", "conditions": "fb_primed"},
+    {"trigger": "step", "source": "starting", "dest": "opening_valve",
+     "conditions": "fb_running"},
+    {"trigger": "step", "source": "opening_valve", "dest": "proving_flow",
+     "conditions": "fb_valve_open"},
+    {"trigger": "step", "source": "proving_flow", "dest": "running",
+     "conditions": "fb_flow_proven"},
+    {"trigger": "step", "source": "stopping", "dest": "stopped", "conditions": "fb_stopped"},
+    {"trigger": "stop", "source": ACTIVE, "dest": "stopping"},
+    {"trigger": "fail", "source": [*ACTIVE, "stopped", "stopping"], "dest": "fault"},
+    {"trigger": "reset", "source": "fault", "dest": "stopped", "conditions": "fb_healthy"},
+]
+STEPPING = {t["source"] for t in TRANSITIONS if t["trigger"] == "step"}
+# what each step writes on entry (signal, value), in order
+ENTRY_WRITES: dict[str, list[tuple[str, bool]]] = {
+    "priming": [("prime_cmd", True)],
+    "starting": [("run_cmd", True)],
+    "opening_valve": [("prime_cmd", False), ("valve.open_cmd", True)],
+    "stopping": [("prime_cmd", False), ("valve.open_cmd", False)],
+    "fault": [("prime_cmd", False), ("valve.open_cmd", False), ("run_cmd", False)],
+}
+PLC_FAULTS = {1: "motor overload relay tripped", 2: "dry running: PLC stopped the pump"}
+MODES = {"remote-manual": MODE_REMOTE_MANUAL, "remote-auto": MODE_REMOTE_AUTO}
+
+
+class PumpSequence:
+    """One pump with its discharge valve."""
+
+    state: str
+
+    def __init__(self, system: str, name: str, valve: str, ctl: DrainageControl,
+                 store: TagStore, writer: Writer, clock: Clock) -> None:
+        self.system, self.name, self.valve = system, name, valve
+        self.path = f"{system}.{name}"
+        self.ctl = ctl
+        self.store, self.writer, self.clock = store, writer, clock
+        self.timeouts = {"priming": ctl.prime_timeout_s, "starting": ctl.start_timeout_s,
+                         "opening_valve": ctl.valve_timeout_s,
+                         "proving_flow": ctl.flow_proven_timeout_s,
+                         "stopping": ctl.stop_timeout_s}
+        self.entered = clock.now()
+        self.last_stop = -1e18
+        self.fault_reason = ""
+        self.adopted = False
+        self._write_error = ""
+        self.state_tag = store.define(f"{self.path}.state")
+        self.reason_tag = store.define(f"{self.path}.fault_reason")
+        self.machine = AsyncMachine(model=self, states=STATES, transitions=TRANSITIONS,
+                                    initial="stopped", auto_transitions=False,
+                                    after_state_change="_entered", ignore_invalid_triggers=True)
+
+    # --- signals ----------------------------------------------------------------------
+    def sig(self, name: str) -> str:
+        if name.startswith("valve."):
+            return f"{self.system}.{self.valve}.{name[6:]}"
+        return f"{self.path}.{name}"
+
+    def v(self, name: str, default: Any = None) -> Any:
+        return self.store.value(self.sig(name), default)
+
+    @property
+    def data_good(self) -> bool:
+        return all(self.store[self.sig(s)].quality is Quality.GOOD for s in (
+            "running", "primed", "fault_code", "local", "mode", "valve.opened",
+            "valve.closed"))
+
+    @property
+    def mode(self) -> str:
+        if self.v("local"):
+            return "local"
+        return {MODE_REMOTE_AUTO: "remote-auto"}.get(self.v("mode"), "remote-manual")
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def run_hours(self) -> float:
+        return float(self.v("run_hours", 0.0) or 0.0)
+
+    # --- conditions (named in TRANSITIONS) -------------------------------------------
+    def fb_primed(self) -> bool:
+        return bool(self.v("primed"))
+
+    def fb_running(self) -> bool:
+        return bool(self.v("running"))
+
+    def fb_valve_open(self) -> bool:
+        return bool(self.v("valve.opened"))
+
+    def fb_flow_proven(self) -> bool:
+        flow = self.v("flow")
+        return flow is None or flow >= self.ctl.min_flow_m3h   # no flow meter: valve open
+
+    def fb_stopped(self) -> bool:
+        return not self.v("running", True) and bool(self.v("valve.closed"))
+
+    def fb_healthy(self) -> bool:
+        return self.v("fault_code") == 0
+
+    # --- state entry -------------------------------------------------------------------
+    async def _entered(self) -> None:
+        self.entered = self.clock.now()
+        self.store.update(self.state_tag, self.state)
+        if self.state == "stopped":
+            self.last_stop = self.entered
+        for sig, value in ENTRY_WRITES.get(self.state, []):
+            res = await self.writer.write(self.sig(sig), value)
+            if not res.ok and self.state != "fault":
+                self._write_error = f"{sig}={int(value)} not confirmed: {res.reason}"
+                return
+
+    async def _fail(self, reason: str) -> None:
+        self.fault_reason = reason
+        self.store.update(self.reason_tag, reason)
+        log.warning("%s: fault: %s", self.path, reason)
+        await self.fail()
+
+    # --- the scan -------------------------------------------------------------------------
+    async def scan(self) -> None:
+        if not self.data_good:
+            return                       # hold: never act on data we do not trust
+        if not self.adopted:
+            await self._adopt()
+            return
+        if self._write_error:
+            err, self._write_error = self._write_error, ""
+            await self._fail(err)
+            return
+        code = self.v("fault_code")
+        if code and self.state != "fault":
+            await self._fail(f"PLC trip {code}: {PLC_FAULTS.get(code, 'unknown cause')}")
+            return
+        if self.state in ("running", "proving_flow", "opening_valve") and not self.fb_running():
+            await self._external_stop()
+            return
+        if self.state == "stopped" and self.fb_running():
+            log.info("%s: running without our command (fallback or local); adopted",
+                     self.path)
+            self.machine.set_state("running")
+            self.store.update(self.state_tag, "running")
+            return
+        if self.state == "stopping" and self.v("valve.closed") and self.v("run_cmd"):
+            await self._write_checked("run_cmd", False)
+        if self.state in STEPPING:
+            await self.step()
+        limit = self.timeouts.get(self.state)
+        if limit is not None and self.clock.now() - self.entered > limit:
+            await self._fail(f"{self.state.replace('_', ' ')} not complete within "
+                             f"{limit:.0f} s: {self._waiting_for()}")
+
+    async def _adopt(self) -> None:
+        """First good scan after (re)start: take the plant as it is, write nothing."""
+        self.adopted = True
+        if self.v("fault_code"):
+            state = "fault"
+            self.fault_reason = PLC_FAULTS.get(self.v("fault_code"), "PLC trip")
+        elif self.fb_running():
+            state = "running" if self.fb_valve_open() else "opening_valve"
+        else:
+            state = "stopped"
+        self.machine.set_state(state)
+        self.entered = self.clock.now()
+        self.store.update(self.state_tag, state)
+        self.store.update(self.reason_tag, self.fault_reason)
+        log.info("%s: adopted plant state %s", self.path, state)
+
+    async def _external_stop(self) -> None:
+        """The PLC stopped the pump (low float, fallback, local): follow it, clear commands."""
+        log.warning("%s: stopped by the PLC, not by us", self.path)
+        self.machine.set_state("stopped")
+        self.entered = self.last_stop = self.clock.now()
+        self.store.update(self.state_tag, "stopped")
+        for sig, value in ENTRY_WRITES["fault"]:
+            await self.writer.write(self.sig(sig), value)
+
+    async def _write_checked(self, sig: str, value: bool) -> None:
+        res = await self.writer.write(self.sig(sig), value)
+        if not res.ok:
+            await self._fail(f"{sig}={int(value)} not confirmed: {res.reason}")
+
+    def _waiting_for(self) -> str:
+        return {"priming": "casing not primed", "starting": "no running feedback",
+                "opening_valve": "valve open limit not reached",
+                "proving_flow": f"flow {self.v('flow', 0):.0f} m3/h below "
+                                f"{self.ctl.min_flow_m3h:.0f}",
+                "stopping": "valve not closed or motor still running"}.get(self.state, "")
+
+    # --- diagram ---------------------------------------------------------------------------
+    @staticmethod
+    def diagram() -> str:
+        """The state machine as Mermaid text, for operators and test engineers."""
+        from transitions.extensions.diagrams import GraphMachine
+
+        class _M:
+            pass
+
+        m = GraphMachine(model=_M(), states=STATES, transitions=TRANSITIONS,
+                         initial="stopped", auto_transitions=False, graph_engine="mermaid",
+                         show_conditions=True)
+        return str(m.model.get_graph().draw(None))  # type: ignore[attr-defined]
+
+
+class PumpHandler:
+    """The gate's view of a pump: mode and interlock checks, then the sequence."""
+
+    def __init__(self, seq: PumpSequence, sump_level: Any) -> None:
+        self.seq = seq
+        self.sump_level = sump_level         # () -> float | None
+
+    def check(self, cmd: Command) -> str | None:
+        s, name = self.seq, self.seq.name
+        if not s.data_good:
+            return f"{name} state unknown (no good data from its PLC); no command until " \
+                   "it answers"
+        if s.mode == "local":
+            return f"{name} is in LOCAL at the field panel"
+        if cmd.action == "set_mode":
+            if cmd.params.get("mode") not in MODES:
+                return f"unknown mode {cmd.params.get('mode')!r}; expected one of " \
+                       + ", ".join(MODES)
+            return None
+        if cmd.action == "reset":
+            return None if s.state == "fault" else f"{name} is not faulted"
+        if cmd.action not in ("start", "stop"):
+            return f"{name} takes no {cmd.action!r} command"
+        automatic = cmd.source != "operator"
+        if automatic and s.mode != "remote-auto":
+            return f"{name} is in {s.mode}; automatic commands are not accepted"
+        if not automatic and s.mode == "remote-auto":
+            return f"{name} is in remote-auto; switch it to remote-manual first"
+        if cmd.action == "stop":
+            return None
+        if s.state == "fault":
+            return f"{name} is faulted ({s.fault_reason}); reset it first"
+        if s.state == "stopping":
+            return f"{name} is still stopping"
+        if s.v("valve.fault"):
+            return f"discharge valve {s.valve} reports a fault"
+        level = self.sump_level()
+        if level is None:
+            return "sump level unknown: no good level sensor"
+        if level <= s.ctl.low_low_m:
+            return f"sump level {level:.2f} m is at or below low-low {s.ctl.low_low_m} m: " \
+                   "the pump would run dry"
+        return None
+
+    async def execute(self, cmd: Command) -> Decision:
+        s = self.seq
+        if cmd.action == "set_mode":
+            res = await s.writer.write(s.sig("mode"), MODES[cmd.params["mode"]])
+            return Decision(res.ok, res.reason or f"mode {cmd.params['mode']}")
+        if cmd.action == "reset":
+            res = await s.writer.write(s.sig("fault_code"), 0)
+            if not res.ok:
+                return Decision(False, f"PLC keeps the trip (cause still present): "
+                                       f"{res.reason}")
+            await s.reset()
+            return Decision(s.state == "stopped", "reset" if s.state == "stopped"
+                            else "PLC still reports a fault")
+        if cmd.action == "start":
+            if s.active:
+                return Decision(True, "already running or starting")
+            await s.start()
+        else:
+            if not s.active:
+                return Decision(True, "already stopped")
+            await s.stop()
+        if s._write_error:
+            err, s._write_error = s._write_error, ""
+            await s._fail(err)
+            return Decision(False, err)
+        return Decision(True, f"now {s.state}")
