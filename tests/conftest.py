@@ -1,0 +1,111 @@
+"""Shared fixtures: configs on free loopback ports, the HIL site, the controller."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import DEMO_CONFIG, SiteConfig, parse
+from fixedsite.hil.site import HilSite
+from fixedsite.runtime import Controller
+
+DEMO_TEXT = DEMO_CONFIG.read_text(encoding="utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_text(port: int, scale: float = 60.0, **replace: str) -> str:
+    """The demo config with its PLC on ``port`` and ``key = value`` lines replaced."""
+    text = re.sub(r"(?m)^port = \d+", f"port = {port}", DEMO_TEXT)
+    text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
+    for key, value in replace.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
+        assert n == 1, f"no line '{key} = ...' in the demo config"
+    return text
+
+
+def demo_config(port: int, scale: float = 60.0, **replace: str) -> SiteConfig:
+    import tomllib
+    return parse(tomllib.loads(demo_text(port, scale, **replace)), "demo-test.toml")
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "site.toml") -> Path:
+        p = tmp_path / name
+        p.write_text(text, encoding="utf-8")
+        return p
+    return write
+
+
+class Rig:
+    """A HIL site and a controller on one clock, started and stopped together."""
+
+    def __init__(self, cfg: SiteConfig, clock: ScaledClock) -> None:
+        self.cfg, self.clock = cfg, clock
+        self.site = HilSite(cfg, clock)
+        self.ctl: Controller | None = None
+
+    @property
+    def plant(self):  # type: ignore[no-untyped-def]
+        return self.site.drainage.plant
+
+    @property
+    def plc(self):  # type: ignore[no-untyped-def]
+        return self.site.drainage.plc
+
+    async def start_controller(self) -> Controller:
+        self.ctl = Controller(self.cfg, self.clock)
+        await self.ctl.start()
+        return self.ctl
+
+    async def stop_controller(self) -> None:
+        if self.ctl is not None:
+            await self.ctl.stop()
+            self.ctl = None
+
+    async def run_for(self, sim_s: float, check: Callable[[], None] | None = None) -> None:
+        """Let simulated time pass, calling ``check`` after every PLC scan."""
+        end = self.clock.now() + sim_s
+        while self.clock.now() < end:
+            await self.site.scanned()
+            if check is not None:
+                check()
+
+    async def until(self, predicate: Callable[[], bool], sim_s: float, what: str) -> None:
+        end = self.clock.now() + sim_s
+        while not predicate():
+            if self.clock.now() > end:
+                raise AssertionError(f"not within {sim_s:.0f} simulated s: {what}")
+            await self.site.scanned()
+
+
+@pytest_asyncio.fixture
+async def rig_factory() -> AsyncIterator[Callable[..., Rig]]:
+    rigs: list[Rig] = []
+
+    def make(scale: float = 600.0, **replace: str) -> Rig:
+        cfg = demo_config(free_port(), scale, **replace)
+        rig = Rig(cfg, ScaledClock(scale))
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        await rig.stop_controller()
+        await rig.site.stop()

@@ -1,0 +1,149 @@
+"""The controller as a separate process: killed, the PLC falls back; restarted, no bump.
+
+The HIL runs in the test process; the controller is the real ``fixedsite run`` in a
+subprocess on the same simulated clock (same anchor and scale), killed with SIGKILL as a
+crash or a power cut would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from conftest import Rig, demo_text, free_port
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import load
+
+SCALE = 1440.0
+
+
+class ControllerProcess:
+    def __init__(self, config: Path, anchor: float, log: Path) -> None:
+        self.config, self.anchor, self.log = config, anchor, log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        out = open(self.log, "ab")   # noqa: SIM115 - handed to the child
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fixedsite", "-v", "run", "--config", str(self.config),
+            "--scale", str(SCALE), "--clock-anchor", repr(self.anchor), "--plain",
+            "--every", "3600", stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        out.close()
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def terminate(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(self.proc.wait(), 20)
+        return int(self.proc.returncode or 0)
+
+
+@pytest_asyncio.fixture
+async def split_rig(tmp_path: Path) -> AsyncIterator[Callable[..., tuple[Rig, ControllerProcess]]]:
+    made: list[tuple[Rig, ControllerProcess]] = []
+
+    def make(**replace: str) -> tuple[Rig, ControllerProcess]:
+        path = tmp_path / "site.toml"
+        path.write_text(demo_text(free_port(), SCALE, **replace), encoding="utf-8")
+        clock = ScaledClock(SCALE)
+        rig = Rig(load(path), clock)
+        proc = ControllerProcess(path, clock.anchor, tmp_path / "controller.log")
+        made.append((rig, proc))
+        return rig, proc
+
+    yield make
+    for rig, proc in made:
+        if proc.proc is not None and proc.proc.returncode is None:
+            proc.proc.kill()
+            await proc.proc.wait()
+        await rig.site.stop()
+
+
+def _running(rig: Rig) -> set[int]:
+    return {i for i, p in enumerate(rig.plant.pumps) if p.motor_on and p.flow > 100}
+
+
+async def _heartbeat_moves(rig: Rig, sim_s: float) -> None:
+    first = rig.plc.hr[0]
+    await rig.until(lambda: rig.plc.hr[0] != first, sim_s, "controller heartbeat")
+
+
+async def test_killed_controller_plc_falls_back_and_sump_holds(
+        split_rig: Callable[..., tuple[Rig, ControllerProcess]]) -> None:
+    rig, proc = split_rig(initial_level_m="1.9")
+    await rig.site.start()
+    await proc.start()
+    await rig.until(lambda: len(_running(rig)) >= 2, 3 * 3600, "two pumps running")
+    before = _running(rig)
+    await proc.kill()
+    await rig.until(lambda: rig.plc.fallback, 1800, "PLC fallback on lost heartbeat")
+    assert _running(rig) == before, "the PLC keeps running what ran when it took over"
+    await rig.run_for(14 * 3600)
+    hil = rig.cfg.hil.drainage[0]
+    assert rig.plant.sump.overflowed_m3 == 0.0
+    assert rig.plant.max_level < hil.float_highhigh_m + 0.3, rig.plant.max_level
+    fallback_starts = [e for e in rig.plc.events if e.what == "start" and e.why == "fallback"]
+    fallback_stops = [e for e in rig.plc.events if e.what == "stop" and e.why == "fallback"]
+    assert fallback_starts and fallback_stops, "float switches ran the pumps"
+
+
+async def test_restarted_controller_does_not_stop_running_pumps(
+        split_rig: Callable[..., tuple[Rig, ControllerProcess]], tmp_path: Path) -> None:
+    rig, proc = split_rig(initial_level_m="1.95")
+    await rig.site.start()
+    await proc.start()
+    await rig.until(lambda: len(_running(rig)) >= 2 and rig.plant.sump.level < 1.85,
+                    3 * 3600, "two pumps running, level falling")
+    before = _running(rig)
+    await proc.kill()
+    killed_at = rig.clock.now()
+    await proc.start()
+    await _heartbeat_moves(rig, 3600)
+    await rig.run_for(1800)                     # the new controller has adopted and scanned
+    stops = [e for e in rig.plc.events if e.t >= killed_at and e.what in ("stop", "trip")]
+    assert stops == [], f"bump on restart: {stops}"
+    assert _running(rig) == before
+    assert rig.plant.sump.level > 1.2, "the test must end before level control may stop one"
+    assert await proc.terminate() == 0
+    log = (tmp_path / "controller.log").read_text()
+    assert "adopted plant state running" in log
+
+
+@pytest.mark.skipif(not Path("/usr/bin/mbpoll").exists() and os.environ.get("CI") != "true",
+                    reason="mbpoll (Debian package) is not installed")
+async def test_mbpoll_reads_the_hil_as_a_foreign_master(
+        rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(scale=1.0)
+    await rig.site.start()
+    await rig.site.scanned()
+    port = rig.cfg.plcs["drain1"].port
+    p = await asyncio.create_subprocess_exec(
+        "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-0", "-1", "-B", "-t", "3:float",
+        "-r", "0", "-c", "2", "127.0.0.1", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(p.communicate(), 20)
+    text = out.decode()
+    assert p.returncode == 0, err.decode()
+    values = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("[")]
+    assert len(values) == 2
+    for v in values:
+        assert abs(v - rig.plant.sump.level) < 0.05, (v, rig.plant.sump.level)
+    # and a write as a foreign master lands in the PLC: pump 1's mode register
+    p = await asyncio.create_subprocess_exec(
+        "mbpoll", "-m", "tcp", "-p", str(port), "-a", "1", "-0", "-1", "-t", "4", "-r", "10",
+        "127.0.0.1", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    await asyncio.wait_for(p.communicate(), 20)
+    assert p.returncode == 0
+    await rig.until(lambda: rig.plc.hr[10] == 1, 60, "mode register written by mbpoll")
