@@ -89,6 +89,7 @@ class ModbusDriver:
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
+        self._closing = False
         self._hb = 0
         self.requests = 0
         self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up"))
@@ -113,7 +114,9 @@ class ModbusDriver:
     async def run(self) -> None:
         backoff = BACKOFF_START_S
         reason = "not connected yet"
-        while True:
+        # a flag as well as cancellation: Python 3.11's wait_for (inside pymodbus) can
+        # swallow a cancel that races a completing connect
+        while not self._closing:
             client = AsyncModbusTcpClient(self.cfg.host, port=self.cfg.port,
                                           timeout=self.cfg.timeout_s, retries=0,
                                           reconnect_delay=0)
@@ -320,6 +323,7 @@ class ModbusDriver:
         return WriteResult(True, readback)
 
     async def close(self) -> None:
+        self._closing = True
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

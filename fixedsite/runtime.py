@@ -88,14 +88,14 @@ class Controller:
         # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
         # so the scan loop also watches a flag; no task may keep the controller alive.
         self._stopping = True
+        for d in self.drivers.values():
+            await d.close()
         for t in self._tasks:
             t.cancel()
         _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
         for t in pending:
             log.error("task %s did not stop within %.0f s", t.get_name(), STOP_TIMEOUT_S)
         self._tasks.clear()
-        for d in self.drivers.values():
-            await d.close()
 
     async def scan(self) -> None:
         """One pass of every sequence and every level control."""

@@ -30,7 +30,7 @@ class ControllerProcess:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        out = open(self.log, "ab")   # noqa: SIM115 - handed to the child
+        out = open(self.log, "ab")   # noqa: ASYNC230 - a local log file, handed to the child
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fixedsite", "-v", "run", "--config", str(self.config),
             "--scale", str(SCALE), "--clock-anchor", repr(self.anchor), "--plain",

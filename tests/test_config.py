@@ -1,0 +1,120 @@
+"""Config loading: the demo is valid; each kind of bad file gets one clear error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_TEXT
+
+from fixedsite.config import DEMO_CONFIG, ConfigError, load
+
+PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
+
+
+def test_demo_config_is_valid() -> None:
+    cfg = load(DEMO_CONFIG)
+    assert list(cfg.plcs) == ["drain1"]
+    assert cfg.systems["drainage"].control.pumps == ["pump1", "pump2", "pump3", "pump4"]
+    paths = {s.path for s in cfg.signals()}
+    assert "drainage.pump3.run_cmd" in paths and "drainage.lt2.level" in paths
+
+
+# (what is broken, how to break the demo text, key path named, words in the message)
+BAD: list[tuple[str, Callable[[str], str], str, str]] = [
+    ("unknown PLC", lambda t: t.replace(PUMP1, PUMP1.replace('plc = "drain1"',
+                                                             'plc = "drain9"')),
+     "systems.drainage.equipment.pump1.plc", "unknown PLC 'drain9'"),
+    ("duplicate address", lambda t: t.replace('run_cmd = "coil:9"', 'run_cmd = "coil:1"'),
+     "systems.drainage.equipment.pump2.signals.run_cmd", "already used by"),
+    ("start under stop", lambda t: t.replace("start_levels_m = [1.5, 1.8, 2.05]",
+                                             "start_levels_m = [0.7, 1.8, 2.05]"),
+     "systems.drainage.control.start_levels_m.0", "not above its stop level"),
+    ("wrong type", lambda t: t.replace("rated_flow_m3h = 280", 'rated_flow_m3h = "lots"', 1),
+     "systems.drainage.equipment.pump1.rated_flow_m3h", "valid number"),
+    ("typo key", lambda t: t.replace("poll_period_s = 1.0", "pol_period_s = 1.0"),
+     "plcs.drain1.pol_period_s", "unknown key"),
+    ("missing key", lambda t: t.replace("high_high_m = 2.5", ""),
+     "systems.drainage.control.high_high_m", "required"),
+    ("unknown signal", lambda t: t.replace('running = "ir:20.0"',
+                                           'runing = "ir:20.0"\nrunning = "ir:20.0"'),
+     "systems.drainage.equipment.pump1.signals.runing", "no signal 'runing'"),
+    ("missing required signal", lambda t: t.replace('primed = "ir:40.1"\n', ""),
+     "systems.drainage.equipment.pump2.signals", "'primed'"),
+    ("command on read-only table", lambda t: t.replace('run_cmd = "coil:1"',
+                                                       'run_cmd = "di:9"'),
+     "systems.drainage.equipment.pump1.signals.run_cmd", "read-only"),
+    ("bad address", lambda t: t.replace('run_cmd = "coil:1"', 'run_cmd = "coil:one"'),
+     "systems.drainage.equipment.pump1.signals.run_cmd", "not a Modbus address"),
+    ("unknown equipment type", lambda t: t.replace('type = "level_sensor"', 'type = "radar"',
+                                                   1),
+     "systems.drainage.equipment.lt1", "unknown equipment type 'radar'"),
+    ("high-high above the sump", lambda t: t.replace("high_high_m = 2.5", "high_high_m = 4.5"),
+     "systems.drainage.control.high_high_m", "top of the sump"),
+    ("pump names a missing valve", lambda t: t.replace('valve = "valve3"', 'valve = "valve9"'),
+     "systems.drainage.equipment.pump3.valve", "not a valve"),
+    ("port out of range", lambda t: t.replace("port = 15020", "port = 70000"),
+     "plcs.drain1.port", "less than or equal to 65535"),
+    ("falling volume curve", lambda t: t.replace("[1.0, 650]", "[1.0, 200]"),
+     "systems.drainage.equipment.sump.volume_curve", "must both rise"),
+]
+
+
+@pytest.mark.parametrize("what, breaker, key, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_file_names_file_key_and_expectation(
+        what: str, breaker: Callable[[str], str], key: str, words: str,
+        write_config: Callable[[str], Path]) -> None:
+    text = breaker(DEMO_TEXT)
+    assert text != DEMO_TEXT, f"the breaker for {what!r} changed nothing"
+    path = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    line = next((ln for ln in message.splitlines() if f": {key}: " in ln), None)
+    assert line is not None, f"no line names {key!r}:\n{message}"
+    assert line.startswith(f"{path}: ")
+    assert words in line, line
+
+
+def test_toml_syntax_error_names_the_line(write_config: Callable[[str], Path]) -> None:
+    path = write_config(DEMO_TEXT.replace("[site]", "[site"))
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line"):
+        load(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load(tmp_path / "nope.toml")
+
+
+def test_check_config_cli_exit_codes(write_config: Callable[[str], Path]) -> None:
+    ok = subprocess.run([sys.executable, "-m", "fixedsite", "check-config", str(DEMO_CONFIG)],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "OK" in ok.stdout and "99 signals" in ok.stdout
+    bad = write_config(DEMO_TEXT.replace('plc = "drain1"\nname = "Main pump 1"',
+                                         'plc = "drain2"\nname = "Main pump 1"'))
+    r = subprocess.run([sys.executable, "-m", "fixedsite", "check-config", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"{bad}: systems.drainage.equipment.pump1.plc: unknown PLC 'drain2'" in r.stderr
+
+
+def test_hil_map_and_demo_config_agree() -> None:
+    """The demo config is the PLC's hand-over document: every address must match it."""
+    from fixedsite.hil.drainage_plc import register_map
+
+    cfg = load(DEMO_CONFIG)
+    ctl = cfg.systems["drainage"].control
+    names = {"sump.0": "sump", "plc.0": "plc1"}
+    names |= {f"sensor.{j}": f"lt{j + 1}" for j in range(2)}
+    for i, p in enumerate(ctl.pumps):
+        names[f"pump.{i}"] = p
+        names[f"valve.{i}"] = f"valve{i + 1}"
+    hil = {f"drainage.{names[n.rsplit('.', 1)[0]]}.{n.rsplit('.', 1)[1]}": a
+           for n, a in register_map(4, 2)}
+    mapped = {s.path: str(s.address) for s in cfg.signals()}
+    hil.pop("drainage.plc1.heartbeat")
+    assert mapped == hil

@@ -1,0 +1,198 @@
+"""The Modbus driver against real pymodbus servers on loopback, faults included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from conftest import free_port
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import PlcConfig
+from fixedsite.drivers.modbus import ModbusDriver, Point
+from fixedsite.drivers.modbus_codec import Scaling, parse_address
+from fixedsite.tags import COMM_FAIL, MALFORMED, Quality, TagMeta, TagStore
+
+
+def words(fmt: str, value: float) -> list[int]:
+    raw = struct.pack(fmt, value)
+    return [int.from_bytes(raw[i:i + 2], "big") for i in range(0, len(raw), 2)]
+
+
+class Env:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.clock = ScaledClock(1.0)
+        self.store = TagStore(self.clock)
+        self.busy = False
+        self.clamp: int | None = None
+        self.server: ModbusTcpServer | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.drivers: list[ModbusDriver] = []
+
+    async def action(self, fc: int, start: int, addr: int, count: int, regs: list[int],
+                     values: list[int] | list[bool] | None) -> ExcCodes | None:
+        if self.busy and values is None:
+            return ExcCodes.DEVICE_BUSY
+        if values and self.clamp is not None and fc in (6, 16) and addr == 30:
+            values[0] = min(int(values[0]), self.clamp)     # the PLC limits a set-point
+        return None
+
+    async def serve(self, holes: bool = False) -> None:
+        hr = ([SimData(0, count=10, values=0, datatype=DataType.REGISTERS),
+               SimData(20, count=20, values=0, datatype=DataType.REGISTERS)] if holes
+              else [SimData(0, count=60, values=0, datatype=DataType.REGISTERS),
+                    SimData(60, count=4, values=0, datatype=DataType.REGISTERS,
+                            readonly=True)])
+        dev = SimDevice(id=1, action=self.action, simdata=(
+            [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+            [SimData(0, count=16, values=False, datatype=DataType.BITS)], hr,
+            [SimData(0, count=40, values=0, datatype=DataType.REGISTERS)]))
+        self.server = ModbusTcpServer(dev, address=("127.0.0.1", self.port))
+        await self.server.serve_forever(background=True)
+
+    def driver(self, signals: dict[str, tuple[str, float]], word_order: str = "big",
+               max_gap: int = 32) -> ModbusDriver:
+        cfg = PlcConfig(protocol="modbus", port=self.port, word_order=word_order,  # type: ignore[arg-type]
+                        poll_period_s=0.05, timeout_s=0.5, max_gap=max_gap, backoff_max_s=0.5)
+        points = []
+        for name, (addr, scale) in signals.items():
+            tag = self.store.define(f"t.e.{name}", TagMeta(writable=True))
+            points.append(Point(tag, parse_address(addr), Scaling(scale), cfg.word_order, 0.05))
+        d = ModbusDriver("plc", cfg, self.store, self.clock, points)
+        self.drivers.append(d)
+        self.tasks.append(asyncio.create_task(d.run()))
+        return d
+
+    async def good(self, name: str) -> object:
+        tag = await self.store.wait_for(f"t.e.{name}", lambda t: t.quality is Quality.GOOD, 5)
+        return tag.value
+
+
+@pytest_asyncio.fixture
+async def env() -> AsyncIterator[Env]:
+    e = Env()
+    yield e
+    for d in e.drivers:
+        await d.close()
+    for t in e.tasks:
+        t.cancel()
+    if e.tasks:
+        _, pending = await asyncio.wait(e.tasks, timeout=5)
+        assert not pending, "a driver task did not stop"
+    if e.server is not None:
+        await e.server.shutdown()
+
+
+async def test_reads_are_coalesced_and_decoded(env: Env) -> None:
+    await env.serve()
+    srv = env.server
+    assert srv is not None
+    await srv.async_setValues(1, 16, 0, [7, *words(">f", 2.5)[::-1], 0, 0, 0b1000])
+    await srv.async_setValues(1, 4, 10, words(">h", -123))
+    await srv.async_setValues(1, 5, 3, [True])
+    d = env.driver({"a": ("hr:0", 1), "f": ("hr:1:float32", 1), "bit": ("hr:5.3", 1),
+                    "temp": ("ir:10:int16", 0.1), "c": ("coil:3", 1)}, word_order="little")
+    assert d.block_count() == 3                          # hr, ir and coil: one read each
+    assert await env.good("a") == 7
+    assert await env.good("f") == 2.5
+    assert await env.good("bit") is True
+    assert await env.good("temp") == pytest.approx(-12.3)
+    assert await env.good("c") is True
+
+
+async def test_writes_are_verified_by_read_back(env: Env) -> None:
+    await env.serve()
+    d = env.driver({"sp": ("hr:30", 1), "c": ("coil:4", 1), "b": ("hr:31.2", 1),
+                    "ro": ("hr:60", 1), "f": ("hr:40:float32", 0.01)})
+    await env.good("sp")
+    res = await d.write("t.e.sp", 1234)
+    assert res.ok and res.value == 1234
+    assert (await d.write("t.e.c", True)).ok
+    assert (await d.write("t.e.b", True)).ok
+    assert env.store.value("t.e.b") is True
+    res = await d.write("t.e.f", 12.5)
+    assert res.ok and res.value == pytest.approx(12.5)
+    res = await d.write("t.e.ro", 5)
+    assert not res.ok and "refused" in res.reason
+    env.clamp = 100
+    res = await d.write("t.e.sp", 500)
+    assert not res.ok and res.value == 100 and "differs" in res.reason
+    res = await d.write("t.e.sp", 70000)
+    assert not res.ok and "does not fit" in res.reason
+
+
+async def test_exception_replies_mark_tags_bad_and_polling_goes_on(env: Env) -> None:
+    await env.serve()
+    env.driver({"a": ("hr:0", 1)})
+    await env.good("a")
+    env.busy = True
+    tag = await env.store.wait_for("t.e.a", lambda t: t.quality is Quality.BAD, 5)
+    assert tag.reason == "plc_exception_6"
+    assert env.store.value("comm.plc.online") is True      # the link itself is fine
+    env.busy = False
+    await env.good("a")
+    assert env.store.value("comm.plc.errors") > 0
+
+
+async def test_a_block_over_unmapped_holes_is_split(env: Env) -> None:
+    await env.serve(holes=True)
+    assert env.server is not None
+    await env.server.async_setValues(1, 16, 25, [42])
+    d = env.driver({"a": ("hr:0", 1), "b": ("hr:25", 1)})
+    assert d.block_count() == 1
+    assert await env.good("b") == 42
+    assert await env.good("a") == 0
+    assert d.block_count() == 2
+
+
+async def test_server_down_then_back(env: Env) -> None:
+    await env.serve()
+    d = env.driver({"a": ("hr:0", 1)})
+    await env.good("a")
+    assert env.server is not None
+    await env.server.shutdown()
+    tag = await env.store.wait_for("t.e.a", lambda t: t.quality is Quality.BAD, 5)
+    assert tag.reason == COMM_FAIL
+    res = await d.write("t.e.a", 1)
+    assert not res.ok and COMM_FAIL in res.reason
+    await env.serve()
+    await env.good("a")
+    assert d.online
+
+
+async def _garbage_server(port: int) -> asyncio.Server:
+    """Answers every read with a well-framed reply that carries too few registers."""
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                req = await r.readexactly(12)
+                tid = req[0:2]
+                pdu = bytes([3, 4, 0, 1, 0, 2])      # byte count 4: two registers
+                w.write(tid + b"\x00\x00" + (len(pdu) + 1).to_bytes(2, "big") + b"\x01" + pdu)
+                await w.drain()
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+async def test_malformed_reply_marks_tags_bad_without_crashing(env: Env) -> None:
+    server = await _garbage_server(env.port)
+    try:
+        d = env.driver({"a": ("hr:0", 1), "b": ("hr:9", 1)})
+        tag = await env.store.wait_for(
+            "t.e.b", lambda t: t.quality is Quality.BAD and t.reason == MALFORMED, 5)
+        assert tag.value is None
+        assert "got 2" in env.store.value("comm.plc.last_error")
+        seen = env.store.value("comm.plc.errors")
+        # the driver keeps polling through the faults, counting each
+        await env.store.wait_for("comm.plc.errors", lambda t: t.value >= seen + 5, 5)
+        assert d.requests >= 6
+        assert not env.tasks[0].done()
+    finally:
+        server.close()
