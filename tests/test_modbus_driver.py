@@ -168,22 +168,33 @@ async def test_server_down_then_back(env: Env) -> None:
     assert d.online
 
 
-async def _garbage_server(port: int) -> asyncio.Server:
+@contextlib.asynccontextmanager
+async def _garbage_server(port: int) -> AsyncIterator[None]:
     """Answers every read with a well-framed reply that carries too few registers."""
+    writers: list[asyncio.StreamWriter] = []
+
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
+        writers.append(w)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while True:
                 req = await r.readexactly(12)
-                tid = req[0:2]
                 pdu = bytes([3, 4, 0, 1, 0, 2])      # byte count 4: two registers
-                w.write(tid + b"\x00\x00" + (len(pdu) + 1).to_bytes(2, "big") + b"\x01" + pdu)
+                w.write(req[0:2] + b"\x00\x00" + (len(pdu) + 1).to_bytes(2, "big") + b"\x01"
+                        + pdu)
                 await w.drain()
-    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+        for w in writers:
+            w.close()
+        await server.wait_closed()
 
 
 async def test_malformed_reply_marks_tags_bad_without_crashing(env: Env) -> None:
-    server = await _garbage_server(env.port)
-    try:
+    async with _garbage_server(env.port):
         d = env.driver({"a": ("hr:0", 1), "b": ("hr:9", 1)})
         tag = await env.store.wait_for(
             "t.e.b", lambda t: t.quality is Quality.BAD and t.reason == MALFORMED, 5)
@@ -194,5 +205,5 @@ async def test_malformed_reply_marks_tags_bad_without_crashing(env: Env) -> None
         await env.store.wait_for("comm.plc.errors", lambda t: t.value >= seen + 5, 5)
         assert d.requests >= 6
         assert not env.tasks[0].done()
-    finally:
-        server.close()
+        for d in env.drivers:
+            await d.close()
