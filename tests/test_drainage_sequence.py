@@ -1,0 +1,215 @@
+"""Pump sequence, gate and level control dry-run on soft tags under a manual clock.
+
+No network: the soft writer records every write in order, so each test asserts the
+exact commands the logic gave.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixedsite.clock import ManualClock
+from fixedsite.config import DEMO_CONFIG, SumpEq, load
+from fixedsite.equipment import PUMP, VALVE
+from fixedsite.gate import Command, CommandGate
+from fixedsite.io import SoftWriter
+from fixedsite.sequences.drainage import PumpHandler, PumpSequence
+from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
+from fixedsite.tags import Quality, TagStore
+
+CTL = load(DEMO_CONFIG).systems["drainage"].control
+SUMP = load(DEMO_CONFIG).systems["drainage"].equipment["sump"]
+
+
+class Soft:
+    def __init__(self, n_pumps: int = 1, level: float = 1.6, mode: int = 1) -> None:
+        self.clock = ManualClock(1000.0)
+        self.store = TagStore(self.clock)
+        self.writer = SoftWriter(self.store)
+        self.gate = CommandGate(self.clock)
+        for s in ("lt1", "lt2"):
+            self.store.define(f"drainage.{s}.level")
+            self.store.set(f"drainage.{s}.level", level)
+        assert isinstance(SUMP, SumpEq)
+        self.level = SumpLevel("drainage", "sump", SUMP, CTL, self.store)
+        self.seqs = []
+        for i in range(1, n_pumps + 1):
+            for sig in PUMP:
+                self.store.define(f"drainage.pump{i}.{sig}")
+            for sig in VALVE:
+                self.store.define(f"drainage.valve{i}.{sig}")
+            self.plant(i, running=False, primed=False, local=False, fault_code=0, mode=mode,
+                       prime_cmd=False, run_cmd=False, flow=0.0, run_hours=10.0 * i)
+            self.plant(i, "valve", opened=False, closed=True, open_cmd=False, fault=False)
+            seq = PumpSequence("drainage", f"pump{i}", f"valve{i}", CTL, self.store,
+                               self.writer, self.clock)
+            self.gate.register(seq.path, PumpHandler(seq, self.level.update))
+            self.seqs.append(seq)
+        self.lc = LevelControl("drainage", CTL, self.level, self.seqs, self.gate, self.store,
+                               self.clock)
+
+    def plant(self, i: int, kind: str = "pump", **values: object) -> None:
+        for k, v in values.items():
+            self.store.set(f"drainage.{kind}{i}.{k}", v)
+
+    async def scan(self, seconds: float = 2.0) -> None:
+        self.clock.advance(seconds)
+        for s in self.seqs:
+            await s.scan()
+        await self.lc.scan()
+
+    def take_writes(self) -> list[tuple[str, object]]:
+        w, self.writer.writes[:] = list(self.writer.writes), []
+        return [(p.replace("drainage.", ""), v) for p, v in w]
+
+
+async def test_start_sequence_writes_each_step_in_order() -> None:
+    s = Soft()
+    seq = s.seqs[0]
+    await s.scan()
+    assert seq.state == "stopped" and s.take_writes() == []        # adopted, wrote nothing
+    assert await s.gate.submit(Command("drainage.pump1", "start", "operator", "op1"))
+    assert seq.state == "priming"
+    assert s.take_writes() == [("pump1.prime_cmd", True)]
+    s.plant(1, primed=True)
+    await s.scan()
+    assert seq.state == "starting"
+    assert s.take_writes() == [("pump1.run_cmd", True)]
+    s.plant(1, running=True)
+    await s.scan()
+    assert seq.state == "opening_valve"
+    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", True)]
+    s.plant(1, "valve", opened=True, closed=False)
+    await s.scan()
+    assert seq.state == "proving_flow"
+    s.plant(1, flow=270.0)
+    await s.scan()
+    assert seq.state == "running" and s.take_writes() == []
+    # stop: valve first, motor when it is closed
+    assert await s.gate.submit(Command("drainage.pump1", "stop", "operator", "op1"))
+    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False)]
+    s.plant(1, "valve", opened=False, closed=True)
+    s.plant(1, flow=0.0)
+    await s.scan()
+    assert s.take_writes() == [("pump1.run_cmd", False)]
+    s.plant(1, running=False)
+    await s.scan()
+    assert seq.state == "stopped"
+
+
+async def test_a_step_that_overruns_fails_to_the_safe_state() -> None:
+    s = Soft()
+    await s.scan()
+    await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    s.take_writes()
+    await s.scan(CTL.prime_timeout_s + 1)
+    seq = s.seqs[0]
+    assert seq.state == "fault"
+    assert "priming not complete within 120 s: casing not primed" == seq.fault_reason
+    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False),
+                               ("pump1.run_cmd", False)]
+    refused = await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    assert not refused and "reset it first" in refused.reason
+
+
+async def test_unconfirmed_write_is_a_fault_with_its_reason() -> None:
+    s = Soft()
+    await s.scan()
+    s.writer.refuse["drainage.pump1.prime_cmd"] = "read-back False differs from True"
+    d = await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    assert not d and "prime_cmd=1 not confirmed" in d.reason
+    assert s.seqs[0].state == "fault"
+
+
+async def test_plc_trip_while_running_is_reported_and_reset_needs_cause_gone() -> None:
+    s = Soft()
+    s.plant(1, running=True, primed=True, flow=270.0)
+    s.plant(1, "valve", opened=True, closed=False)
+    await s.scan()
+    seq = s.seqs[0]
+    assert seq.state == "running" and s.take_writes() == []        # bumpless adoption
+    s.plant(1, running=False, fault_code=1)
+    await s.scan()
+    assert seq.state == "fault" and "overload" in seq.fault_reason
+    s.writer.refuse["drainage.pump1.fault_code"] = "read-back 1 differs from 0"
+    d = await s.gate.submit(Command("drainage.pump1", "reset", "operator"))
+    assert not d and "cause still present" in d.reason
+    del s.writer.refuse["drainage.pump1.fault_code"]
+    assert await s.gate.submit(Command("drainage.pump1", "reset", "operator"))
+    assert seq.state == "stopped"
+
+
+@pytest.mark.parametrize("setup, cmd, reason", [
+    ({"local": True}, Command("drainage.pump1", "start", "operator"), "LOCAL"),
+    ({}, Command("drainage.pump1", "start", "auto"), "automatic commands are not accepted"),
+    ({"mode": 2}, Command("drainage.pump1", "start", "operator"), "switch it to remote-manual"),
+    ({}, Command("drainage.pump1", "open", "operator"), "takes no 'open' command"),
+    ({}, Command("drainage.pump9", "start", "operator"), "no equipment"),
+    ({}, Command("drainage.pump1", "set_mode", "operator", params={"mode": "turbo"}),
+     "unknown mode"),
+    ({}, Command("drainage.pump1", "start", "hacker"), "unknown command source"),
+])
+async def test_gate_refuses_with_a_reason(setup: dict[str, object], cmd: Command,
+                                          reason: str) -> None:
+    s = Soft(level=1.0)                      # below every start level: level control idle
+    s.plant(1, **setup)
+    await s.scan()
+    d = await s.gate.submit(cmd)
+    assert not d and reason in d.reason
+    assert s.take_writes() == []
+    assert s.gate.records[-1].decision == d
+
+
+async def test_gate_refuses_start_at_low_low_and_on_bad_data() -> None:
+    s = Soft(level=0.5)
+    await s.scan()
+    d = await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    assert not d and "low-low" in d.reason
+    s.store.mark([s.store["drainage.pump1.running"]], Quality.BAD, "comm_fail")
+    d = await s.gate.submit(Command("drainage.pump1", "stop", "operator"))
+    assert not d and "no good data" in d.reason
+
+
+async def test_level_control_stages_high_high_and_rotation() -> None:
+    s = Soft(n_pumps=4, level=1.55, mode=2)
+    await s.scan()
+    await s.scan()
+    # stage 1: the pump with the fewest run hours (pump1: 10 h) primes first
+    assert s.take_writes() == [("pump1.prime_cmd", True)]
+    assert s.store.value("drainage.control.demand") == 1
+    for lt in ("lt1", "lt2"):
+        s.store.set(f"drainage.{lt}.level", CTL.high_high_m + 0.01)
+    await s.scan()
+    assert sorted(p for p, v in s.take_writes() if v) == [
+        "pump2.prime_cmd", "pump3.prime_cmd", "pump4.prime_cmd"]
+    assert s.store.value("drainage.control.status") == "high-high: all available pumps"
+
+
+async def test_level_control_is_bumpless_and_holds_without_a_level() -> None:
+    s = Soft(n_pumps=2, level=1.4, mode=2)
+    for i in (1, 2):
+        s.plant(i, running=True, primed=True, flow=270.0)
+        s.plant(i, "valve", opened=True, closed=False)
+    await s.scan()
+    await s.scan()
+    assert s.take_writes() == [] and s.lc.demand == 2   # 1.4 m is between stop levels
+    for lt in ("lt1", "lt2"):
+        s.store.set(f"drainage.{lt}.level", 0.2, Quality.BAD, "comm_fail")
+    await s.scan()
+    assert s.take_writes() == []
+    assert s.store.value("drainage.control.status") == "holding: sump level unknown"
+
+
+async def test_disagreeing_sensors_use_the_higher_and_say_so() -> None:
+    s = Soft(level=1.0)
+    s.store.set("drainage.lt2.level", 1.6)
+    await s.scan()
+    level = s.store["drainage.sump.level"]
+    assert level.value == 1.6 and level.quality is Quality.UNCERTAIN
+    assert s.store.value("drainage.sump.sensor_disagree") is True
+
+
+def test_sequence_can_be_drawn() -> None:
+    text = PumpSequence.diagram()
+    assert "stateDiagram-v2" in text
+    assert "priming --> starting" in text and "fb_primed" in text
