@@ -73,13 +73,15 @@ class _Group:
 
 class ModbusDriver:
     def __init__(self, name: str, cfg: PlcConfig, store: TagStore, clock: Clock,
-                 points: list[Point], stale_after_periods: float = 3.0) -> None:
+                 points: list[Point], stale_after_periods: float = 3.0,
+                 min_poll_s: float = MIN_POLL_REAL_S) -> None:
         self.name = name
         self.cfg = cfg
         self.store = store
         self.clock = clock
         self.points = {p.tag.path: p for p in points}
         self.stale_after = stale_after_periods
+        self.min_poll_s = min_poll_s
         by_period: dict[float, list[tuple[Point, Address]]] = {}
         for p in points:
             by_period.setdefault(p.period, []).append((p, p.addr))
@@ -90,8 +92,10 @@ class ModbusDriver:
         self._lock = asyncio.Lock()
         self._timeouts = 0
         self._closing = False
+        self._lost = False
         self._hb = 0
         self.requests = 0
+        self.tag_reads = 0
         self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up"))
         self.errors_tag = self._diag("errors", TagMeta(description="requests that failed"))
         self.error_tag = self._diag("last_error", TagMeta(description="last failure"))
@@ -133,7 +137,10 @@ class ModbusDriver:
                 continue
             backoff = BACKOFF_START_S
             self._client, self._timeouts = client, 0
-            log.info("%s: connected to %s:%d", self.name, self.cfg.host, self.cfg.port)
+            log.log(logging.WARNING if self._lost else logging.INFO, "%s: %s %s:%d", self.name,
+                    "link restored to" if self._lost else "connected to", self.cfg.host,
+                    self.cfg.port)
+            self._lost = False
             self.store.update(self.online_tag, True)
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -150,10 +157,13 @@ class ModbusDriver:
             await asyncio.sleep(backoff)
 
     def _offline(self, reason: str) -> None:
-        if self.online_tag.value or self.online_tag.quality is not Quality.GOOD or \
-                self.error_tag.value != reason:
-            if self.online_tag.value:
-                log.warning("%s: link lost: %s", self.name, reason)
+        """Every tag of the PLC bad at once; the loss logged once, not at every retry."""
+        if self._closing:
+            reason = "driver closed"
+        elif self.online_tag.value:
+            log.warning("%s: link lost: %s", self.name, reason)
+            self._lost = True
+        if self.error_tag.value != reason:
             self.store.update(self.error_tag, reason)
         self.store.update(self.online_tag, False)
         self.store.mark((p.tag for p in self.points.values()), Quality.BAD, COMM_FAIL)
@@ -203,7 +213,7 @@ class ModbusDriver:
             now = self.clock.now()
             if nxt < now - g.period:            # overran by a whole period: resynchronise
                 nxt = now
-            await asyncio.sleep(max((nxt - now) / self.clock.scale, MIN_POLL_REAL_S))
+            await asyncio.sleep(max((nxt - now) / self.clock.scale, self.min_poll_s))
 
     async def poll_once(self) -> None:
         """Read every block of every group once (the benchmark's unit of work)."""
@@ -229,6 +239,7 @@ class ModbusDriver:
                                 else STALE, str(e))
                 continue
             self._apply(g, block, data)
+            self.tag_reads += len(block.items)
         self._check_stale(g)
 
     def _bad_block(self, g: _Group, block: Block[Point], reason: str,
