@@ -74,3 +74,34 @@ async def test_plc_outage_marks_tags_bad_then_recovers(rig_factory: Callable[...
     await ctl.store.wait_for(level.path, lambda t: t.quality is Quality.GOOD, 15)
     assert ctl.store.value("comm.drain1.online") is True
     assert abs(level.value - rig.plant.sump.level) < 0.05
+
+
+async def test_stuck_valve_faults_the_start_and_another_pump_takes_over(
+        rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(scale=600.0, initial_level_m="1.55")
+    for i in range(4):
+        rig.plc.inject_valve_stuck(i, i == 0)      # pump 1 has the fewest hours: first
+    await rig.site.start()
+    ctl = await rig.start_controller()
+    seq = ctl.pumps["drainage.pump1"]
+    await rig.until(lambda: seq.state == "fault", 1800, "pump1 start to fail on its valve")
+    assert "valve open limit not reached" in seq.fault_reason
+    await rig.until(lambda: any(p.flow > 100 for p in rig.plant.pumps[1:]), 1800,
+                    "another pump running with flow")
+    assert not rig.plant.pumps[0].motor_on, "the failed pump is left stopped"
+
+
+async def test_stuck_level_sensor_is_outvoted(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(scale=600.0, initial_level_m="1.0")
+    await rig.site.start()
+    ctl = await rig.start_controller()
+    await ctl.store.wait_for("drainage.sump.level", lambda t: t.value is not None, 10)
+    rig.plc.inject_sensor_stuck(0)                 # frozen at 1.0 m while water rises
+    await rig.until(lambda: ctl.store.value("drainage.sump.sensor_disagree") is True,
+                    4 * 3600, "the transmitters to disagree")
+    level = ctl.store["drainage.sump.level"]
+    assert level.quality.name == "UNCERTAIN" and level.reason == "sensor_disagree"
+    # the control follows the higher, live transmitter and starts pumping
+    await rig.until(lambda: any(p.motor_on for p in rig.plant.pumps), 4 * 3600,
+                    "a pump started on the live transmitter")
+    assert rig.plant.max_level < 1.9
