@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -141,3 +141,38 @@ class Scaling:
             return eng
         raw = (eng - self.offset) / self.scale
         return round(raw) if abs(raw - round(raw)) < 1e-6 else raw
+
+
+Decoder = Callable[[Sequence[int] | Sequence[bool], int], "int | float | bool"]
+
+
+def decoder(addr: Address, scaling: Scaling, word_order: WordOrder) -> Decoder:
+    """A specialised function ``(data, offset) -> value`` for one point.
+
+    Built once per point, so the poll loop does no dispatch on type, bit or word order
+    for each value it decodes.
+    """
+    if addr.table in BIT_TABLES:
+        return lambda d, o: bool(d[o])
+    if addr.bit is not None:
+        mask = 1 << addr.bit
+        return lambda d, o: bool(int(d[o]) & mask)
+    k, b = scaling.scale, scaling.offset
+    plain = k == 1.0 and b == 0.0
+    if addr.dtype == "uint16":
+        return (lambda d, o: int(d[o])) if plain else (lambda d, o: int(d[o]) * k + b)
+    if addr.dtype == "int16":
+        def i16(d: Sequence[int] | Sequence[bool], o: int) -> int | float:
+            v = int(d[o])
+            v = v - 65536 if v >= 32768 else v
+            return v if plain else v * k + b
+        return i16
+    unpack = struct.Struct(_STRUCT[addr.dtype]).unpack
+    pack = struct.Struct(">HH").pack
+    hi_first = word_order == "big"
+
+    def wide(d: Sequence[int] | Sequence[bool], o: int) -> int | float:
+        hi, lo = (int(d[o]), int(d[o + 1])) if hi_first else (int(d[o + 1]), int(d[o]))
+        v = unpack(pack(hi, lo))[0]
+        return v if plain else v * k + b
+    return wide

@@ -31,6 +31,8 @@ class Clock(Protocol):
 
     async def sleep(self, sim_seconds: float) -> None: ...
 
+    def guard_timeout(self, sim_seconds: float) -> float: ...
+
 
 class ScaledClock:
     """Real time, optionally accelerated by ``scale``."""
