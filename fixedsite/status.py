@@ -28,8 +28,14 @@ def render(ctl: Controller) -> str:
         lvl = s[f"{sname}.{system.control.sump}.level"]
         q = "" if lvl.quality is Quality.GOOD else f" [{lvl.quality.name.lower()}:{lvl.reason}]"
         fill = s.value(f"{sname}.{system.control.sump}.fill")
-        lines.append(f"  {system.name or sname}: sump {_fmt(lvl.value, ' m', 2)}{q}  "
-                     f"fill {_fmt(fill, ' %')}  {s.value(f'{sname}.control.status', '')}")
+        band = system.control.normal_band_m
+        lines.append(f"  {system.name or sname}: sump {_fmt(lvl.value, ' m', 2)}{q} "
+                     f"(band {band[0]}-{band[1]} m)  fill {_fmt(fill, ' %')}  "
+                     f"{s.value(f'{sname}.control.status', '')}")
+        for ename, eq in system.equipment.items():
+            if eq.type == "plc_status" and s.value(f"{sname}.{ename}.fallback"):
+                lines.append(f"  !! {ename}: PLC runs the pumps on its float switches "
+                             "(controller heartbeat lost)")
         for p in system.control.pumps:
             seq = ctl.pumps[f"{sname}.{p}"]
             flow = s.value(f"{sname}.{p}.flow")
