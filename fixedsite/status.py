@@ -21,7 +21,7 @@ def render(ctl: Controller) -> str:
     sim = time.strftime("%Y-%m-%d %H:%M", time.localtime(ctl.clock.now()))
     lines = [f"fixedsite  {ctl.cfg.site.name}   sim {sim}  x{ctl.clock.scale:g}"]
     for name, d in ctl.drivers.items():
-        state = "online" if d.online else f"OFFLINE ({d.error_tag.value})"
+        state = "online" if d.online else f"OFFLINE ({d.error_tag.value or 'connecting'})"
         lines.append(f"  PLC {name:<8} {state}  requests {d.requests}")
     for sname in ctl.cfg.systems:
         system = ctl.cfg.systems[sname]

@@ -100,9 +100,11 @@ class PumpSequence:
 
     @property
     def mode(self) -> str:
+        """local, remote-manual or remote-auto; "unknown" while the PLC has not told us."""
         if self.v("local"):
             return "local"
-        return {MODE_REMOTE_AUTO: "remote-auto"}.get(self.v("mode"), "remote-manual")
+        return {MODE_REMOTE_AUTO: "remote-auto", MODE_REMOTE_MANUAL: "remote-manual"}.get(
+            self.v("mode"), "unknown")
 
     @property
     def active(self) -> bool:
@@ -248,6 +250,9 @@ class PumpHandler:
                    "it answers"
         if s.mode == "local":
             return f"{name} is in LOCAL at the field panel"
+        if s.mode == "unknown" and cmd.action != "set_mode":
+            return f"{name} mode register holds {s.v('mode')!r}; expected 1 (remote-manual) " \
+                   "or 2 (remote-auto): set the mode first"
         if cmd.action == "set_mode":
             if cmd.params.get("mode") not in MODES:
                 return f"unknown mode {cmd.params.get('mode')!r}; expected one of " \

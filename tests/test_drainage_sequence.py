@@ -148,6 +148,7 @@ async def test_plc_trip_while_running_is_reported_and_reset_needs_cause_gone() -
     ({}, Command("drainage.pump1", "set_mode", "operator", params={"mode": "turbo"}),
      "unknown mode"),
     ({}, Command("drainage.pump1", "start", "hacker"), "unknown command source"),
+    ({"mode": 0}, Command("drainage.pump1", "start", "operator"), "set the mode first"),
 ])
 async def test_gate_refuses_with_a_reason(setup: dict[str, object], cmd: Command,
                                           reason: str) -> None:
