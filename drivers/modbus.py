@@ -41,6 +41,8 @@ MIN_POLL_REAL_S = 0.01       # never poll one group more often than this, whatev
 BACKOFF_START_S = 0.1
 TIMEOUTS_BEFORE_LOSS = 2     # consecutive request time-outs that mean the link is gone
 ILLEGAL_ADDRESS = 2
+_READ = {"hr": "read_holding_registers", "ir": "read_input_registers",
+         "coil": "read_coils", "di": "read_discrete_inputs"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +203,7 @@ class ModbusDriver:
         return rr
 
     async def _read(self, table: str, start: int, count: int) -> list[int] | list[bool]:
-        fn = {"hr": "read_holding_registers", "ir": "read_input_registers",
-              "coil": "read_coils", "di": "read_discrete_inputs"}[table]
-        rr = await self._request(fn, start, count=count)
+        rr = await self._request(_READ[table], start, count=count)
         data: list[int] | list[bool] = rr.bits[:count] if table in ("coil", "di") \
             else rr.registers
         if len(data) != count:
@@ -229,6 +229,7 @@ class ModbusDriver:
             await self.poll_group(g)
 
     async def poll_group(self, g: _Group) -> None:
+        failed = False
         for block in list(g.blocks):
             try:
                 data = await self._read(block.table, block.start, block.count)
@@ -240,15 +241,18 @@ class ModbusDriver:
                     i = g.blocks.index(block)
                     g.blocks[i:i + 1] = block.split()
                     continue
+                failed = True
                 self._bad_block(g, block, f"plc_exception_{e.code}")
                 continue
             except (ModbusIOException, ModbusException, ValueError) as e:
+                failed = True
                 self._bad_block(g, block, MALFORMED if not isinstance(e, ModbusIOException)
                                 else STALE, str(e))
                 continue
-            self._apply(g, block, data)
+            self._apply(g, block, data, self.clock.now())
             self.tag_reads += len(block.items)
-        self._check_stale(g)
+        if failed:                 # a block read this cycle is fresh by definition
+            self._check_stale(g)
 
     def _bad_block(self, g: _Group, block: Block[Point], reason: str,
                    detail: str = "") -> None:
@@ -258,8 +262,8 @@ class ModbusDriver:
             self.store.mark((pt.tag for _, _, pt in block.items), quality, reason)
             g.last.pop(id(block), None)
 
-    def _apply(self, g: _Group, block: Block[Point], data: list[int] | list[bool]) -> None:
-        now = self.clock.now()
+    def _apply(self, g: _Group, block: Block[Point], data: list[int] | list[bool],
+               now: float) -> None:
         key = id(block)
         prev = g.last.get(key)
         g.last_ok[key] = now

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -42,6 +43,10 @@ class TagMeta:
     high: float | None = None
     writable: bool = False
     description: str = ""
+    ranged: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ranged", self.low is not None or self.high is not None)
 
 
 class Tag:
@@ -71,7 +76,7 @@ class TagStore:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._tags: dict[str, Tag] = {}
-        self._listeners: list[tuple[str | None, Listener]] = []
+        self._listeners: list[tuple[Callable[[str], object] | None, Listener]] = []
 
     # -- definition ---------------------------------------------------------------
     def define(self, path: str, meta: TagMeta | None = None) -> Tag:
@@ -108,8 +113,8 @@ class TagStore:
                reason: str = "", ts: float | None = None) -> bool:
         """Set a tag; listeners hear of it only if value, quality or reason changed."""
         meta = tag.meta
-        if quality is Quality.GOOD and isinstance(value, float | int) and not isinstance(
-                value, bool):
+        if quality is Quality.GOOD and meta.ranged and value.__class__ is not bool and \
+                isinstance(value, int | float):
             if (meta.low is not None and value < meta.low) or (
                     meta.high is not None and value > meta.high):
                 quality, reason = Quality.BAD, OUT_OF_RANGE
@@ -119,8 +124,8 @@ class TagStore:
         tag.quality = quality
         tag.reason = reason
         tag.ts = self.clock.now() if ts is None else ts
-        for pattern, listener in self._listeners:
-            if pattern is None or fnmatch.fnmatchcase(tag.path, pattern):
+        for match, listener in self._listeners:
+            if match is None or match(tag.path):
                 listener(tag)
         return True
 
@@ -137,7 +142,8 @@ class TagStore:
     # -- subscriptions -------------------------------------------------------------
     def subscribe(self, listener: Listener, pattern: str | None = None) -> Callable[[], None]:
         """Call ``listener(tag)`` on every change of a tag matching ``pattern``."""
-        entry = (pattern, listener)
+        match = None if pattern is None else re.compile(fnmatch.translate(pattern)).match
+        entry = (match, listener)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry)
 
