@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -93,6 +95,7 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     from fixedsite.status import render
 
     cfg = load(args.config)
+    digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     clock = _clock(cfg, args)
 
     async def body(stop: asyncio.Event) -> None:
@@ -101,17 +104,40 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             from fixedsite.hil.site import HilSite
             site = HilSite(cfg, clock)
             await site.start()
-        ctl = Controller(cfg, clock)
+        from fixedsite.audit import AuditLog
+
+        audit = AuditLog(cfg.storage_dir() / "audit.db")
+        ctl = Controller(cfg, clock, audit=audit)
+        ctl.record_config(digest, str(args.config))
         await ctl.start()
         try:
             await _status_until(stop, lambda: render(ctl), args.every,
                                 live=sys.stdout.isatty() and not args.plain)
         finally:
             await ctl.stop()
+            audit.close()
             if site is not None:
                 await site.stop()
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
     asyncio.run(_until_signalled(body))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from fixedsite.audit import AuditLog, verify
+
+    db = args.db or load(args.config).storage_dir() / "audit.db"
+    if args.action == "verify":
+        verdict = verify(db)
+        print(f"{db}: {'OK' if verdict.ok else 'BROKEN'}: {verdict.message}")
+        return 0 if verdict.ok else 1
+    log = AuditLog(db)
+    for r in log.tail(args.last):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"]))
+        outcome = r["result"] if r["decision"] == "accepted" else f"REFUSED: {r['reason']}"
+        print(f"{r['seq']:>6} {when} {r['actor']:<10} {r['action']:<9} {r['target']:<18} "
+              f"{outcome}")
+    log.close()
     return 0
 
 
@@ -142,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--list-tags", action="store_true",
                            help="print the simulated PLCs' register maps and exit")
     sub.add_parser("diagram", help="print the pump sequence as a Mermaid state diagram")
+    a = sub.add_parser("audit", help="check or show the audit log")
+    a.add_argument("action", choices=["verify", "tail"])
+    a.add_argument("--config", type=Path, default=DEMO_CONFIG)
+    a.add_argument("--db", type=Path, help="the audit database (default: from the config)")
+    a.add_argument("--last", type=int, default=20)
     return p
 
 
@@ -157,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_hil(args)
         if args.command == "diagram":
             return cmd_diagram(args)
+        if args.command == "audit":
+            return cmd_audit(args)
         return cmd_run(args, with_hil=args.command == "demo")
     except ConfigError as e:
         print(e, file=sys.stderr)

@@ -151,6 +151,10 @@ class HilConfig(_Model):
     drainage: list[HilDrainage] = []
 
 
+class StorageConfig(_Model):
+    dir: str | None = None          # default: var/<site id>, relative to the working dir
+
+
 class SiteInfo(_Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
@@ -164,6 +168,10 @@ class SiteConfig(_Model):
     plcs: dict[str, PlcConfig] = Field(min_length=1)
     systems: dict[str, DrainageSystem]
     hil: HilConfig = HilConfig()
+    storage: StorageConfig = StorageConfig()
+
+    def storage_dir(self) -> Path:
+        return Path(self.storage.dir or f"var/{self.site.id}")
 
     def signals(self) -> Iterator[Signal]:
         """Every mapped signal with its tag path, PLC and parsed address."""

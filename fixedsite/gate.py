@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fixedsite.audit import AuditLog
 from fixedsite.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ class Handler(Protocol):
 
 
 class CommandGate:
-    def __init__(self, clock: Clock, keep: int = 1000) -> None:
+    def __init__(self, clock: Clock, keep: int = 1000, audit: AuditLog | None = None) -> None:
         self.clock = clock
+        self.audit = audit
         self._handlers: dict[str, Handler] = {}
         self.records: deque[Record] = deque(maxlen=keep)
 
@@ -68,7 +70,15 @@ class CommandGate:
 
     async def submit(self, cmd: Command) -> Decision:
         decision = await self._decide(cmd)
-        self.records.append(Record(self.clock.now(), cmd, decision))
+        now = self.clock.now()
+        self.records.append(Record(now, cmd, decision))
+        if self.audit is not None:
+            self.audit.append(ts=now, kind="command", actor=cmd.user or cmd.source,
+                              source=cmd.source, target=cmd.target, action=cmd.action,
+                              params=cmd.params,
+                              decision="accepted" if decision.accepted else "refused",
+                              reason="" if decision.accepted else decision.reason,
+                              result=decision.reason if decision.accepted else "")
         who = f"{cmd.source}:{cmd.user}" if cmd.user else cmd.source
         if decision.accepted:
             log.info("%s %s %s: done %s", who, cmd.action, cmd.target, decision.reason)

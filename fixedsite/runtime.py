@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fixedsite.audit import AuditLog
 from fixedsite.clock import Clock
 from fixedsite.config import PumpEq, SiteConfig, SumpEq
 from fixedsite.drivers.modbus import ModbusDriver, Point
@@ -40,9 +41,10 @@ class Router:
 
 
 class Controller:
-    def __init__(self, cfg: SiteConfig, clock: Clock) -> None:
+    def __init__(self, cfg: SiteConfig, clock: Clock, audit: AuditLog | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
+        self.audit = audit
         self.store = TagStore(clock)
         points: dict[str, list[Point]] = {name: [] for name in cfg.plcs}
         for sig in cfg.signals():
@@ -57,7 +59,7 @@ class Controller:
         self.drivers = {name: ModbusDriver(name, plc, self.store, clock, points[name], stale)
                         for name, plc in cfg.plcs.items()}
         self.writer = Router(self.drivers)
-        self.gate = CommandGate(clock)
+        self.gate = CommandGate(clock, audit=audit)
         self.pumps: dict[str, PumpSequence] = {}
         self.levels: list[LevelControl] = []
         for sname, system in cfg.systems.items():
@@ -78,6 +80,18 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.scans = 0
+
+    def record_config(self, digest: str, source: str) -> None:
+        """Audit the config the controller runs on, when it differs from the last one."""
+        if self.audit is None:
+            return
+        last = self.audit.last_of("config")
+        if last is not None and last["result"] == digest:
+            return
+        self.audit.append(ts=self.clock.now(), kind="config", actor="controller",
+                          source="startup", target=self.cfg.site.id,
+                          action="changed" if last else "first", params={"file": source},
+                          decision="accepted", result=digest)
 
     async def start(self) -> None:
         for name, d in self.drivers.items():

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from conftest import Rig, demo_text, free_port
 
+from fixedsite.audit import AuditLog, verify
 from fixedsite.clock import ScaledClock
 from fixedsite.config import load
 
@@ -56,7 +57,9 @@ async def split_rig(tmp_path: Path) -> AsyncIterator[Callable[..., tuple[Rig, Co
 
     def make(**replace: str) -> tuple[Rig, ControllerProcess]:
         path = tmp_path / "site.toml"
-        path.write_text(demo_text(free_port(), SCALE, **replace), encoding="utf-8")
+        text = demo_text(free_port(), SCALE, **replace)
+        text += f'\n[storage]\ndir = "{tmp_path / "var"}"\n'
+        path.write_text(text, encoding="utf-8")
         clock = ScaledClock(SCALE)
         rig = Rig(load(path), clock)
         proc = ControllerProcess(path, clock.anchor, tmp_path / "controller.log")
@@ -119,6 +122,11 @@ async def test_restarted_controller_does_not_stop_running_pumps(
     assert await proc.terminate() == 0
     log = (tmp_path / "controller.log").read_text()
     assert "adopted plant state running" in log
+    # both controller runs audited into one chain: the config once, then the commands
+    verdict = verify(tmp_path / "var" / "audit.db")
+    assert verdict.ok, verdict.message
+    kinds = [r["kind"] for r in AuditLog(tmp_path / "var" / "audit.db").tail(1000)]
+    assert kinds.count("config") == 1 and "command" in kinds
 
 
 @pytest.mark.skipif(not Path("/usr/bin/mbpoll").exists() and os.environ.get("CI") != "true",
