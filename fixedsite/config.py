@@ -151,6 +151,25 @@ class HilConfig(_Model):
     drainage: list[HilDrainage] = []
 
 
+class AlarmEntry(_Model):
+    kind: Literal["limit", "discrete", "quality", "rate"]
+    tag: str
+    text: str
+    priority: int = Field(default=3, ge=1, le=4)
+    area: str | None = None
+    hh: float | None = None
+    h: float | None = None
+    l: float | None = None  # noqa: E741 - the ISA-18.2 name
+    ll: float | None = None
+    deadband: float = Field(default=0.0, ge=0)
+    on_delay_s: float = Field(default=0.0, ge=0)
+    off_delay_s: float = Field(default=0.0, ge=0)
+    equals: bool | int | str | None = None
+    after_s: PositiveFloat = 30.0
+    rate_per_min: float = Field(default=0.0, ge=0)
+    enable_when: str | None = None
+
+
 class StorageConfig(_Model):
     dir: str | None = None          # default: var/<site id>, relative to the working dir
 
@@ -169,6 +188,7 @@ class SiteConfig(_Model):
     systems: dict[str, DrainageSystem]
     hil: HilConfig = HilConfig()
     storage: StorageConfig = StorageConfig()
+    alarms: list[AlarmEntry] = []
 
     def storage_dir(self) -> Path:
         return Path(self.storage.dir or f"var/{self.site.id}")

@@ -10,7 +10,7 @@ from fixedsite.config import (
     SumpEq,
 )
 from fixedsite.drivers.modbus_codec import Address, parse_address
-from fixedsite.equipment import TYPES
+from fixedsite.equipment import DERIVED, TYPES
 
 Problems = list[tuple[str, str]]
 
@@ -33,7 +33,47 @@ def cross_check(cfg: SiteConfig) -> Problems:
         _check_equipment(cfg, sname, system, used, problems)
         _check_drainage(sname, system, problems)
     _check_hil(cfg, problems)
+    _check_alarms(cfg, problems)
     return problems
+
+
+def known_tags(cfg: SiteConfig) -> set[str]:
+    """Every tag a controller on this config will have: mapped, derived and diagnostic."""
+    tags = {f"comm.{p}.{s}" for p in cfg.plcs for s in ("online", "errors", "last_error")}
+    for sname, system in cfg.systems.items():
+        tags |= {f"{sname}.control.demand", f"{sname}.control.status"}
+        for ename, eq in system.equipment.items():
+            tags |= {f"{sname}.{ename}.{sig}" for sig in eq.signals}
+            tags |= {f"{sname}.{ename}.{sig}" for sig in DERIVED.get(eq.type, ())}
+    return tags
+
+
+def _check_alarms(cfg: SiteConfig, problems: Problems) -> None:
+    tags = known_tags(cfg)
+    ids: set[str] = set()
+    for i, a in enumerate(cfg.alarms):
+        base = f"alarms.{i}"
+        if a.tag not in tags:
+            problems.append((f"{base}.tag", f"no tag {a.tag!r} on this site"))
+        if a.enable_when is not None and a.enable_when not in tags:
+            problems.append((f"{base}.enable_when", f"no tag {a.enable_when!r} on this site"))
+        limits = [(k, getattr(a, k)) for k in ("hh", "h", "l", "ll")
+                  if getattr(a, k) is not None]
+        if a.kind == "limit":
+            if not limits:
+                problems.append((base, "a limit alarm needs at least one of hh, h, l, ll"))
+            values = [v for _, v in limits]
+            if values != sorted(values, reverse=True) or len(set(values)) != len(values):
+                problems.append((base, "limits must fall strictly: hh > h > l > ll"))
+        elif limits:
+            problems.append((f"{base}.{limits[0][0]}", f"limits belong to limit alarms, not "
+                             f"{a.kind}"))
+        if a.kind == "rate" and a.rate_per_min <= 0:
+            problems.append((f"{base}.rate_per_min", "a rate alarm needs rate_per_min > 0"))
+        key = f"{a.kind}:{a.tag}"
+        if key in ids:
+            problems.append((base, f"a second {a.kind} alarm on {a.tag}"))
+        ids.add(key)
 
 
 def _check_equipment(cfg: SiteConfig, sname: str, system: DrainageSystem,

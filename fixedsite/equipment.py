@@ -89,6 +89,12 @@ TYPES: dict[str, dict[str, SignalDef]] = {
     "plc_status": PLC_STATUS,
 }
 
+# Tags the controller itself publishes per equipment (not read from a PLC).
+DERIVED: dict[str, tuple[str, ...]] = {
+    "pump": ("state", "fault_reason"),
+    "sump": ("level", "volume", "fill", "sensor_disagree"),
+}
+
 # Pump remote modes as held in the PLC's mode register.
 MODE_REMOTE_MANUAL = 1
 MODE_REMOTE_AUTO = 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from fixedsite.alarms import AlarmEngine, build_defs
+from fixedsite.alarms.handler import AlarmHandler
 from fixedsite.audit import AuditLog
 from fixedsite.clock import Clock
 from fixedsite.config import PumpEq, SiteConfig, SumpEq
@@ -77,6 +79,8 @@ class Controller:
                 seqs.append(seq)
             self.levels.append(LevelControl(sname, ctl, level, seqs, self.gate, self.store,
                                             clock))
+        self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
+        self.gate.register("alarms", AlarmHandler(self.alarms))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.scans = 0
@@ -117,6 +121,7 @@ class Controller:
             await seq.scan()
         for lc in self.levels:
             await lc.scan()
+        self.alarms.tick()
         self.scans += 1
 
     async def _scan_loop(self) -> None:

@@ -1,0 +1,248 @@
+"""The alarm engine: ISA-18.2 states, delays, deadbands, shelving, suppression by design.
+
+States: ``normal``, ``unack_active``, ``ack_active``, ``unack_rtn`` (returned to normal,
+not yet acknowledged). An alarm annunciates on the move to ``unack_active``; on-delay and
+off-delay keep fleeting conditions from annunciating at all; the deadband keeps a value
+hovering at a limit from chattering.
+
+Suppression by design: an alarm whose tag is not good because its PLC is unreachable is
+not raised (the communication alarm says it once); an alarm with ``enable_when`` is held
+while that tag is not true (a pump's low flow while the pump is stopped). Shelved and
+out-of-service alarms follow their condition silently; unshelving (by hand or at the
+expiry) re-annunciates a condition that is still active.
+
+The engine listens to the tag store and is ticked once a scan for the timers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fixedsite.alarms.model import AlarmDef
+from fixedsite.clock import Clock
+from fixedsite.tags import COMM_FAIL, Quality, Tag, TagStore
+
+log = logging.getLogger(__name__)
+
+NORMAL, UNACK_ACTIVE, ACK_ACTIVE, UNACK_RTN = "normal", "unack_active", "ack_active", \
+    "unack_rtn"
+CHATTER_COUNT, CHATTER_WINDOW_S = 3, 60.0
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    t: float
+    alarm: str
+    what: str            # active, rtn, clear, ack, shelve, unshelve, oos, in_service
+    priority: int
+    area: str
+    text: str
+    user: str = ""
+    comment: str = ""
+
+
+@dataclass
+class Alarm:
+    d: AlarmDef
+    state: str = NORMAL
+    cond: bool = False                 # the condition, after delays and deadband
+    pending: float | None = None       # when the raw condition last changed
+    active_since: float | None = None
+    shelved_until: float | None = None
+    out_of_service: bool = False
+    suppressed: bool = False
+    message: str = ""
+    last_value: Any = None
+    bad_since: float | None = None
+    history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=8))
+    activations: deque[float] = field(default_factory=lambda: deque(maxlen=CHATTER_COUNT))
+
+    @property
+    def silent(self) -> bool:
+        return self.shelved_until is not None or self.out_of_service or self.suppressed
+
+
+Sink = Callable[[AlarmEvent], None]
+
+
+class AlarmEngine:
+    def __init__(self, defs: list[AlarmDef], store: TagStore, clock: Clock) -> None:
+        self.store, self.clock = store, clock
+        self.alarms = {d.id: Alarm(d) for d in defs}
+        self.events: deque[AlarmEvent] = deque(maxlen=100_000)
+        self.sinks: list[Sink] = []
+        self._by_tag: dict[str, list[Alarm]] = {}
+        for a in self.alarms.values():
+            self._by_tag.setdefault(a.d.tag, []).append(a)
+            if a.d.enable_tag:
+                self._by_tag.setdefault(a.d.enable_tag, []).append(a)
+            if a.d.reason_tag:
+                self._by_tag.setdefault(a.d.reason_tag, []).append(a)
+        self._unsubscribe = store.subscribe(self._on_tag)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    # --- evaluation ---------------------------------------------------------------------
+    def _on_tag(self, tag: Tag) -> None:
+        for a in self._by_tag.get(tag.path, ()):
+            self._evaluate(a, self.clock.now())
+
+    def tick(self) -> None:
+        """Timers: delays, shelving expiry, quality duration, rate of change."""
+        now = self.clock.now()
+        for a in self.alarms.values():
+            if a.shelved_until is not None and now >= a.shelved_until:
+                self._unshelve(a, now, "", "shelving expired")
+            self._evaluate(a, now)
+
+    def _raw(self, a: Alarm, tag: Tag, now: float) -> bool | None:
+        """The condition now, or None when the alarm must hold (suppressed by design)."""
+        d = a.d
+        if d.kind == "quality":
+            if tag.quality is Quality.BAD and tag.reason != COMM_FAIL:
+                a.bad_since = now if a.bad_since is None else a.bad_since
+                return now - a.bad_since >= d.bad_after_s
+            a.bad_since = None
+            return False
+        if tag.quality is Quality.BAD:
+            return None
+        if d.kind == "rate":
+            if not isinstance(tag.value, int | float):
+                return False
+            if not a.history or a.history[-1][0] != tag.ts:
+                a.history.append((tag.ts, float(tag.value)))
+            t0, v0 = a.history[0]
+            span = tag.ts - t0
+            if span <= 0:
+                return a.cond
+            return abs(float(tag.value) - v0) / span * 60.0 >= d.rate_per_min
+        value = tag.value
+        if value is None:
+            return None
+        # active: stays so until the value clears the deadband; else: the limit itself
+        return (not d.clear(value)) if a.cond else bool(d.condition(value))
+
+    def _evaluate(self, a: Alarm, now: float) -> None:
+        d = a.d
+        tag = self.store.get(d.tag)
+        if tag is None:
+            return
+        enabled = d.enable_tag is None or self.store.value(d.enable_tag) is True
+        raw = self._raw(a, tag, now) if enabled else None
+        a.suppressed = raw is None
+        if raw is None:                   # held: a suppressed alarm is not active
+            a.pending = None
+            if a.cond:
+                a.cond = False
+                self._condition_changed(a, now)
+            return
+        if raw == a.cond:
+            a.pending = None
+            return
+        delay = d.on_delay_s if raw else d.off_delay_s
+        if a.pending is None:
+            a.pending = now
+        if now - a.pending >= delay:
+            a.cond, a.pending = raw, None
+            a.last_value = tag.value
+            self._condition_changed(a, now)
+
+    def _condition_changed(self, a: Alarm, now: float) -> None:
+        if a.cond:
+            a.active_since = now
+            a.activations.append(now)
+            a.message = self._message(a)
+            if a.state in (NORMAL, UNACK_RTN, ACK_ACTIVE):
+                a.state = UNACK_ACTIVE
+                if not a.silent:
+                    self._emit(a, now, "active")
+        else:
+            a.active_since = None
+            if a.state == UNACK_ACTIVE:
+                a.state = UNACK_RTN
+                if not a.silent:
+                    self._emit(a, now, "rtn")
+            elif a.state == ACK_ACTIVE:
+                a.state = NORMAL
+                self._emit(a, now, "clear")
+            if a.silent and a.state == UNACK_RTN:
+                a.state = NORMAL
+
+    def _message(self, a: Alarm) -> str:
+        if a.d.reason_tag:
+            reason = self.store.value(a.d.reason_tag)
+            if reason:
+                return f"{a.d.text}: {reason}"
+        return a.d.text
+
+    def _emit(self, a: Alarm, now: float, what: str, user: str = "", comment: str = "") -> None:
+        ev = AlarmEvent(now, a.d.id, what, a.d.priority, a.d.area, a.message or a.d.text,
+                        user, comment)
+        self.events.append(ev)
+        for sink in self.sinks:
+            sink(ev)
+        if what == "active":
+            log.warning("ALARM P%d %s: %s", a.d.priority, a.d.id, ev.text)
+
+    # --- operator actions -----------------------------------------------------------------
+    def _get(self, alarm_id: str) -> Alarm:
+        try:
+            return self.alarms[alarm_id]
+        except KeyError:
+            raise KeyError(f"no alarm {alarm_id!r}") from None
+
+    def acknowledge(self, alarm_id: str, user: str, comment: str = "") -> str | None:
+        """None when done, else why not."""
+        a = self._get(alarm_id)
+        if a.state not in (UNACK_ACTIVE, UNACK_RTN):
+            return f"{alarm_id} is not waiting for acknowledgement"
+        a.state = ACK_ACTIVE if a.state == UNACK_ACTIVE else NORMAL
+        self._emit(a, self.clock.now(), "ack", user, comment)
+        return None
+
+    def shelve(self, alarm_id: str, user: str, duration_s: float, comment: str) -> str | None:
+        a = self._get(alarm_id)
+        if duration_s <= 0:
+            return "shelving needs a duration"
+        if not comment:
+            return "shelving needs a comment saying why"
+        now = self.clock.now()
+        a.shelved_until = now + duration_s
+        self._emit(a, now, "shelve", user, comment)
+        return None
+
+    def unshelve(self, alarm_id: str, user: str) -> str | None:
+        a = self._get(alarm_id)
+        if a.shelved_until is None:
+            return f"{alarm_id} is not shelved"
+        self._unshelve(a, self.clock.now(), user, "")
+        return None
+
+    def _unshelve(self, a: Alarm, now: float, user: str, comment: str) -> None:
+        a.shelved_until = None
+        self._emit(a, now, "unshelve", user, comment)
+        if a.cond and a.state == UNACK_ACTIVE:
+            self._emit(a, now, "active")
+
+    def set_out_of_service(self, alarm_id: str, user: str, oos: bool, comment: str) -> None:
+        a = self._get(alarm_id)
+        a.out_of_service = oos
+        self._emit(a, self.clock.now(), "oos" if oos else "in_service", user, comment)
+
+    # --- views ---------------------------------------------------------------------------
+    def standing(self) -> list[Alarm]:
+        """What the operator's alarm list shows: active or unacknowledged, not silenced."""
+        return sorted((a for a in self.alarms.values()
+                       if a.state != NORMAL and not a.silent),
+                      key=lambda a: (a.d.priority, -(a.active_since or 0.0)))
+
+    def counts_by_priority(self) -> dict[int, int]:
+        out = {p: 0 for p in (1, 2, 3, 4)}
+        for a in self.standing():
+            out[a.d.priority] += 1
+        return out

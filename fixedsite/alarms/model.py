@@ -1,0 +1,102 @@
+"""Alarm definitions: what the config says, expanded into one definition per alarm.
+
+A limit entry with ``hh``, ``h``, ``l`` and ``ll`` becomes four alarms
+(``drainage.sump.level.HH`` ...); a discrete entry is one alarm on a state or a fault
+bit; a quality entry alarms a tag that stays bad; a rate entry alarms a value that moves
+too fast. Every controller also gets, without configuration, a communication alarm per
+PLC, an equipment alarm per sequence fault (its text is the sequence's reason) and an
+alarm for a PLC on float-switch fallback: no site should have to remember those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fixedsite.config import AlarmEntry, SiteConfig
+
+Condition = Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class AlarmDef:
+    id: str
+    tag: str
+    kind: str                  # limit | discrete | quality | rate | equipment
+    priority: int              # 1 (highest) .. 4
+    area: str
+    text: str
+    condition: Condition       # on the value (limit, discrete, equipment)
+    clear: Condition           # the value at which an active alarm may clear (deadband)
+    on_delay_s: float = 0.0
+    off_delay_s: float = 0.0
+    enable_tag: str | None = None       # suppressed by design unless this tag is true
+    reason_tag: str | None = None       # a tag whose text completes the message
+    bad_after_s: float = 0.0            # quality alarms
+    rate_per_min: float = 0.0           # rate alarms
+
+
+_LIMITS = {"hh": ("HH", True), "h": ("H", True), "l": ("L", False), "ll": ("LL", False)}
+
+
+def _expand(e: AlarmEntry) -> list[AlarmDef]:
+    area = e.area or e.tag.split(".")[0]
+    common = dict(tag=e.tag, priority=e.priority, area=area, on_delay_s=e.on_delay_s,
+                  off_delay_s=e.off_delay_s, enable_tag=e.enable_when)
+    if e.kind == "limit":
+        out = []
+        for key, (suffix, high) in _LIMITS.items():
+            sp = getattr(e, key)
+            if sp is None:
+                continue
+            db = e.deadband
+            prio = e.priority if suffix in ("HH", "LL") else min(4, e.priority + 1)
+            cond: Condition = (lambda v, sp=sp: v >= sp) if high else (lambda v, sp=sp: v <= sp)
+            clr: Condition = (lambda v, sp=sp, db=db: v < sp - db) if high else (
+                lambda v, sp=sp, db=db: v > sp + db)
+            out.append(AlarmDef(id=f"{e.tag}.{suffix}", kind="limit",
+                                text=f"{e.text} {suffix} ({sp:g})", condition=cond, clear=clr,
+                                **{**common, "priority": prio}))  # type: ignore[arg-type]
+        return out
+    if e.kind == "discrete":
+        want = e.equals
+
+        def is_on(v: Any) -> bool:
+            return bool(v != 0) if want is None and isinstance(v, int | float) else v == want
+        return [AlarmDef(id=f"{e.tag}.ALM", kind="discrete", text=e.text, condition=is_on,
+                         clear=lambda v: not is_on(v), **common)]  # type: ignore[arg-type]
+    if e.kind == "quality":
+        return [AlarmDef(id=f"{e.tag}.BAD", kind="quality", text=f"{e.text}: no good value",
+                         condition=lambda v: False, clear=lambda v: True,
+                         bad_after_s=e.after_s, **common)]  # type: ignore[arg-type]
+    return [AlarmDef(id=f"{e.tag}.ROC", kind="rate", text=f"{e.text} changing faster than "
+                     f"{e.rate_per_min:g}/min", condition=lambda v: False,
+                     clear=lambda v: True, rate_per_min=e.rate_per_min, **common)]  # type: ignore[arg-type]
+
+
+def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
+    """The configured alarms plus the ones every site has."""
+    defs = [d for e in cfg.alarms for d in _expand(e)]
+    for plc in cfg.plcs:
+        defs.append(AlarmDef(id=f"comm.{plc}.LOST", tag=f"comm.{plc}.online", kind="discrete",
+                             priority=1, area="comm", text=f"PLC {plc}: no communication",
+                             condition=lambda v: v is False, clear=lambda v: v is True,
+                             on_delay_s=0.0, reason_tag=f"comm.{plc}.last_error"))
+    for sname, system in cfg.systems.items():
+        for ename, eq in system.equipment.items():
+            base = f"{sname}.{ename}"
+            if eq.type == "pump":
+                defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.state", kind="equipment",
+                                     priority=2, area=sname, text=f"{eq.name or ename} fault",
+                                     condition=lambda v: v == "fault",
+                                     clear=lambda v: v != "fault",
+                                     reason_tag=f"{base}.fault_reason"))
+            if eq.type == "plc_status":
+                defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
+                                     kind="discrete", priority=1, area=sname,
+                                     text=f"{eq.name or ename}: controller heartbeat lost, "
+                                          "PLC on float switches",
+                                     condition=lambda v: v is True,
+                                     clear=lambda v: v is False))
+    return defs
