@@ -106,7 +106,8 @@ class ModbusDriver:
         self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up"))
         self.errors_tag = self._diag("errors", TagMeta(description="requests that failed"))
         self.error_tag = self._diag("last_error", TagMeta(description="last failure"))
-        store.update(self.online_tag, False)
+        # online stays "not yet read" until the first attempt ends, so a starting
+        # controller does not raise a communication alarm before it has even tried
         store.update(self.errors_tag, 0)
         store.update(self.error_tag, "")
 

@@ -105,9 +105,12 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             site = HilSite(cfg, clock)
             await site.start()
         from fixedsite.audit import AuditLog
+        from fixedsite.historian import Historian
 
         audit = AuditLog(cfg.storage_dir() / "audit.db")
-        ctl = Controller(cfg, clock, audit=audit)
+        history = Historian(cfg.storage_dir() / "history.db", cfg.storage.deadband_pct,
+                            cfg.storage.max_interval_s)
+        ctl = Controller(cfg, clock, audit=audit, historian=history)
         ctl.record_config(digest, str(args.config))
         await ctl.start()
         try:
@@ -116,6 +119,7 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
         finally:
             await ctl.stop()
             audit.close()
+            history.close()
             if site is not None:
                 await site.stop()
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)

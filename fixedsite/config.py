@@ -172,6 +172,11 @@ class AlarmEntry(_Model):
 
 class StorageConfig(_Model):
     dir: str | None = None          # default: var/<site id>, relative to the working dir
+    deadband_pct: float = Field(default=0.2, ge=0, le=50)   # of the signal's range
+    max_interval_s: PositiveFloat = 300.0
+    flush_s: PositiveFloat = 2.0    # wall seconds between history writes
+    keep_monitoring_days: float = Field(default=731.0, ge=730.0)  # >= 2 years
+    keep_run_records_days: float = Field(default=92.0, ge=92.0)   # >= 3 months
 
 
 class SiteInfo(_Model):

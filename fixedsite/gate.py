@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +61,7 @@ class CommandGate:
         self.audit = audit
         self._handlers: dict[str, Handler] = {}
         self.records: deque[Record] = deque(maxlen=keep)
+        self.sinks: list[Callable[[Record], None]] = []
 
     def register(self, target: str, handler: Handler) -> None:
         self._handlers[target] = handler
@@ -71,7 +73,10 @@ class CommandGate:
     async def submit(self, cmd: Command) -> Decision:
         decision = await self._decide(cmd)
         now = self.clock.now()
-        self.records.append(Record(now, cmd, decision))
+        record = Record(now, cmd, decision)
+        self.records.append(record)
+        for sink in self.sinks:
+            sink(record)
         if self.audit is not None:
             self.audit.append(ts=now, kind="command", actor=cmd.user or cmd.source,
                               source=cmd.source, target=cmd.target, action=cmd.action,

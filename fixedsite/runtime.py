@@ -19,6 +19,7 @@ from fixedsite.config import PumpEq, SiteConfig, SumpEq
 from fixedsite.drivers.modbus import ModbusDriver, Point
 from fixedsite.drivers.modbus_codec import Scaling
 from fixedsite.gate import CommandGate
+from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
@@ -43,10 +44,12 @@ class Router:
 
 
 class Controller:
-    def __init__(self, cfg: SiteConfig, clock: Clock, audit: AuditLog | None = None) -> None:
+    def __init__(self, cfg: SiteConfig, clock: Clock, audit: AuditLog | None = None,
+                 historian: Historian | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.audit = audit
+        self.historian = historian
         self.store = TagStore(clock)
         points: dict[str, list[Point]] = {name: [] for name in cfg.plcs}
         for sig in cfg.signals():
@@ -81,6 +84,17 @@ class Controller:
                                             clock))
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
+        if historian is not None:
+            Recorder(self.store, historian)
+            self.alarms.sinks.append(lambda e: historian.event(
+                e.t, "alarm", e.alarm, f"{e.what}: {e.text}",
+                {"priority": e.priority, "area": e.area, "user": e.user,
+                 "comment": e.comment}))
+            self.gate.sinks.append(lambda r: historian.event(
+                r.t, "command", r.command.target, f"{r.command.action}: "
+                f"{'done' if r.decision.accepted else 'refused'} {r.decision.reason}",
+                {"source": r.command.source, "user": r.command.user,
+                 "params": r.command.params}))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.scans = 0
@@ -101,6 +115,8 @@ class Controller:
         for name, d in self.drivers.items():
             self._tasks.append(asyncio.create_task(d.run(), name=f"driver-{name}"))
         self._tasks.append(asyncio.create_task(self._scan_loop(), name="scan"))
+        if self.historian is not None:
+            self._tasks.append(asyncio.create_task(self._history_loop(), name="history"))
 
     async def stop(self) -> None:
         # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
@@ -123,6 +139,24 @@ class Controller:
             await lc.scan()
         self.alarms.tick()
         self.scans += 1
+
+    async def _history_loop(self) -> None:
+        assert self.historian is not None
+        st = self.cfg.storage
+        day = 86400.0
+        last_prune = 0.0
+        while not self._stopping:
+            await asyncio.sleep(st.flush_s)
+            try:
+                await self.historian.flush_async()
+                now = self.clock.now()
+                if now - last_prune > day:
+                    last_prune = now
+                    await asyncio.to_thread(self.historian.prune, now,
+                                            st.keep_monitoring_days * day,
+                                            st.keep_run_records_days * day)
+            except Exception:          # a full disk must not stop supervision
+                log.exception("history write failed; will retry")
 
     async def _scan_loop(self) -> None:
         period = self.cfg.controller.scan_period_s

@@ -52,6 +52,8 @@ class ImageServer:
         await self._server.serve_forever(background=True)
         await self._put(FC_COILS, img.coils)
         await self._put(FC_HR, img.hr)
+        await self._put(FC_IR, img.ir)
+        await self._put(FC_DI, img.di)
         self._seen_coils, self._seen_hr = list(img.coils), list(img.hr)
         log.info("Modbus server on %s:%d", self.host, self.port)
 

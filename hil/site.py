@@ -76,7 +76,9 @@ class HilSite:
         return self.units[0]
 
     async def start(self) -> None:
+        now = self.clock.now()
         for u in self.units:
+            u.plc.scan(now, 0.0)          # a PLC serves its inputs only after its first scan
             await u.server.start()
         self._task = asyncio.create_task(self._run(), name="hil-site")
 
