@@ -111,6 +111,12 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
         history = Historian(cfg.storage_dir() / "history.db", cfg.storage.deadband_pct,
                             cfg.storage.max_interval_s)
         ctl = Controller(cfg, clock, audit=audit, historian=history)
+        if cfg.uplink is not None:
+            from fixedsite.uplink import Uplink
+
+            u = cfg.uplink
+            ctl.uplink = Uplink(ctl.store, cfg.site.id, u.url, cfg.storage_dir() / "uplink.db",
+                                u.token, u.org, u.bucket, u.batch)
         ctl.record_config(digest, str(args.config))
         await ctl.start()
         try:
@@ -120,6 +126,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             await ctl.stop()
             audit.close()
             history.close()
+            if ctl.uplink is not None:
+                ctl.uplink.close()
             if site is not None:
                 await site.stop()
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
@@ -142,6 +150,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"{r['seq']:>6} {when} {r['actor']:<10} {r['action']:<9} {r['target']:<18} "
               f"{outcome}")
     log.close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fixedsite.historian import Historian
+    from fixedsite.report import as_csv, as_text, build, month_span
+
+    cfg = load(args.config)
+    db = args.db or cfg.storage_dir() / "history.db"
+    if not Path(db).exists():
+        print(f"{db}: no history database", file=sys.stderr)
+        return 2
+    year, month = (int(x) for x in (args.month or time.strftime("%Y-%m")).split("-"))
+    h = Historian(db)
+    report = build(cfg, h, *month_span(year, month))
+    h.close()
+    print(as_csv(report) if args.csv else as_text(report), end="\n" if not args.csv else "")
     return 0
 
 
@@ -177,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--config", type=Path, default=DEMO_CONFIG)
     a.add_argument("--db", type=Path, help="the audit database (default: from the config)")
     a.add_argument("--last", type=int, default=20)
+    r = sub.add_parser("report", help="monthly run hours, starts, energy by tariff, alarms, "
+                                      "fault time")
+    r.add_argument("--config", type=Path, default=DEMO_CONFIG)
+    r.add_argument("--db", type=Path, help="the history database (default: from the config)")
+    r.add_argument("--month", help="YYYY-MM (default: this month)")
+    r.add_argument("--csv", action="store_true")
     return p
 
 
@@ -194,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_diagram(args)
         if args.command == "audit":
             return cmd_audit(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_run(args, with_hil=args.command == "demo")
     except ConfigError as e:
         print(e, file=sys.stderr)

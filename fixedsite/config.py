@@ -179,6 +179,31 @@ class StorageConfig(_Model):
     keep_run_records_days: float = Field(default=92.0, ge=92.0)   # >= 3 months
 
 
+class TariffPeriod(_Model):
+    name: str
+    price: PositiveFloat                       # CNY per kWh
+    hours: list[tuple[float, float]] = Field(min_length=1)   # [start, end) in hours of day
+
+
+class TariffConfig(_Model):
+    source: str = ""
+    periods: list[TariffPeriod] = Field(min_length=1)
+
+    def period_at(self, hour: float) -> TariffPeriod:
+        for p in self.periods:
+            if any(a <= hour < b for a, b in p.hours):
+                return p
+        raise ValueError(f"no tariff period covers hour {hour}")
+
+
+class UplinkConfig(_Model):
+    url: str = Field(pattern=r"^https?://")
+    token: str = "fixedsite"
+    org: str = "fixedsite"
+    bucket: str = "fixedsite"
+    batch: int = Field(default=5000, ge=1, le=100_000)
+
+
 class SiteInfo(_Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
@@ -194,6 +219,8 @@ class SiteConfig(_Model):
     hil: HilConfig = HilConfig()
     storage: StorageConfig = StorageConfig()
     alarms: list[AlarmEntry] = []
+    uplink: UplinkConfig | None = None
+    tariff: TariffConfig | None = None
 
     def storage_dir(self) -> Path:
         return Path(self.storage.dir or f"var/{self.site.id}")

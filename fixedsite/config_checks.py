@@ -34,8 +34,26 @@ def cross_check(cfg: SiteConfig) -> Problems:
         _check_drainage(sname, system, problems)
     _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
+    _check_tariff(cfg, problems)
     return problems
 
+
+def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:
+    if cfg.tariff is None:
+        return
+    spans = sorted((a, b, i) for i, p in enumerate(cfg.tariff.periods) for a, b in p.hours)
+    edge = 0.0
+    for a, b, i in spans:
+        if not 0 <= a < b <= 24:
+            problems.append((f"tariff.periods.{i}.hours", f"[{a}, {b}] is not a span within "
+                             "0..24 h"))
+        elif a != edge:
+            problems.append((f"tariff.periods.{i}.hours", f"hours {edge:g}..{a:g} are "
+                             "covered twice or not at all" if a > edge else
+                             f"hours from {a:g} overlap another period"))
+        edge = max(edge, b)
+    if edge != 24:
+        problems.append(("tariff.periods", f"hours {edge:g}..24 belong to no period"))
 
 def known_tags(cfg: SiteConfig) -> set[str]:
     """Every tag a controller on this config will have: mapped, derived and diagnostic."""

@@ -21,9 +21,11 @@ from fixedsite.drivers.modbus_codec import Scaling
 from fixedsite.gate import CommandGate
 from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
+from fixedsite.report import ALIVE_EVERY_S
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
 from fixedsite.tags import TagMeta, TagStore
+from fixedsite.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,12 @@ class Router:
 
 class Controller:
     def __init__(self, cfg: SiteConfig, clock: Clock, audit: AuditLog | None = None,
-                 historian: Historian | None = None) -> None:
+                 historian: Historian | None = None, uplink: Uplink | None = None) -> None:
         self.cfg = cfg
         self.clock = clock
         self.audit = audit
         self.historian = historian
+        self.uplink = uplink
         self.store = TagStore(clock)
         points: dict[str, list[Point]] = {name: [] for name in cfg.plcs}
         for sig in cfg.signals():
@@ -117,6 +120,8 @@ class Controller:
         self._tasks.append(asyncio.create_task(self._scan_loop(), name="scan"))
         if self.historian is not None:
             self._tasks.append(asyncio.create_task(self._history_loop(), name="history"))
+        if self.uplink is not None:
+            self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
 
     async def stop(self) -> None:
         # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
@@ -144,9 +149,13 @@ class Controller:
         assert self.historian is not None
         st = self.cfg.storage
         day = 86400.0
-        last_prune = 0.0
+        last_prune = last_alive = 0.0
         while not self._stopping:
             await asyncio.sleep(st.flush_s)
+            now = self.clock.now()
+            if now - last_alive >= ALIVE_EVERY_S:    # the report's measure of our uptime
+                last_alive = now
+                self.historian.event(now, "controller", self.cfg.site.id, "alive")
             try:
                 await self.historian.flush_async()
                 now = self.clock.now()
