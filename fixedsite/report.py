@@ -16,6 +16,8 @@ import io
 import time
 from dataclasses import dataclass, field
 
+from fixedsite.alarms.engine import AlarmEvent
+from fixedsite.alarms.kpi import Figures, figures
 from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
 
@@ -43,6 +45,7 @@ class Report:
     periods: list[str]
     fault_hours: float
     alarms_total: int
+    alarm_figures: Figures | None = None
 
 
 def month_span(year: int, month: int) -> tuple[float, float]:
@@ -129,7 +132,12 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
     spans += [(a + ALIVE_EVERY_S, b) for a, b in zip(edges, edges[1:], strict=False)
               if b - a > ALIVE_GAP_S]
     title = f"{cfg.site.name}: {time.strftime('%Y-%m', time.localtime(t0))}"
-    return Report(title, t0, t1, rows, periods, _union_hours(spans), len(alarm_events))
+    annunciations = [AlarmEvent(float(e["t"]), str(e["source"]), "active",  # type: ignore[arg-type]
+                                int(e["data"].get("priority", 4)),  # type: ignore[attr-defined]
+                                str(e["data"].get("area", "")), str(e["text"]))  # type: ignore[attr-defined]
+                     for e in alarm_events]
+    kpi = figures(annunciations, [], min(t1, time.time()), min(t1, time.time()) - t0)
+    return Report(title, t0, t1, rows, periods, _union_hours(spans), len(alarm_events), kpi)
 
 
 def as_text(r: Report) -> str:
@@ -143,6 +151,14 @@ def as_text(r: Report) -> str:
         lines.append(f"{row.equipment:<22}" + "".join(f"  {c:>12}" for c in cells))
     verdict = "within" if r.fault_hours < 10 else "OVER"
     lines.append(f"alarms annunciated: {r.alarms_total}")
+    f = r.alarm_figures
+    if f is not None and f.annunciated:
+        prio = " ".join(f"P{p} {v:.0f}%" for p, v in f.by_priority_pct.items())
+        lines.append(f"  per 10 min {f.per_10_min:.2f} (target ~1), peak {f.peak_10_min}, "
+                     f"in flood {f.flood_pct:.1f}% of periods (target < 1%), top-10 share "
+                     f"{f.top10_share_pct:.0f}%, {prio}")
+        if f.chattering:
+            lines.append(f"  chattering: {', '.join(f.chattering)}")
     lines.append(f"supervisory system fault time: {r.fault_hours:.2f} h ({verdict} the 10 h a "
                  "month of the evaluation standard)")
     return "\n".join(lines)

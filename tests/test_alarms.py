@@ -80,6 +80,7 @@ def test_ack_while_active_then_clear() -> None:
     hh = eng.alarms["d.sump.level.HH"]
     assert hh.state == UNACK_ACTIVE
     assert eng.counts_by_priority() == {1: 1, 2: 1, 3: 0, 4: 0}
+    assert eng.counts_by_area() == {"d": {1: 1, 2: 1, 3: 0, 4: 0}}
     assert eng.acknowledge(hh.d.id, "li") is None
     assert hh.state == ACK_ACTIVE
     assert "not waiting" in (eng.acknowledge(hh.d.id, "li") or "")

@@ -241,6 +241,14 @@ class AlarmEngine:
                        if a.state != NORMAL and not a.silent),
                       key=lambda a: (a.d.priority, -(a.active_since or 0.0)))
 
+    def counts_by_area(self) -> dict[str, dict[int, int]]:
+        """Standing alarms per area and priority: the overview's alarm summary."""
+        out: dict[str, dict[int, int]] = {}
+        for a in self.standing():
+            area = out.setdefault(a.d.area, {p: 0 for p in (1, 2, 3, 4)})
+            area[a.d.priority] += 1
+        return out
+
     def counts_by_priority(self) -> dict[int, int]:
         out = {p: 0 for p in (1, 2, 3, 4)}
         for a in self.standing():

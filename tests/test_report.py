@@ -1,0 +1,74 @@
+"""The monthly report from a historian filled with a known month."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixedsite.config import DEMO_CONFIG, load
+from fixedsite.historian import Historian
+from fixedsite.report import as_csv, as_text, build, month_span
+from fixedsite.tags import Quality
+
+CFG = load(DEMO_CONFIG)
+
+
+def month(tmp_path: Path) -> tuple[Path, float, float]:
+    t0, t1 = month_span(2026, 11)
+    h = Historian(tmp_path / "history.db", deadband_pct=0.0, max_interval_s=1)
+    # pump1 runs every hour of the first 10 days: 300 kWh and 1 run hour an hour
+    for k in range(0, 10 * 24 + 1):
+        t = t0 + k * 3600
+        h.record("drainage.pump1.energy", t, 1000.0 + 300 * k, Quality.GOOD)
+        h.record("drainage.pump1.run_hours", t, 50.0 + k, Quality.GOOD)
+        h.record("drainage.pump1.starts", t, 7 + k // 24, Quality.GOOD)
+    # alive every minute except one 2-hour hole; one PLC link lost for 30 minutes
+    for m in range(0, 30 * 24 * 60):
+        t = t0 + m * 60
+        if not (t0 + 86400 <= t < t0 + 86400 + 7200):
+            h.event(t, "controller", "demo", "alive")
+    h.event(t0 + 5 * 86400, "alarm", "comm.drain1.LOST", "active: PLC drain1: no comm")
+    h.event(t0 + 5 * 86400 + 1800, "alarm", "comm.drain1.LOST", "rtn: PLC drain1: no comm")
+    h.event(t0 + 6 * 86400, "alarm", "drainage.pump1.FAULT", "active: Main pump 1 fault",
+            {"priority": 2, "area": "drainage"})
+    h.close()
+    return tmp_path / "history.db", t0, t1
+
+
+def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db, t0, t1 = month(tmp_path)
+    monkeypatch.setattr(time, "time", lambda: t1)
+    h = Historian(db)
+    r = build(CFG, h, t0, t1)
+    h.close()
+    p1 = next(row for row in r.rows if row.equipment == "drainage.pump1")
+    assert p1.run_hours == pytest.approx(240) and p1.starts == 10
+    assert p1.energy_kwh == pytest.approx(240 * 300)
+    # each day: 8 h valley, 8 h peak (08-11, 17-22), 8 h flat; increments land at the hour end
+    assert p1.by_period == pytest.approx({"valley": 80 * 300, "peak": 80 * 300,
+                                          "flat": 80 * 300})
+    assert p1.cost == pytest.approx(80 * 300 * (0.32 + 1.12 + 0.68))
+    assert p1.alarms == 1 and r.alarms_total == 2
+    # 2 h controller gap (less the minute the last alive covers) + 0.5 h link loss
+    assert r.fault_hours == pytest.approx(2.0 + 1 / 60 + 0.5, abs=0.02)
+    text = as_text(r)
+    assert "within the 10 h" in text and "drainage.pump1" in text
+    assert r.alarm_figures is not None and r.alarm_figures.annunciated == 2
+    assert r.alarm_figures.by_priority_pct[2] == 50.0
+    assert "per 10 min" in text
+    lines = as_csv(r).splitlines()
+    assert lines[0].startswith("equipment,run_hours,starts,energy_kwh,energy_valley_kwh")
+    assert lines[-1].startswith("fault_hours,2.5")
+
+
+def test_report_cli(tmp_path: Path) -> None:
+    db, _, _ = month(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "fixedsite", "report", "--db", str(db),
+                        "--month", "2026-11", "--csv"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "drainage.pump1,240.00,10,72000.0,24000.0" in r.stdout
