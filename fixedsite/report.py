@@ -22,7 +22,7 @@ from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
 
 ALIVE_EVERY_S = 60.0           # the controller writes an "alive" event this often
-ALIVE_GAP_S = 3 * ALIVE_EVERY_S
+ALIVE_GAP_S = 3 * ALIVE_EVERY_S  # ...and is counted down when the next is later than this
 
 
 @dataclass
@@ -126,11 +126,19 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
             rows.append(row)
     spans = _intervals([e for e in events if e["kind"] == "alarm"], (".LOST", ".FALLBACK"),
                        t0, t1)
-    alive = sorted(float(e["t"]) for e in events  # type: ignore[arg-type]
-                   if e["kind"] == "controller" and t0 - ALIVE_GAP_S <= e["t"] < t1)
-    edges = [t0, *alive, min(t1, time.time())]
-    spans += [(a + ALIVE_EVERY_S, b) for a, b in zip(edges, edges[1:], strict=False)
-              if b - a > ALIVE_GAP_S]
+    alive_all = sorted((float(e["t"]), float(e["data"].get("next_by", 0.0)))  # type: ignore[arg-type, attr-defined]
+                       for e in events if e["kind"] == "controller")
+    alive = [(t, nb) for t, nb in alive_all if t0 <= t < t1]
+    # down time counts from when the controller was first seen: not before commissioning
+    start = t0 if any(t < t0 for t, _ in alive_all) else (alive[0][0] if alive else t1)
+    end = min(t1, max(time.time(), alive[-1][0] if alive else start))
+    cursor = start               # each "alive" promises the next one by its next_by
+    for t, next_by in alive:
+        if t > cursor:
+            spans.append((cursor, t))
+        cursor = max(cursor, next_by or t + ALIVE_GAP_S)
+    if end > cursor:
+        spans.append((cursor, end))
     title = f"{cfg.site.name}: {time.strftime('%Y-%m', time.localtime(t0))}"
     annunciations = [AlarmEvent(float(e["t"]), str(e["source"]), "active",  # type: ignore[arg-type]
                                 int(e["data"].get("priority", 4)),  # type: ignore[attr-defined]

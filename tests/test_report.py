@@ -53,8 +53,9 @@ def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                                           "flat": 80 * 300})
     assert p1.cost == pytest.approx(80 * 300 * (0.32 + 1.12 + 0.68))
     assert p1.alarms == 1 and r.alarms_total == 2
-    # 2 h controller gap (less the minute the last alive covers) + 0.5 h link loss
-    assert r.fault_hours == pytest.approx(2.0 + 1 / 60 + 0.5, abs=0.02)
+    # the 2 h hole, less the 3 minutes the last "alive" before it vouches for, + 0.5 h of
+    # lost link
+    assert r.fault_hours == pytest.approx((7200 + 60 - 180) / 3600 + 0.5)
     text = as_text(r)
     assert "within the 10 h" in text and "drainage.pump1" in text
     assert r.alarm_figures is not None and r.alarm_figures.annunciated == 2
@@ -62,7 +63,7 @@ def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "per 10 min" in text
     lines = as_csv(r).splitlines()
     assert lines[0].startswith("equipment,run_hours,starts,energy_kwh,energy_valley_kwh")
-    assert lines[-1].startswith("fault_hours,2.5")
+    assert lines[-1].startswith("fault_hours,2.47")
 
 
 def test_report_cli(tmp_path: Path) -> None:
