@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import DEMO_CONFIG, ConfigError, SiteConfig, load
+from fixedsite.users import UserError
 
 
 def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
@@ -170,6 +171,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise UserError("the two passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from fixedsite.users import UserError, UserStore
+
+    store = UserStore(args.file or load(args.config).storage_dir() / "users.json")
+    try:
+        if args.action == "list":
+            for u in store.list():
+                print(f"{u.name:<20} {u.role}")
+        elif args.action == "add":
+            store.add(args.name, args.role, _read_password(args))
+            print(f"user {args.name} added as {args.role}")
+        elif args.action == "passwd":
+            store.passwd(args.name, _read_password(args))
+            print(f"password of {args.name} changed")
+        else:
+            store.remove(args.name)
+            print(f"user {args.name} removed")
+    except UserError as e:
+        print(f"fixedsite user: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     from fixedsite.sequences.drainage import PumpSequence
     print(PumpSequence.diagram())
@@ -208,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, help="the history database (default: from the config)")
     r.add_argument("--month", help="YYYY-MM (default: this month)")
     r.add_argument("--csv", action="store_true")
+    u = sub.add_parser("user", help="remote-operation users: add, passwd, remove, list")
+    u.add_argument("action", choices=["add", "passwd", "remove", "list"])
+    u.add_argument("name", nargs="?")
+    u.add_argument("--role", choices=["viewer", "operator", "engineer", "admin"],
+                   default="viewer")
+    u.add_argument("--config", type=Path, default=DEMO_CONFIG)
+    u.add_argument("--file", type=Path, help="the users file (default: from the config)")
+    u.add_argument("--password-stdin", action="store_true",
+                   help="read the password from standard input (for scripts)")
     return p
 
 
@@ -227,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_audit(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "user":
+            if args.action != "list" and not args.name:
+                print("fixedsite user: a user name is needed", file=sys.stderr)
+                return 2
+            return cmd_user(args)
         return cmd_run(args, with_hil=args.command == "demo")
     except ConfigError as e:
         print(e, file=sys.stderr)

@@ -1,0 +1,105 @@
+"""Users and roles for remote operation, with passwords stored hashed.
+
+Roles, each including the ones before it:
+
+* ``viewer``: reads values, alarms and history;
+* ``operator``: commands equipment, acknowledges alarms;
+* ``engineer``: changes modes and set-points, shelves alarms;
+* ``admin``: manages users.
+
+Passwords are hashed with scrypt (the standard library's, memory-hard) and a salt per
+user; the file (JSON, mode 0600) holds no password in the clear. Every refused login is
+the caller's to audit; this module only answers yes or no.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("viewer", "operator", "engineer", "admin")
+_N, _R, _P = 2**14, 8, 1            # scrypt cost: ~50 ms and 16 MiB per check
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+MIN_PASSWORD = 8
+
+
+def rank(role: str) -> int:
+    return ROLES.index(role)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        """True if this user's role includes ``role``."""
+        return rank(self.role) >= rank(role)
+
+
+class UserError(ValueError):
+    pass
+
+
+def _hash(password: str, salt: bytes) -> str:
+    return hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32).hex()
+
+
+class UserStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._users: dict[str, dict[str, str]] = {}
+        if self.path.exists():
+            self._users = json.loads(self.path.read_text(encoding="utf-8"))
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._users, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
+
+    def add(self, name: str, role: str, password: str) -> None:
+        if not _NAME.match(name):
+            raise UserError(f"user name {name!r}: 1-32 letters, digits, '_', '.', '-'")
+        if name in self._users:
+            raise UserError(f"user {name!r} exists; use passwd to change the password")
+        self._set(name, role, password)
+
+    def passwd(self, name: str, password: str) -> None:
+        if name not in self._users:
+            raise UserError(f"no user {name!r}")
+        self._set(name, self._users[name]["role"], password)
+
+    def remove(self, name: str) -> None:
+        if self._users.pop(name, None) is None:
+            raise UserError(f"no user {name!r}")
+        self._save()
+
+    def _set(self, name: str, role: str, password: str) -> None:
+        if role not in ROLES:
+            raise UserError(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password shorter than {MIN_PASSWORD} characters")
+        salt = secrets.token_bytes(16)
+        self._users[name] = {"role": role, "salt": salt.hex(), "hash": _hash(password, salt)}
+        self._save()
+
+    def check(self, name: str, password: str) -> User | None:
+        """The user if the password is right, else None (unknown users cost the same)."""
+        entry = self._users.get(name)
+        salt = bytes.fromhex(entry["salt"]) if entry else b"\0" * 16
+        good = _hash(password, salt)
+        if entry is None or not hmac.compare_digest(good, entry["hash"]):
+            return None
+        return User(name, entry["role"])
+
+    def list(self) -> list[User]:
+        return [User(n, e["role"]) for n, e in sorted(self._users.items())]

@@ -1,0 +1,58 @@
+"""Users, roles and hashed passwords; the user command line."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixedsite.users import User, UserError, UserStore
+
+
+def test_add_check_and_roles(tmp_path: Path) -> None:
+    s = UserStore(tmp_path / "users.json")
+    s.add("zhang", "operator", "correct horse")
+    assert s.check("zhang", "correct horse") == User("zhang", "operator")
+    assert s.check("zhang", "wrong horse!") is None
+    assert s.check("nobody", "correct horse") is None
+    op = User("zhang", "operator")
+    assert op.may("viewer") and op.may("operator") and not op.may("engineer")
+    raw = (tmp_path / "users.json").read_text()
+    assert "correct horse" not in raw and json.loads(raw)["zhang"]["role"] == "operator"
+    assert stat.S_IMODE((tmp_path / "users.json").stat().st_mode) == 0o600
+
+
+def test_passwd_persists_and_rules(tmp_path: Path) -> None:
+    s = UserStore(tmp_path / "users.json")
+    s.add("li", "engineer", "first-password")
+    s.passwd("li", "second-password")
+    again = UserStore(tmp_path / "users.json")
+    assert again.check("li", "second-password") is not None
+    assert again.check("li", "first-password") is None
+    with pytest.raises(UserError, match="exists"):
+        again.add("li", "viewer", "whatever12")
+    with pytest.raises(UserError, match="unknown role"):
+        again.add("wang", "god", "whatever12")
+    with pytest.raises(UserError, match="shorter"):
+        again.add("wang", "viewer", "short")
+    with pytest.raises(UserError, match="letters"):
+        again.add("wang li", "viewer", "whatever12")
+
+
+def test_user_cli(tmp_path: Path) -> None:
+    f = tmp_path / "users.json"
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fixedsite", "user", *args, "--file",
+                               str(f)], input=stdin, capture_output=True, text=True,
+                              timeout=60)
+    r = run("add", "zhao", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n")
+    assert r.returncode == 0 and "added as admin" in r.stdout
+    assert "zhao" in run("list").stdout
+    r = run("add", "zhao", "--password-stdin", stdin="another-pass\n")
+    assert r.returncode == 2 and "exists" in r.stderr
+    assert UserStore(f).check("zhao", "s3cret-pass") == User("zhao", "admin")
