@@ -27,6 +27,8 @@ from fixedsite.tags import Quality, TagMeta, TagStore
 
 log = logging.getLogger(__name__)
 
+ADOPT_WAIT_S = 60.0
+
 
 class SumpLevel:
     """The sump's level voted from its transmitters, published as ``<sys>.<sump>.level``."""
@@ -77,8 +79,20 @@ class LevelControl:
         self.ctl, self.level, self.pumps = ctl, level, pumps
         self.gate, self.store, self.clock = gate, store, clock
         self.demand: int | None = None
+        self._waiting_since: float | None = None
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status")
+
+    def _everyone_adopted(self) -> bool:
+        """Bumpless start needs every pump's state: a pump still unknown might be running,
+        and counting it as stopped would make the first scan stop another. A pump whose
+        PLC stays silent is given up on after ADOPT_WAIT_S."""
+        if all(p.adopted for p in self.pumps):
+            return True
+        now = self.clock.now()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        return now - self._waiting_since >= self.clock.guard_timeout(ADOPT_WAIT_S)
 
     def _want(self, level: float, current: int) -> int:
         c = self.ctl
@@ -101,7 +115,8 @@ class LevelControl:
         if level is None:
             self.store.update(self.status_tag, "holding: sump level unknown")
             return
-        if not any(p.adopted for p in self.pumps):
+        if self.demand is None and not self._everyone_adopted():
+            self.store.update(self.status_tag, "starting: reading every pump's state")
             return
         running = [p for p in self.pumps if p.active]
         if self.demand is None:                  # bumpless: start from what runs

@@ -201,6 +201,23 @@ async def test_level_control_is_bumpless_and_holds_without_a_level() -> None:
     assert s.store.value("drainage.control.status") == "holding: sump level unknown"
 
 
+async def test_restart_waits_for_every_pump_before_deciding() -> None:
+    """Pump 2's status block arrives a scan later than pump 1's: nothing may be stopped."""
+    s = Soft(n_pumps=2, level=1.6, mode=2)
+    for i in (1, 2):
+        s.plant(i, running=True, primed=True, flow=270.0)
+        s.plant(i, "valve", opened=True, closed=False)
+    s.store.mark([s.store["drainage.pump2.running"]], Quality.BAD, "not_yet_read")
+    await s.scan()
+    await s.scan()
+    assert s.take_writes() == [] and s.lc.demand is None
+    assert s.store.value("drainage.control.status") == "starting: reading every pump's state"
+    s.plant(2, running=True)
+    await s.scan()
+    await s.scan()
+    assert s.take_writes() == [] and s.lc.demand == 2
+
+
 async def test_disagreeing_sensors_use_the_higher_and_say_so() -> None:
     s = Soft(level=1.0)
     s.store.set("drainage.lt2.level", 1.6)
