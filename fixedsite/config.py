@@ -204,6 +204,14 @@ class UplinkConfig(_Model):
     batch: int = Field(default=5000, ge=1, le=100_000)
 
 
+class OpcUaConfig(_Model):
+    endpoint: str = Field(default="opc.tcp://127.0.0.1:48400/fixedsite/",
+                          pattern=r"^opc\.tcp://[^/:]+:\d+(/.*)?$")
+    anonymous: Literal["off", "read"] = "off"
+    allow_unsecured: bool = False         # a None endpoint only when asked for, never by default
+    trusted_clients_dir: str | None = None   # if set, only client certificates in it connect
+
+
 class SiteInfo(_Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
@@ -221,6 +229,7 @@ class SiteConfig(_Model):
     alarms: list[AlarmEntry] = []
     uplink: UplinkConfig | None = None
     tariff: TariffConfig | None = None
+    opcua: OpcUaConfig | None = None
 
     def storage_dir(self) -> Path:
         return Path(self.storage.dir or f"var/{self.site.id}")

@@ -17,10 +17,18 @@ from typing import Any, Protocol
 
 from fixedsite.audit import AuditLog
 from fixedsite.clock import Clock
+from fixedsite.users import ROLES, rank
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("operator", "auto", "planner", "failover")
+
+
+# The least role an operator needs for each action (users.ROLES order); an action not
+# listed needs admin. Automatic sources act on the controller's own authority.
+ROLE_FOR = {"start": "operator", "stop": "operator", "reset": "operator", "ack": "operator",
+            "set_mode": "engineer", "shelve": "engineer", "unshelve": "engineer",
+            "out_of_service": "engineer"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Command:
     source: str = "operator"
     user: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    role: str | None = None     # a remote user's role; None: a trusted local caller
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,8 @@ class CommandGate:
         if self.audit is not None:
             self.audit.append(ts=now, kind="command", actor=cmd.user or cmd.source,
                               source=cmd.source, target=cmd.target, action=cmd.action,
-                              params=cmd.params,
+                              params={**cmd.params, "role": cmd.role} if cmd.role
+                              else cmd.params,
                               decision="accepted" if decision.accepted else "refused",
                               reason="" if decision.accepted else decision.reason,
                               result=decision.reason if decision.accepted else "")
@@ -95,6 +105,11 @@ class CommandGate:
     async def _decide(self, cmd: Command) -> Decision:
         if cmd.source not in SOURCES:
             return Decision(False, f"unknown command source {cmd.source!r}")
+        if cmd.source == "operator" and cmd.role is not None:
+            need = ROLE_FOR.get(cmd.action, "admin")
+            if cmd.role not in ROLES or rank(cmd.role) < rank(need):
+                return Decision(False, f"{cmd.user or 'this user'} ({cmd.role}) may not "
+                                       f"{cmd.action}: it needs the {need} role")
         handler = self._handlers.get(cmd.target)
         if handler is None:
             return Decision(False, f"no equipment {cmd.target!r} takes commands")

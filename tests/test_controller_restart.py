@@ -26,15 +26,15 @@ SCALE = 1440.0
 
 
 class ControllerProcess:
-    def __init__(self, config: Path, anchor: float, log: Path) -> None:
-        self.config, self.anchor, self.log = config, anchor, log
+    def __init__(self, config: Path, anchor: float, log: Path, scale: float) -> None:
+        self.config, self.anchor, self.log, self.scale = config, anchor, log, scale
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         out = open(self.log, "ab")   # noqa: ASYNC230 - a local log file, handed to the child
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fixedsite", "-v", "run", "--config", str(self.config),
-            "--scale", str(SCALE), "--clock-anchor", repr(self.anchor), "--plain",
+            "--scale", str(self.scale), "--clock-anchor", repr(self.anchor), "--plain",
             "--every", "3600", stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         out.close()
 
@@ -55,14 +55,14 @@ class ControllerProcess:
 async def split_rig(tmp_path: Path) -> AsyncIterator[Callable[..., tuple[Rig, ControllerProcess]]]:
     made: list[tuple[Rig, ControllerProcess]] = []
 
-    def make(**replace: str) -> tuple[Rig, ControllerProcess]:
+    def make(scale: float = SCALE, **replace: str) -> tuple[Rig, ControllerProcess]:
         path = tmp_path / "site.toml"
-        text = demo_text(free_port(), SCALE, **replace)
+        text = demo_text(free_port(), scale, **replace)
         text += f'\n[storage]\ndir = "{tmp_path / "var"}"\n'
         path.write_text(text, encoding="utf-8")
-        clock = ScaledClock(SCALE)
+        clock = ScaledClock(scale)
         rig = Rig(load(path), clock)
-        proc = ControllerProcess(path, clock.anchor, tmp_path / "controller.log")
+        proc = ControllerProcess(path, clock.anchor, tmp_path / "controller.log", scale)
         made.append((rig, proc))
         return rig, proc
 
@@ -104,17 +104,19 @@ async def test_killed_controller_plc_falls_back_and_sump_holds(
 
 async def test_restarted_controller_does_not_stop_running_pumps(
         split_rig: Callable[..., tuple[Rig, ControllerProcess]], tmp_path: Path) -> None:
-    rig, proc = split_rig(initial_level_m="1.95")
+    # slower time here: a restart takes seconds of wall time, and the level must stay where
+    # level control would keep exactly the pumps that run (between 1.2 and 1.6 m: two)
+    rig, proc = split_rig(scale=300.0, initial_level_m="1.9")
     await rig.site.start()
     await proc.start()
-    await rig.until(lambda: len(_running(rig)) >= 2 and rig.plant.sump.level < 1.85,
-                    3 * 3600, "two pumps running, level falling")
+    await rig.until(lambda: len(_running(rig)) == 2 and 1.42 < rig.plant.sump.level < 1.55,
+                    6 * 3600, "two pumps running, level between 1.42 and 1.55 m")
     before = _running(rig)
     await proc.kill()
     killed_at = rig.clock.now()
     await proc.start()
     await _heartbeat_moves(rig, 3600)
-    await rig.run_for(1800)                     # the new controller has adopted and scanned
+    await rig.run_for(900)                      # the new controller has adopted and scanned
     stops = [e for e in rig.plc.events if e.t >= killed_at and e.what in ("stop", "trip")]
     assert stops == [], f"bump on restart: {stops}"
     assert _running(rig) == before
