@@ -120,10 +120,20 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                                 u.token, u.org, u.bucket, u.batch)
         ctl.record_config(digest, str(args.config))
         await ctl.start()
+        northbound = None
+        if cfg.opcua is not None:
+            from fixedsite.northbound import Northbound
+            from fixedsite.users import UserStore
+
+            northbound = Northbound(ctl, UserStore(cfg.storage_dir() / "users.json"),
+                                    cfg.opcua, cfg.storage_dir() / "pki")
+            await northbound.start()
         try:
             await _status_until(stop, lambda: render(ctl), args.every,
                                 live=sys.stdout.isatty() and not args.plain)
         finally:
+            if northbound is not None:
+                await northbound.stop()
             await ctl.stop()
             audit.close()
             history.close()

@@ -29,6 +29,8 @@ def demo_text(port: int, scale: float = 60.0, **replace: str) -> str:
     """The demo config with its PLC on ``port`` and ``key = value`` lines replaced."""
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", DEMO_TEXT)
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
+    text = re.sub(r"(?m)^endpoint = \"opc\.tcp://127\.0\.0\.1:\d+",
+                  f'endpoint = "opc.tcp://127.0.0.1:{free_port()}', text)
     for key, value in replace.items():
         text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
         assert n == 1, f"no line '{key} = ...' in the demo config"

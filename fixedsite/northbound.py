@@ -1,0 +1,336 @@
+"""The northbound OPC UA server: the site's tags, commands and alarms for the control room.
+
+Address space ``Objects/<site>/<system>/<equipment>/<signal>``; every variable's NodeId is
+``ns=<site ns>;s=<tag path>`` so a third-party SCADA can address tags by the same names as
+the config. Values, OPC UA status codes (from tag quality and reason) and source
+timestamps are pushed from the tag store as they change: the server never polls our own
+tags. Nothing is writable by clients: every change is a method call that goes through the
+command gate, so it is checked (role, mode, interlocks) and audited like any automatic
+command, and returns the gate's decision and reason.
+
+Security: username/password users from ``users.py``; anonymous read-only or off by config;
+signed-and-encrypted endpoints only (Basic256Sha256, Aes128_Sha256_RsaOaep,
+Aes256_Sha256_RsaPss), no unsecured endpoint unless the config asks; a certificate made on
+first start and kept; optionally only client certificates in a trust directory. asyncua
+gives method callbacks no session, so the permission ruleset, which sees the user of every
+request just before it runs in the same task, leaves the user in a context variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.common.node import Node
+from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
+from asyncua.server.user_managers import UserManager
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from fixedsite.alarms import AlarmEvent
+from fixedsite.config import OpcUaConfig
+from fixedsite.gate import Command
+from fixedsite.runtime import Controller
+from fixedsite.tags import COMM_FAIL, NOT_READ, OUT_OF_RANGE, STALE, Quality, Tag
+from fixedsite.users import UserStore
+
+log = logging.getLogger(__name__)
+
+CURRENT_USER: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_user",
+                                                                          default=None)
+SEVERITY = {1: 900, 2: 700, 3: 500, 4: 300}
+_WRITES = {ua.ObjectIds.WriteRequest_Encoding_DefaultBinary,
+           ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary,
+           ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary,
+           ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary,
+           ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary}
+_CALL = ua.ObjectIds.CallRequest_Encoding_DefaultBinary
+POLICIES = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+            ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt,
+            ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt]
+
+
+def status_of(tag: Tag) -> ua.StatusCode:
+    if tag.quality is Quality.GOOD:
+        return ua.StatusCode(ua.StatusCodes.Good)
+    if tag.quality is Quality.UNCERTAIN:
+        return ua.StatusCode(ua.StatusCodes.UncertainLastUsableValue if tag.reason == STALE
+                             else ua.StatusCodes.Uncertain)
+    code = {COMM_FAIL: ua.StatusCodes.BadCommunicationError,
+            OUT_OF_RANGE: ua.StatusCodes.BadOutOfRange,
+            NOT_READ: ua.StatusCodes.BadWaitingForInitialData}.get(
+        tag.reason, ua.StatusCodes.BadDeviceFailure)
+    return ua.StatusCode(code)
+
+
+def _variant(value: Any) -> ua.Variant:
+    if isinstance(value, bool):
+        return ua.Variant(value, ua.VariantType.Boolean)
+    if isinstance(value, int | float):
+        return ua.Variant(float(value), ua.VariantType.Double)
+    return ua.Variant("" if value is None else str(value), ua.VariantType.String)
+
+
+class _Users(UserManager):
+    def __init__(self, store: UserStore, on_refused: Any) -> None:
+        self.store, self.on_refused = store, on_refused
+        self.roles: dict[str, str] = {}
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        if username is None:
+            return User(role=UserRole.Anonymous)
+        user = self.store.check(username, password or "")
+        if user is None:
+            self.on_refused(username)
+            return None
+        self.roles[user.name] = user.role
+        return User(role=UserRole.User, name=user.name)
+
+
+class _Rules(PermissionRuleset):
+    """Reads for every session allowed in; no client writes at all; calls by named users."""
+
+    def __init__(self, anonymous_read: bool, on_refused: Any) -> None:
+        self.anonymous_read, self.on_refused = anonymous_read, on_refused
+
+    def check_validity(self, user: User | None, action_type_id: Any, body: Any) -> bool:
+        CURRENT_USER.set(user)
+        kind = getattr(action_type_id, "Identifier", action_type_id)
+        named = user is not None and user.name is not None
+        if not named and not self.anonymous_read and kind not in (
+                ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary,
+                ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary,
+                ua.ObjectIds.CloseSessionRequest_Encoding_DefaultBinary,
+                ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary):
+            return False
+        if kind in _WRITES or (kind == _CALL and not named):
+            self.on_refused(user.name if user else None, kind)
+            return False
+        return True
+
+
+class Northbound:
+    def __init__(self, ctl: Controller, users: UserStore, cfg: OpcUaConfig,
+                 pki_dir: Path) -> None:
+        self.ctl, self.cfg, self.pki = ctl, cfg, pki_dir
+        self.uri = f"urn:fixedsite:{ctl.cfg.site.id}"
+        self._users = _Users(users, self._login_refused)
+        self.server = Server(user_manager=self._users)
+        self.nodes: dict[str, Node] = {}
+        self._pending: dict[str, Tag] = {}
+        self._events: list[AlarmEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Any = None
+
+    # --- audit of refusals ----------------------------------------------------------------
+    def _audit(self, kind: str, actor: str, action: str, reason: str) -> None:
+        if self.ctl.audit is not None:
+            self.ctl.audit.append(ts=self.ctl.clock.now(), kind=kind, actor=actor,
+                                  source="opcua", target=self.cfg.endpoint, action=action,
+                                  decision="refused", reason=reason)
+
+    def _login_refused(self, username: str) -> None:
+        log.warning("OPC UA login refused for %r", username)
+        self._audit("login", username, "login", "wrong user name or password")
+
+    def _call_refused(self, username: str | None, kind: int) -> None:
+        what = "call" if kind == _CALL else "write"
+        self._audit("access", username or "anonymous", what,
+                    "anonymous sessions may not call methods" if what == "call"
+                    else "no client writes: commands are methods")
+
+    # --- start / stop ----------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.server
+        await s.init()
+        s.set_endpoint(self.cfg.endpoint)
+        s.set_server_name(f"fixedsite {self.ctl.cfg.site.name}")
+        await s.set_application_uri(self.uri)
+        policies = list(POLICIES)
+        if self.cfg.allow_unsecured:
+            policies.append(ua.SecurityPolicyType.NoSecurity)
+        rules = _Rules(self.cfg.anonymous == "read", self._call_refused)
+        s.set_security_policy(policies, permission_ruleset=rules)
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if self.cfg.anonymous == "read":
+            tokens.append(ua.AnonymousIdentityToken)
+        s.set_identity_tokens(tokens)
+        key, cert = await self._certificate()
+        await s.load_certificate(str(cert))
+        await s.load_private_key(str(key))
+        if self.cfg.trusted_clients_dir:
+            from asyncua.crypto.truststore import TrustStore
+            from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+            store = TrustStore([Path(self.cfg.trusted_clients_dir)], [])
+            await store.load()
+            s.set_certificate_validator(CertificateValidator(
+                CertificateValidatorOptions.TRUSTED_VALIDATION
+                | CertificateValidatorOptions.PEER_CLIENT, store))
+        self.ns = await s.register_namespace(self.uri)
+        await self._build()
+        await s.start()
+        self._unsubscribe = self.ctl.store.subscribe(self._on_tag)
+        self.ctl.alarms.sinks.append(self._on_alarm)
+        self._task = asyncio.create_task(self._push(), name="opcua-push")
+        log.info("OPC UA server on %s", self.cfg.endpoint)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._on_alarm in self.ctl.alarms.sinks:
+            self.ctl.alarms.sinks.remove(self._on_alarm)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=3)
+        await self.server.stop()
+
+    async def _certificate(self) -> tuple[Path, Path]:
+        """The server's key pair, made on first start and kept (clients pin it)."""
+        from asyncua.crypto.cert_gen import setup_self_signed_certificate
+
+        self.pki.mkdir(parents=True, exist_ok=True)
+        key, cert = self.pki / "server_key.pem", self.pki / "server_cert.der"
+        if not (key.exists() and cert.exists()):
+            host = socket.gethostname()
+            await setup_self_signed_certificate(
+                key, cert, self.uri, host,
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+                {"commonName": f"fixedsite {self.ctl.cfg.site.id}"})
+        return key, cert
+
+    # --- address space -----------------------------------------------------------------------
+    async def _build(self) -> None:
+        ns, store = self.ns, self.ctl.store
+        objects = self.server.nodes.objects
+        site = await objects.add_object(ua.NodeId(self.ctl.cfg.site.id, ns),
+                                        ua.QualifiedName(self.ctl.cfg.site.name, ns))
+        folders: dict[str, Node] = {}
+        for path in sorted(store.paths()):
+            system, equipment, signal = path.split(".", 2)
+            parent = folders.get(system)
+            if parent is None:
+                parent = folders[system] = await site.add_object(
+                    ua.NodeId(system, ns), ua.QualifiedName(system, ns))
+            key = f"{system}.{equipment}"
+            eq = folders.get(key)
+            if eq is None:
+                eq = folders[key] = await parent.add_object(ua.NodeId(key, ns),
+                                                            ua.QualifiedName(equipment, ns))
+                if key in self.ctl.pumps:
+                    await self._pump_methods(eq, key)
+            tag = store[path]
+            var = await eq.add_variable(ua.NodeId(path, ns), ua.QualifiedName(signal, ns),
+                                        _variant(tag.value))
+            if tag.meta.unit:
+                await var.add_property(ua.NodeId(f"{path}.EngineeringUnits", ns),
+                                       "EngineeringUnits", ua.EUInformation(
+                                           DisplayName=ua.LocalizedText(tag.meta.unit)))
+            if tag.meta.low is not None and tag.meta.high is not None:
+                await var.add_property(ua.NodeId(f"{path}.EURange", ns), "EURange",
+                                       ua.Range(tag.meta.low, tag.meta.high))
+            self.nodes[path] = var
+            self._pending[path] = tag
+        self.alarms_node = await site.add_object(ua.NodeId("alarms", ns),
+                                                 ua.QualifiedName("Alarms", ns))
+        await self._alarm_methods(self.alarms_node)
+        self.event_type = await self.server.create_custom_event_type(
+            ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
+            [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
+             ("Priority", ua.VariantType.Int32), ("Area", ua.VariantType.String),
+             ("User", ua.VariantType.String)])
+        self.event_gen = await self.server.get_event_generator(self.event_type,
+                                                               self.alarms_node)
+
+    async def _pump_methods(self, node: Node, target: str) -> None:
+        out = [ua.VariantType.Boolean, ua.VariantType.String]
+        for name, action, args in (("Start", "start", []), ("Stop", "stop", []),
+                                   ("Reset", "reset", []),
+                                   ("SetMode", "set_mode", [ua.VariantType.String])):
+            async def call(parent: ua.NodeId, *a: ua.Variant, action: str = action
+                           ) -> list[ua.Variant]:
+                params = {"mode": a[0].Value} if action == "set_mode" else {}
+                return await self._submit(target, action, params)
+            await node.add_method(ua.NodeId(f"{target}.{name}", self.ns),
+                                  ua.QualifiedName(name, self.ns), call, args, out)
+
+    async def _alarm_methods(self, node: Node) -> None:
+        s, d, out = ua.VariantType.String, ua.VariantType.Double, [ua.VariantType.Boolean,
+                                                                   ua.VariantType.String]
+
+        async def ack(parent: ua.NodeId, alarm: ua.Variant, comment: ua.Variant
+                      ) -> list[ua.Variant]:
+            return await self._submit("alarms", "ack", {"id": alarm.Value,
+                                                        "comment": comment.Value})
+
+        async def shelve(parent: ua.NodeId, alarm: ua.Variant, seconds: ua.Variant,
+                         comment: ua.Variant) -> list[ua.Variant]:
+            return await self._submit("alarms", "shelve", {
+                "id": alarm.Value, "duration_s": seconds.Value, "comment": comment.Value})
+
+        async def unshelve(parent: ua.NodeId, alarm: ua.Variant) -> list[ua.Variant]:
+            return await self._submit("alarms", "unshelve", {"id": alarm.Value})
+
+        await node.add_method(ua.NodeId("alarms.Acknowledge", self.ns),
+                              ua.QualifiedName("Acknowledge", self.ns), ack, [s, s], out)
+        await node.add_method(ua.NodeId("alarms.Shelve", self.ns),
+                              ua.QualifiedName("Shelve", self.ns), shelve, [s, d, s], out)
+        await node.add_method(ua.NodeId("alarms.Unshelve", self.ns),
+                              ua.QualifiedName("Unshelve", self.ns), unshelve, [s], out)
+
+    async def _submit(self, target: str, action: str, params: dict[str, Any]
+                      ) -> list[ua.Variant]:
+        user = CURRENT_USER.get()
+        name = user.name if user is not None and user.name else ""
+        role = self._users.roles.get(name, "viewer")
+        d = await self.ctl.gate.submit(Command(target, action, "operator", name, params, role))
+        return [ua.Variant(d.accepted, ua.VariantType.Boolean),
+                ua.Variant(d.reason, ua.VariantType.String)]
+
+    # --- pushing changes -----------------------------------------------------------------------
+    def _on_tag(self, tag: Tag) -> None:
+        if tag.path in self.nodes:
+            self._pending[tag.path] = tag
+            self._wake.set()
+
+    def _on_alarm(self, ev: AlarmEvent) -> None:
+        self._events.append(ev)
+        self._wake.set()
+
+    async def _push(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._push_once()
+            except Exception:             # one bad value must not stop every update
+                log.exception("OPC UA update failed; continuing")
+
+    async def _push_once(self) -> None:
+        pending, self._pending = self._pending, {}
+        for path, tag in pending.items():
+            dv = ua.DataValue(_variant(tag.value), StatusCode=status_of(tag),
+                              SourceTimestamp=_utc(tag.ts), ServerTimestamp=_utc(tag.ts))
+            await self.server.write_attribute_value(self.nodes[path].nodeid, dv)
+        events, self._events = self._events, []
+        for ev in events:
+            gen = self.event_gen
+            gen.event.Message = ua.LocalizedText(ev.text)
+            gen.event.Severity = SEVERITY.get(ev.priority, 300)
+            gen.event.AlarmId = ev.alarm
+            gen.event.Transition = ev.what
+            gen.event.Priority = ev.priority
+            gen.event.Area = ev.area
+            gen.event.User = ev.user
+            await gen.trigger(time_attr=_utc(ev.t))
+
+
+def _utc(t: float) -> Any:
+    from datetime import UTC, datetime
+    return datetime.fromtimestamp(t, UTC)
