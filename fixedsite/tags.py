@@ -113,7 +113,9 @@ class TagStore:
                reason: str = "", ts: float | None = None) -> bool:
         """Set a tag; listeners hear of it only if value, quality or reason changed."""
         meta = tag.meta
-        if quality is Quality.GOOD and meta.ranged and value.__class__ is not bool and \
+        if quality is Quality.GOOD and value.__class__ is float and value != value:
+            quality, reason = Quality.BAD, MALFORMED      # a NaN from the PLC is no reading
+        elif quality is Quality.GOOD and meta.ranged and value.__class__ is not bool and \
                 isinstance(value, int | float):
             if (meta.low is not None and value < meta.low) or (
                     meta.high is not None and value > meta.high):

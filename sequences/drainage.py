@@ -287,14 +287,16 @@ class PumpHandler:
         s = self.seq
         if cmd.action == "set_mode":
             res = await s.writer.write(s.sig("mode"), MODES[cmd.params["mode"]])
-            return Decision(res.ok, res.reason or f"mode {cmd.params['mode']}")
+            return Decision(res.ok, res.reason or f"mode {cmd.params['mode']} (PLC read back "
+                                                  f"{res.value})")
         if cmd.action == "reset":
             res = await s.writer.write(s.sig("fault_code"), 0)
             if not res.ok:
                 return Decision(False, f"PLC keeps the trip (cause still present): "
                                        f"{res.reason}")
             await s.reset()
-            return Decision(s.state == "stopped", "reset" if s.state == "stopped"
+            return Decision(s.state == "stopped", "reset (PLC read back fault code "
+                            f"{res.value})" if s.state == "stopped"
                             else "PLC still reports a fault")
         if cmd.action == "start":
             if s.active:
@@ -308,4 +310,4 @@ class PumpHandler:
             err, s._write_error = s._write_error, ""
             await s._fail(err)
             return Decision(False, err)
-        return Decision(True, f"now {s.state}")
+        return Decision(True, f"now {s.state} (commands read back)")

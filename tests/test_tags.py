@@ -26,6 +26,13 @@ def test_out_of_range_is_bad_and_keeps_the_value_visible() -> None:
     assert tag.good
 
 
+def test_nan_is_a_bad_reading() -> None:
+    store = TagStore(ManualClock())
+    tag = store.define("drainage.pump1.flow")
+    store.update(tag, float("nan"))
+    assert tag.quality is Quality.BAD and tag.reason == "malformed_reply"
+
+
 def test_listeners_hear_changes_only() -> None:
     clock = ManualClock(50.0)
     store = TagStore(clock)
