@@ -119,15 +119,15 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             ctl.uplink = Uplink(ctl.store, cfg.site.id, u.url, cfg.storage_dir() / "uplink.db",
                                 u.token, u.org, u.bucket, u.batch)
         ctl.record_config(digest, str(args.config))
-        await ctl.start()
         northbound = None
-        if cfg.opcua is not None:
+        if cfg.opcua is not None:             # first: its start-up blocks the loop a while
             from fixedsite.northbound import Northbound
             from fixedsite.users import UserStore
 
             northbound = Northbound(ctl, UserStore(cfg.storage_dir() / "users.json"),
                                     cfg.opcua, cfg.storage_dir() / "pki")
             await northbound.start()
+        await ctl.start()
         try:
             await _status_until(stop, lambda: render(ctl), args.every,
                                 live=sys.stdout.isatty() and not args.plain)

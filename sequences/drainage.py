@@ -180,7 +180,10 @@ class PumpSequence:
         if self.state in STEPPING:
             await self.step()
         limit = self.timeouts.get(self.state)
-        if limit is not None and self.clock.now() - self.entered > limit:
+        # under acceleration a step never times out in less than a blink of wall time: a
+        # stalled event loop must not look like a pump that did not prime
+        if limit is not None and self.clock.now() - self.entered > self.clock.guard_timeout(
+                limit):
             await self._fail(f"{self.state.replace('_', ' ')} not complete within "
                              f"{limit:.0f} s: {self._waiting_for()}")
 

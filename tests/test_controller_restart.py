@@ -78,9 +78,14 @@ def _running(rig: Rig) -> set[int]:
     return {i for i, p in enumerate(rig.plant.pumps) if p.motor_on and p.flow > 100}
 
 
-async def _heartbeat_moves(rig: Rig, sim_s: float) -> None:
+async def _heartbeat_moves(rig: Rig, wall_s: float = 60.0) -> None:
+    """The controller process is up and writing its heartbeat. Its start-up (imports,
+    the OPC UA server's certificate and address space) takes wall seconds, which are
+    simulated hours at these scales, so this wait is bounded in wall time."""
     first = rig.plc.hr[0]
-    await rig.until(lambda: rig.plc.hr[0] != first, sim_s, "controller heartbeat")
+    async with asyncio.timeout(wall_s):
+        while rig.plc.hr[0] == first:
+            await rig.site.scanned()
 
 
 async def test_killed_controller_plc_falls_back_and_sump_holds(
@@ -88,11 +93,12 @@ async def test_killed_controller_plc_falls_back_and_sump_holds(
     rig, proc = split_rig(initial_level_m="1.9")
     await rig.site.start()
     await proc.start()
+    await _heartbeat_moves(rig)
     await rig.until(lambda: len(_running(rig)) >= 2, 3 * 3600, "two pumps running")
-    before = _running(rig)
     await proc.kill()
+    before = _running(rig)
     await rig.until(lambda: rig.plc.fallback, 1800, "PLC fallback on lost heartbeat")
-    assert _running(rig) == before, "the PLC keeps running what ran when it took over"
+    assert before <= _running(rig), "the PLC keeps running what ran when it took over"
     await rig.run_for(14 * 3600)
     hil = rig.cfg.hil.drainage[0]
     assert rig.plant.sump.overflowed_m3 == 0.0
@@ -109,13 +115,14 @@ async def test_restarted_controller_does_not_stop_running_pumps(
     rig, proc = split_rig(scale=300.0, initial_level_m="1.9")
     await rig.site.start()
     await proc.start()
+    await _heartbeat_moves(rig)
     await rig.until(lambda: len(_running(rig)) == 2 and 1.42 < rig.plant.sump.level < 1.55,
                     6 * 3600, "two pumps running, level between 1.42 and 1.55 m")
     before = _running(rig)
     await proc.kill()
     killed_at = rig.clock.now()
     await proc.start()
-    await _heartbeat_moves(rig, 3600)
+    await _heartbeat_moves(rig)
     await rig.run_for(900)                      # the new controller has adopted and scanned
     stops = [e for e in rig.plc.events if e.t >= killed_at and e.what in ("stop", "trip")]
     assert stops == [], f"bump on restart: {stops}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.clock import Clock
-from fixedsite.tags import COMM_FAIL, Quality, Tag, TagStore
+from fixedsite.tags import COMM_FAIL, NOT_READ, Quality, Tag, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,10 @@ class AlarmEngine:
         """The condition now, or None when the alarm must hold (suppressed by design)."""
         d = a.d
         if d.kind == "quality":
-            if tag.quality is Quality.BAD and tag.reason != COMM_FAIL:
+            # a PLC that is down says so once (its comm alarm); a tag not read yet is not bad
+            if tag.quality is Quality.BAD and tag.reason not in (COMM_FAIL, NOT_READ):
                 a.bad_since = now if a.bad_since is None else a.bad_since
-                return now - a.bad_since >= d.bad_after_s
+                return now - a.bad_since >= self.clock.guard_timeout(d.bad_after_s)
             a.bad_since = None
             return False
         if tag.quality is Quality.BAD:
