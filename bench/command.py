@@ -35,6 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import demo_config, free_port  # noqa: E402
 
+from fixedsite.audit import AuditLog  # noqa: E402
 from fixedsite.clock import ScaledClock  # noqa: E402
 from fixedsite.config import OpcUaConfig  # noqa: E402
 from fixedsite.hil.site import HilSite  # noqa: E402
@@ -54,7 +55,8 @@ async def run(n: int) -> None:
     clock = ScaledClock(1.0)
     site = HilSite(cfg, clock)
     await site.start()
-    ctl = Controller(cfg, clock)
+    audit = AuditLog(tmp / "audit.db")          # every command is audited, as in production
+    ctl = Controller(cfg, clock, audit=audit)
     await ctl.start()
     users = UserStore(tmp / "users.json")
     users.add("eng", "engineer", "bench-password")
@@ -103,8 +105,11 @@ async def run(n: int) -> None:
     await nb.stop()
     await ctl.stop()
     await site.stop()
+    records = audit.verify()
+    audit.close()
     poll_ms = cfg.plcs["drain1"].poll_period_s * 1000
-    print(f"{n} SetMode calls, encrypted (Basic256Sha256 sign and encrypt), {refused} refused")
+    print(f"{n} SetMode calls, encrypted (Basic256Sha256 sign and encrypt), {refused} refused;"
+          f" audit log: {records.message}")
     print(f"(a) call -> gate -> PLC write -> read-back -> reply: p50 "
           f"{statistics.median(calls):.1f} ms, p99 {pct(calls, 99):.1f} ms (target < 50 ms)")
     print(f"(b) new value seen through the subscription: p50 {statistics.median(views):.1f} "
