@@ -48,6 +48,12 @@ class Soft:
         self.lc = LevelControl("drainage", CTL, self.level, self.seqs, self.gate, self.store,
                                self.clock)
 
+    def running(self, *pumps: int) -> None:
+        """These pumps run, primed, valves open, water flowing."""
+        for i in pumps:
+            self.plant(i, running=True, primed=True, flow=270.0)
+            self.plant(i, "valve", opened=True, closed=False)
+
     def plant(self, i: int, kind: str = "pump", **values: object) -> None:
         for k, v in values.items():
             self.store.set(f"drainage.{kind}{i}.{k}", v)
@@ -123,8 +129,7 @@ async def test_unconfirmed_write_is_a_fault_with_its_reason() -> None:
 
 async def test_plc_trip_while_running_is_reported_and_reset_needs_cause_gone() -> None:
     s = Soft()
-    s.plant(1, running=True, primed=True, flow=270.0)
-    s.plant(1, "valve", opened=True, closed=False)
+    s.running(1)
     await s.scan()
     seq = s.seqs[0]
     assert seq.state == "running" and s.take_writes() == []        # bumpless adoption
@@ -188,9 +193,7 @@ async def test_level_control_stages_high_high_and_rotation() -> None:
 
 async def test_level_control_is_bumpless_and_holds_without_a_level() -> None:
     s = Soft(n_pumps=2, level=1.4, mode=2)
-    for i in (1, 2):
-        s.plant(i, running=True, primed=True, flow=270.0)
-        s.plant(i, "valve", opened=True, closed=False)
+    s.running(1, 2)
     await s.scan()
     await s.scan()
     assert s.take_writes() == [] and s.lc.demand == 2   # 1.4 m is between stop levels
@@ -204,9 +207,7 @@ async def test_level_control_is_bumpless_and_holds_without_a_level() -> None:
 async def test_restart_waits_for_every_pump_before_deciding() -> None:
     """Pump 2's status block arrives a scan later than pump 1's: nothing may be stopped."""
     s = Soft(n_pumps=2, level=1.6, mode=2)
-    for i in (1, 2):
-        s.plant(i, running=True, primed=True, flow=270.0)
-        s.plant(i, "valve", opened=True, closed=False)
+    s.running(1, 2)
     s.store.mark([s.store["drainage.pump2.running"]], Quality.BAD, "not_yet_read")
     await s.scan()
     await s.scan()
