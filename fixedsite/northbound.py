@@ -165,14 +165,7 @@ class Northbound:
         await s.load_certificate(str(cert))
         await s.load_private_key(str(key))
         if self.cfg.trusted_clients_dir:
-            from asyncua.crypto.truststore import TrustStore
-            from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
-
-            store = TrustStore([Path(self.cfg.trusted_clients_dir)], [])
-            await store.load()
-            s.set_certificate_validator(CertificateValidator(
-                CertificateValidatorOptions.TRUSTED_VALIDATION
-                | CertificateValidatorOptions.PEER_CLIENT, store))
+            s.set_certificate_validator(await _trust_list(Path(self.cfg.trusted_clients_dir)))
         self.ns = await s.register_namespace(self.uri)
         await self._build()
         await s.start()
@@ -329,6 +322,25 @@ class Northbound:
             gen.event.Area = ev.area
             gen.event.User = ev.user
             await gen.trigger(time_attr=_utc(ev.t))
+
+
+async def _trust_list(folder: Path) -> Any:
+    """Only client certificates found in ``folder`` may open a session; none: nobody."""
+    from asyncua.common.utils import ServiceError
+    from asyncua.crypto.truststore import TrustStore
+    from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+    files = await asyncio.to_thread(lambda: [p.suffix for p in folder.glob("*")])
+    if not any(suffix in (".der", ".pem") for suffix in files):
+        log.warning("OPC UA trust list %s is empty: no client can connect", folder)
+
+        async def refuse_all(cert: Any, app: Any) -> None:
+            raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+        return refuse_all
+    store = TrustStore([folder], [])
+    await store.load()
+    return CertificateValidator(CertificateValidatorOptions.TRUSTED_VALIDATION
+                                | CertificateValidatorOptions.PEER_CLIENT, store)
 
 
 def _utc(t: float) -> Any:

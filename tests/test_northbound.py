@@ -143,3 +143,70 @@ async def test_wrong_password_and_unsecured_clients_are_refused(site: Site) -> N
     assert "NoSecurity" in str(unsecured.value) or "security" in str(unsecured.value).lower()
     refused = [r for r in site.audit.tail(20) if r["kind"] == "login"]
     assert refused and refused[-1]["actor"] == "op" and refused[-1]["decision"] == "refused"
+
+
+async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
+    c = await site.client("view", "view-password")
+    got: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Handler:
+        def event_notification(self, event: Any) -> None:
+            got.put_nowait(event)
+    try:
+        sub = await c.create_subscription(50, Handler())
+        alarms = site.node(c, "alarms")
+        etype = await c.nodes.base_event_type.get_child(f"{site.nb.ns}:FixedsiteAlarmEvent")
+        await sub.subscribe_events(alarms, etype)
+        await site.rig.site.drainage.server.stop()          # the PLC goes away
+        async with asyncio.timeout(15):
+            while True:
+                ev = await got.get()
+                if ev.AlarmId == "comm.drain1.LOST":
+                    break
+        assert ev.Transition == "active" and ev.Priority == 1 and ev.Severity == 900
+        assert "PLC drain1" in ev.Message.Text
+    finally:
+        await c.disconnect()
+        await site.rig.site.drainage.server.start()
+
+
+async def _server(site: Site, tmp_path: Path, **cfg: Any) -> Northbound:
+    nb = Northbound(site.rig.ctl, UserStore(tmp_path / "users.json"),  # type: ignore[arg-type]
+                    OpcUaConfig(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/fixedsite/",
+                                **cfg), tmp_path / "pki2")
+    await nb.start()
+    return nb
+
+
+async def test_anonymous_read_mode_reads_but_never_calls(site: Site, tmp_path: Path) -> None:
+    nb = await _server(site, tmp_path, anonymous="read")
+    other = Site(site.rig, nb, site.audit, site.certs)
+    c = await other.client(None)
+    try:
+        assert isinstance(await other.node(c, "drainage.sump.level").read_value(), float)
+        with pytest.raises(ua.UaStatusCodeError):
+            await call(c, other, "drainage.pump1", "Stop")
+    finally:
+        await c.disconnect()
+        await nb.stop()
+
+
+async def test_trust_list_refuses_unknown_client_certificates(site: Site,
+                                                              tmp_path: Path) -> None:
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    nb = await _server(site, tmp_path, trusted_clients_dir=str(trusted))
+    other = Site(site.rig, nb, site.audit, site.certs)
+    try:
+        with pytest.raises(ua.UaError):                     # refused at session creation
+            await other.client("op", "op-password")
+    finally:
+        await nb.stop()
+    (trusted / "client.der").write_bytes(site.certs[1].read_bytes())
+    nb = await _server(site, tmp_path, trusted_clients_dir=str(trusted))
+    other = Site(site.rig, nb, site.audit, site.certs)
+    try:
+        c = await other.client("op", "op-password")
+        await c.disconnect()
+    finally:
+        await nb.stop()
