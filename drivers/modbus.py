@@ -103,9 +103,11 @@ class ModbusDriver:
         self._hb = 0
         self.requests = 0
         self.tag_reads = 0
-        self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up"))
+        self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up",
+                                                       kind="bool"))
         self.errors_tag = self._diag("errors", TagMeta(description="requests that failed"))
-        self.error_tag = self._diag("last_error", TagMeta(description="last failure"))
+        self.error_tag = self._diag("last_error", TagMeta(description="last failure",
+                                                          kind="text"))
         # online stays "not yet read" until the first attempt ends, so a starting
         # controller does not raise a communication alarm before it has even tried
         store.update(self.errors_tag, 0)

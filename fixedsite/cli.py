@@ -215,6 +215,36 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from fixedsite.console.app import Console
+    from fixedsite.console.client import SiteClient
+    from fixedsite.console.i18n import pick_lang
+
+    cfg_lang = None
+    if args.config is not None:
+        cfg_lang = load(args.config).site.lang
+    password = os.environ.get("FIXEDSITE_PASSWORD") or getpass.getpass(
+        f"password for {args.user}: ")
+    pki = args.pki or Path.home() / ".local" / "share" / "fixedsite" / "console"
+
+    async def body() -> None:
+        client = SiteClient(args.url, args.user, password, pki)
+        try:
+            await client.connect()
+        except Exception as e:
+            print(f"cannot connect to {args.url} as {args.user}: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        try:
+            await Console(client, pick_lang(args.lang, cfg_lang), args.url).run_async()
+        finally:
+            await client.close()
+    asyncio.run(body())
+    return 0
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     from fixedsite.sequences.drainage import PumpSequence
     print(PumpSequence.diagram())
@@ -253,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, help="the history database (default: from the config)")
     r.add_argument("--month", help="YYYY-MM (default: this month)")
     r.add_argument("--csv", action="store_true")
+    k = sub.add_parser("console", help="the operator console (an OPC UA client)")
+    k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/")
+    k.add_argument("--user", required=True)
+    k.add_argument("--lang", choices=["zh_CN", "en"])
+    k.add_argument("--config", type=Path, help="take the language from this site config")
+    k.add_argument("--pki", type=Path, help="where the console keeps its certificate")
     u = sub.add_parser("user", help="remote-operation users: add, passwd, remove, list")
     u.add_argument("action", choices=["add", "passwd", "remove", "list"])
     u.add_argument("name", nargs="?")
@@ -281,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_audit(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "console":
+            return cmd_console(args)
         if args.command == "user":
             if args.action != "list" and not args.name:
                 print("fixedsite user: a user name is needed", file=sys.stderr)

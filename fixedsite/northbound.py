@@ -67,11 +67,14 @@ def status_of(tag: Tag) -> ua.StatusCode:
     return ua.StatusCode(code)
 
 
-def _variant(value: Any) -> ua.Variant:
-    if isinstance(value, bool):
-        return ua.Variant(value, ua.VariantType.Boolean)
-    if isinstance(value, int | float):
-        return ua.Variant(float(value), ua.VariantType.Double)
+def _variant(value: Any, kind: str) -> ua.Variant:
+    """One OPC UA type per tag for its whole life, from its kind; no value: a placeholder
+    of that type (the status code says it is not a reading)."""
+    if kind == "bool":
+        return ua.Variant(bool(value), ua.VariantType.Boolean)
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ua.Variant(float(value) if ok else 0.0, ua.VariantType.Double)
     return ua.Variant("" if value is None else str(value), ua.VariantType.String)
 
 
@@ -175,13 +178,14 @@ class Northbound:
         log.info("OPC UA server on %s", self.cfg.endpoint)
 
     async def stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        if self._task is None:
+            return                        # not started, or stopped already
+        self._unsubscribe()
         if self._on_alarm in self.ctl.alarms.sinks:
             self.ctl.alarms.sinks.remove(self._on_alarm)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=3)
+        self._task.cancel()
+        await asyncio.wait([self._task], timeout=3)
+        self._task = None
         await self.server.stop()
 
     async def _certificate(self) -> tuple[Path, Path]:
@@ -220,7 +224,7 @@ class Northbound:
                     await self._pump_methods(eq, key)
             tag = store[path]
             var = await eq.add_variable(ua.NodeId(path, ns), ua.QualifiedName(signal, ns),
-                                        _variant(tag.value))
+                                        _variant(tag.value, tag.meta.kind))
             if tag.meta.unit:
                 await var.add_property(ua.NodeId(f"{path}.EngineeringUnits", ns),
                                        "EngineeringUnits", ua.EUInformation(
@@ -308,7 +312,7 @@ class Northbound:
     async def _push_once(self) -> None:
         pending, self._pending = self._pending, {}
         for path, tag in pending.items():
-            dv = ua.DataValue(_variant(tag.value), StatusCode=status_of(tag),
+            dv = ua.DataValue(_variant(tag.value, tag.meta.kind), StatusCode=status_of(tag),
                               SourceTimestamp=_utc(tag.ts), ServerTimestamp=_utc(tag.ts))
             await self.server.write_attribute_value(self.nodes[path].nodeid, dv)
         events, self._events = self._events, []

@@ -59,7 +59,8 @@ class Controller:
             m, spec, plc = sig.map, sig.spec, cfg.plcs[sig.plc]
             low, high = m.range if m.range else (None, None)
             tag = self.store.define(sig.path, TagMeta(m.unit or spec.unit, low, high,
-                                                      spec.writable, spec.description))
+                                                      spec.writable, spec.description,
+                                                      spec.kind))
             points[sig.plc].append(Point(tag, sig.address, Scaling(m.scale, m.offset),
                                          m.word_order or plc.word_order,
                                          m.period_s or plc.poll_period_s))

@@ -43,6 +43,7 @@ class TagMeta:
     high: float | None = None
     writable: bool = False
     description: str = ""
+    kind: str = "number"        # number | bool | text: what a value of it is, even before one
     ranged: bool = field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from fixedsite.config import DrainageControl
 from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer
-from fixedsite.tags import Quality, TagStore
+from fixedsite.tags import Quality, TagMeta, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class PumpSequence:
         self.fault_reason = ""
         self.adopted = False
         self._write_error = ""
-        self.state_tag = store.define(f"{self.path}.state")
-        self.reason_tag = store.define(f"{self.path}.fault_reason")
+        self.state_tag = store.define(f"{self.path}.state", TagMeta(kind="text"))
+        self.reason_tag = store.define(f"{self.path}.fault_reason", TagMeta(kind="text"))
         self.machine = AsyncMachine(model=self, states=STATES, transitions=TRANSITIONS,
                                     initial="stopped", auto_transitions=False,
                                     after_state_change="_entered", ignore_invalid_triggers=True)

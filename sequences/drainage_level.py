@@ -44,7 +44,7 @@ class SumpLevel:
         self.level_tag = store.define(f"{base}.level", _meta("m", "voted sump level"))
         self.volume_tag = store.define(f"{base}.volume", _meta("m3", "water in the sump"))
         self.fill_tag = store.define(f"{base}.fill", _meta("%", "share of capacity in use"))
-        self.disagree_tag = store.define(f"{base}.sensor_disagree")
+        self.disagree_tag = store.define(f"{base}.sensor_disagree", TagMeta(kind="bool"))
 
     def update(self) -> float | None:
         good = [self.store[p].value for p in self.sensors
@@ -81,7 +81,7 @@ class LevelControl:
         self.demand: int | None = None
         self._waiting_since: float | None = None
         self.demand_tag = store.define(f"{system}.control.demand")
-        self.status_tag = store.define(f"{system}.control.status")
+        self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
 
     def _everyone_adopted(self) -> bool:
         """Bumpless start needs every pump's state: a pump still unknown might be running,

@@ -1,0 +1,186 @@
+"""The console's view of a site: an OPC UA client that mirrors every tag and alarm.
+
+It browses the site once, subscribes to every variable and to the alarm events, and keeps
+a plain dictionary ``path -> Value`` the screens read. When the server goes away every
+value is kept but marked stale, ``connected`` turns False, and the client reconnects by
+itself with a growing pause; the screens show "disconnected" meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.crypto import security_policies
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+log = logging.getLogger(__name__)
+CLIENT_URI = "urn:fixedsite:console"
+
+
+@dataclass
+class Value:
+    value: Any
+    good: bool
+    stale: bool = False
+
+
+@dataclass
+class AlarmRow:
+    id: str
+    text: str
+    priority: int
+    state: str            # active (unacknowledged), acked, rtn (returned, unacknowledged)
+    t: float
+
+
+class SiteClient:
+    def __init__(self, url: str, user: str, password: str, pki: Path) -> None:
+        self.url, self.user, self.password, self.pki = url, user, password, pki
+        self.values: dict[str, Value] = {}
+        self.alarms: dict[str, AlarmRow] = {}
+        self.connected = False
+        self.error = ""
+        self.ns = 0
+        self.on_change: Callable[[], None] = lambda: None
+        self._client: Client | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _certificate(self) -> tuple[Path, Path]:
+        self.pki.mkdir(parents=True, exist_ok=True)
+        key, cert = self.pki / "console_key.pem", self.pki / "console_cert.der"
+        if not (key.exists() and cert.exists()):
+            await setup_self_signed_certificate(key, cert, CLIENT_URI, "localhost",
+                                                [ExtendedKeyUsageOID.CLIENT_AUTH],
+                                                {"commonName": "fixedsite console"})
+        return key, cert
+
+    async def connect(self) -> None:
+        """First connection: errors (wrong password, no server) go to the caller."""
+        await self._connect()
+        self._task = asyncio.create_task(self._watch(), name="console-link")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.disconnect()
+
+    async def _connect(self) -> None:
+        key, cert = await self._certificate()
+        c = Client(self.url, timeout=5)
+        c.application_uri = CLIENT_URI
+        c.set_user(self.user)
+        c.set_password(self.password)
+        await c.set_security(security_policies.SecurityPolicyBasic256Sha256,
+                             certificate=str(cert), private_key=str(key),
+                             mode=ua.MessageSecurityMode.SignAndEncrypt)
+        await c.connect()
+        self._client = c
+        self.ns = await c.get_namespace_index(await self._site_uri(c))
+        variables: list[Any] = []
+        site = await self._site_node(c)
+        await self._collect(site, variables)
+        handler = _Handler(self)
+        sub = await c.create_subscription(100, handler)
+        for i in range(0, len(variables), 500):
+            await sub.subscribe_data_change(variables[i:i + 500])
+        etype = await c.nodes.base_event_type.get_child(f"{self.ns}:FixedsiteAlarmEvent")
+        await sub.subscribe_events(c.get_node(ua.NodeId("alarms", self.ns)), etype)
+        self.connected, self.error = True, ""
+        self.on_change()
+
+    async def _site_uri(self, c: Client) -> str:
+        uris = await c.get_namespace_array()
+        return next(u for u in uris if u.startswith("urn:fixedsite:") and u != CLIENT_URI)
+
+    async def _site_node(self, c: Client) -> Any:
+        for child in await c.nodes.objects.get_children():
+            if child.nodeid.NamespaceIndex == self.ns:
+                return child
+        raise RuntimeError("no fixedsite site object on this server")
+
+    async def _collect(self, node: Any, out: list[Any]) -> None:
+        for child in await node.get_children(refs=ua.ObjectIds.HierarchicalReferences):
+            cls = await child.read_node_class()
+            if cls == ua.NodeClass.Object:
+                await self._collect(child, out)
+            elif cls == ua.NodeClass.Variable and isinstance(child.nodeid.Identifier, str) \
+                    and child.nodeid.Identifier.count(".") == 2:
+                out.append(child)
+
+    async def _watch(self) -> None:
+        pause = 0.5
+        while True:
+            await asyncio.sleep(0.5)
+            c = self._client
+            try:
+                if c is None:
+                    raise ConnectionError("not connected")
+                await c.check_connection()    # raises once the link is gone
+                continue
+            except Exception as e:
+                if self.connected:
+                    self.connected, self.error = False, str(e) or "connection lost"
+                    for v in self.values.values():
+                        v.stale = True
+                    self.on_change()
+            with contextlib.suppress(Exception):
+                if c is not None:
+                    await c.disconnect()
+            self._client = None
+            try:
+                await self._connect()
+                pause = 0.5
+            except Exception as e:
+                self.error = str(e) or type(e).__name__
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+
+    async def call(self, target: str, method: str, *args: Any) -> tuple[bool, str]:
+        if self._client is None or not self.connected:
+            return False, "disconnected"
+        node = self._client.get_node(ua.NodeId(target, self.ns))
+        try:
+            ok, why = await node.call_method(ua.NodeId(f"{target}.{method}", self.ns), *args)
+        except ua.UaError as e:
+            return False, str(e)
+        return bool(ok), str(why)
+
+
+class _Handler:
+    def __init__(self, client: SiteClient) -> None:
+        self.c = client
+
+    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+        status = data.monitored_item.Value.StatusCode
+        self.c.values[node.nodeid.Identifier] = Value(val, status.is_good())
+        self.c.on_change()
+
+    def event_notification(self, ev: Any) -> None:
+        what, aid = ev.Transition, ev.AlarmId
+        if what in ("active", "unshelve"):
+            self.c.alarms[aid] = AlarmRow(aid, ev.Message.Text, ev.Priority, "active",
+                                          ev.Time.timestamp())
+        elif what == "rtn" and aid in self.c.alarms:
+            self.c.alarms[aid].state = "rtn"
+        elif what == "ack" and aid in self.c.alarms:
+            row = self.c.alarms[aid]
+            if row.state == "rtn":
+                del self.c.alarms[aid]
+            else:
+                row.state = "acked"
+        elif what in ("clear", "shelve", "oos"):
+            self.c.alarms.pop(aid, None)
+        self.c.on_change()

@@ -1,0 +1,58 @@
+"""The console's words in Chinese (zh_CN, the first users) and English."""
+
+from __future__ import annotations
+
+import locale
+import os
+
+TEXT: dict[str, dict[str, str]] = {
+    "overview": {"en": "Overview", "zh_CN": "总览"},
+    "drainage": {"en": "Drainage", "zh_CN": "排水"},
+    "alarms": {"en": "Alarms", "zh_CN": "报警"},
+    "connected": {"en": "connected", "zh_CN": "已连接"},
+    "disconnected": {"en": "DISCONNECTED", "zh_CN": "连接中断"},
+    "plc": {"en": "PLC", "zh_CN": "PLC"},
+    "online": {"en": "online", "zh_CN": "在线"},
+    "offline": {"en": "OFFLINE", "zh_CN": "离线"},
+    "sump_level": {"en": "Sump level", "zh_CN": "水仓水位"},
+    "pump": {"en": "Pump", "zh_CN": "水泵"},
+    "state": {"en": "State", "zh_CN": "状态"},
+    "mode": {"en": "Mode", "zh_CN": "模式"},
+    "flow": {"en": "Flow", "zh_CN": "流量"},
+    "current": {"en": "Current", "zh_CN": "电流"},
+    "bearing": {"en": "Bearing", "zh_CN": "轴承温度"},
+    "stator": {"en": "Stator", "zh_CN": "定子温度"},
+    "hours": {"en": "Run h", "zh_CN": "运行小时"},
+    "priority": {"en": "P", "zh_CN": "级"},
+    "alarm": {"en": "Alarm", "zh_CN": "报警"},
+    "active_alarms": {"en": "Active alarms", "zh_CN": "当前报警"},
+    "confirm": {"en": "Confirm", "zh_CN": "确认"},
+    "cancel": {"en": "Cancel", "zh_CN": "取消"},
+    "start": {"en": "Start", "zh_CN": "启动"},
+    "stop": {"en": "Stop", "zh_CN": "停止"},
+    "ack": {"en": "Acknowledge", "zh_CN": "确认报警"},
+    "comment": {"en": "Comment", "zh_CN": "备注"},
+    "done": {"en": "Done", "zh_CN": "完成"},
+    "refused": {"en": "Refused", "zh_CN": "被拒绝"},
+    "interlocks": {"en": "Interlocks", "zh_CN": "联锁"},
+    "stale": {"en": "stale", "zh_CN": "数据过期"},
+    "fallback": {"en": "PLC ON FLOAT SWITCHES", "zh_CN": "PLC 浮球自控"},
+}
+
+
+def pick_lang(requested: str | None, config_lang: str | None) -> str:
+    """--lang, else the site config, else the locale; Chinese unless English is asked."""
+    for lang in (requested, config_lang):
+        if lang in ("zh_CN", "en"):
+            return lang
+    loc = os.environ.get("LANG") or (locale.getlocale()[0] or "")
+    return "en" if loc.startswith("en") else "zh_CN"
+
+
+class T:
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def __call__(self, key: str) -> str:
+        entry = TEXT.get(key)
+        return entry.get(self.lang, entry["en"]) if entry else key
