@@ -56,7 +56,7 @@ class Confirm(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.text, id="confirm-text")
-            yield Label("[y] / Enter   [n] / Esc")
+            yield Label("\\[y] / Enter   \\[n] / Esc")
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -93,7 +93,8 @@ class Console(App[None]):
     CSS = """
     Screen { background: #1e1e1e; color: #c8c8c8; }
     #status { height: 1; background: #2d2d2d; }
-    #message { height: 1; }
+    #views { height: 1fr; }
+    #message { height: 1; background: #2d2d2d; }
     DataTable { height: 1fr; }
     """
     BINDINGS = [Binding("1", "show('overview')", "overview"),
