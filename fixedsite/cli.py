@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import DEMO_CONFIG, ConfigError, SiteConfig, load
@@ -129,8 +130,11 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             await northbound.start()
         await ctl.start()
         try:
-            await _status_until(stop, lambda: render(ctl), args.every,
-                                live=sys.stdout.isatty() and not args.plain)
+            if with_hil and northbound is not None and sys.stdout.isatty() and not args.plain:
+                await _demo_console(cfg, northbound, args.lang)
+            else:
+                await _status_until(stop, lambda: render(ctl), args.every,
+                                    live=sys.stdout.isatty() and not args.plain)
         finally:
             if northbound is not None:
                 await northbound.stop()
@@ -144,6 +148,30 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
     asyncio.run(_until_signalled(body))
     return 0
+
+
+async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> None:
+    """The demo's console, logged in as a 'demo' engineer whose password is new each run."""
+    import secrets
+
+    from fixedsite.console.app import Console
+    from fixedsite.console.client import SiteClient
+    from fixedsite.console.i18n import pick_lang
+    from fixedsite.users import UserStore
+
+    users = UserStore(cfg.storage_dir() / "users.json")
+    password = secrets.token_urlsafe(16)
+    if any(u.name == "demo" for u in users.list()):
+        users.passwd("demo", password)
+    else:
+        users.add("demo", "engineer", password)
+    client = SiteClient(northbound.cfg.endpoint, "demo", password,
+                        cfg.storage_dir() / "console-pki")
+    await client.connect()
+    try:
+        await Console(client, pick_lang(lang, cfg.site.lang), cfg.site.name).run_async()
+    finally:
+        await client.close()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -267,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="wall time (epoch s) at which simulated time starts; give the "
                             "HIL's value to a separately started controller")
         s.add_argument("--every", type=float, default=1.0, help="status period, wall s")
-        s.add_argument("--plain", action="store_true", help="no screen redraw")
+        s.add_argument("--plain", action="store_true",
+                       help="plain text status (the demo otherwise opens the console)")
+        s.add_argument("--lang", choices=["zh_CN", "en"], help="console language")
         if name == "hil":
             s.add_argument("--list-tags", action="store_true",
                            help="print the simulated PLCs' register maps and exit")

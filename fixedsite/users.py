@@ -55,8 +55,18 @@ class UserStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._users: dict[str, dict[str, str]] = {}
-        if self.path.exists():
+        self._mtime = -1.0
+        self._reload()
+
+    def _reload(self) -> None:
+        """Users added with ``fixedsite user`` while the controller runs count at once."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime != self._mtime:
             self._users = json.loads(self.path.read_text(encoding="utf-8"))
+            self._mtime = mtime
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +75,7 @@ class UserStore:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self._users, f, indent=1, sort_keys=True)
         os.replace(tmp, self.path)
+        self._mtime = self.path.stat().st_mtime
 
     def add(self, name: str, role: str, password: str) -> None:
         if not _NAME.match(name):
@@ -94,6 +105,7 @@ class UserStore:
 
     def check(self, name: str, password: str) -> User | None:
         """The user if the password is right, else None (unknown users cost the same)."""
+        self._reload()
         entry = self._users.get(name)
         salt = bytes.fromhex(entry["salt"]) if entry else b"\0" * 16
         good = _hash(password, salt)
@@ -102,4 +114,5 @@ class UserStore:
         return User(name, entry["role"])
 
     def list(self) -> list[User]:
+        self._reload()
         return [User(n, e["role"]) for n, e in sorted(self._users.items())]

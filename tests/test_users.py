@@ -43,6 +43,13 @@ def test_passwd_persists_and_rules(tmp_path: Path) -> None:
         again.add("wang li", "viewer", "whatever12")
 
 
+def test_a_user_added_elsewhere_counts_at_once(tmp_path: Path) -> None:
+    running = UserStore(tmp_path / "users.json")          # the controller's copy
+    assert running.check("new", "brand-new-pw") is None
+    UserStore(tmp_path / "users.json").add("new", "viewer", "brand-new-pw")  # the CLI
+    assert running.check("new", "brand-new-pw") == User("new", "viewer")
+
+
 def test_user_cli(tmp_path: Path) -> None:
     f = tmp_path / "users.json"
 
