@@ -41,13 +41,18 @@ def fmt(v: Any, unit: str = "", nd: int = 1) -> str:
     return f"{text}{unit}{mark}"
 
 
-class Confirm(ModalScreen[bool]):
-    BINDINGS = [Binding("y,enter", "yes", "confirm"), Binding("n,escape", "no", "cancel")]
+class Dialog(ModalScreen[Any]):
+    """A small centred box over the current screen."""
+
     DEFAULT_CSS = """
-    Confirm { align: center middle; }
-    Confirm > Vertical { width: 64; height: auto; border: round $primary; padding: 1 2;
-                         background: $surface; }
+    Dialog { align: center middle; }
+    Dialog > Vertical { width: 64; height: auto; border: round $primary; padding: 1 2;
+                        background: $surface; }
     """
+
+
+class Confirm(Dialog):
+    BINDINGS = [Binding("y,enter", "yes", "confirm"), Binding("n,escape", "no", "cancel")]
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -65,13 +70,8 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class AskComment(ModalScreen[str | None]):
+class AskComment(Dialog):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
-    DEFAULT_CSS = """
-    AskComment { align: center middle; }
-    AskComment > Vertical { width: 64; height: auto; border: round $primary; padding: 1 2;
-                            background: $surface; }
-    """
 
     def __init__(self, title: str) -> None:
         super().__init__()
