@@ -154,7 +154,7 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> N
     """The demo's console, logged in as a 'demo' engineer whose password is new each run."""
     import secrets
 
-    from fixedsite.console.app import Console
+    from fixedsite.console.app import make_console
     from fixedsite.console.client import SiteClient
     from fixedsite.console.i18n import pick_lang
     from fixedsite.users import UserStore
@@ -169,7 +169,7 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> N
                         cfg.storage_dir() / "console-pki")
     await client.connect()
     try:
-        await Console(client, pick_lang(lang, cfg.site.lang), cfg.site.name).run_async()
+        await make_console(client, pick_lang(lang, cfg.site.lang), cfg.site.name).run_async()
     finally:
         await client.close()
 
@@ -247,7 +247,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    from fixedsite.console.app import Console
+    from fixedsite.console.app import make_console
     from fixedsite.console.client import SiteClient
     from fixedsite.console.i18n import pick_lang
 
@@ -266,7 +266,7 @@ def cmd_console(args: argparse.Namespace) -> int:
             print(f"cannot connect to {args.url} as {args.user}: {e}", file=sys.stderr)
             raise SystemExit(2) from None
         try:
-            await Console(client, pick_lang(args.lang, cfg_lang), args.url).run_async()
+            await make_console(client, pick_lang(args.lang, cfg_lang), args.url).run_async()
         finally:
             await client.close()
     asyncio.run(body())

@@ -10,7 +10,7 @@ from conftest import Rig, free_port
 from textual.widgets import ContentSwitcher, DataTable, Static
 
 from fixedsite.config import OpcUaConfig
-from fixedsite.console.app import Console
+from fixedsite.console.app import Console, make_console
 from fixedsite.console.client import SiteClient
 from fixedsite.northbound import Northbound
 from fixedsite.runtime import Controller
@@ -68,7 +68,7 @@ async def test_overview_and_drainage_in_english(env: Env) -> None:
 
 
 async def test_start_refused_in_auto_shows_the_reason_in_chinese(env: Env) -> None:
-    app = Console(env.client, "zh_CN", "demo")
+    app = make_console(env.client, "zh_CN", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("2")
         table = app.query_one("#pumps", DataTable)
@@ -78,6 +78,8 @@ async def test_start_refused_in_auto_shows_the_reason_in_chinese(env: Env) -> No
         assert "启动 pump1?" in str(app.screen.query_one("#confirm-text").render())
         await pilot.press("y")
         await until(pilot, lambda: "被拒绝" in text(app, "#message"), "the refusal")
+        keys = {ab.binding.key: ab.binding.description for ab in app.active_bindings.values()}
+        assert keys["s"] == "启动" and keys["q"] == "退出"          # the footer speaks Chinese
         assert "remote-auto" in text(app, "#message")
         assert env.rig.ctl is not None
         assert env.rig.ctl.gate.records[-1].command.user == "eng"

@@ -24,6 +24,9 @@ from fixedsite.console.i18n import T
 
 PRIORITY_STYLE = {1: "bold white on red", 2: "bold black on yellow", 3: "yellow", 4: "cyan"}
 MODE_SHORT = {1: "manual", 2: "auto"}
+KEYS = [("1", "show('overview')", "overview"), ("2", "show('drainage')", "drainage"),
+        ("3", "show('alarms')", "alarms"), ("s", "command('start')", "start"),
+        ("x", "command('stop')", "stop"), ("a", "ack", "ack"), ("q", "quit", "quit")]
 
 
 def fmt(v: Any, unit: str = "", nd: int = 1) -> str:
@@ -97,13 +100,7 @@ class Console(App[None]):
     #message { height: 1; background: #2d2d2d; }
     DataTable { height: 1fr; }
     """
-    BINDINGS = [Binding("1", "show('overview')", "overview"),
-                Binding("2", "show('drainage')", "drainage"),
-                Binding("3", "show('alarms')", "alarms"),
-                Binding("s", "command('start')", "start"),
-                Binding("x", "command('stop')", "stop"),
-                Binding("a", "ack", "acknowledge"),
-                Binding("q", "quit", "quit")]
+    BINDINGS = [Binding(k, a, T("en")(d)) for k, a, d in KEYS]
 
     def __init__(self, client: SiteClient, lang: str, title: str = "fixedsite") -> None:
         super().__init__()
@@ -260,3 +257,11 @@ class Console(App[None]):
                 done, why = await self.client.call("alarms", "Acknowledge", alarm, comment)
                 self.say(f"{self.t('done') if done else self.t('refused')}: {why}")
         self.push_screen(AskComment(f"{self.t('ack')} {alarm} - {self.t('comment')}:"), go)
+
+
+def make_console(client: SiteClient, lang: str, title: str) -> Console:
+    """A console whose footer names its keys in the operator's language."""
+    t = T(lang)
+    cls = type(f"Console_{lang}", (Console,),
+               {"BINDINGS": [Binding(k, a, t(d)) for k, a, d in KEYS]})
+    return cls(client, lang, title)  # type: ignore[no-any-return]

@@ -37,6 +37,7 @@ TEXT: dict[str, dict[str, str]] = {
     "interlocks": {"en": "Interlocks", "zh_CN": "联锁"},
     "stale": {"en": "stale", "zh_CN": "数据过期"},
     "fallback": {"en": "PLC ON FLOAT SWITCHES", "zh_CN": "PLC 浮球自控"},
+    "quit": {"en": "quit", "zh_CN": "退出"},
 }
 
 
