@@ -206,7 +206,7 @@ class Northbound:
     async def _build(self) -> None:
         ns, store = self.ns, self.ctl.store
         objects = self.server.nodes.objects
-        site = await objects.add_object(ua.NodeId(self.ctl.cfg.site.id, ns),
+        site = await objects.add_object(ua.NodeId("site", ns),
                                         ua.QualifiedName(self.ctl.cfg.site.name, ns))
         folders: dict[str, Node] = {}
         for path in sorted(store.paths()):
@@ -237,6 +237,18 @@ class Northbound:
         self.alarms_node = await site.add_object(ua.NodeId("alarms", ns),
                                                  ua.QualifiedName("Alarms", ns))
         await self._alarm_methods(self.alarms_node)
+
+        async def recent(parent: ua.NodeId, n: ua.Variant) -> list[ua.Variant]:
+            """The last commands from every source, newest first: who did what, and how
+            it ended (a read: no gate, any named user)."""
+            lines = [f"{r.t:.0f}\t{r.command.user or r.command.source}\t{r.command.action}"
+                     f"\t{r.command.target}\t{'done' if r.decision.accepted else 'refused'}"
+                     f"\t{r.decision.reason}"
+                     for r in list(self.ctl.gate.records)[::-1][:max(0, int(n.Value))]]
+            return [ua.Variant(lines, ua.VariantType.String)]
+        await site.add_method(ua.NodeId("site.RecentCommands", ns),
+                              ua.QualifiedName("RecentCommands", ns), recent,
+                              [ua.VariantType.Int32], [ua.VariantType.String])
         self.event_type = await self.server.create_custom_event_type(
             ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
             [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),

@@ -80,6 +80,11 @@ async def test_start_refused_in_auto_shows_the_reason_in_chinese(env: Env) -> No
         await until(pilot, lambda: "被拒绝" in text(app, "#message"), "the refusal")
         keys = {ab.binding.key: ab.binding.description for ab in app.active_bindings.values()}
         assert keys["s"] == "启动" and keys["q"] == "退出"          # the footer speaks Chinese
+        await pilot.press("4")                                     # who did what
+        events = app.query_one("#events", DataTable)
+        await until(pilot, lambda: events.row_count >= 1, "the command log")
+        row = [str(c) for c in events.get_row_at(0)]
+        assert row[1:4] == ["eng", "start", "drainage.pump1"] and "refused" in row[4]
         assert "remote-auto" in text(app, "#message")
         assert env.rig.ctl is not None
         assert env.rig.ctl.gate.records[-1].command.user == "eng"

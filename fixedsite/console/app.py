@@ -11,6 +11,7 @@ on the alarms screen a acknowledges the selected alarm with a comment; q quits.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -25,7 +26,8 @@ from fixedsite.console.i18n import T
 PRIORITY_STYLE = {1: "bold white on red", 2: "bold black on yellow", 3: "yellow", 4: "cyan"}
 MODE_SHORT = {1: "manual", 2: "auto"}
 KEYS = [("1", "show('overview')", "overview"), ("2", "show('drainage')", "drainage"),
-        ("3", "show('alarms')", "alarms"), ("s", "command('start')", "start"),
+        ("3", "show('alarms')", "alarms"), ("4", "show('events')", "events"),
+        ("s", "command('start')", "start"),
         ("x", "command('stop')", "stop"), ("a", "ack", "ack"), ("q", "quit", "quit")]
 
 
@@ -127,18 +129,36 @@ class Console(App[None]):
             alarms: DataTable[str] = DataTable(id="alarms", cursor_type="row")
             alarms.add_columns(t("priority"), t("alarm"), t("state"))
             yield alarms
+            events: DataTable[str] = DataTable(id="events", cursor_type="row")
+            events.add_columns(t("time"), t("who"), t("command"), t("target"), t("outcome"),
+                               t("reason"))
+            yield events
         yield Static(id="message")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = self.site_title
         self.set_interval(0.5, self._refresh)
+        self.set_interval(2.0, self._refresh_events)
         self._refresh()
 
-    def action_show(self, view: str) -> None:
+    async def _refresh_events(self) -> None:
+        """The command log is read on demand, only while its screen is shown."""
+        if self.query_one("#views", ContentSwitcher).current != "events":
+            return
+        rows = await self.client.recent_commands(50)
+        table = self.query_one("#events", DataTable)
+        table.clear()
+        for i, (ts, who, action, target, outcome, reason) in enumerate(rows):
+            when = time.strftime("%m-%d %H:%M:%S", time.localtime(float(ts)))
+            mark = outcome if outcome == "done" else f"[yellow]{outcome}[/]"
+            table.add_row(when, who, action, target, mark, reason, key=str(i))
+
+    async def action_show(self, view: str) -> None:
         self.query_one("#views", ContentSwitcher).current = view
         self._dirty = True
         self._refresh()
+        await self._refresh_events()
 
     # --- reading the model ---------------------------------------------------------------
     def v(self, path: str) -> Any:

@@ -148,6 +148,18 @@ class SiteClient:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
 
+    async def recent_commands(self, n: int = 50) -> list[list[str]]:
+        """(time, who, action, target, outcome, reason) rows, newest first."""
+        if self._client is None or not self.connected:
+            return []
+        node = self._client.get_node(ua.NodeId("site", self.ns))
+        try:
+            lines = await node.call_method(ua.NodeId("site.RecentCommands", self.ns),
+                                           ua.Variant(n, ua.VariantType.Int32))
+        except ua.UaError:
+            return []
+        return [str(line).split("\t") for line in (lines or [])]
+
     async def call(self, target: str, method: str, *args: Any) -> tuple[bool, str]:
         if self._client is None or not self.connected:
             return False, "disconnected"

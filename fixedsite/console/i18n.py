@@ -38,6 +38,13 @@ TEXT: dict[str, dict[str, str]] = {
     "stale": {"en": "stale", "zh_CN": "数据过期"},
     "fallback": {"en": "PLC ON FLOAT SWITCHES", "zh_CN": "PLC 浮球自控"},
     "quit": {"en": "quit", "zh_CN": "退出"},
+    "events": {"en": "Commands", "zh_CN": "操作记录"},
+    "time": {"en": "Time", "zh_CN": "时间"},
+    "who": {"en": "Who", "zh_CN": "操作人"},
+    "command": {"en": "Command", "zh_CN": "命令"},
+    "target": {"en": "Target", "zh_CN": "对象"},
+    "outcome": {"en": "Outcome", "zh_CN": "结果"},
+    "reason": {"en": "Reason", "zh_CN": "原因"},
 }
 
 
