@@ -1,0 +1,54 @@
+"""Snapshots of the console's main screens in both languages, on fixed data.
+
+The client is filled by hand (no server), so every run draws the same screen; a change in
+layout, wording or colour shows up as an SVG diff. After an intended change:
+``.venv/bin/python -m pytest tests/test_console_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixedsite.console.app import make_console
+from fixedsite.console.client import AlarmRow, SiteClient, Value
+
+T0 = 1_790_000_000.0
+
+
+def fixed_client() -> SiteClient:
+    c = SiteClient("opc.tcp://127.0.0.1:1/x/", "li", "-", Path("/nonexistent"))
+    c.connected = True
+    v: dict[str, Any] = {"comm.drain1.online": True, "drainage.sump.level": 1.734,
+                         "drainage.sump.fill": 37.2, "drainage.control.status": "demand 2",
+                         "drainage.plc1.fallback": False}
+    for i in range(1, 5):
+        on = i <= 2
+        v |= {f"drainage.pump{i}.run_cmd": on, f"drainage.pump{i}.running": on,
+              f"drainage.pump{i}.state": "running" if on else "stopped",
+              f"drainage.pump{i}.mode": 2.0 if i != 4 else 1.0,
+              f"drainage.pump{i}.local": False,
+              f"drainage.pump{i}.flow": 281.0 if on else 0.0,
+              f"drainage.pump{i}.current": 36.5 if on else 0.0,
+              f"drainage.pump{i}.bearing_temp": 57.1 if on else 24.0,
+              f"drainage.pump{i}.stator_temp": 61.3 if on else 24.0,
+              f"drainage.pump{i}.run_hours": 100.0 * i}
+    c.values = {k: Value(x, True) for k, x in v.items()}
+    c.values["drainage.pump3.state"] = Value("fault", True)
+    c.values["drainage.pump3.bearing_temp"] = Value(24.0, False)       # shown with "?"
+    c.alarms = {"drainage.pump3.FAULT": AlarmRow("drainage.pump3.FAULT",
+                                                 "Main pump 3 fault: motor overload relay "
+                                                 "tripped", 2, "active", T0),
+                "drainage.sump.level.H": AlarmRow("drainage.sump.level.H",
+                                                  "Main sump level H (2.2)", 2, "acked",
+                                                  T0 - 60)}
+    return c
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+@pytest.mark.parametrize("screen", ["1", "2", "3"])
+def test_screen(snap_compare: Any, lang: str, screen: str) -> None:
+    app = make_console(fixed_client(), lang, "Demo mine")
+    assert snap_compare(app, press=[screen], terminal_size=(110, 24))
