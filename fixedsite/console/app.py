@@ -182,9 +182,10 @@ class Console(App[None]):
                                for p, n in counts.items())
         self.query_one("#status", Static).update(f" {self.site_title}   {link}   "
                                                  f"{t('active_alarms')}: {alarm_text}")
-        self._overview()
-        self._drainage()
-        self._alarms()
+        # only the screen in front is redrawn: the others catch up when shown
+        view = self.query_one("#views", ContentSwitcher).current
+        {"overview": self._overview, "drainage": self._drainage,
+         "alarms": self._alarms}.get(view or "", lambda: None)()
 
     def _overview(self) -> None:
         t = self.t
