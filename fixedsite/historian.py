@@ -166,6 +166,16 @@ class Historian:
         return [Bucket(t0 + b * width, lo, hi, s / n, int(n)) for b, lo, hi, s, n in rows
                 if n]
 
+    def samples(self, path: str, t0: float, t1: float) -> list[tuple[float, float]]:
+        """Good raw samples of one tag in [t0, t1), oldest first (counters for reports)."""
+        tid = self._ids.get(path)
+        if tid is None:
+            return []
+        with self._lock:
+            return list(self.db.execute(
+                "SELECT t, v FROM samples WHERE tag = ? AND t >= ? AND t < ? AND q = 2 "
+                "ORDER BY t", (tid, t0, t1)).fetchall())
+
     def events_between(self, t0: float, t1: float, kind: str | None = None
                        ) -> list[dict[str, Any]]:
         sql = "SELECT t, kind, source, text, data FROM events WHERE t >= ? AND t < ?"

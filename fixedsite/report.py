@@ -54,15 +54,6 @@ def month_span(year: int, month: int) -> tuple[float, float]:
     return t0, t0 + days * 86400.0
 
 
-def _samples(h: Historian, path: str, t0: float, t1: float) -> list[tuple[float, float]]:
-    tid = h._ids.get(path)
-    if tid is None:
-        return []
-    with h._lock:
-        return list(h.db.execute("SELECT t, v FROM samples WHERE tag = ? AND t >= ? AND t < ? "
-                                 "AND q = 2 ORDER BY t", (tid, t0, t1)).fetchall())
-
-
 def _rise(samples: list[tuple[float, float]]) -> float:
     """Rise of a counter over the samples, tolerating a counter reset to zero."""
     total = 0.0
@@ -111,9 +102,9 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
             base = f"{sname}.{ename}"
             row = Row(base, alarms=sum(1 for e in alarm_events
                                        if str(e["source"]).startswith(base + ".")))
-            row.run_hours = _rise(_samples(h, f"{base}.run_hours", t0, t1))
-            row.starts = round(_rise(_samples(h, f"{base}.starts", t0, t1)))
-            energy = _samples(h, f"{base}.energy", t0, t1)
+            row.run_hours = _rise(h.samples(f"{base}.run_hours", t0, t1))
+            row.starts = round(_rise(h.samples(f"{base}.starts", t0, t1)))
+            energy = h.samples(f"{base}.energy", t0, t1)
             row.energy_kwh = _rise(energy)
             row.by_period = dict.fromkeys(periods, 0.0)
             if cfg.tariff is not None:

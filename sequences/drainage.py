@@ -145,6 +145,13 @@ class PumpSequence:
                 self._write_error = f"{sig}={int(value)} not confirmed: {res.reason}"
                 return
 
+    async def fail_on_write_error(self) -> str:
+        """A step's entry write that the PLC did not confirm faults the pump; its reason."""
+        err, self._write_error = self._write_error, ""
+        if err:
+            await self._fail(err)
+        return err
+
     async def _fail(self, reason: str) -> None:
         self.fault_reason = reason
         self.store.update(self.reason_tag, reason)
@@ -158,9 +165,7 @@ class PumpSequence:
         if not self.adopted:
             await self._adopt()
             return
-        if self._write_error:
-            err, self._write_error = self._write_error, ""
-            await self._fail(err)
+        if await self.fail_on_write_error():
             return
         code = self.v("fault_code")
         if code and self.state != "fault":
@@ -309,8 +314,7 @@ class PumpHandler:
             if not s.active:
                 return Decision(True, "already stopped")
             await s.stop()
-        if s._write_error:
-            err, s._write_error = s._write_error, ""
-            await s._fail(err)
+        err = await s.fail_on_write_error()
+        if err:
             return Decision(False, err)
         return Decision(True, f"now {s.state} (commands read back)")
