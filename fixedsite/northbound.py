@@ -249,13 +249,34 @@ class Northbound:
         await site.add_method(ua.NodeId("site.RecentCommands", ns),
                               ua.QualifiedName("RecentCommands", ns), recent,
                               [ua.VariantType.Int32], [ua.VariantType.String])
+        await site.add_method(ua.NodeId("site.History", ns), ua.QualifiedName("History", ns),
+                              self._history, [ua.VariantType.String, ua.VariantType.Double,
+                                              ua.VariantType.Int32],
+                              [ua.VariantType.Double] * 4)
         self.event_type = await self.server.create_custom_event_type(
             ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
             [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
              ("Priority", ua.VariantType.Int32), ("Area", ua.VariantType.String),
-             ("User", ua.VariantType.String)])
+             ("User", ua.VariantType.String), ("State", ua.VariantType.String),
+             ("Shelved", ua.VariantType.Boolean)])
         self.event_gen = await self.server.get_event_generator(self.event_type,
                                                                self.alarms_node)
+
+    async def _history(self, parent: ua.NodeId, path: ua.Variant, window_s: ua.Variant,
+                       buckets: ua.Variant) -> list[ua.Variant]:
+        """A trend from the historian: bucket starts, averages, minima and maxima over the
+        last ``window_s`` of site time (a read: no gate). Empty arrays when the tag has no
+        history or the controller keeps none; the query runs off the event loop."""
+        h, now = self.ctl.historian, self.ctl.clock.now()
+        n = max(1, min(int(buckets.Value), 2000))
+        if h is None or str(path.Value) not in self.nodes or float(window_s.Value) <= 0:
+            rows = []
+        else:
+            rows = await asyncio.to_thread(h.query, str(path.Value),
+                                           now - float(window_s.Value), now, n)
+        cols = ([r.t for r in rows], [r.avg for r in rows], [r.lo for r in rows],
+                [r.hi for r in rows])
+        return [ua.Variant(c, ua.VariantType.Double) for c in cols]
 
     async def _pump_methods(self, node: Node, target: str) -> None:
         out = [ua.VariantType.Boolean, ua.VariantType.String]
@@ -286,6 +307,19 @@ class Northbound:
         async def unshelve(parent: ua.NodeId, alarm: ua.Variant) -> list[ua.Variant]:
             return await self._submit("alarms", "unshelve", {"id": alarm.Value})
 
+        async def current(parent: ua.NodeId) -> list[ua.Variant]:
+            """Every standing or shelved alarm now, as columns (id, priority, state,
+            shelved, time, text): what a client reads once after subscribing to events."""
+            rows = self.ctl.alarms.snapshot()
+            return [ua.Variant([r.alarm for r in rows], s),
+                    ua.Variant([r.priority for r in rows], ua.VariantType.Int32),
+                    ua.Variant([r.state for r in rows], s),
+                    ua.Variant([r.shelved for r in rows], ua.VariantType.Boolean),
+                    ua.Variant([r.t for r in rows], d), ua.Variant([r.text for r in rows], s)]
+
+        await node.add_method(ua.NodeId("alarms.Current", self.ns),
+                              ua.QualifiedName("Current", self.ns), current, [],
+                              [s, ua.VariantType.Int32, s, ua.VariantType.Boolean, d, s])
         await node.add_method(ua.NodeId("alarms.Acknowledge", self.ns),
                               ua.QualifiedName("Acknowledge", self.ns), ack, [s, s], out)
         await node.add_method(ua.NodeId("alarms.Shelve", self.ns),
@@ -337,6 +371,8 @@ class Northbound:
             gen.event.Priority = ev.priority
             gen.event.Area = ev.area
             gen.event.User = ev.user
+            gen.event.State = ev.state
+            gen.event.Shelved = ev.shelved
             await gen.trigger(time_attr=_utc(ev.t))
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from conftest import Rig, free_port
-from textual.widgets import ContentSwitcher, DataTable, Static
+from textual.widgets import ContentSwitcher, DataTable, Sparkline, Static
 
+from fixedsite.alarms.engine import UNACK_ACTIVE
 from fixedsite.config import OpcUaConfig
 from fixedsite.console.app import Console, make_console
 from fixedsite.console.client import SiteClient
+from fixedsite.console.trends import TrendView
+from fixedsite.gate import Command
+from fixedsite.historian import Historian
 from fixedsite.northbound import Northbound
 from fixedsite.runtime import Controller
 from fixedsite.users import UserStore
@@ -26,7 +32,7 @@ class Env:
 async def env(rig_factory: Callable[..., Rig], tmp_path: Path) -> AsyncIterator[Env]:
     rig = rig_factory(scale=60.0, initial_level_m="1.0")
     await rig.site.start()
-    rig.ctl = Controller(rig.cfg, rig.clock)
+    rig.ctl = Controller(rig.cfg, rig.clock, historian=Historian(tmp_path / "history.db"))
     users = UserStore(tmp_path / "users.json")
     users.add("eng", "engineer", "eng-password")
     nb = Northbound(rig.ctl, users, OpcUaConfig(
@@ -102,3 +108,123 @@ async def test_disconnect_marks_values_stale_and_reconnects(env: Env) -> None:
         await env.nb.start()
         await until(pilot, lambda: "DISCONNECTED" not in text(app, "#status"), "reconnected",
                     tries=200)
+
+
+async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> None:
+    ctl = env.rig.ctl
+    assert ctl is not None and ctl.historian is not None
+    h = ctl.historian
+    await until_async(lambda: len(h.samples("drainage.sump.level", 0, 2e9)) >= 3,
+                      "three level samples stored")
+    app = Console(env.client, "en", "demo")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        tags = app.query_one("#trend-tags", DataTable)
+        await until(pilot, lambda: "drainage.sump.level" in tags.rows, "the tag list")
+        tags.move_cursor(row=tags.get_row_index("drainage.sump.level"))
+        tags.focus()
+        await pilot.press("enter")
+        trend = app.query_one(TrendView)
+        await until(pilot, lambda: len(trend.buckets) >= 1, "buckets from the server")
+        head = text(app, "#trend-head")
+        assert "drainage.sump.level (m)" in head and "window 8 h" in head
+        # each bucket (but the last, still filling) is exactly its raw samples' min/max
+        assert trend.bucket_s > 60          # from the minute rollup: whole-minute buckets
+        width = round(trend.bucket_s / 60) * 60
+        for b in trend.buckets[:-1]:
+            raw = [v for _t, v in h.samples("drainage.sump.level", b.t, b.t + width)]
+            assert (b.lo, b.hi) == (min(raw), max(raw))
+            assert b.avg == pytest.approx(sum(raw) / len(raw))
+        assert len(trend.buckets) >= 2
+        assert app.query_one("#trend-line", Sparkline).data == [b.avg for b in trend.buckets]
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: "window 1 d" in text(app, "#trend-head"), "wider window")
+        keys = check_keys(app)
+        assert "[" in keys and "]" in keys and "s" not in keys and "a" not in keys
+
+
+def check_keys(app: Console) -> set[str]:
+    """The keys the footer offers on the screen in front."""
+    return {ab.binding.key_display or ab.binding.key for ab in app.active_bindings.values()
+            if app.check_action(ab.binding.action.split("(")[0], ())}
+
+
+async def until_async(predicate: Callable[[], bool], what: str, tries: int = 100) -> None:
+    for _ in range(tries):
+        if predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(what)
+
+
+async def test_mode_change_from_the_console_is_written_and_read_back(env: Env) -> None:
+    ctl = env.rig.ctl
+    assert ctl is not None
+    app = make_console(env.client, "zh_CN", "demo")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        table = app.query_one("#pumps", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "four pumps")
+        table.move_cursor(row=3)
+        await pilot.press("m")
+        await until(pilot, lambda: len(app.screen_stack) == 2, "the mode dialog")
+        assert "联锁" in str(app.screen.query_one("#choose-text").render())
+        await pilot.press("1")
+        await until(pilot, lambda: "完成" in text(app, "#message"), "the mode change")
+        assert ctl.store.value("drainage.pump4.mode") == 1
+        await until(pilot, lambda: str(table.get_cell_at((3, 2))) == "manual", "shown")
+        await pilot.press("r")                                  # reset: not faulted
+        await until(pilot, lambda: len(app.screen_stack) == 2, "the reset dialog")
+        await pilot.press("n")                                  # cancelled: nothing sent
+        assert len(app.screen_stack) == 1
+        assert [r.command.action for r in ctl.gate.records] == ["set_mode"]
+
+
+async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -> None:
+    rig, ctl = env.rig, env.rig.ctl
+    assert ctl is not None
+    for action, params in (("set_mode", {"mode": "remote-manual"}), ("start", {})):
+        d = await ctl.gate.submit(Command("drainage.pump4", action, "operator", "li", params,
+                                          "engineer"))
+        assert d.accepted, d.reason
+    rig.plc.inject_trip(3)
+    await until_async(lambda: ctl.alarms.alarms["drainage.pump4.FAULT"].state == UNACK_ACTIVE,
+                      "the fault alarm", 200)
+    late = SiteClient(env.nb.cfg.endpoint, "eng", "eng-password", env.client.pki)
+    await late.connect()                     # connects after the alarm: still sees it
+    try:
+        assert late.alarms["drainage.pump4.FAULT"].state == "active"
+        app = Console(late, "en", "demo")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("3")
+            table = app.query_one("#alarm-list", DataTable)
+            await until(pilot, lambda: "drainage.pump4.FAULT" in table.rows, "alarm row")
+            table.move_cursor(row=table.get_row_index("drainage.pump4.FAULT"))
+            await pilot.press("h")
+            await until(pilot, lambda: len(app.screen_stack) == 2, "the shelve dialog")
+            await pilot.press("backspace", "backspace", "3", "0", "0", "enter")   # 5 h
+            await pilot.press(*"repair crew on site", "enter")
+            await until(pilot, lambda: late.alarms["drainage.pump4.FAULT"].shelved, "shelved")
+            a = ctl.alarms.alarms["drainage.pump4.FAULT"]
+            assert a.shelved_until is not None
+            assert a.shelved_until - env.rig.clock.now() == pytest.approx(18000, abs=600)
+            await until(pilot, lambda: "shelved" in str(table.get_row("drainage.pump4.FAULT")[2]),
+                        "the row dimmed and marked")
+            assert "P2 0" in text(app, "#status")           # shelved: not counted
+            await pilot.press("f")
+            await pilot.press("P", "1", "enter")
+            await until(pilot, lambda: "drainage.pump4.FAULT" not in table.rows,
+                        "P1 filter hides the P2 alarm")
+            assert all(late.alarms[str(k.value)].priority == 1 for k in table.rows)
+            assert "Filter: P1" in text(app, "#alarm-filter")
+            await pilot.press("f", *["backspace"] * 2, "enter")
+            await until(pilot, lambda: "drainage.pump4.FAULT" in table.rows, "filter cleared")
+            table.move_cursor(row=table.get_row_index("drainage.pump4.FAULT"))
+            await pilot.press("u")
+            await until(pilot, lambda: not late.alarms["drainage.pump4.FAULT"].shelved,
+                        "unshelved")
+            assert late.alarms["drainage.pump4.FAULT"].state == "active"
+            who = [(r.command.action, r.command.user) for r in ctl.gate.records]
+            assert who[-2:] == [("shelve", "eng"), ("unshelve", "eng")]
+    finally:
+        await late.close()

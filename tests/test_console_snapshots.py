@@ -48,7 +48,7 @@ def fixed_client() -> SiteClient:
 
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
-@pytest.mark.parametrize("screen", ["1", "2", "3"])
+@pytest.mark.parametrize("screen", ["1", "2", "3", "5"])
 def test_screen(snap_compare: Any, lang: str, screen: str) -> None:
     app = make_console(fixed_client(), lang, "Demo mine")
     assert snap_compare(app, press=[screen], terminal_size=(110, 24))

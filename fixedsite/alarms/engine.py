@@ -43,6 +43,8 @@ class AlarmEvent:
     text: str
     user: str = ""
     comment: str = ""
+    state: str = ""      # the ISA-18.2 state after this transition: a mirror needs no replay
+    shelved: bool = False  # shelved or out of service after this transition
 
 
 @dataclass
@@ -183,7 +185,8 @@ class AlarmEngine:
 
     def _emit(self, a: Alarm, now: float, what: str, user: str = "", comment: str = "") -> None:
         ev = AlarmEvent(now, a.d.id, what, a.d.priority, a.d.area, a.message or a.d.text,
-                        user, comment)
+                        user, comment, a.state,
+                        a.shelved_until is not None or a.out_of_service)
         self.events.append(ev)
         for sink in self.sinks:
             sink(ev)
@@ -241,6 +244,16 @@ class AlarmEngine:
         return sorted((a for a in self.alarms.values()
                        if a.state != NORMAL and not a.silent),
                       key=lambda a: (a.d.priority, -(a.active_since or 0.0)))
+
+    def snapshot(self) -> list[AlarmEvent]:
+        """Every alarm a mirror must show (not normal, or shelved / out of service) as the
+        event that would bring a fresh mirror up to date: what a client reads on connect."""
+        now = self.clock.now()
+        return [AlarmEvent(a.active_since or now, a.d.id, "snapshot", a.d.priority, a.d.area,
+                           a.message or a.d.text, "", "", a.state,
+                           a.shelved_until is not None or a.out_of_service)
+                for a in self.alarms.values()
+                if a.state != NORMAL or a.shelved_until is not None or a.out_of_service]
 
     def counts_by_area(self) -> dict[str, dict[int, int]]:
         """Standing alarms per area and priority: the overview's alarm summary."""

@@ -1,12 +1,14 @@
-"""The operator console (Textual): overview, drainage, alarms; commands with confirmation.
+"""The operator console (Textual): overview, drainage, alarms, command log, trends.
 
 High-performance HMI habits (ISA-101): grey when normal, colour only for abnormal (alarm
 priorities, a lost link, a PLC on its fallback), every value with its unit, a value that
 is not good shown with "?" rather than as if it were fresh, nothing that blinks. The
 screens repaint at most twice a second, whatever the rate of changes, so a busy site
-does not slow the keyboard. Keys: 1 2 3 switch screens; on the drainage screen s starts
-and x stops the selected pump (a dialog shows the interlock state and asks to confirm);
-on the alarms screen a acknowledges the selected alarm with a comment; q quits.
+does not slow the keyboard. Keys 1-5 switch screens; the footer shows only the keys of
+the screen in front. Drainage: s start, x stop, m mode, r reset the selected pump (each
+through a dialog that shows the interlock state). Alarms: a acknowledge with a comment,
+h shelve for a time with a reason, u unshelve, f filter (text, or P1-P4 for a priority
+and above). Trends: Enter picks a tag, [ ] change the window. q quits.
 """
 
 from __future__ import annotations
@@ -17,81 +19,33 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 
 from fixedsite.console.client import SiteClient
+from fixedsite.console.dialogs import Ask, Choose, Confirm
+from fixedsite.console.display import PRIORITY_STYLE, fmt
 from fixedsite.console.i18n import T
+from fixedsite.console.trends import TrendView
 
-PRIORITY_STYLE = {1: "bold white on red", 2: "bold black on yellow", 3: "yellow", 4: "cyan"}
 MODE_SHORT = {1: "manual", 2: "auto"}
-KEYS = [("1", "show('overview')", "overview"), ("2", "show('drainage')", "drainage"),
-        ("3", "show('alarms')", "alarms"), ("4", "show('events')", "events"),
-        ("s", "command('start')", "start"),
-        ("x", "command('stop')", "stop"), ("a", "ack", "ack"), ("q", "quit", "quit")]
+# key, action, footer word, the screen it belongs to (None: every screen)
+KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "drainage", None),
+        ("3", "show('alarms')", "alarms", None), ("4", "show('events')", "events", None),
+        ("5", "show('trends')", "trends", None),
+        ("s", "command('start')", "start", "drainage"),
+        ("x", "command('stop')", "stop", "drainage"), ("m", "mode", "mode", "drainage"),
+        ("r", "command('reset')", "reset", "drainage"),
+        ("a", "ack", "ack", "alarms"), ("h", "shelve", "shelve", "alarms"),
+        ("u", "unshelve", "unshelve", "alarms"), ("f", "filter", "filter", "alarms"),
+        ("left_square_bracket", "widen(-1)", "shorter", "trends"),
+        ("right_square_bracket", "widen(1)", "longer", "trends"),
+        ("q", "quit", "quit", None)]
+SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
+SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]"}
 
 
-def fmt(v: Any, unit: str = "", nd: int = 1) -> str:
-    """A value for display: '?' marks one that is not good or not fresh."""
-    if v is None:
-        return "--"
-    mark = "" if v.good and not v.stale else "?"
-    x = v.value
-    if isinstance(x, bool):
-        text = "1" if x else "0"
-    elif isinstance(x, float):
-        text = f"{x:.{nd}f}"
-    else:
-        text = str(x)
-    return f"{text}{unit}{mark}"
-
-
-class Dialog(ModalScreen[Any]):
-    """A small centred box over the current screen."""
-
-    DEFAULT_CSS = """
-    Dialog { align: center middle; }
-    Dialog > Vertical { width: 64; height: auto; border: round $primary; padding: 1 2;
-                        background: $surface; }
-    """
-
-
-class Confirm(Dialog):
-    BINDINGS = [Binding("y,enter", "yes", "confirm"), Binding("n,escape", "no", "cancel")]
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.text, id="confirm-text")
-            yield Label("\\[y] / Enter   \\[n] / Esc")
-
-    def action_yes(self) -> None:
-        self.dismiss(True)
-
-    def action_no(self) -> None:
-        self.dismiss(False)
-
-
-class AskComment(Dialog):
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
-
-    def __init__(self, title: str) -> None:
-        super().__init__()
-        self.title_text = title
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.title_text)
-            yield Input(id="comment")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+def bindings(t: T) -> list[Binding]:
+    return [Binding(k, a, t(d), key_display=SHOWN_AS.get(k)) for k, a, d, _v in KEYS]
 
 
 class Console(App[None]):
@@ -101,12 +55,14 @@ class Console(App[None]):
     #views { height: 1fr; }
     #message { height: 1; background: #2d2d2d; }
     DataTable { height: 1fr; }
+    #alarm-filter { height: 1; padding: 0 1; }
     """
-    BINDINGS = [Binding(k, a, T("en")(d)) for k, a, d in KEYS]
+    BINDINGS = bindings(T("en"))
 
     def __init__(self, client: SiteClient, lang: str, title: str = "fixedsite") -> None:
         super().__init__()
         self.client, self.t, self.site_title = client, T(lang), title
+        self.alarm_filter = ""
         self._dirty = True
         client.on_change = self._mark_dirty
 
@@ -126,39 +82,52 @@ class Console(App[None]):
                                   f"{t('current')} A", f"{t('bearing')} °C",
                                   f"{t('stator')} °C", t("hours"))
                 yield pumps
-            alarms: DataTable[str] = DataTable(id="alarms", cursor_type="row")
-            alarms.add_columns(t("priority"), t("alarm"), t("state"))
-            yield alarms
+            with Vertical(id="alarms"):
+                yield Static(id="alarm-filter")
+                alarms: DataTable[str] = DataTable(id="alarm-list", cursor_type="row")
+                alarms.add_columns(t("priority"), t("alarm"), t("state"))
+                yield alarms
             events: DataTable[str] = DataTable(id="events", cursor_type="row")
             events.add_columns(t("time"), t("who"), t("command"), t("target"), t("outcome"),
                                t("reason"))
             yield events
+            yield TrendView(self.client, t, id="trends")
         yield Static(id="message")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = self.site_title
         self.set_interval(0.5, self._refresh)
-        self.set_interval(2.0, self._refresh_events)
+        self.set_interval(2.0, self._refresh_slow)
         self._refresh()
 
-    async def _refresh_events(self) -> None:
-        """The command log is read on demand, only while its screen is shown."""
-        if self.query_one("#views", ContentSwitcher).current != "events":
-            return
-        rows = await self.client.recent_commands(50)
-        table = self.query_one("#events", DataTable)
-        table.clear()
-        for i, (ts, who, action, target, outcome, reason) in enumerate(rows):
-            when = time.strftime("%m-%d %H:%M:%S", time.localtime(float(ts)))
-            mark = outcome if outcome == "done" else f"[yellow]{outcome}[/]"
-            table.add_row(when, who, action, target, mark, reason, key=str(i))
+    def view(self) -> str:
+        return self.query_one("#views", ContentSwitcher).current or ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A screen's keys work, and show in the footer, only on that screen."""
+        screen = SCREEN_OF.get(action)
+        return screen is None or screen == self.view()
+
+    async def _refresh_slow(self) -> None:
+        """What is read from the server on demand, only while its screen is shown."""
+        if self.view() == "events":
+            rows = await self.client.recent_commands(50)
+            table = self.query_one("#events", DataTable)
+            table.clear()
+            for i, (ts, who, action, target, outcome, reason) in enumerate(rows):
+                when = time.strftime("%m-%d %H:%M:%S", time.localtime(float(ts)))
+                mark = outcome if outcome == "done" else f"[yellow]{outcome}[/]"
+                table.add_row(when, who, action, target, mark, reason, key=str(i))
+        elif self.view() == "trends":
+            await self.query_one(TrendView).reload()
 
     async def action_show(self, view: str) -> None:
         self.query_one("#views", ContentSwitcher).current = view
+        self.refresh_bindings()
         self._dirty = True
         self._refresh()
-        await self._refresh_events()
+        await self._refresh_slow()
 
     # --- reading the model ---------------------------------------------------------------
     def v(self, path: str) -> Any:
@@ -175,7 +144,8 @@ class Console(App[None]):
         t, c = self.t, self.client
         counts = {p: 0 for p in (1, 2, 3, 4)}
         for row in c.alarms.values():
-            counts[row.priority] = counts.get(row.priority, 0) + 1
+            if not row.shelved:
+                counts[row.priority] = counts.get(row.priority, 0) + 1
         link = t("connected") if c.connected else f"[bold white on red] {t('disconnected')} " \
                                                   f"[/] {c.error}"
         alarm_text = "  ".join(f"[{PRIORITY_STYLE[p]}] P{p} {n} [/]" if n else f"P{p} 0"
@@ -183,9 +153,8 @@ class Console(App[None]):
         self.query_one("#status", Static).update(f" {self.site_title}   {link}   "
                                                  f"{t('active_alarms')}: {alarm_text}")
         # only the screen in front is redrawn: the others catch up when shown
-        view = self.query_one("#views", ContentSwitcher).current
-        {"overview": self._overview, "drainage": self._drainage,
-         "alarms": self._alarms}.get(view or "", lambda: None)()
+        {"overview": self._overview, "drainage": self._drainage, "alarms": self._alarms,
+         "trends": self.query_one(TrendView).show_tags}.get(self.view(), lambda: None)()
 
     def _overview(self) -> None:
         t = self.t
@@ -229,13 +198,35 @@ class Console(App[None]):
             else:
                 table.add_row(*row, key=p)
 
+    def _shown_alarms(self) -> list[Any]:
+        """Standing alarms by priority then newest, shelved ones last; the filter is text
+        in the id or message, or P1-P4 for that priority and above."""
+        f = self.alarm_filter.strip()
+        rows = list(self.client.alarms.values())
+        if len(f) == 2 and f[0] in "pP" and f[1] in "1234":
+            rows = [r for r in rows if r.priority <= int(f[1])]
+        elif f:
+            rows = [r for r in rows if f.lower() in f"{r.id} {r.text}".lower()]
+        return sorted(rows, key=lambda r: (r.shelved, r.priority, -r.t))
+
     def _alarms(self) -> None:
-        table = self.query_one("#alarms", DataTable)
+        t = self.t
+        rows = self._shown_alarms()
+        shown = f"{t('filter')}: {self.alarm_filter}   " if self.alarm_filter else ""
+        self.query_one("#alarm-filter", Static).update(
+            f"{shown}{len(rows)}/{len(self.client.alarms)}")
+        table = self.query_one("#alarm-list", DataTable)
+        keep = table.cursor_row
         table.clear()
-        rows = sorted(self.client.alarms.values(), key=lambda r: (r.priority, -r.t))
         for r in rows:
-            style = PRIORITY_STYLE.get(r.priority, "")
-            table.add_row(f"[{style}] {r.priority} [/]", r.text, r.state, key=r.id)
+            if r.shelved:
+                table.add_row(f"[dim] {r.priority} [/]", f"[dim]{r.text}[/]",
+                              f"[dim]{t('shelved')}[/]", key=r.id)
+            else:
+                style = PRIORITY_STYLE.get(r.priority, "")
+                table.add_row(f"[{style}] {r.priority} [/]", r.text, t(r.state), key=r.id)
+        if rows:
+            table.move_cursor(row=min(keep, len(rows) - 1))
 
     # --- commands --------------------------------------------------------------------------
     def _selected(self, table_id: str) -> str | None:
@@ -247,42 +238,94 @@ class Console(App[None]):
     def say(self, text: str) -> None:
         self.query_one("#message", Static).update(text)
 
+    async def _call(self, target: str, method: str, *args: Any) -> None:
+        done, why = await self.client.call(target, method, *args)
+        self.say(f"{self.t('done') if done else self.t('refused')}: {why}")
+
+    def _pump_state(self, pump: str) -> str:
+        """The interlock state a command dialog shows before the operator confirms."""
+        t, base = self.t, f"drainage.{pump}"
+        reason = self.v(f"{base}.fault_reason")
+        local = self.v(f"{base}.local")
+        return (f"{t('interlocks')}: {t('state')} {fmt(self.v(f'{base}.state'))}, "
+                f"{t('mode')} {fmt(self.v(f'{base}.mode'), '', 0)}"
+                + (" LOCAL" if local and local.value else "")
+                + f", {t('sump_level')} {fmt(self.v('drainage.sump.level'), ' m', 2)}"
+                + (f"\n{reason.value}" if reason and reason.value else ""))
+
     def action_command(self, action: str) -> None:
-        if self.query_one("#views", ContentSwitcher).current != "drainage":
-            return
         pump = self._selected("pumps")
         if pump is None:
             return
-        t, base = self.t, f"drainage.{pump}"
-        reason = self.v(f"{base}.fault_reason")
-        text = (f"{t(action)} {pump}?\n{t('interlocks')}: {t('state')} "
-                f"{fmt(self.v(f'{base}.state'))}, {t('mode')} {fmt(self.v(f'{base}.mode'), '', 0)}"
-                f", {t('sump_level')} {fmt(self.v('drainage.sump.level'), ' m', 2)}"
-                + (f"\n{reason.value}" if reason and reason.value else ""))
 
         async def go(ok: bool | None) -> None:
             if ok:
-                done, why = await self.client.call(base, action.capitalize())
-                self.say(f"{t('done') if done else t('refused')}: {why}")
-        self.push_screen(Confirm(text), go)
+                await self._call(f"drainage.{pump}", action.capitalize())
+        self.push_screen(Confirm(f"{self.t(action)} {pump}?\n{self._pump_state(pump)}"), go)
+
+    def action_mode(self) -> None:
+        pump = self._selected("pumps")
+        if pump is None:
+            return
+        options = [("remote-manual", self.t("remote-manual")),
+                   ("remote-auto", self.t("remote-auto"))]
+
+        async def go(mode: str | None) -> None:
+            if mode is not None:
+                await self._call(f"drainage.{pump}", "SetMode", mode)
+        self.push_screen(Choose(f"{self.t('mode')} {pump}\n{self._pump_state(pump)}",
+                                options), go)
 
     def action_ack(self) -> None:
-        if self.query_one("#views", ContentSwitcher).current != "alarms":
-            return
-        alarm = self._selected("alarms")
+        alarm = self._selected("alarm-list")
         if alarm is None:
             return
 
-        async def go(comment: str | None) -> None:
-            if comment is not None:
-                done, why = await self.client.call("alarms", "Acknowledge", alarm, comment)
-                self.say(f"{self.t('done') if done else self.t('refused')}: {why}")
-        self.push_screen(AskComment(f"{self.t('ack')} {alarm} - {self.t('comment')}:"), go)
+        async def go(answer: list[str] | None) -> None:
+            if answer is not None:
+                await self._call("alarms", "Acknowledge", alarm, answer[0])
+        self.push_screen(Ask(f"{self.t('ack')} {alarm}", [(self.t("comment"), "")]), go)
+
+    def action_shelve(self) -> None:
+        alarm = self._selected("alarm-list")
+        if alarm is None:
+            return
+
+        async def go(answer: list[str] | None) -> None:
+            if answer is None:
+                return
+            try:
+                minutes = float(answer[0])
+            except ValueError:
+                self.say(f"{self.t('refused')}: {answer[0]!r} - {self.t('minutes')}?")
+                return
+            await self._call("alarms", "Shelve", alarm, minutes * 60.0, answer[1])
+        self.push_screen(Ask(f"{self.t('shelve')} {alarm}", [(self.t("minutes"), "60"),
+                                                              (self.t("reason"), "")]), go)
+
+    async def action_unshelve(self) -> None:
+        alarm = self._selected("alarm-list")
+        if alarm is not None:
+            await self._call("alarms", "Unshelve", alarm)
+
+    def action_filter(self) -> None:
+        def go(answer: list[str] | None) -> None:
+            if answer is not None:
+                self.alarm_filter = answer[0].strip()
+                self._dirty = True
+                self._refresh()
+        self.push_screen(Ask(self.t("filter_help"), [(self.t("filter"), self.alarm_filter)]),
+                         go)
+
+    async def action_widen(self, step: int) -> None:
+        await self.query_one(TrendView).widen(step)
+
+    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "trend-tags":
+            await self.query_one(TrendView).pick(str(event.row_key.value))
 
 
 def make_console(client: SiteClient, lang: str, title: str) -> Console:
     """A console whose footer names its keys in the operator's language."""
-    t = T(lang)
-    cls = type(f"Console_{lang}", (Console,),
-               {"BINDINGS": [Binding(k, a, t(d)) for k, a, d in KEYS]})
+    cls = type(f"Console_{lang}", (Console,), {"BINDINGS": bindings(T(lang))})
     return cls(client, lang, title)  # type: ignore[no-any-return]

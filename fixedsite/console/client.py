@@ -33,6 +33,14 @@ class Value:
     stale: bool = False
 
 
+@dataclass(frozen=True)
+class Bucket:
+    t: float
+    avg: float
+    lo: float
+    hi: float
+
+
 @dataclass
 class AlarmRow:
     id: str
@@ -40,6 +48,10 @@ class AlarmRow:
     priority: int
     state: str            # active (unacknowledged), acked, rtn (returned, unacknowledged)
     t: float
+    shelved: bool = False
+
+
+ROW_STATE = {"unack_active": "active", "ack_active": "acked", "unack_rtn": "rtn"}
 
 
 class SiteClient:
@@ -51,6 +63,7 @@ class SiteClient:
         self.error = ""
         self.ns = 0
         self.on_change: Callable[[], None] = lambda: None
+        self._touched: set[str] = set()
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -93,11 +106,18 @@ class SiteClient:
         site = await self._site_node(c)
         await self._collect(site, variables)
         handler = _Handler(self)
+        self.alarms, self._touched = {}, set()
         sub = await c.create_subscription(100, handler)
         for i in range(0, len(variables), 500):
             await sub.subscribe_data_change(variables[i:i + 500])
         etype = await c.nodes.base_event_type.get_child(f"{self.ns}:FixedsiteAlarmEvent")
         await sub.subscribe_events(c.get_node(ua.NodeId("alarms", self.ns)), etype)
+        # what stood before we listened; events that arrived meanwhile are newer and win
+        node = c.get_node(ua.NodeId("alarms", self.ns))
+        cols = await node.call_method(ua.NodeId("alarms.Current", self.ns))
+        for aid, prio, state, shelved, t, text in zip(*(x or [] for x in cols), strict=True):
+            if aid not in self._touched:
+                self.mirror(aid, text, prio, state, bool(shelved), t)
         self.connected, self.error = True, ""
         self.on_change()
 
@@ -148,17 +168,53 @@ class SiteClient:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 10.0)
 
-    async def recent_commands(self, n: int = 50) -> list[list[str]]:
-        """(time, who, action, target, outcome, reason) rows, newest first."""
+    def mirror(self, aid: str, text: str, priority: int, state: str, shelved: bool,
+               t: float | None) -> None:
+        """One alarm's state as the server says it is now (t: when it became active; None
+        keeps the time already shown)."""
+        self._touched.add(aid)
+        row_state = ROW_STATE.get(state, "normal")
+        if row_state == "normal" and not shelved:
+            self.alarms.pop(aid, None)
+            return
+        old = self.alarms.get(aid)
+        when = t if t is not None else (old.t if old is not None else 0.0)
+        self.alarms[aid] = AlarmRow(aid, text, int(priority), row_state, when, shelved)
+
+    async def _site_call(self, method: str, *args: ua.Variant) -> Any:
+        """A read-only method of the site object; None when it cannot be had now."""
         if self._client is None or not self.connected:
-            return []
+            return None
         node = self._client.get_node(ua.NodeId("site", self.ns))
         try:
-            lines = await node.call_method(ua.NodeId("site.RecentCommands", self.ns),
-                                           ua.Variant(n, ua.VariantType.Int32))
-        except ua.UaError:
-            return []
+            return await node.call_method(ua.NodeId(f"site.{method}", self.ns), *args)
+        except (TimeoutError, ua.UaError, OSError):
+            return None
+
+    async def recent_commands(self, n: int = 50) -> list[list[str]]:
+        """(time, who, action, target, outcome, reason) rows, newest first."""
+        lines = await self._site_call("RecentCommands", ua.Variant(n, ua.VariantType.Int32))
         return [str(line).split("\t") for line in (lines or [])]
+
+    async def history(self, path: str, window_s: float, buckets: int) -> list[Bucket]:
+        """A trend of one tag over the last ``window_s`` of site time, oldest first."""
+        cols = await self._site_call("History", ua.Variant(path, ua.VariantType.String),
+                                     ua.Variant(float(window_s), ua.VariantType.Double),
+                                     ua.Variant(buckets, ua.VariantType.Int32))
+        if not cols:
+            return []
+        return [Bucket(*row) for row in zip(*(c or [] for c in cols), strict=True)]
+
+    async def unit(self, path: str) -> str:
+        """A tag's engineering unit (read once per tag the operator trends)."""
+        if self._client is None or not self.connected:
+            return ""
+        try:
+            eu = await self._client.get_node(ua.NodeId(f"{path}.EngineeringUnits",
+                                                       self.ns)).read_value()
+        except (TimeoutError, ua.UaError, OSError):
+            return ""
+        return str(eu.DisplayName.Text or "")
 
     async def call(self, target: str, method: str, *args: Any) -> tuple[bool, str]:
         if self._client is None or not self.connected:
@@ -166,8 +222,8 @@ class SiteClient:
         node = self._client.get_node(ua.NodeId(target, self.ns))
         try:
             ok, why = await node.call_method(ua.NodeId(f"{target}.{method}", self.ns), *args)
-        except ua.UaError as e:
-            return False, str(e)
+        except (TimeoutError, ua.UaError, OSError) as e:
+            return False, str(e) or type(e).__name__
         return bool(ok), str(why)
 
 
@@ -181,18 +237,7 @@ class _Handler:
         self.c.on_change()
 
     def event_notification(self, ev: Any) -> None:
-        what, aid = ev.Transition, ev.AlarmId
-        if what in ("active", "unshelve"):
-            self.c.alarms[aid] = AlarmRow(aid, ev.Message.Text, ev.Priority, "active",
-                                          ev.Time.timestamp())
-        elif what == "rtn" and aid in self.c.alarms:
-            self.c.alarms[aid].state = "rtn"
-        elif what == "ack" and aid in self.c.alarms:
-            row = self.c.alarms[aid]
-            if row.state == "rtn":
-                del self.c.alarms[aid]
-            else:
-                row.state = "acked"
-        elif what in ("clear", "shelve", "oos"):
-            self.c.alarms.pop(aid, None)
+        """Each event carries the alarm's state after it, so the mirror just copies it."""
+        t = ev.Time.timestamp() if ev.Transition == "active" else None
+        self.c.mirror(ev.AlarmId, ev.Message.Text, ev.Priority, ev.State, bool(ev.Shelved), t)
         self.c.on_change()
