@@ -85,8 +85,10 @@ async def test_start_refused_in_auto_shows_the_reason_in_chinese(env: Env) -> No
         await pilot.press("y")
         await until(pilot, lambda: "被拒绝" in text(app, "#message"), "the refusal")
         keys = {ab.binding.key: ab.binding.description for ab in app.active_bindings.values()}
-        assert keys["s"] == "启动" and keys["q"] == "退出"          # the footer speaks Chinese
+        assert keys["s"] == "启动" and keys["q"] == "退出"          # the keys speak Chinese
+        assert "s 启动" in text(app, "#keys") and "q 退出" in text(app, "#keys")
         await pilot.press("4")                                     # who did what
+        assert "启动" not in text(app, "#keys")            # only this screen's keys shown
         events = app.query_one("#events", DataTable)
         await until(pilot, lambda: events.row_count >= 1, "the command log")
         row = [str(c) for c in events.get_row_at(0)]
