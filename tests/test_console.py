@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from conftest import Rig, free_port
-from textual.widgets import ContentSwitcher, DataTable, Sparkline, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Sparkline, Static
 
 from fixedsite.alarms.engine import UNACK_ACTIVE
 from fixedsite.config import OpcUaConfig
@@ -204,8 +204,11 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
             table.move_cursor(row=table.get_row_index("drainage.pump4.FAULT"))
             await pilot.press("h")
             await until(pilot, lambda: len(app.screen_stack) == 2, "the shelve dialog")
-            await pilot.press("backspace", "backspace", "3", "0", "0", "enter")   # 5 h
-            await pilot.press(*"repair crew on site", "enter")
+            # typed text is set directly: the pilot waits up to 2 s a key on a busy process
+            minutes, reason = app.screen.query(Input)
+            minutes.value, reason.value = "300", "repair crew on site"       # 5 h
+            await pilot.press("enter")                                      # to the reason
+            await pilot.press("enter")
             await until(pilot, lambda: late.alarms["drainage.pump4.FAULT"].shelved, "shelved")
             a = ctl.alarms.alarms["drainage.pump4.FAULT"]
             assert a.shelved_until is not None
@@ -214,12 +217,15 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
                         "the row dimmed and marked")
             assert "P2 0" in text(app, "#status")           # shelved: not counted
             await pilot.press("f")
-            await pilot.press("P", "1", "enter")
+            app.screen.query_one(Input).value = "P1"
+            await pilot.press("enter")
             await until(pilot, lambda: "drainage.pump4.FAULT" not in table.rows,
                         "P1 filter hides the P2 alarm")
             assert all(late.alarms[str(k.value)].priority == 1 for k in table.rows)
             assert "Filter: P1" in text(app, "#alarm-filter")
-            await pilot.press("f", *["backspace"] * 2, "enter")
+            await pilot.press("f")
+            app.screen.query_one(Input).value = ""
+            await pilot.press("enter")
             await until(pilot, lambda: "drainage.pump4.FAULT" in table.rows, "filter cleared")
             table.move_cursor(row=table.get_row_index("drainage.pump4.FAULT"))
             await pilot.press("u")
