@@ -181,12 +181,11 @@ async def key_latency(presses: int, load: bool = True,
             loop = asyncio.get_running_loop()
             for i in range(presses):
                 key = keys[i % 2]
-                if key in ("up", "down"):
-                    row = table.cursor_row + (1 if key == "down" else -1)
-                    done = (lambda r=row: table.cursor_row == r)
-                else:
-                    view = {"1": "overview", "2": "drainage"}[key]
-                    done = (lambda v=view: app.view() == v)
+                row = table.cursor_row + (1 if key == "down" else -1)
+                view = {"1": "overview", "2": "drainage"}.get(key)
+
+                def done(row: int = row, view: str | None = view) -> bool:
+                    return app.view() == view if view else table.cursor_row == row
                 fut: asyncio.Future[float] = loop.create_future()
                 waiting.append((done, fut))
                 ev = events.Key(key, key if len(key) == 1 else None)

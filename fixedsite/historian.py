@@ -148,11 +148,10 @@ class Historian:
         tid = self._ids.get(path)
         if tid is None or t1 <= t0 or buckets < 1:
             return []
-        width = (t1 - t0) / buckets
+        width = self.bucket_width(t0, t1, buckets)
         with self._lock:
             if width >= 60.0:
                 t0 = (t0 // 60) * 60
-                width = round(width / 60) * 60
                 rows = self.db.execute(
                     "SELECT CAST((m * 60 - ?) / ? AS INTEGER) AS b, min(lo), max(hi), "
                     "sum(sum), sum(n) FROM minutes WHERE tag = ? AND m >= ? AND m < ? "
@@ -165,6 +164,12 @@ class Historian:
                     "GROUP BY b ORDER BY b", (t0, width, tid, t0, t1)).fetchall()
         return [Bucket(t0 + b * width, lo, hi, s / n, int(n)) for b, lo, hi, s, n in rows
                 if n]
+
+    @staticmethod
+    def bucket_width(t0: float, t1: float, buckets: int) -> float:
+        """The width ``query`` really uses: whole minutes once a bucket spans a minute."""
+        width = (t1 - t0) / max(1, buckets)
+        return max(60.0, round(width / 60) * 60) if width >= 60.0 else width
 
     def samples(self, path: str, t0: float, t1: float) -> list[tuple[float, float]]:
         """Good raw samples of one tag in [t0, t1), oldest first (counters for reports)."""

@@ -252,7 +252,7 @@ class Northbound:
         await site.add_method(ua.NodeId("site.History", ns), ua.QualifiedName("History", ns),
                               self._history, [ua.VariantType.String, ua.VariantType.Double,
                                               ua.VariantType.Int32],
-                              [ua.VariantType.Double] * 4)
+                              [ua.VariantType.Double] * 5)
         self.event_type = await self.server.create_custom_event_type(
             ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
             [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
@@ -265,18 +265,20 @@ class Northbound:
     async def _history(self, parent: ua.NodeId, path: ua.Variant, window_s: ua.Variant,
                        buckets: ua.Variant) -> list[ua.Variant]:
         """A trend from the historian: bucket starts, averages, minima and maxima over the
-        last ``window_s`` of site time (a read: no gate). Empty arrays when the tag has no
-        history or the controller keeps none; the query runs off the event loop."""
+        last ``window_s`` of site time, and the bucket width used (a read: no gate).
+        Buckets without a stored sample are left out: the historian stores on change, so
+        a gap shorter than its ``max_interval_s`` means "unchanged". Empty arrays when the
+        tag has no history or the controller keeps none; the query runs off the loop."""
         h, now = self.ctl.historian, self.ctl.clock.now()
-        n = max(1, min(int(buckets.Value), 2000))
-        if h is None or str(path.Value) not in self.nodes or float(window_s.Value) <= 0:
-            rows = []
-        else:
-            rows = await asyncio.to_thread(h.query, str(path.Value),
-                                           now - float(window_s.Value), now, n)
+        n, window = max(1, min(int(buckets.Value), 2000)), float(window_s.Value)
+        rows = []
+        if h is not None and str(path.Value) in self.nodes and window > 0:
+            rows = await asyncio.to_thread(h.query, str(path.Value), now - window, now, n)
         cols = ([r.t for r in rows], [r.avg for r in rows], [r.lo for r in rows],
                 [r.hi for r in rows])
-        return [ua.Variant(c, ua.VariantType.Double) for c in cols]
+        d = ua.VariantType.Double
+        return [*(ua.Variant(c, d) for c in cols),
+                ua.Variant(h.bucket_width(now - window, now, n) if h else 0.0, d)]
 
     async def _pump_methods(self, node: Node, target: str) -> None:
         out = [ua.VariantType.Boolean, ua.VariantType.String]

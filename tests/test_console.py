@@ -124,21 +124,24 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
         tags = app.query_one("#trend-tags", DataTable)
         await until(pilot, lambda: "drainage.sump.level" in tags.rows, "the tag list")
         tags.move_cursor(row=tags.get_row_index("drainage.sump.level"))
-        tags.focus()
         await pilot.press("enter")
         trend = app.query_one(TrendView)
         await until(pilot, lambda: len(trend.buckets) >= 1, "buckets from the server")
         head = text(app, "#trend-head")
         assert "drainage.sump.level (m)" in head and "window 8 h" in head
         # each bucket (but the last, still filling) is exactly its raw samples' min/max
-        assert trend.bucket_s > 60          # from the minute rollup: whole-minute buckets
-        width = round(trend.bucket_s / 60) * 60
+        width = trend.bucket_s
+        assert width > 60 and width % 60 == 0      # from the minute rollup: whole minutes
         for b in trend.buckets[:-1]:
             raw = [v for _t, v in h.samples("drainage.sump.level", b.t, b.t + width)]
             assert (b.lo, b.hi) == (min(raw), max(raw))
             assert b.avg == pytest.approx(sum(raw) / len(raw))
         assert len(trend.buckets) >= 2
-        assert app.query_one("#trend-line", Sparkline).data == [b.avg for b in trend.buckets]
+        line = app.query_one("#trend-line", Sparkline).data
+        span = round((trend.buckets[-1].t - trend.buckets[0].t) / width) + 1
+        assert len(line) == span                  # evenly spaced: gaps held, not squeezed
+        assert [line[round((b.t - trend.buckets[0].t) / width)] for b in trend.buckets] \
+            == [b.avg for b in trend.buckets]
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: "window 1 d" in text(app, "#trend-head"), "wider window")
         keys = check_keys(app)

@@ -20,7 +20,6 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.containers import Vertical
 from textual.widgets import ContentSwitcher, DataTable, Static
 
@@ -45,6 +44,9 @@ KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "
         ("q", "quit", "quit", None)]
 SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
 SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]"}
+FOCUS_ON = {"drainage": "pumps", "alarms": "alarm-list", "events": "events",
+            "trends": "trend-tags"}
+IN_MARKUP = {"left_square_bracket": "\\[", "right_square_bracket": "]"}
 
 
 def bindings(t: T) -> list[Binding]:
@@ -141,7 +143,7 @@ class Console(App[None]):
         8.2, never frees the old ones (Textualize/textual#6666), which a console left
         running for months cannot afford."""
         view = self.view()
-        words = [f"[@click=app.{b.action}][b]{escape(b.key_display or b.key)}[/b] "
+        words = [f"[@click=app.{b.action}][b]{IN_MARKUP.get(b.key, b.key)}[/b] "
                  f"{b.description}[/]"
                  for b, (_k, _a, _d, screen) in zip(self.BINDINGS, KEYS, strict=True)
                  if isinstance(b, Binding) and screen in (None, view)]
@@ -150,6 +152,9 @@ class Console(App[None]):
     async def action_show(self, view: str) -> None:
         self.query_one("#views", ContentSwitcher).current = view
         self._key_bar()
+        table = FOCUS_ON.get(view)          # the arrows move in the screen's own table
+        if table:
+            self.query_one(f"#{table}", DataTable).focus()
         self._dirty = True
         self._refresh()
         await self._refresh_slow()

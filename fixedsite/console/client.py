@@ -196,14 +196,18 @@ class SiteClient:
         lines = await self._site_call("RecentCommands", ua.Variant(n, ua.VariantType.Int32))
         return [str(line).split("\t") for line in (lines or [])]
 
-    async def history(self, path: str, window_s: float, buckets: int) -> list[Bucket]:
-        """A trend of one tag over the last ``window_s`` of site time, oldest first."""
-        cols = await self._site_call("History", ua.Variant(path, ua.VariantType.String),
-                                     ua.Variant(float(window_s), ua.VariantType.Double),
-                                     ua.Variant(buckets, ua.VariantType.Int32))
-        if not cols:
-            return []
-        return [Bucket(*row) for row in zip(*(c or [] for c in cols), strict=True)]
+    async def history(self, path: str, window_s: float, buckets: int
+                      ) -> tuple[float, list[Bucket]]:
+        """A trend of one tag over the last ``window_s`` of site time, oldest first, and
+        the bucket width the server used; buckets with no stored sample are left out."""
+        out = await self._site_call("History", ua.Variant(path, ua.VariantType.String),
+                                    ua.Variant(float(window_s), ua.VariantType.Double),
+                                    ua.Variant(buckets, ua.VariantType.Int32))
+        if not out:
+            return 0.0, []
+        *cols, width = out
+        return float(width), [Bucket(*row) for row in zip(*(c or [] for c in cols),
+                                                          strict=True)]
 
     async def unit(self, path: str) -> str:
         """A tag's engineering unit (read once per tag the operator trends)."""

@@ -43,7 +43,7 @@ class TrendView(Vertical):
         self.tag: str | None = None
         self.window = 2                      # index into WINDOWS_S: 8 h
         self.buckets: list[Bucket] = []
-        self.bucket_s = 0.0                  # of the last query (the server may round it)
+        self.bucket_s = 0.0                  # as the server used it (whole minutes if >= 1)
         self.units: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -84,8 +84,8 @@ class TrendView(Vertical):
             self.query_one("#trend-head", Static).update(self.t("trend_pick"))
             return
         width = max(10, self.query_one("#trend-line", Sparkline).size.width or 100)
-        self.bucket_s = WINDOWS_S[self.window] / width
-        self.buckets = await self.client.history(self.tag, WINDOWS_S[self.window], width)
+        self.bucket_s, self.buckets = await self.client.history(
+            self.tag, WINDOWS_S[self.window], width)
         self.draw()
 
     def draw(self) -> None:
@@ -103,4 +103,17 @@ class TrendView(Vertical):
             head += f"   {t('no_history')}"
             self.query_one("#trend-axis", Static).update("")
         self.query_one("#trend-head", Static).update(head)
-        self.query_one("#trend-line", Sparkline).data = [x.avg for x in b]
+        self.query_one("#trend-line", Sparkline).data = self.series()
+
+    def series(self) -> list[float]:
+        """One value per bucket from the first stored to the last, evenly spaced in time.
+        A bucket without a sample holds the one before: the historian stores on change,
+        so no sample means no move beyond its deadband."""
+        out: list[float] = []
+        prev = 0.0
+        for x in self.buckets:
+            if out and self.bucket_s > 0:
+                out.extend([out[-1]] * max(0, round((x.t - prev) / self.bucket_s) - 1))
+            out.append(x.avg)
+            prev = x.t
+        return out
