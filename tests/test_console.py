@@ -177,7 +177,7 @@ async def test_mode_change_from_the_console_is_written_and_read_back(env: Env) -
         await pilot.press("1")
         await until(pilot, lambda: "完成" in text(app, "#message"), "the mode change")
         assert ctl.store.value("drainage.pump4.mode") == 1
-        await until(pilot, lambda: str(table.get_cell_at((3, 2))) == "manual", "shown")
+        await until(pilot, lambda: str(table.get_cell_at((3, 2))) == "手动", "shown in Chinese")
         await pilot.press("r")                                  # reset: not faulted
         await until(pilot, lambda: len(app.screen_stack) == 2, "the reset dialog")
         await pilot.press("n")                                  # cancelled: nothing sent

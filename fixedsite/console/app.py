@@ -29,7 +29,6 @@ from fixedsite.console.display import PRIORITY_STYLE, fmt
 from fixedsite.console.i18n import T
 from fixedsite.console.trends import TrendView
 
-MODE_SHORT = {1: "manual", 2: "auto"}
 # key, action, footer word, the screen it belongs to (None: every screen)
 KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "drainage", None),
         ("3", "show('alarms')", "alarms", None), ("4", "show('events')", "events", None),
@@ -84,9 +83,11 @@ class Console(App[None]):
             with Vertical(id="drainage"):
                 yield Static(id="sump")
                 pumps: DataTable[str] = DataTable(id="pumps", cursor_type="row")
-                pumps.add_columns(t("pump"), t("state"), t("mode"), f"{t('flow')} m3/h",
-                                  f"{t('current')} A", f"{t('bearing')} °C",
-                                  f"{t('stator')} °C", t("hours"))
+                pumps.add_column(t("pump"))
+                pumps.add_column(t("state"), width=14)
+                pumps.add_column(t("mode"), width=8)
+                pumps.add_columns(f"{t('flow')} m3/h", f"{t('current')} A",
+                                  f"{t('bearing')} °C", f"{t('stator')} °C", t("hours"))
                 yield pumps
             with Vertical(id="alarms"):
                 yield Static(id="alarm-filter")
@@ -204,6 +205,23 @@ class Console(App[None]):
         lines.append(f"  {t('pump')}: {running}/{len(self.pumps())}")
         self.query_one("#overview", Static).update("\n".join(lines))
 
+    def _mode(self, pump: str) -> str:
+        """Local (the selector at the pump), else the PLC's mode register, in words."""
+        local, mode = self.v(f"drainage.{pump}.local"), self.v(f"drainage.{pump}.mode")
+        if local and local.value:
+            return self.t("local")
+        if mode is None or not isinstance(mode.value, float):
+            return "?"
+        word = self.t(f"mode.{int(mode.value)}")
+        return word + ("" if mode.good and not mode.stale else "?")
+
+    def _state(self, pump: str) -> str:
+        v = self.v(f"drainage.{pump}.state")
+        if v is None:
+            return "--"
+        word = self.t(f"st.{v.value}")
+        return word + ("" if v.good and not v.stale else "?")
+
     def _drainage(self) -> None:
         t = self.t
         self.query_one("#sump", Static).update(
@@ -212,14 +230,10 @@ class Console(App[None]):
         table = self.query_one("#pumps", DataTable)
         for p in self.pumps():
             base = f"drainage.{p}"
-            mode = self.v(f"{base}.mode")
-            local = self.v(f"{base}.local")
-            mode_text = "LOCAL" if local and local.value else MODE_SHORT.get(
-                int(mode.value) if mode and isinstance(mode.value, float) else 0, "?")
-            state = fmt(self.v(f"{base}.state"))
-            if state.startswith("fault"):
+            state = self._state(p)
+            if (x := self.v(f"{base}.state")) is not None and x.value == "fault":
                 state = f"[bold white on red]{state}[/]"
-            row = [p, state, mode_text, fmt(self.v(f"{base}.flow"), "", 0),
+            row = [p, state, self._mode(p), fmt(self.v(f"{base}.flow"), "", 0),
                    fmt(self.v(f"{base}.current")), fmt(self.v(f"{base}.bearing_temp")),
                    fmt(self.v(f"{base}.stator_temp")), fmt(self.v(f"{base}.run_hours"))]
             if p in table.rows:
@@ -276,11 +290,9 @@ class Console(App[None]):
         """The interlock state a command dialog shows before the operator confirms."""
         t, base = self.t, f"drainage.{pump}"
         reason = self.v(f"{base}.fault_reason")
-        local = self.v(f"{base}.local")
-        return (f"{t('interlocks')}: {t('state')} {fmt(self.v(f'{base}.state'))}, "
-                f"{t('mode')} {fmt(self.v(f'{base}.mode'), '', 0)}"
-                + (" LOCAL" if local and local.value else "")
-                + f", {t('sump_level')} {fmt(self.v('drainage.sump.level'), ' m', 2)}"
+        return (f"{t('interlocks')}: {t('state')} {self._state(pump)}, "
+                f"{t('mode')} {self._mode(pump)}, "
+                f"{t('sump_level')} {fmt(self.v('drainage.sump.level'), ' m', 2)}"
                 + (f"\n{reason.value}" if reason and reason.value else ""))
 
     def action_command(self, action: str) -> None:
