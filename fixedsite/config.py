@@ -9,6 +9,7 @@ not start with a config that has any.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,20 +181,26 @@ class StorageConfig(_Model):
 
 
 class TariffPeriod(_Model):
-    name: str
+    name: str                                  # e.g. critical, peak, flat, valley
     price: PositiveFloat                       # CNY per kWh
     hours: list[tuple[float, float]] = Field(min_length=1)   # [start, end) in hours of day
+    months: list[int] = Field(default_factory=lambda: list(range(1, 13)))  # where it applies
 
 
 class TariffConfig(_Model):
     source: str = ""
     periods: list[TariffPeriod] = Field(min_length=1)
 
-    def period_at(self, hour: float) -> TariffPeriod:
+    def period_at(self, hour: float, month: int) -> TariffPeriod:
         for p in self.periods:
-            if any(a <= hour < b for a, b in p.hours):
+            if month in p.months and any(a <= hour < b for a, b in p.hours):
                 return p
-        raise ValueError(f"no tariff period covers hour {hour}")
+        raise ValueError(f"no tariff period covers hour {hour} in month {month}")
+
+    def at(self, t: float) -> TariffPeriod:
+        """The period in force at epoch time ``t``, in the site's local time."""
+        lt = time.localtime(t)
+        return self.period_at(lt.tm_hour + lt.tm_min / 60 + lt.tm_sec / 3600, lt.tm_mon)
 
 
 class UplinkConfig(_Model):

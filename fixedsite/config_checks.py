@@ -39,21 +39,32 @@ def cross_check(cfg: SiteConfig) -> Problems:
 
 
 def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:
+    """Every hour of every month in exactly one period."""
     if cfg.tariff is None:
         return
-    spans = sorted((a, b, i) for i, p in enumerate(cfg.tariff.periods) for a, b in p.hours)
-    edge = 0.0
-    for a, b, i in spans:
-        if not 0 <= a < b <= 24:
-            problems.append((f"tariff.periods.{i}.hours", f"[{a}, {b}] is not a span within "
-                             "0..24 h"))
-        elif a != edge:
-            problems.append((f"tariff.periods.{i}.hours", f"hours {edge:g}..{a:g} are "
-                             "covered twice or not at all" if a > edge else
-                             f"hours from {a:g} overlap another period"))
-        edge = max(edge, b)
-    if edge != 24:
-        problems.append(("tariff.periods", f"hours {edge:g}..24 belong to no period"))
+    before = len(problems)
+    for i, p in enumerate(cfg.tariff.periods):
+        if bad := [m for m in p.months if not 1 <= m <= 12]:
+            problems.append((f"tariff.periods.{i}.months", f"{bad} are not months 1..12"))
+    for month in range(1, 13):
+        spans = sorted((a, b, i) for i, p in enumerate(cfg.tariff.periods)
+                       if month in p.months for a, b in p.hours)
+        edge = 0.0
+        for a, b, i in spans:
+            if not 0 <= a < b <= 24:
+                problems.append((f"tariff.periods.{i}.hours", f"[{a}, {b}] is not a span "
+                                 "within 0..24 h"))
+            elif a != edge:
+                problems.append((f"tariff.periods.{i}.hours", f"hours {edge:g}..{a:g} of "
+                                 f"month {month} are covered by no period" if a > edge else
+                                 f"hours from {a:g} of month {month} overlap another period"))
+            edge = max(edge, b)
+        if edge != 24:
+            problems.append(("tariff.periods", f"hours {edge:g}..24 of month {month} belong "
+                             "to no period"))
+        if len(problems) > before:
+            return                        # one month's problems say it; not twelve times
+
 
 def known_tags(cfg: SiteConfig) -> set[str]:
     """Every tag a controller on this config will have: mapped, derived and diagnostic."""

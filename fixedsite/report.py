@@ -109,8 +109,7 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
             row.by_period = dict.fromkeys(periods, 0.0)
             if cfg.tariff is not None:
                 for (_, a), (tb, b) in zip(energy, energy[1:], strict=False):
-                    lt = time.localtime(tb)
-                    period = cfg.tariff.period_at(lt.tm_hour + lt.tm_min / 60)
+                    period = cfg.tariff.at(tb)
                     inc = b - a if b >= a else b
                     row.by_period[period.name] += inc
                     row.cost += inc * period.price

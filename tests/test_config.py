@@ -23,6 +23,24 @@ def test_demo_config_is_valid() -> None:
     assert "drainage.pump3.run_cmd" in paths and "drainage.lt2.level" in paths
 
 
+def test_demo_tariff_is_the_seasonal_schedule() -> None:
+    import time
+
+    tariff = load(DEMO_CONFIG).tariff
+    assert tariff is not None
+
+    def at(month: int, hour: float) -> tuple[str, float]:
+        t = time.mktime((2026, month, 15, int(hour), int(hour % 1 * 60), 0, 0, 0, -1))
+        p = tariff.at(t)
+        return p.name, p.price
+    assert at(1, 19.5) == ("critical", 1.3325)       # winter evening
+    assert at(4, 19.5) == ("peak", 1.2025)           # spring: the same hour is only peak
+    assert at(7, 12.0) == ("valley", 0.26)           # the midday valley, all year
+    assert at(10, 23.5) == ("flat", 0.65)
+    assert at(8, 16.5)[0] == "peak" and at(8, 6.9)[0] == "valley"
+    assert max(p.price for p in tariff.periods) / min(p.price for p in tariff.periods) > 4
+
+
 # (what is broken, how to break the demo text, key path named, words in the message)
 BAD: list[tuple[str, Callable[[str], str], str, str]] = [
     ("unknown PLC", lambda t: t.replace(PUMP1, PUMP1.replace('plc = "drain1"',
@@ -58,6 +76,15 @@ BAD: list[tuple[str, Callable[[str], str], str, str]] = [
      "systems.drainage.equipment.pump3.valve", "not a valve"),
     ("port out of range", lambda t: t.replace("port = 15020", "port = 70000"),
      "plcs.drain1.port", "less than or equal to 65535"),
+    ("tariff hour in no period", lambda t: t.replace("[[7, 11], [14, 16]",
+                                                     "[[7, 11], [15, 16]"),
+     "tariff.periods.1.hours", "hours 14..15 of month 1 are covered by no period"),
+    ("tariff periods overlap", lambda t: t.replace("hours = [[16, 18], [22, 23]]",
+                                                   "hours = [[16, 19], [22, 23]]"),
+     "tariff.periods.4.hours", "hours from 18 of month 1 overlap another period"),
+    ("tariff month 13", lambda t: t.replace("months = [1, 7, 8, 12]", "months = [1, 7, 8, 13]",
+                                            1),
+     "tariff.periods.3.months", "[13] are not months 1..12"),
     ("falling volume curve", lambda t: t.replace("[1.0, 650]", "[1.0, 200]"),
      "systems.drainage.equipment.sump.volume_curve", "must both rise"),
 ]

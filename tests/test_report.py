@@ -48,10 +48,11 @@ def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p1 = next(row for row in r.rows if row.equipment == "drainage.pump1")
     assert p1.run_hours == pytest.approx(240) and p1.starts == 10
     assert p1.energy_kwh == pytest.approx(240 * 300)
-    # each day: 8 h valley, 8 h peak (08-11, 17-22), 8 h flat; increments land at the hour end
-    assert p1.by_period == pytest.approx({"valley": 80 * 300, "peak": 80 * 300,
-                                          "flat": 80 * 300})
-    assert p1.cost == pytest.approx(80 * 300 * (0.32 + 1.12 + 0.68))
+    # each November day (demo tariff): 10 h valley (00-07, 11-14), 7 h peak (16-23), 7 h
+    # flat; an increment is counted in the period of the hour it is metered at (its end)
+    assert p1.by_period == pytest.approx({"valley": 100 * 300, "peak": 70 * 300,
+                                         "flat": 70 * 300, "critical": 0.0})
+    assert p1.cost == pytest.approx(10 * 300 * (10 * 0.26 + 7 * 1.2025 + 7 * 0.65))
     assert p1.alarms == 1 and r.alarms_total == 2
     # the 2 h hole, less the 3 minutes the last "alive" before it vouches for, + 0.5 h of
     # lost link
@@ -72,4 +73,4 @@ def test_report_cli(tmp_path: Path) -> None:
                         "--month", "2026-11", "--csv"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "drainage.pump1,240.00,10,72000.0,24000.0" in r.stdout
+    assert "drainage.pump1,240.00,10,72000.0,30000.0" in r.stdout

@@ -1,0 +1,82 @@
+"""The pump planner's program, on plain numbers (the controller wiring is not done yet).
+
+Horizons here are hourly (24 steps) to keep the solver's time small; what is checked is
+what any plan the solver returns must respect, not one particular optimum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped
+
+HOURS = np.arange(24.0)
+PRICES = np.where((HOURS < 7) | ((HOURS >= 11) & (HOURS < 14)), 0.26,
+                  np.where(HOURS >= 16, 1.2025, 0.65))
+
+
+def room(**kw: object) -> Room:
+    args: dict[str, object] = dict(
+        name="main", volume0=900.0, v_low=400.0, v_high=1560.0,
+        inflow=np.full(24, 400.0), margin=np.linspace(0, 100, 24),
+        flows=[280.0, 270.0, 250.0, 230.0], powers=[355.0] * 4, available=4, max_on=3,
+        min_run_steps=2, min_rest_steps=1, max_starts=4)
+    args.update(kw)
+    return Room(**args)  # type: ignore[arg-type]
+
+
+def runs(on: np.ndarray) -> list[int]:
+    """Lengths of the complete runs of a 0/1 series (not the one cut by the horizon)."""
+    out, n = [], 0
+    for x in on:
+        if x:
+            n += 1
+        elif n:
+            out.append(n)
+            n = 0
+    return out
+
+
+def test_plan_keeps_the_band_moves_pumping_to_the_valley_and_beats_level_control() -> None:
+    r = room()
+    p = plan([r], PRICES, 3600.0, time_limit_s=3)
+    rp = p.rooms["main"]
+    margin = np.minimum(r.margin, 0.45 * (r.v_high - r.v_low))
+    assert rp.outside_m3 == 0.0
+    assert np.all(rp.volume <= r.v_high - margin + 1e-6)
+    assert np.all(rp.volume >= r.v_low + margin - 1e-6)
+    assert rp.volume[-1] <= r.volume0 + 1e-6                  # nothing left for tomorrow
+    assert rp.pumps.max() <= 3
+    assert np.allclose(rp.volume, r.volume0 + np.cumsum(400.0 - pumped(r, rp.pumps)))
+    for k in range(1, 4):
+        assert all(n >= 2 for n in runs(rp.pumps >= k))      # minimum run, per slot
+    valley, peak = PRICES == PRICES.min(), PRICES == PRICES.max()
+    assert rp.pumps[valley].mean() > rp.pumps[peak].mean()
+    base = level_only(r, [1012.5, 1220.0, 1460.0], [540.0, 788.0, 1100.0], 3600.0)
+    base_cost = float((np.array([355.0 * n for n in base]) * PRICES).sum())
+    assert rp.cost < 0.95 * base_cost
+
+
+def test_a_surge_the_band_cannot_hold_runs_every_pump_and_says_so() -> None:
+    inflow = np.full(24, 400.0)
+    inflow[2:8] = 1400.0                    # more than all pumps together
+    r = room(inflow=inflow, max_on=None, available=4)
+    rp = plan([r], PRICES, 3600.0, time_limit_s=3).rooms["main"]
+    assert rp.outside_m3 > 0
+    assert np.all(rp.pumps[3:8] == 4)
+
+
+def test_relay_the_lower_room_never_floods_the_upper_one() -> None:
+    upper = room(name="main", volume0=1300.0)
+    lower = room(name="lower", volume0=500.0, v_low=100.0, v_high=700.0,
+                 inflow=np.full(24, 150.0), margin=np.zeros(24), flows=[200.0, 190.0],
+                 powers=[160.0, 160.0], available=2, max_on=2, into="main")
+    p = plan([upper, lower], PRICES, 3600.0, time_limit_s=5)
+    up, lo = p.rooms["main"], p.rooms["lower"]
+    margin = np.minimum(upper.margin, 0.45 * (upper.v_high - upper.v_low))
+    assert up.outside_m3 == 0.0 and lo.outside_m3 == 0.0
+    assert np.all(up.volume <= upper.v_high - margin + 1e-6)
+    relay = pumped(lower, lo.pumps)
+    assert relay.sum() > 0
+    expected = upper.volume0 + np.cumsum(400.0 + relay - pumped(upper, up.pumps))
+    assert np.allclose(up.volume, expected)                 # the relay counted upstairs
