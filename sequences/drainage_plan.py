@@ -1,257 +1,54 @@
 """The peak-valley pump planner: how many pumps to run in each step of the next 24 h.
 
-Cheapest energy first, never the sump's safety: the plan keeps the volume inside the
-normal band narrowed by the forecast's uncertainty, and the hard level control (high-high,
-the staged start levels above the band) still overrides any plan at run time.
+Cheapest energy first, never the sump's safety: the plan keeps each sump's volume inside
+its normal band narrowed by the forecast's uncertainty (band limits are soft, with a
+penalty far above any energy price, so a surge the band cannot hold still gets a plan
+that pumps all it can, and says how much it overflows); the hard level control (the
+staged start levels, high-high) still overrides any plan at run time. Per step a cap on
+pumps, on kW (the maximum-demand charge) and on discharge (water treatment); per pump
+minimum run and rest; at the horizon's end the volume may not exceed the volume now, so
+cost is not pushed into tomorrow.
 
-Exact, by a mixed-integer program solved by HiGHS (``scipy.optimize.milp``). Pumps of a
-room are interchangeable, so the model has ordered *slots*, not named pumps: slot k runs
-only if slot k-1 does (no symmetric duplicates for the solver to wade through), and slot
-k's marginal flow and power are those of the k-th pump running (parallel pumps into one
-rising main add less flow each). Which physical pump fills a slot is the level control's
-duty rotation. Per slot: minimum run and rest times, a cap on starts; per step: a cap on
-pumps (the maximum-demand charge), on kW, and on discharge (water treatment). The volume
-at the horizon's end may not exceed the volume now, so cost is not pushed into tomorrow.
-Band limits are soft with a penalty far above any energy price: when a surge makes the
-band impossible the plan still exists and pumps all it can, and says so.
-
-Relay pumping: rooms are listed top first; a room may discharge into another (its
-``into``), whose inflow then includes what the lower room pumps. One program plans all
-rooms together, so the upper sump never overflows because the lower one pumped into it
-in the wrong hour.
+One room: the exact dynamic program (``drainage_plan_dp``). Rooms in relay: one mixed-
+integer program over all of them (``drainage_plan_milp``), under a time limit.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_array, csr_array
 
-PENALTY = 1e3            # CNY per m3 outside the band: dwarfs any energy price
+from fixedsite.sequences.drainage_plan_dp import solve_room
+from fixedsite.sequences.drainage_plan_milp import solve_rooms
+from fixedsite.sequences.drainage_plan_model import (
+    Plan,
+    Room,
+    RoomPlan,
+    expected_volume,
+    pumped,
+)
 
-
-@dataclass
-class Room:
-    """One pump room's plan inputs. Volumes in m3, flows in m3/h, powers in kW."""
-
-    name: str
-    volume0: float
-    v_low: float                       # normal band, planner's limits
-    v_high: float
-    inflow: np.ndarray                 # forecast per step (own inflow, not relay)
-    margin: np.ndarray                 # volume uncertainty per step (m3), widens the band
-    flows: list[float]                 # marginal flow of the k-th running pump
-    powers: list[float]                # marginal power of the k-th running pump
-    available: int                     # pumps that can run (not faulted, in auto)
-    running: int = 0                   # pumps running now
-    held_on: list[int] = field(default_factory=list)   # per slot: steps it must stay on
-    held_off: list[int] = field(default_factory=list)  # per slot: steps it must stay off
-    max_on: int | None = None          # pumps at once (maximum-demand charge)
-    max_kw: float | None = None
-    max_discharge: float | None = None  # m3/h, e.g. water treatment
-    min_run_steps: int = 1
-    min_rest_steps: int = 1
-    max_starts: int | None = None      # per slot over the horizon
-    into: str | None = None            # the room this one pumps into (relay)
-    v_end: float | None = None         # end-of-horizon volume cap; default volume0
-
-
-@dataclass
-class RoomPlan:
-    name: str
-    pumps: np.ndarray                  # pumps on per step
-    volume: np.ndarray                 # expected volume at the end of each step
-    kwh: float
-    cost: float
-    outside_m3: float                  # band violation the plan could not avoid
-
-
-@dataclass
-class Plan:
-    t0: float
-    step_s: float
-    prices: np.ndarray
-    rooms: dict[str, RoomPlan]
-    cost: float
-    status: str
-    solve_s: float
+__all__ = ["Plan", "Room", "RoomPlan", "level_only", "plan", "pumped"]
 
 
 def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float = 0.0,
-         time_limit_s: float = 10.0) -> Plan:
-    """Solve the horizon for all rooms at once; ``prices`` CNY/kWh per step."""
+         time_limit_s: float = 5.0) -> Plan:
+    """The cheapest safe plan for these rooms; ``prices`` CNY/kWh per step."""
+    if len(rooms) > 1:
+        return solve_rooms(rooms, prices, step_s, t0, time_limit_s)
     started = time.perf_counter()
-    T, h = len(prices), step_s / 3600.0
-    m = _Model(rooms, T)
-    c = np.zeros(m.n)
-    for r, room in enumerate(rooms):
-        for k in range(m.K[r]):
-            c[m.x(r, k, 0):m.x(r, k, 0) + T] = prices * h * room.powers[k]
-            c[m.s(r, k, 0):m.s(r, k, 0) + T] = 1e-3          # no needless starts
-        c[m.u(r, 0):m.u(r, 0) + T] = PENALTY
-        c[m.d(r, 0):m.d(r, 0) + T] = PENALTY
-    rows = _Rows(m.n)
-    for r, room in enumerate(rooms):
-        _room_rows(rows, m, r, room, rooms, T, h)
-    A, lb, ub = rows.build()
-    res = milp(c, constraints=LinearConstraint(A, lb, ub), integrality=m.integrality,
-               bounds=Bounds(m.lo, m.hi), options={"time_limit": time_limit_s,
-                                               "mip_rel_gap": 1e-3})
-    if res.x is None:
-        raise RuntimeError(f"pump plan not solved: {res.message}")
-    x = np.round(res.x[:m.n_x]).astype(int)
-    out: dict[str, RoomPlan] = {}
-    for r, room in enumerate(rooms):
-        on = np.array([[x[m.x(r, k, t)] for t in range(T)] for k in range(m.K[r])])
-        pumps = on.sum(axis=0) if m.K[r] else np.zeros(T, dtype=int)
-        kw = np.array([sum(room.powers[k] * on[k, t] for k in range(m.K[r]))
-                       for t in range(T)])
-        out[room.name] = RoomPlan(room.name, pumps, np.zeros(T), float((kw * h).sum()),
-                                  float((kw * h * prices).sum()),
-                                  float(res.x[m.u(r, 0):m.u(r, 0) + T].sum()
-                                        + res.x[m.d(r, 0):m.d(r, 0) + T].sum()))
-    for room in rooms:                  # expected volumes, upper rooms see relay inflow
-        out[room.name].volume = expected_volume(room, out, rooms, h)
-    cost = sum(p.cost for p in out.values())
-    return Plan(t0, step_s, prices, out, cost, res.message, time.perf_counter() - started)
-
-
-def pumped(room: Room, pumps: np.ndarray) -> np.ndarray:
-    """Flow out of a room (m3/h) for a number of pumps per step."""
-    cum = np.concatenate([[0.0], np.cumsum(room.flows)])
-    return cum[np.clip(pumps, 0, len(room.flows))]
-
-
-def expected_volume(room: Room, plans: dict[str, RoomPlan], rooms: list[Room],
-                    h: float) -> np.ndarray:
-    inflow = room.inflow.astype(float).copy()
-    for other in rooms:
-        if other.into == room.name:
-            inflow += pumped(other, plans[other.name].pumps)
-    return room.volume0 + np.cumsum((inflow - pumped(room, plans[room.name].pumps)) * h)
-
-
-class _Model:
-    """Variable layout: x (on) per room/slot/step, s (start) and w (stop) likewise, then
-    per room and step the volume v and the slacks u (above the band) and d (below)."""
-
-    def __init__(self, rooms: list[Room], T: int) -> None:
-        self.T = T
-        self.K = [min(r.available, len(r.flows)) for r in rooms]
-        self.off_x = np.concatenate([[0], np.cumsum([k * T for k in self.K])]).astype(int)
-        self.n_x = int(self.off_x[-1])
-        R = len(rooms)
-        self.off_v = 3 * self.n_x
-        self.n = 3 * self.n_x + 3 * R * T
-        self.integrality = np.zeros(self.n)
-        self.integrality[:self.n_x] = 1
-        self.lo = np.zeros(self.n)
-        self.hi = np.ones(self.n)
-        self.hi[self.off_v:] = np.inf
-        self.lo[self.off_v:self.off_v + R * T] = -np.inf        # volumes: free
-
-    def x(self, r: int, k: int, t: int) -> int:
-        return int(self.off_x[r]) + k * self.T + t
-
-    def s(self, r: int, k: int, t: int) -> int:
-        return self.n_x + self.x(r, k, t)
-
-    def w(self, r: int, k: int, t: int) -> int:
-        return 2 * self.n_x + self.x(r, k, t)
-
-    def v(self, r: int, t: int) -> int:
-        return self.off_v + r * self.T + t
-
-    def u(self, r: int, t: int) -> int:
-        return self.off_v + (len(self.K) + 2 * r) * self.T + t
-
-    def d(self, r: int, t: int) -> int:
-        return self.off_v + (len(self.K) + 2 * r + 1) * self.T + t
-
-
-class _Rows:
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.i: list[int] = []
-        self.j: list[int] = []
-        self.v: list[float] = []
-        self.lb: list[float] = []
-        self.ub: list[float] = []
-
-    def add(self, cols: list[int], vals: list[float], lb: float, ub: float) -> None:
-        row = len(self.lb)
-        self.i += [row] * len(cols)
-        self.j += cols
-        self.v += vals
-        self.lb.append(lb)
-        self.ub.append(ub)
-
-    def build(self) -> tuple[csr_array, np.ndarray, np.ndarray]:
-        A = coo_array((self.v, (self.i, self.j)), shape=(len(self.lb), self.n)).tocsr()
-        return A, np.array(self.lb), np.array(self.ub)
-
-
-def _room_rows(rows: _Rows, m: _Model, r: int, room: Room, rooms: list[Room], T: int,
-               h: float) -> None:
-    K, inf = m.K[r], np.inf
-    held_on = room.held_on + [0] * K
-    held_off = room.held_off + [0] * K
-    for k in range(K):
-        prev_on = 1.0 if k < room.running else 0.0
-        for t in range(T):
-            x, s, w = m.x(r, k, t), m.s(r, k, t), m.w(r, k, t)
-            if k > 0:                                   # ordered slots
-                rows.add([x, m.x(r, k - 1, t)], [1, -1], -inf, 0)
-            # x_t - x_{t-1} = start_t - stop_t
-            if t == 0:
-                rows.add([x, s, w], [1, -1, 1], prev_on, prev_on)
-            else:
-                rows.add([x, m.x(r, k, t - 1), s, w], [1, -1, -1, 1], 0, 0)
-            if t < held_on[k]:
-                rows.add([x], [1], 1, 1)
-            if t < held_off[k]:
-                rows.add([x], [1], 0, 0)
-            # minimum run and rest in the tight (Rajan-Takriti) form: a start in the
-            # last min_run steps means on now; a stop in the last min_rest means off
-            up = list(range(max(0, t - room.min_run_steps + 1), t + 1))
-            rows.add([m.s(r, k, i) for i in up] + [x], [1.0] * len(up) + [-1.0], -inf, 0)
-            down = list(range(max(0, t - room.min_rest_steps + 1), t + 1))
-            rows.add([m.w(r, k, i) for i in down] + [x], [1.0] * len(down) + [1.0], -inf, 1)
-        if room.max_starts is not None:
-            rows.add([m.s(r, k, t) for t in range(T)], [1.0] * T, -inf, room.max_starts)
-    for t in range(T):
-        cols = [m.x(r, k, t) for k in range(K)]
-        if room.max_on is not None and K:
-            rows.add(cols, [1.0] * K, -inf, room.max_on)
-        if room.max_kw is not None and K:
-            rows.add(cols, [float(p) for p in room.powers[:K]], -inf, room.max_kw)
-        if room.max_discharge is not None and K:
-            rows.add(cols, [float(q) for q in room.flows[:K]], -inf, room.max_discharge)
-    # volume at the end of step t: V_t = V_{t-1} + h (inflow + relay in - out)
-    feeders = [(i, o) for i, o in enumerate(rooms) if o.into == room.name]
+    room, h = rooms[0], step_s / 3600.0
+    pumps = solve_room(room, prices, step_s)
+    rp = RoomPlan(room.name, pumps, np.zeros(len(prices)), 0.0, 0.0, 0.0)
+    rp.volume = expected_volume(room, {room.name: rp}, rooms, h)
+    kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
+    rp.kwh, rp.cost = float((kw * h).sum()), float((kw * h * prices).sum())
     margin = np.minimum(room.margin, 0.45 * (room.v_high - room.v_low))
-    v_end = room.volume0 if room.v_end is None else room.v_end
-    for t in range(T):
-        cols, vals = [m.v(r, t)], [1.0]
-        if t > 0:
-            cols.append(m.v(r, t - 1))
-            vals.append(-1.0)
-        for k in range(K):
-            cols.append(m.x(r, k, t))
-            vals.append(room.flows[k] * h)
-        for i, other in feeders:
-            for k in range(m.K[i]):
-                cols.append(m.x(i, k, t))
-                vals.append(-other.flows[k] * h)
-        rhs = float(room.inflow[t]) * h + (room.volume0 if t == 0 else 0.0)
-        rows.add(cols, vals, rhs, rhs)
-        rows.add([m.v(r, t), m.u(r, t)], [1.0, -1.0], -inf, room.v_high - margin[t])
-        rows.add([m.v(r, t), m.d(r, t)], [1.0, 1.0], room.v_low + margin[t], inf)
-    rows.add([m.v(r, T - 1), m.u(r, T - 1)], [1.0, -1.0], -inf,
-             max(v_end, room.v_low + margin[T - 1]))
+    rp.outside_m3 = float(np.maximum(0.0, rp.volume - (room.v_high - margin)).sum()
+                          + np.maximum(0.0, room.v_low + margin - rp.volume).sum())
+    return Plan(t0, step_s, prices, {room.name: rp}, rp.cost, "optimal (DP, 0.5 m3 grid)",
+                time.perf_counter() - started)
 
 
 def level_only(room: Room, start_v: list[float], stop_v: list[float], step_s: float,

@@ -6,7 +6,10 @@ what any plan the solver returns must respect, not one particular optimum.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pytest
 
 from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped
 
@@ -80,3 +83,38 @@ def test_relay_the_lower_room_never_floods_the_upper_one() -> None:
     assert relay.sum() > 0
     expected = upper.volume0 + np.cumsum(400.0 + relay - pumped(upper, up.pumps))
     assert np.allclose(up.volume, expected)                 # the relay counted upstairs
+
+
+def test_dp_finds_the_brute_force_optimum_on_a_small_room() -> None:
+    """Every schedule of 2 pumps over 8 steps, checked by hand against the DP's."""
+    prices = np.array([0.26, 0.26, 1.2, 1.2, 1.2, 0.65, 0.65, 0.26])
+    r = room(volume0=800.0, v_low=500.0, v_high=1000.0, inflow=np.full(8, 300.0),
+             margin=np.zeros(8), flows=[280.0, 260.0], powers=[355.0, 355.0],
+             available=2, max_on=None, min_run_steps=2, min_rest_steps=2)
+    best = (np.inf, None)
+    for seq in itertools.product(range(3), repeat=8):
+        n = np.array(seq)
+        v = r.volume0 + np.cumsum(300.0 - pumped(r, n))
+        if v.max() > r.v_high or v.min() < r.v_low or v[-1] > r.volume0 + 1e-9:
+            continue
+        if not _lifo_ok(n, r.min_run_steps, r.min_rest_steps):
+            continue
+        cost = float((355.0 * n * prices).sum())
+        best = min(best, (cost, seq), key=lambda b: b[0])
+    assert best[1] is not None
+    got = plan([r], prices, 3600.0).rooms["main"]
+    assert got.outside_m3 == 0.0
+    assert got.cost == pytest.approx(best[0])
+
+
+def _lifo_ok(n: np.ndarray, run: int, rest: int) -> bool:
+    """Per slot: every run (but one cut by the horizon) >= run, every rest >= rest."""
+    for k in (1, 2):
+        on = [bool(x >= k) for x in n]
+        changes = [t for t in range(1, len(on)) if on[t] != on[t - 1]]
+        if on[0]:
+            changes = [0, *changes]
+        for a, b in itertools.pairwise(changes):
+            if b - a < (run if on[a] else rest):
+                return False
+    return True
