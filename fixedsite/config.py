@@ -112,11 +112,28 @@ class DrainageControl(_Model):
     min_rest_s: float = Field(default=300.0, ge=0)
 
 
+class DrainagePlan(_Model):
+    """Peak-valley planning of a pump room (absent: level control alone)."""
+
+    band_m: tuple[float, float]              # where the plan may move the level
+    step_s: PositiveFloat = 900.0
+    horizon_h: PositiveFloat = 24.0
+    max_pumps: int | None = Field(default=None, ge=1)     # at once: maximum-demand charge
+    max_kw: PositiveFloat | None = None
+    max_discharge_m3h: PositiveFloat | None = None        # water treatment downstream
+    min_run_s: float = Field(default=1800.0, ge=0)
+    min_rest_s: float = Field(default=900.0, ge=0)
+    start_cost: float = Field(default=2.0, ge=0)          # CNY a start: wear, inrush
+    z: PositiveFloat = 1.64                               # band width of the forecast
+    override_release_m: PositiveFloat = 0.1   # hysteresis of the level rule above the band
+
+
 class DrainageSystem(_Model):
     kind: Literal["drainage"]
     name: str = ""
     equipment: dict[str, Equipment]
     control: DrainageControl
+    plan: DrainagePlan | None = None
 
 
 class ClockConfig(_Model):

@@ -35,6 +35,8 @@ def cross_check(cfg: SiteConfig) -> Problems:
     _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
     _check_tariff(cfg, problems)
+    if cfg.tariff is None and any(getattr(s, "plan", None) for s in cfg.systems.values()):
+        problems.append(("tariff", "a pump plan needs the electricity tariff"))
     return problems
 
 
@@ -66,11 +68,17 @@ def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:
             return                        # one month's problems say it; not twelve times
 
 
+PLAN_TAGS = ("pumps", "status", "cost", "baseline_cost", "saving_pct", "solve_s",
+             "schedule", "expected_level", "inflow", "inflow_high")
+
+
 def known_tags(cfg: SiteConfig) -> set[str]:
     """Every tag a controller on this config will have: mapped, derived and diagnostic."""
     tags = {f"comm.{p}.{s}" for p in cfg.plcs for s in ("online", "errors", "last_error")}
     for sname, system in cfg.systems.items():
         tags |= {f"{sname}.control.demand", f"{sname}.control.status"}
+        if system.plan is not None:
+            tags |= {f"{sname}.plan.{sig}" for sig in PLAN_TAGS}
         for ename, eq in system.equipment.items():
             tags |= {f"{sname}.{ename}.{sig}" for sig in eq.signals}
             tags |= {f"{sname}.{ename}.{sig}" for sig in DERIVED.get(eq.type, ())}
@@ -215,6 +223,28 @@ def _check_drainage(sname: str, system: DrainageSystem, problems: Problems) -> N
         if c.high_high_m >= top:
             problems.append((f"{base}.high_high_m", f"{c.high_high_m} m is at or above the "
                              f"top of the sump's volume curve ({top} m)"))
+    if system.plan is not None:
+        _check_plan(sname, system, problems)
+
+
+def _check_plan(sname: str, system: DrainageSystem, problems: Problems) -> None:
+    """The plan works inside the normal band, above the dry-running limit; the reserve
+    above the band belongs to the level control."""
+    c, p = system.control, system.plan
+    assert p is not None
+    key = f"systems.{sname}.plan.band_m"
+    lo, hi = p.band_m
+    if not lo < hi:
+        problems.append((key, "expected [low, high] with low < high"))
+    elif lo <= c.low_low_m or lo < c.normal_band_m[0]:
+        problems.append((key, f"low {lo} m must be above low-low ({c.low_low_m} m) and "
+                         f"inside the normal band {list(c.normal_band_m)}"))
+    elif hi > c.normal_band_m[1]:
+        problems.append((key, f"high {hi} m is above the normal band's top "
+                         f"({c.normal_band_m[1]} m): the reserve belongs to level control"))
+    if p.step_s * 2 > p.horizon_h * 3600:
+        problems.append((f"systems.{sname}.plan.horizon_h", "the horizon must span at "
+                         "least two steps"))
 
 
 def _check_hil(cfg: SiteConfig, problems: Problems) -> None:

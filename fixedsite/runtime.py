@@ -23,7 +23,9 @@ from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
 from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
+from fixedsite.sequences.drainage_forecast import inflows_from_samples
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
+from fixedsite.sequences.drainage_planner import Planner
 from fixedsite.tags import TagMeta, TagStore
 from fixedsite.uplink import Uplink
 
@@ -71,6 +73,7 @@ class Controller:
         self.gate = CommandGate(clock, audit=audit)
         self.pumps: dict[str, PumpSequence] = {}
         self.levels: list[LevelControl] = []
+        self.planners: list[Planner] = []
         for sname, system in cfg.systems.items():
             ctl = system.control
             sump = system.equipment[ctl.sump]
@@ -84,8 +87,11 @@ class Controller:
                 self.pumps[seq.path] = seq
                 self.gate.register(seq.path, PumpHandler(seq, level.update))
                 seqs.append(seq)
-            self.levels.append(LevelControl(sname, ctl, level, seqs, self.gate, self.store,
-                                            clock))
+            lc = LevelControl(sname, ctl, level, seqs, self.gate, self.store, clock)
+            self.levels.append(lc)
+            if system.plan is not None and cfg.tariff is not None:
+                lc.planner = Planner(sname, system, cfg.tariff, seqs, self.store, clock)
+                self.planners.append(lc.planner)
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
         if historian is not None:
@@ -115,7 +121,21 @@ class Controller:
                           action="changed" if last else "first", params={"file": source},
                           decision="accepted", result=digest)
 
+    def _seed_planners(self) -> None:
+        """A week of measured inflow from the historian, so a restart plans at once."""
+        if self.historian is None:
+            return
+        h, now = self.historian, self.clock.now()
+        for pl in self.planners:
+            sys_cfg = self.cfg.systems[pl.name]
+            sump = f"{pl.name}.{sys_cfg.control.sump}.volume"
+            flows = [h.samples(f"{pl.name}.{p}.flow", now - 7 * 86400, now)
+                     for p in sys_cfg.control.pumps]
+            pl.seed(inflows_from_samples(h.samples(sump, now - 7 * 86400, now), flows,
+                                         now - 7 * 86400, now, pl.p.step_s))
+
     async def start(self) -> None:
+        self._seed_planners()
         for name, d in self.drivers.items():
             self._tasks.append(asyncio.create_task(d.run(), name=f"driver-{name}"))
         self._tasks.append(asyncio.create_task(self._scan_loop(), name="scan"))

@@ -16,6 +16,7 @@ With none good the control holds and says so.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from fixedsite.clock import Clock
 from fixedsite.config import DrainageControl, SumpEq
 from fixedsite.gate import Command, CommandGate
 from fixedsite.sequences.drainage import PumpSequence
+
+if TYPE_CHECKING:
+    from fixedsite.sequences.drainage_planner import Planner
 from fixedsite.tags import Quality, TagMeta, TagStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,12 @@ class SumpLevel:
         self.fill_tag = store.define(f"{base}.fill", _meta("%", "share of capacity in use"))
         self.disagree_tag = store.define(f"{base}.sensor_disagree", TagMeta(kind="bool"))
 
+    def volume(self, level: float | None = None) -> float:
+        """Water in the sump at ``level`` (default: the voted level now)."""
+        if level is None:
+            level = float(self.store.value(self.level_tag.path) or 0.0)
+        return float(np.interp(level, self._levels, self._volumes))
+
     def update(self) -> float | None:
         good = [self.store[p].value for p in self.sensors
                 if self.store[p].quality is Quality.GOOD]
@@ -60,7 +70,7 @@ class SumpLevel:
             else Quality.UNCERTAIN
         reason = "" if quality is Quality.GOOD else "sensor_disagree" if disagree \
             else "one_sensor_bad"
-        volume = float(np.interp(level, self._levels, self._volumes))
+        volume = self.volume(level)
         self.store.update(self.level_tag, round(level, 4), quality, reason)
         self.store.update(self.volume_tag, round(volume, 1), quality, reason)
         self.store.update(self.fill_tag, round(100 * volume / self._volumes[-1], 2),
@@ -80,6 +90,9 @@ class LevelControl:
         self.gate, self.store, self.clock = gate, store, clock
         self.demand: int | None = None
         self._waiting_since: float | None = None
+        self.planner: Planner | None = None
+        self.override = False
+        self.mode = "level rule"
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
 
@@ -95,6 +108,27 @@ class LevelControl:
         return now - self._waiting_since >= self.clock.guard_timeout(ADOPT_WAIT_S)
 
     def _want(self, level: float, current: int) -> int:
+        """The plan's number inside its band; outside it, or without a fresh plan, the
+        staged level rule (with high-high and low-low), which always wins on safety."""
+        staged = self._staged(level, current)
+        planner = self.planner
+        plan_n = planner.view.now(self.clock.now()) if planner and planner.view else None
+        if planner is None or plan_n is None:
+            self.mode = "level rule" if planner is None else "level rule (no fresh plan)"
+            return staged
+        lo, hi = planner.p.band_m
+        release = planner.p.override_release_m
+        self.override = level >= hi or (self.override and level > hi - release)
+        if self.override or level >= self.ctl.high_high_m:
+            self.mode = "level rule: above the plan's band"
+            return max(plan_n, staged)
+        if level <= lo or level <= self.ctl.low_low_m:
+            self.mode = "level rule: below the plan's band"
+            return min(plan_n, staged)
+        self.mode = "plan"
+        return plan_n
+
+    def _staged(self, level: float, current: int) -> int:
         c = self.ctl
         want = current
         for k, start in enumerate(c.start_levels_m):
@@ -112,6 +146,8 @@ class LevelControl:
     async def scan(self) -> None:
         level = self.level.update()
         auto = [p for p in self.pumps if p.data_good and p.adopted and p.mode == "remote-auto"]
+        if self.planner is not None:
+            self.planner.tick(None if level is None else self.level.volume())
         if level is None:
             self.store.update(self.status_tag, "holding: sump level unknown")
             return
@@ -124,7 +160,8 @@ class LevelControl:
         self.demand = self._want(level, self.demand)
         self.store.update(self.demand_tag, self.demand)
         hh = level >= self.ctl.high_high_m
-        status = "high-high: all available pumps" if hh else f"demand {self.demand}"
+        status = "high-high: all available pumps" if hh else \
+            f"demand {self.demand} ({self.mode})"
         self.store.update(self.status_tag, status)
         if len(running) < self.demand:
             now = self.clock.now()

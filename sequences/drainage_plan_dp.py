@@ -12,7 +12,7 @@ first-out slots (the level control stops the pump started last... by rotation, t
 with most hours; the plan only counts pumps) the pump a decrease stops is the one the
 last increase started, so a decrease needs the last change to be a decrease or at least
 ``min_run`` steps old, and an increase needs the last change to be an increase or at
-least ``min_rest`` steps old. Starts are priced (``start_cost``) rather than capped.
+least ``min_rest`` steps old. Starts are priced (``Room.start_cost``), not capped.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from fixedsite.sequences.drainage_plan_model import PENALTY, Room, pumped
 UP, DOWN = 0, 1
 
 
-def solve_room(room: Room, prices: np.ndarray, step_s: float, start_cost: float = 2.0,
-               grid_m3: float = 0.5) -> np.ndarray:
+def solve_room(room: Room, prices: np.ndarray, step_s: float, grid_m3: float = 0.5
+               ) -> np.ndarray:
     """Pumps on per step minimising energy cost + start cost + band penalties."""
+    start_cost = room.start_cost
     T, h = len(prices), step_s / 3600.0
     K = min(room.available, len(room.flows))
     caps = [k for k in range(K + 1)

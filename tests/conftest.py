@@ -25,9 +25,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_text(port: int, scale: float = 60.0, **replace: str) -> str:
-    """The demo config with its PLC on ``port`` and ``key = value`` lines replaced."""
+def demo_text(port: int, scale: float = 60.0, plan: bool = False, **replace: str) -> str:
+    """The demo config with its PLC on ``port`` and ``key = value`` lines replaced; without
+    its pump plan unless asked (most tests are about the level rule and the sequences)."""
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", DEMO_TEXT)
+    if not plan:
+        text, n = re.subn(r"(?ms)^\[systems\.drainage\.plan\]\n.*?(?=^(\[|# ----))", "",
+                          text)
+        assert n == 1, "no [systems.drainage.plan] in the demo config"
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
     text = re.sub(r"(?m)^endpoint = \"opc\.tcp://127\.0\.0\.1:\d+",
                   f'endpoint = "opc.tcp://127.0.0.1:{free_port()}', text)
@@ -37,9 +42,10 @@ def demo_text(port: int, scale: float = 60.0, **replace: str) -> str:
     return text
 
 
-def demo_config(port: int, scale: float = 60.0, **replace: str) -> SiteConfig:
+def demo_config(port: int, scale: float = 60.0, plan: bool = False, **replace: str
+                ) -> SiteConfig:
     import tomllib
-    return parse(tomllib.loads(demo_text(port, scale, **replace)), "demo-test.toml")
+    return parse(tomllib.loads(demo_text(port, scale, plan, **replace)), "demo-test.toml")
 
 
 @pytest.fixture
@@ -102,8 +108,8 @@ class Rig:
 async def rig_factory() -> AsyncIterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
-    def make(scale: float = 600.0, **replace: str) -> Rig:
-        cfg = demo_config(free_port(), scale, **replace)
+    def make(scale: float = 600.0, plan: bool = False, **replace: str) -> Rig:
+        cfg = demo_config(free_port(), scale, plan, **replace)
         rig = Rig(cfg, ScaledClock(scale))
         rigs.append(rig)
         return rig

@@ -1,0 +1,144 @@
+"""Inflow to a sump over the next day, with an honest band, from what was measured.
+
+Inflow is not measured by any instrument: it is the sump's volume change plus what the
+pumps took out, averaged over a planning step (``InflowMeter``). The forecast is a
+profile by step of the day, smoothed exponentially over days (water in a mine follows
+shifts: drilling water, washing, and the day's rain reaching the workings), times a
+correction from the latest steps that fades over a few hours, so a surge that has begun
+is carried forward and a quiet day is believed. The band comes from the spread of past
+errors per step of the day; the margin on the sump's *volume* grows with the horizon as
+errors add up, faster when they are correlated from step to step (they are: a surge lasts).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Forecast:
+    inflow: np.ndarray           # m3/h per step, central
+    low: np.ndarray              # m3/h per step, lower edge of the band
+    high: np.ndarray             # m3/h per step, upper edge
+    margin: np.ndarray           # m3: how far the volume may stray by the end of each step
+
+
+class InflowForecast:
+    def __init__(self, step_s: float = 900.0, prior_m3h: float = 0.0, alpha: float = 0.25,
+                 fade_h: float = 3.0, z: float = 1.64, prior_cv: float = 0.2) -> None:
+        self.step_s, self.alpha, self.fade_h, self.z = step_s, alpha, fade_h, z
+        self.bins = max(1, int(round(86400.0 / step_s)))
+        self.mean = np.full(self.bins, np.nan)
+        self.var = np.full(self.bins, np.nan)
+        self.prior, self.prior_cv = prior_m3h, prior_cv
+        self.ratio = 1.0             # latest measured / profile
+        self.rho = 0.5               # step-to-step correlation of errors
+        self._last_resid: float | None = None
+        self.samples = 0
+
+    def bin(self, t: float) -> int:
+        lt = time.localtime(t)
+        return int((lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec) // self.step_s) \
+            % self.bins
+
+    def profile(self, b: int) -> float:
+        if not np.isnan(self.mean[b]):
+            return float(self.mean[b])
+        known = self.mean[~np.isnan(self.mean)]
+        return float(known.mean()) if known.size else self.prior
+
+    def update(self, t: float, inflow: float) -> None:
+        """One measured step (``t``: its start)."""
+        b = self.bin(t)
+        expected = self.profile(b)
+        resid = inflow - expected
+        if np.isnan(self.mean[b]):
+            self.mean[b] = inflow
+            self.var[b] = (self.prior_cv * max(inflow, expected, 1.0)) ** 2
+        else:
+            self.mean[b] += self.alpha * resid
+            self.var[b] = (1 - self.alpha) * self.var[b] + self.alpha * resid * resid
+        if self._last_resid is not None and self.samples > 4:
+            scale = max(float(np.nanmean(self.var)), 1e-6)
+            corr = float(np.clip(resid * self._last_resid / scale, -1.0, 1.0))
+            self.rho = float(np.clip(0.95 * self.rho + 0.05 * corr, 0.0, 0.9))
+        self._last_resid = resid
+        self.ratio = float(np.clip(inflow / expected, 0.3, 3.0)) if expected > 1.0 else 1.0
+        self.samples += 1
+
+    def forecast(self, t0: float, steps: int) -> Forecast:
+        h = self.step_s / 3600.0
+        bins = [self.bin(t0 + i * self.step_s) for i in range(steps)]
+        base = np.array([self.profile(b) for b in bins])
+        lead_h = (np.arange(steps) + 0.5) * h
+        inflow = base * (1.0 + (self.ratio - 1.0) * np.exp(-lead_h / self.fade_h))
+        known_var = self.var[~np.isnan(self.var)]
+        fallback = float(known_var.mean()) if known_var.size else \
+            (self.prior_cv * max(self.prior, 1.0)) ** 2
+        var = np.array([fallback if np.isnan(self.var[b]) else self.var[b] for b in bins])
+        sigma = np.sqrt(var)
+        spread = self.z * sigma
+        inflate = np.sqrt((1 + self.rho) / (1 - self.rho))
+        margin = self.z * h * np.sqrt(np.cumsum(var)) * inflate
+        return Forecast(inflow, np.maximum(0.0, inflow - spread), inflow + spread, margin)
+
+
+class InflowMeter:
+    """Inflow per step from the sump volume and the pumps' flows, fed once a scan."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.start: float | None = None
+        self.v0 = 0.0
+        self.pumped_m3 = 0.0
+        self.last_t: float | None = None
+        self.last_q = 0.0
+
+    def feed(self, t: float, volume: float, pumped_m3h: float) -> tuple[float, float] | None:
+        """Returns (step start, inflow m3/h) when a step completes, else None."""
+        if self.start is None:
+            self.start = t - (t % self.step_s)
+            self.v0, self.pumped_m3, self.last_t, self.last_q = volume, 0.0, t, pumped_m3h
+            return None
+        assert self.last_t is not None
+        self.pumped_m3 += self.last_q * (t - self.last_t) / 3600.0
+        self.last_t, self.last_q = t, pumped_m3h
+        if t < self.start + self.step_s:
+            return None
+        span = t - self.start
+        inflow = ((volume - self.v0) + self.pumped_m3) / (span / 3600.0)
+        done = (self.start, max(0.0, inflow))
+        self.start = t - (t % self.step_s)
+        self.v0, self.pumped_m3 = volume, 0.0
+        return done
+
+
+def inflows_from_samples(volume: list[tuple[float, float]],
+                         flows: Iterable[list[tuple[float, float]]], t0: float, t1: float,
+                         step_s: float) -> list[tuple[float, float]]:
+    """(step start, inflow m3/h) per whole step in [t0, t1) from stored samples (stored on
+    change: a value holds until the next sample)."""
+    edges = np.arange(t0 - t0 % step_s, t1 + 1e-9, step_s)
+    if len(volume) < 2 or len(edges) < 2:
+        return []
+    vt, vv = np.array(volume).T
+    v_at = np.interp(edges, vt, vv)
+    out_m3 = np.zeros(len(edges) - 1)
+    for series in flows:
+        if not series:
+            continue
+        ft, fq = np.array(series).T
+        fine = np.arange(edges[0], edges[-1], 60.0)        # minute grid, held values
+        idx = np.searchsorted(ft, fine, side="right") - 1
+        q = np.where(idx >= 0, fq[np.clip(idx, 0, None)], 0.0)
+        per_step = np.add.reduceat(q, np.searchsorted(fine, edges[:-1])) / 60.0
+        out_m3 += per_step[:len(out_m3)]
+    h = step_s / 3600.0
+    inflow = (np.diff(v_at) + out_m3) / h
+    valid = (edges[:-1] >= vt[0]) & (edges[1:] <= vt[-1])
+    return [(float(e), float(max(0.0, q))) for e, q, ok in zip(edges[:-1], inflow, valid,
+                                                                 strict=True) if ok]

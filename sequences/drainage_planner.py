@@ -1,0 +1,208 @@
+"""The planner at work in the controller: measure inflow, forecast, plan, hand the level
+control its number of pumps, publish the plan; re-plan every step and on any surprise.
+
+The plan only says how many pumps; the level control chooses which (duty rotation,
+rest times), commands them through the gate, and overrides the plan whenever the level
+leaves the plan's band (see ``LevelControl``). A plan older than two steps, or a
+planner that fails, leaves the level control on its own staged rule: planning can only
+ever make pumping cheaper, never less safe.
+
+The solve runs in a worker thread so the scan never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from fixedsite.clock import Clock
+from fixedsite.config import DrainageSystem, PumpEq, SumpEq, TariffConfig
+from fixedsite.sequences.drainage import PumpSequence
+from fixedsite.sequences.drainage_forecast import InflowForecast, InflowMeter
+from fixedsite.sequences.drainage_plan import Plan, Room, level_only, plan, pumped
+from fixedsite.tags import TagMeta, TagStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlanView:
+    """What the level control reads: pumps per step from ``t0``; stale after ``valid_s``."""
+
+    t0: float
+    step_s: float
+    pumps: np.ndarray
+    valid_until: float
+
+    def now(self, t: float) -> int | None:
+        i = int((t - self.t0) // self.step_s)
+        if t > self.valid_until or not 0 <= i < len(self.pumps):
+            return None
+        return int(self.pumps[i])
+
+
+class Planner:
+    def __init__(self, system: str, cfg: DrainageSystem, tariff: TariffConfig,
+                 pumps: list[PumpSequence], store: TagStore, clock: Clock) -> None:
+        assert cfg.plan is not None
+        self.name, self.cfg, self.p, self.tariff = system, cfg, cfg.plan, tariff
+        self.pumps, self.store, self.clock = pumps, store, clock
+        sump = cfg.equipment[cfg.control.sump]
+        assert isinstance(sump, SumpEq)
+        curve = np.asarray(sump.volume_curve, dtype=float)
+        self.levels, self.volumes = curve[:, 0], curve[:, 1]
+        self.rated = [eq.rated_flow_m3h for n in cfg.control.pumps
+                      if isinstance(eq := cfg.equipment[n], PumpEq)]
+        self.power = [eq.rated_power_kw for n in cfg.control.pumps
+                      if isinstance(eq := cfg.equipment[n], PumpEq)]
+        self.steps = int(round(self.p.horizon_h * 3600 / self.p.step_s))
+        self.forecast = InflowForecast(self.p.step_s, z=self.p.z)
+        self.meter = InflowMeter(self.p.step_s)
+        self.flow_by_n: dict[int, float] = {}          # measured total flow, n pumps on
+        self.view: PlanView | None = None
+        self.last: Plan | None = None
+        self.baseline_cost = 0.0
+        self.replans = 0
+        self._due = True
+        self._available = -1
+        self._running_n = 0
+        self._changed_at = -1e12
+        self._last_dir = "up"
+        self._task: asyncio.Task[None] | None = None
+        self.tags = {sig: store.define(f"{system}.plan.{sig}", TagMeta(
+            unit=unit, kind="text" if unit is None else "number", description=desc))
+            for sig, unit, desc in (
+                ("pumps", "", "pumps the plan runs now"),
+                ("status", None, "how the last plan was made"),
+                ("cost", "CNY", "energy cost of the plan over its horizon"),
+                ("baseline_cost", "CNY", "the same horizon under level control alone"),
+                ("saving_pct", "%", "saving against level control alone"),
+                ("solve_s", "s", "time the last plan took"),
+                ("schedule", None, "pumps per step, from the plan's start"),
+                ("expected_level", None, "expected level at each step's end, m"),
+                ("inflow", "m3/h", "forecast inflow now"),
+                ("inflow_high", "m3/h", "upper edge of the forecast band now"))}
+
+    # --- measuring, once a scan ----------------------------------------------------------
+    def tick(self, volume: float | None) -> None:
+        now = self.clock.now()
+        running = [p for p in self.pumps if p.active]
+        pumped = sum(float(p.v("flow") or 0.0) for p in running)
+        n = len(running)
+        if n != self._running_n:
+            self._last_dir = "up" if n > self._running_n else "down"
+            self._running_n, self._changed_at = n, now
+        elif n and all(p.state == "running" for p in running):
+            old = self.flow_by_n.get(n)
+            self.flow_by_n[n] = pumped if old is None else 0.98 * old + 0.02 * pumped
+        available = sum(1 for p in self.pumps if p.mode == "remote-auto"
+                        and p.state != "fault" and p.data_good)
+        if available != self._available:
+            if self._available >= 0:
+                log.info("%s: %d pumps available (was %d): re-planning", self.name,
+                         available, self._available)
+            self._available, self._due = available, True
+        if volume is None:
+            return
+        step = self.meter.feed(now, volume, pumped)
+        if step is not None:
+            t0, inflow = step
+            fc = self.forecast.forecast(t0, 1)
+            if inflow > fc.high[0] * 1.2 + 20.0 and self.forecast.samples > 4:
+                log.info("%s: inflow %.0f m3/h above the forecast band (%.0f): re-planning",
+                         self.name, inflow, fc.high[0])
+            self.forecast.update(t0, inflow)
+            self._due = True
+        if self._due and (self._task is None or self._task.done()):
+            self._due = False
+            self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
+
+    def flows(self) -> list[float]:
+        """Marginal flow of the k-th pump on: measured where it has been, else rated."""
+        out, prev = [], 0.0
+        for k in range(1, len(self.rated) + 1):
+            total = self.flow_by_n.get(k)
+            out.append(total - prev if total is not None and total > prev
+                       else self.rated[k - 1])
+            prev = total if total is not None else prev + self.rated[k - 1]
+        return out
+
+    def room(self, volume: float, now: float) -> tuple[Room, np.ndarray]:
+        p = self.p
+        t0 = now - now % p.step_s
+        fc = self.forecast.forecast(t0, self.steps)
+        if self.forecast.samples == 0:                      # nothing measured yet
+            fc.inflow[:] = fc.low[:] = fc.high[:] = sum(self.rated) * 0.3
+            fc.margin[:] = 0.1 * (self.v(p.band_m[1]) - self.v(p.band_m[0]))
+        prices = np.array([self.tariff.at(t0 + i * p.step_s + 1).price
+                           for i in range(self.steps)])
+        since = int((now - self._changed_at) // p.step_s)
+        room = Room(self.name, volume, self.v(p.band_m[0]), self.v(p.band_m[1]), fc.inflow,
+                    fc.margin, self.flows(), self.power, max(0, self._available),
+                    running=self._running_n, last_change=self._last_dir,
+                    since_change_steps=since, max_on=p.max_pumps, max_kw=p.max_kw,
+                    max_discharge=p.max_discharge_m3h,
+                    min_run_steps=max(1, int(np.ceil(p.min_run_s / p.step_s))),
+                    min_rest_steps=max(1, int(np.ceil(p.min_rest_s / p.step_s))),
+                    start_cost=p.start_cost)
+        return room, prices
+
+    def v(self, level: float) -> float:
+        return float(np.interp(level, self.levels, self.volumes))
+
+    def level(self, volume: np.ndarray) -> np.ndarray:
+        return np.interp(volume, self.volumes, self.levels)
+
+    async def _replan(self, volume: float, now: float) -> None:
+        room, prices = self.room(volume, now)
+        t0 = now - now % self.p.step_s
+        try:
+            result = await asyncio.to_thread(plan, [room], prices, self.p.step_s, t0)
+        except Exception:
+            log.exception("%s: planning failed; level control alone", self.name)
+            self.store.update(self.tags["status"], "planning failed: level control alone")
+            return
+        rp = result.rooms[self.name]
+        self.last, self.replans = result, self.replans + 1
+        # the plan covers the step in progress from its start: shift to "now" on read
+        self.view = PlanView(t0, self.p.step_s, rp.pumps, now + 2 * self.p.step_s)
+        c = self.cfg.control
+        base = level_only(room, [self.v(x) for x in c.start_levels_m],
+                          [self.v(x) for x in c.stop_levels_m], self.p.step_s)
+        self.baseline_cost = baseline_cost(room, base, rp.volume[-1], prices, self.p.step_s)
+        up = self.store.update
+        up(self.tags["pumps"], float(rp.pumps[0]))
+        up(self.tags["status"], f"{result.status}; {room.available} pumps available" + (
+            f"; band cannot hold: {rp.outside_m3:.0f} m3 over" if rp.outside_m3 > 0 else ""))
+        up(self.tags["cost"], round(rp.cost, 1))
+        up(self.tags["baseline_cost"], round(self.baseline_cost, 1))
+        up(self.tags["saving_pct"], round(100 * (1 - rp.cost / self.baseline_cost), 1)
+           if self.baseline_cost > 0 else 0.0)
+        up(self.tags["solve_s"], round(result.solve_s, 3))
+        up(self.tags["schedule"], "".join(str(int(n)) for n in rp.pumps))
+        up(self.tags["expected_level"], ",".join(f"{x:.2f}" for x in self.level(rp.volume)))
+        up(self.tags["inflow"], round(float(room.inflow[0]), 1))
+        fc = self.forecast.forecast(t0, 1)
+        up(self.tags["inflow_high"], round(float(fc.high[0]), 1))
+
+    def seed(self, history: list[tuple[float, float]]) -> None:
+        """Past inflow steps (from the historian) so the first plan is not blind."""
+        for t, q in history:
+            self.forecast.update(t, q)
+
+
+def baseline_cost(room: Room, pumps: np.ndarray, plan_end_m3: float, prices: np.ndarray,
+                  step_s: float) -> float:
+    """What level control alone would pay over the horizon, made comparable with a plan
+    that ends at ``plan_end_m3``: water it leaves in (or takes out of) the sump beyond the
+    plan's end is charged (credited) at the horizon's average cost of pumping a m3."""
+    h = step_s / 3600.0
+    n = np.minimum(pumps, room.available)
+    kw = np.concatenate([[0.0], np.cumsum(room.powers)])[n]
+    cost = float((kw * h * prices).sum())
+    end = room.volume0 + float(np.sum((room.inflow - pumped(room, n)) * h))
+    per_m3 = float(np.mean(prices)) * float(np.mean(room.powers)) / float(np.mean(room.flows))
+    return cost + (end - plan_end_m3) * per_m3
