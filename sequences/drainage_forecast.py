@@ -2,12 +2,12 @@
 
 Inflow is not measured by any instrument: it is the sump's volume change plus what the
 pumps took out, averaged over a planning step (``InflowMeter``). The forecast is a
-profile by step of the day, smoothed exponentially over days (water in a mine follows
-shifts: drilling water, washing, and the day's rain reaching the workings), times a
-correction from the latest steps that fades over a few hours, so a surge that has begun
-is carried forward and a quiet day is believed. The band comes from the spread of past
-errors per step of the day; the margin on the sump's *volume* grows with the horizon as
-errors add up, faster when they are correlated from step to step (they are: a surge lasts).
+level learnt every step times a shape by step of the day learnt over days (water in a
+mine follows shifts: drilling water, washing, the day's rain reaching the workings), so
+a surge that has begun is carried forward within the hour and a quiet day is believed.
+The band comes from the spread of past relative errors per step of the day; the margin on
+the sump's *volume* grows with the horizon as errors add up, faster when they are
+correlated from step to step (they are: a surge lasts).
 """
 
 from __future__ import annotations
@@ -28,16 +28,24 @@ class Forecast:
 
 
 class InflowForecast:
-    def __init__(self, step_s: float = 900.0, prior_m3h: float = 0.0, alpha: float = 0.25,
-                 fade_h: float = 3.0, z: float = 1.64, prior_cv: float = 0.2) -> None:
-        self.step_s, self.alpha, self.fade_h, self.z = step_s, alpha, fade_h, z
+    """Holt-Winters without trend, multiplicative: a level learnt every step (so a week of
+    wrong history is outgrown in hours) times a shape by step of the day learnt once a day
+    per step; the last step's surprise carried forward, fading; a band from the relative
+    errors per step of the day."""
+
+    def __init__(self, step_s: float = 900.0, prior_m3h: float = 0.0, beta: float = 0.15,
+                 gamma: float = 0.25, fade_h: float = 1.5, z: float = 1.64,
+                 prior_cv: float = 0.2) -> None:
+        self.step_s, self.beta, self.gamma, self.fade_h, self.z = step_s, beta, gamma, \
+            fade_h, z
         self.bins = max(1, int(round(86400.0 / step_s)))
-        self.mean = np.full(self.bins, np.nan)
-        self.var = np.full(self.bins, np.nan)
+        self.shape = np.ones(self.bins)
+        self.rel_var = np.full(self.bins, np.nan)        # (error / forecast)^2, smoothed
+        self.level: float | None = None
         self.prior, self.prior_cv = prior_m3h, prior_cv
-        self.ratio = 1.0             # latest measured / profile
+        self.ratio = 1.0             # last measured / its forecast
         self.rho = 0.5               # step-to-step correlation of errors
-        self._last_resid: float | None = None
+        self._last_err: float | None = None
         self.samples = 0
 
     def bin(self, t: float) -> int:
@@ -45,45 +53,46 @@ class InflowForecast:
         return int((lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec) // self.step_s) \
             % self.bins
 
-    def profile(self, b: int) -> float:
-        if not np.isnan(self.mean[b]):
-            return float(self.mean[b])
-        known = self.mean[~np.isnan(self.mean)]
-        return float(known.mean()) if known.size else self.prior
+    def expected(self, b: int) -> float:
+        return (self.prior if self.level is None else self.level) * float(self.shape[b])
 
     def update(self, t: float, inflow: float) -> None:
         """One measured step (``t``: its start)."""
         b = self.bin(t)
-        expected = self.profile(b)
-        resid = inflow - expected
-        if np.isnan(self.mean[b]):
-            self.mean[b] = inflow
-            self.var[b] = (self.prior_cv * max(inflow, expected, 1.0)) ** 2
-        else:
-            self.mean[b] += self.alpha * resid
-            self.var[b] = (1 - self.alpha) * self.var[b] + self.alpha * resid * resid
-        if self._last_resid is not None and self.samples > 4:
-            scale = max(float(np.nanmean(self.var)), 1e-6)
-            corr = float(np.clip(resid * self._last_resid / scale, -1.0, 1.0))
+        if self.level is None:
+            self.level = max(inflow, 1.0) / self.shape[b]
+        guess = max(self.expected(b), 1.0)
+        err = (inflow - guess) / guess
+        self.level = self.beta * inflow / self.shape[b] + (1 - self.beta) * self.level
+        self.level = max(self.level, 1e-3)
+        self.shape[b] = self.gamma * inflow / self.level + (1 - self.gamma) * self.shape[b]
+        self.shape /= self.shape.mean()
+        old = self.rel_var[b]
+        self.rel_var[b] = err * err if np.isnan(old) else 0.8 * old + 0.2 * err * err
+        if self._last_err is not None and self.samples > 4:
+            scale = max(float(np.nanmean(self.rel_var)), 1e-6)
+            corr = float(np.clip(err * self._last_err / scale, -1.0, 1.0))
             self.rho = float(np.clip(0.95 * self.rho + 0.05 * corr, 0.0, 0.9))
-        self._last_resid = resid
-        self.ratio = float(np.clip(inflow / expected, 0.3, 3.0)) if expected > 1.0 else 1.0
+        self._last_err = err
+        self.ratio = float(np.clip(inflow / guess, 0.3, 3.0))
         self.samples += 1
 
     def forecast(self, t0: float, steps: int) -> Forecast:
         h = self.step_s / 3600.0
         bins = [self.bin(t0 + i * self.step_s) for i in range(steps)]
-        base = np.array([self.profile(b) for b in bins])
+        base = np.array([self.expected(b) for b in bins])
         lead_h = (np.arange(steps) + 0.5) * h
-        inflow = base * (1.0 + (self.ratio - 1.0) * np.exp(-lead_h / self.fade_h))
-        known_var = self.var[~np.isnan(self.var)]
-        fallback = float(known_var.mean()) if known_var.size else \
-            (self.prior_cv * max(self.prior, 1.0)) ** 2
-        var = np.array([fallback if np.isnan(self.var[b]) else self.var[b] for b in bins])
-        sigma = np.sqrt(var)
+        inflow = base * (1.0 + (self.ratio - 1.0) * self.beta
+                         * np.exp(-lead_h / self.fade_h))
+        known = self.rel_var[~np.isnan(self.rel_var)]
+        fallback = float(known.mean()) if known.size else self.prior_cv ** 2
+        rel = np.array([fallback if np.isnan(self.rel_var[b]) else self.rel_var[b]
+                        for b in bins])
+        rel = np.maximum(rel, 0.02 ** 2)                  # never a perfectly sure forecast
+        sigma = inflow * np.sqrt(rel)
         spread = self.z * sigma
         inflate = np.sqrt((1 + self.rho) / (1 - self.rho))
-        margin = self.z * h * np.sqrt(np.cumsum(var)) * inflate
+        margin = self.z * h * np.sqrt(np.cumsum(sigma ** 2)) * inflate
         return Forecast(inflow, np.maximum(0.0, inflow - spread), inflow + spread, margin)
 
 
