@@ -209,6 +209,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from fixedsite.historian import Historian
+    from fixedsite.plan_text import as_text, make_plans
+
+    cfg = load(args.config)
+    if cfg.tariff is None or not any(s.plan for s in cfg.systems.values()):
+        print(f"{args.config}: no system has a [systems.<name>.plan] section and a tariff",
+              file=sys.stderr)
+        return 2
+    db = args.db or cfg.storage_dir() / "history.db"
+    history = Historian(db) if Path(db).exists() else None
+    try:
+        for shown in make_plans(cfg, history, args.level, args.running, args.inflow):
+            print(as_text(cfg, shown))
+    finally:
+        if history is not None:
+            history.close()
+    return 0
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
@@ -313,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, help="the history database (default: from the config)")
     r.add_argument("--month", help="YYYY-MM (default: this month)")
     r.add_argument("--csv", action="store_true")
+    n = sub.add_parser("plan", help="the pump plan for the next 24 h and its cost against "
+                                    "level control alone")
+    n.add_argument("--config", type=Path, default=DEMO_CONFIG)
+    n.add_argument("--db", type=Path, help="the history database (default: from the config)")
+    n.add_argument("--level", type=float, help="sump level now, m (default: last stored)")
+    n.add_argument("--running", type=int, default=0, help="pumps running now")
+    n.add_argument("--inflow", type=float,
+                   help="inflow m3/h to assume when there is no history")
     k = sub.add_parser("console", help="the operator console (an OPC UA client)")
     k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/")
     k.add_argument("--user", required=True)
@@ -343,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_hil(args)
         if args.command == "diagram":
             return cmd_diagram(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         if args.command == "audit":
             return cmd_audit(args)
         if args.command == "report":

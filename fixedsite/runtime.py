@@ -23,7 +23,6 @@ from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
 from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
-from fixedsite.sequences.drainage_forecast import inflows_from_samples
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
 from fixedsite.sequences.drainage_planner import Planner
 from fixedsite.tags import TagMeta, TagStore
@@ -122,17 +121,11 @@ class Controller:
                           decision="accepted", result=digest)
 
     def _seed_planners(self) -> None:
-        """A week of measured inflow from the historian, so a restart plans at once."""
-        if self.historian is None:
-            return
-        h, now = self.historian, self.clock.now()
-        for pl in self.planners:
-            sys_cfg = self.cfg.systems[pl.name]
-            sump = f"{pl.name}.{sys_cfg.control.sump}.volume"
-            flows = [h.samples(f"{pl.name}.{p}.flow", now - 7 * 86400, now)
-                     for p in sys_cfg.control.pumps]
-            pl.seed(inflows_from_samples(h.samples(sump, now - 7 * 86400, now), flows,
-                                         now - 7 * 86400, now, pl.p.step_s))
+        if self.historian is not None:
+            for pl in self.planners:
+                n = pl.seed_from(self.historian)
+                log.info("%s planner: %d steps of measured inflow from the historian",
+                         pl.name, n)
 
     async def start(self) -> None:
         self._seed_planners()

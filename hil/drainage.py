@@ -155,10 +155,15 @@ class Inflow:
     noise: float
     seed: int
     surges: list[tuple[float, float, float]] = field(default_factory=list)  # t0, t1, m3/h
+    # a recorded (or generated) inflow to replay instead of the model: (times, m3/h)
+    recorded: tuple[np.ndarray, np.ndarray] | None = None
     _ar: float = 0.0
     _rng: np.random.Generator | None = None
 
     def rate(self, t: float, dt: float) -> float:
+        extra = sum(q for t0, t1, q in self.surges if t0 <= t < t1)
+        if self.recorded is not None:
+            return max(0.0, float(np.interp(t, *self.recorded)) + extra)
         if self._rng is None:
             self._rng = np.random.default_rng(self.seed)
         hour = (t % 86400.0) / 3600.0
@@ -167,7 +172,6 @@ class Inflow:
         phi = math.exp(-dt / 1200.0)
         self._ar = phi * self._ar + math.sqrt(1 - phi * phi) * self.noise * float(
             self._rng.standard_normal())
-        extra = sum(q for t0, t1, q in self.surges if t0 <= t < t1)
         return max(0.0, base * (1.0 + self._ar) + extra)
 
 

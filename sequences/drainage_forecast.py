@@ -6,8 +6,8 @@ level learnt every step times a shape by step of the day learnt over days (water
 mine follows shifts: drilling water, washing, the day's rain reaching the workings), so
 a surge that has begun is carried forward within the hour and a quiet day is believed.
 The band comes from the spread of past relative errors per step of the day; the margin on
-the sump's *volume* grows with the horizon as errors add up, faster when they are
-correlated from step to step (they are: a surge lasts).
+the sump's *volume* grows as errors add up, faster when they are correlated from step to
+step (they are: a surge lasts), over the hours before re-planning has seen them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class InflowForecast:
 
     def __init__(self, step_s: float = 900.0, prior_m3h: float = 0.0, beta: float = 0.15,
                  gamma: float = 0.25, fade_h: float = 1.5, z: float = 1.64,
-                 prior_cv: float = 0.2) -> None:
+                 prior_cv: float = 0.2, settle_h: float = 2.0) -> None:
+        self.settle_h = settle_h
         self.step_s, self.beta, self.gamma, self.fade_h, self.z = step_s, beta, gamma, \
             fade_h, z
         self.bins = max(1, int(round(86400.0 / step_s)))
@@ -92,7 +93,14 @@ class InflowForecast:
         sigma = inflow * np.sqrt(rel)
         spread = self.z * sigma
         inflate = np.sqrt((1 + self.rho) / (1 - self.rho))
-        margin = self.z * h * np.sqrt(np.cumsum(sigma ** 2)) * inflate
+        # errors pile up until re-planning has seen them: every step re-plans, so the
+        # volume margin grows over ``settle_h`` and then holds (beyond it the plan is
+        # made again many times before it is carried out)
+        var_cum = np.cumsum(sigma ** 2)
+        k = max(1, int(round(self.settle_h / h)))
+        capped = np.array([var_cum[i] - (var_cum[i - k] if i >= k else 0.0)
+                           for i in range(steps)])
+        margin = self.z * h * np.sqrt(capped) * inflate
         return Forecast(inflow, np.maximum(0.0, inflow - spread), inflow + spread, margin)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -22,8 +23,13 @@ import numpy as np
 
 from fixedsite.clock import Clock
 from fixedsite.config import DrainageSystem, PumpEq, SumpEq, TariffConfig
+from fixedsite.historian import Historian
 from fixedsite.sequences.drainage import PumpSequence
-from fixedsite.sequences.drainage_forecast import InflowForecast, InflowMeter
+from fixedsite.sequences.drainage_forecast import (
+    InflowForecast,
+    InflowMeter,
+    inflows_from_samples,
+)
 from fixedsite.sequences.drainage_plan import Plan, Room, level_only, plan, pumped
 from fixedsite.tags import TagMeta, TagStore
 
@@ -68,12 +74,14 @@ class Planner:
         self.last: Plan | None = None
         self.baseline_cost = 0.0
         self.replans = 0
+        self.solve_times: deque[float] = deque(maxlen=2000)
         self._due = True
-        self._available = -1
-        self._running_n = 0
+        self.available = -1
+        self.running_n = 0
         self._changed_at = -1e12
         self._last_dir = "up"
         self._task: asyncio.Task[None] | None = None
+        self.fixed = False           # a plan given from outside: measure, never re-plan
         # benchmarks: solve in the scan under this context (a held clock), not a thread
         self.inline: Callable[[], AbstractContextManager[None]] | None = None
         self.tags = {sig: store.define(f"{system}.plan.{sig}", TagMeta(
@@ -96,19 +104,19 @@ class Planner:
         running = [p for p in self.pumps if p.active]
         pumped = sum(float(p.v("flow") or 0.0) for p in running)
         n = len(running)
-        if n != self._running_n:
-            self._last_dir = "up" if n > self._running_n else "down"
-            self._running_n, self._changed_at = n, now
+        if n != self.running_n:
+            self._last_dir = "up" if n > self.running_n else "down"
+            self.running_n, self._changed_at = n, now
         elif n and all(p.state == "running" for p in running):
             old = self.flow_by_n.get(n)
             self.flow_by_n[n] = pumped if old is None else 0.98 * old + 0.02 * pumped
         available = sum(1 for p in self.pumps if p.mode == "remote-auto"
                         and p.state != "fault" and p.data_good)
-        if available != self._available:
-            if self._available >= 0:
+        if available != self.available:
+            if self.available >= 0:
                 log.info("%s: %d pumps available (was %d): re-planning", self.name,
-                         available, self._available)
-            self._available, self._due = available, True
+                         available, self.available)
+            self.available, self._due = available, True
         if volume is None:
             return
         step = self.meter.feed(now, volume, pumped)
@@ -120,6 +128,8 @@ class Planner:
                          self.name, inflow, fc.high[0])
             self.forecast.update(t0, inflow)
             self._due = True
+        if self.fixed:
+            return
         if self._due and self.inline is not None:
             self._due = False
             with self.inline():
@@ -149,8 +159,8 @@ class Planner:
                            for i in range(self.steps)])
         since = int((now - self._changed_at) // p.step_s)
         room = Room(self.name, volume, self.v(p.band_m[0]), self.v(p.band_m[1]), fc.inflow,
-                    fc.margin, self.flows(), self.power, max(0, self._available),
-                    running=self._running_n, last_change=self._last_dir,
+                    fc.margin, self.flows(), self.power, max(0, self.available),
+                    running=self.running_n, last_change=self._last_dir,
                     since_change_steps=since, max_on=p.max_pumps, max_kw=p.max_kw,
                     max_discharge=p.max_discharge_m3h,
                     min_run_steps=max(1, int(np.ceil(p.min_run_s / p.step_s))),
@@ -185,6 +195,7 @@ class Planner:
         rp = result.rooms[self.name]
         t0 = now - now % self.p.step_s
         self.last, self.replans = result, self.replans + 1
+        self.solve_times.append(result.solve_s)
         # the plan covers the step in progress from its start
         self.view = PlanView(t0, self.p.step_s, rp.pumps, t0 + 3 * self.p.step_s)
         c = self.cfg.control
@@ -206,9 +217,19 @@ class Planner:
         up(self.tags["inflow_high"], round(float(self.forecast.forecast(t0, 1).high[0]), 1))
 
     def seed(self, history: list[tuple[float, float]]) -> None:
-        """Past inflow steps (from the historian) so the first plan is not blind."""
+        """Past inflow steps so the first plan is not blind."""
         for t, q in history:
             self.forecast.update(t, q)
+
+    def seed_from(self, h: Historian, days: float = 7.0) -> int:
+        """A week of measured inflow from the historian, so a restart plans at once."""
+        now, c = self.clock.now(), self.cfg.control
+        t0 = now - days * 86400
+        flows = [h.samples(f"{self.name}.{p}.flow", t0, now) for p in c.pumps]
+        steps = inflows_from_samples(h.samples(f"{self.name}.{c.sump}.volume", t0, now),
+                                     flows, t0, now, self.p.step_s)
+        self.seed(steps)
+        return len(steps)
 
 
 def baseline_cost(room: Room, pumps: np.ndarray, plan_end_m3: float, prices: np.ndarray,
