@@ -124,6 +124,7 @@ class DrainagePlan(_Model):
     min_run_s: float = Field(default=1800.0, ge=0)
     min_rest_s: float = Field(default=900.0, ge=0)
     start_cost: float = Field(default=2.0, ge=0)          # CNY a start: wear, inrush
+    max_starts_per_day: int = Field(default=6, ge=1)      # per pump (slot), over 24 h
     z: PositiveFloat = 1.64                               # band width of the forecast
     override_release_m: PositiveFloat = 0.1   # hysteresis of the level rule above the band
 

@@ -13,6 +13,7 @@ step (they are: a surge lasts), over the hours before re-planning has seen them.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,8 +31,8 @@ class Forecast:
 class InflowForecast:
     """Holt-Winters without trend, multiplicative: a level learnt every step (so a week of
     wrong history is outgrown in hours) times a shape by step of the day learnt once a day
-    per step; the last step's surprise carried forward, fading; a band from the relative
-    errors per step of the day."""
+    per step against the day's mean; the last step's surprise carried forward, fading; a
+    band from the relative errors per step of the day."""
 
     def __init__(self, step_s: float = 900.0, prior_m3h: float = 0.0, beta: float = 0.15,
                  gamma: float = 0.25, fade_h: float = 1.5, z: float = 1.64,
@@ -42,7 +43,10 @@ class InflowForecast:
         self.bins = max(1, int(round(86400.0 / step_s)))
         self.shape = np.ones(self.bins)
         self.rel_var = np.full(self.bins, np.nan)        # (error / forecast)^2, smoothed
-        self.level: float | None = None
+        self.level: float | None = None  # fast: where the inflow stands now, deseasoned
+        self.day_mean = 0.0                # slow: the last day's mean
+        self._recent: deque[float] = deque(maxlen=4)   # last steps, deseasoned
+        self._run, self._sign = 0, 0.0
         self.prior, self.prior_cv = prior_m3h, prior_cv
         self.ratio = 1.0             # last measured / its forecast
         self.rho = 0.5               # step-to-step correlation of errors
@@ -61,13 +65,27 @@ class InflowForecast:
         """One measured step (``t``: its start)."""
         b = self.bin(t)
         if self.level is None:
-            self.level = max(inflow, 1.0) / self.shape[b]
+            self.level = self.day_mean = max(inflow, 1.0) / self.shape[b]
         guess = max(self.expected(b), 1.0)
         err = (inflow - guess) / guess
-        self.level = self.beta * inflow / self.shape[b] + (1 - self.beta) * self.level
+        self._recent.append(inflow / self.shape[b])
+        # a new regime (a week of wrong history, a lasting surge): several big errors of
+        # one sign in a row move the level and the day's mean at once; the shape, which
+        # would otherwise soak the jump up as if it were a daily pattern, keeps still
+        big = abs(err) > 0.5
+        self._run = self._run + 1 if big and (err > 0) == (self._sign > 0) else int(big)
+        self._sign = err
+        if self._run >= len(self._recent):
+            self.level = self.day_mean = float(np.mean(self._recent))
+        else:
+            # the shape against the day's mean, not against the fast level (which would
+            # follow the daily swing itself and leave the shape flat)
+            self.day_mean += (inflow - self.day_mean) / self.bins
+            self.shape[b] = self.gamma * inflow / max(self.day_mean, 1e-3) \
+                + (1 - self.gamma) * self.shape[b]
+            self.shape /= self.shape.mean()
+            self.level = self.beta * inflow / self.shape[b] + (1 - self.beta) * self.level
         self.level = max(self.level, 1e-3)
-        self.shape[b] = self.gamma * inflow / self.level + (1 - self.gamma) * self.shape[b]
-        self.shape /= self.shape.mean()
         old = self.rel_var[b]
         self.rel_var[b] = err * err if np.isnan(old) else 0.8 * old + 0.2 * err * err
         if self._last_err is not None and self.samples > 4:
@@ -139,7 +157,8 @@ def inflows_from_samples(volume: list[tuple[float, float]],
                          step_s: float) -> list[tuple[float, float]]:
     """(step start, inflow m3/h) per whole step in [t0, t1) from stored samples (stored on
     change: a value holds until the next sample)."""
-    edges = np.arange(t0 - t0 % step_s, t1 + 1e-9, step_s)
+    start = t0 - t0 % step_s
+    edges = start + step_s * np.arange(int((t1 - start) / step_s + 1e-6) + 1)
     if len(volume) < 2 or len(edges) < 2:
         return []
     vt, vv = np.array(volume).T

@@ -40,6 +40,14 @@ def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float
     started = time.perf_counter()
     room, h = rooms[0], step_s / 3600.0
     pumps = solve_room(room, prices, step_s)
+    if room.max_starts is not None:       # the cap by pricing starts up until it holds
+        base = room.start_cost
+        for _ in range(6):
+            if max(slot_starts(pumps, room.running), default=0) <= room.max_starts:
+                break
+            room.start_cost = max(4 * room.start_cost, 10.0)
+            pumps = solve_room(room, prices, step_s)
+        room.start_cost = base
     rp = RoomPlan(room.name, pumps, np.zeros(len(prices)), 0.0, 0.0, 0.0)
     rp.volume = expected_volume(room, {room.name: rp}, rooms, h)
     kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
@@ -49,6 +57,13 @@ def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float
                           + np.maximum(0.0, room.v_low + margin - rp.volume).sum())
     return Plan(t0, step_s, prices, {room.name: rp}, rp.cost, "optimal (DP, 0.5 m3 grid)",
                 time.perf_counter() - started)
+
+
+def slot_starts(pumps: np.ndarray, running: int) -> list[int]:
+    """Starts of each pump slot (the k-th pump on) over the plan."""
+    prev = np.concatenate([[running], pumps[:-1]])
+    return [int(np.sum((pumps >= k) & (prev < k))) for k in range(1, int(pumps.max(
+        initial=0)) + 1)]
 
 
 def level_only(room: Room, start_v: list[float], stop_v: list[float], step_s: float,

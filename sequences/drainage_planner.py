@@ -165,7 +165,8 @@ class Planner:
                     max_discharge=p.max_discharge_m3h,
                     min_run_steps=max(1, int(np.ceil(p.min_run_s / p.step_s))),
                     min_rest_steps=max(1, int(np.ceil(p.min_rest_s / p.step_s))),
-                    start_cost=p.start_cost)
+                    start_cost=p.start_cost,
+                    max_starts=max(1, round(p.max_starts_per_day * p.horizon_h / 24)))
         return room, prices
 
     def v(self, level: float) -> float:

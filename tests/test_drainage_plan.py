@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped
+from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped, slot_starts
 
 HOURS = np.arange(24.0)
 PRICES = np.where((HOURS < 7) | ((HOURS >= 11) & (HOURS < 14)), 0.26,
@@ -118,3 +118,16 @@ def _lifo_ok(n: np.ndarray, run: int, rest: int) -> bool:
             if b - a < (run if on[a] else rest):
                 return False
     return True
+
+
+def test_starts_per_pump_are_capped() -> None:
+    # a noisy price curve invites many short runs; the cap holds them to two per slot
+    prices = np.tile([0.26, 1.2025], 12)
+    r = room(max_starts=2, min_run_steps=1, min_rest_steps=1, start_cost=0.0,
+             margin=np.zeros(24))
+    free = plan([room(max_starts=None, min_run_steps=1, min_rest_steps=1, start_cost=0.0,
+                      margin=np.zeros(24))], prices, 3600.0).rooms["main"].pumps
+    assert max(slot_starts(free, 0)) > 2                    # without the cap: more
+    capped = plan([r], prices, 3600.0).rooms["main"]
+    assert max(slot_starts(capped.pumps, 0)) <= 2
+    assert capped.outside_m3 == 0.0

@@ -224,9 +224,15 @@ class Console(App[None]):
 
     def _drainage(self) -> None:
         t = self.t
+        plan = ""
+        if self.v("drainage.plan.pumps") is not None:
+            plan = (f"   {t('plan')}: {fmt(self.v('drainage.plan.pumps'), '', 0)} "
+                    f"{t('pumps_now')}, {t('saving')} "
+                    f"{fmt(self.v('drainage.plan.saving_pct'), ' %', 1)}   "
+                    f"{fmt(self.v('drainage.control.status'))}")
         self.query_one("#sump", Static).update(
             f"{t('sump_level')}: {fmt(self.v('drainage.sump.level'), ' m', 2)}   "
-            f"{fmt(self.v('drainage.sump.fill'), ' %', 1)}")
+            f"{fmt(self.v('drainage.sump.fill'), ' %', 1)}{plan}")
         table = self.query_one("#pumps", DataTable)
         for p in self.pumps():
             base = f"drainage.{p}"
