@@ -82,6 +82,7 @@ class Planner:
         self._last_dir = "up"
         self._task: asyncio.Task[None] | None = None
         self.fixed = False           # a plan given from outside: measure, never re-plan
+        self._last_plan_at, self._planned_from, self._margin0 = -1e12, 0.0, 0.0
         # benchmarks: solve in the scan under this context (a held clock), not a thread
         self.inline: Callable[[], AbstractContextManager[None]] | None = None
         self.tags = {sig: store.define(f"{system}.plan.{sig}", TagMeta(
@@ -128,6 +129,10 @@ class Planner:
                          self.name, inflow, fc.high[0])
             self.forecast.update(t0, inflow)
             self._due = True
+        elif self._off_course(volume, now):
+            log.info("%s: sump volume %.0f m3 off the plan's course: re-planning",
+                     self.name, volume)
+            self._due = True
         if self.fixed:
             return
         if self._due and self.inline is not None:
@@ -137,6 +142,23 @@ class Planner:
         elif self._due and (self._task is None or self._task.done()):
             self._due = False
             self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
+
+    def _off_course(self, volume: float, now: float) -> bool:
+        """A surprise inside a step (a surge, a pump that gives less): the volume has left
+        the plan's expected course by more than its margin. At most every third of a
+        step, so a noisy level does not keep the solver busy."""
+        last = self.last
+        if last is None or now - self._last_plan_at < self.p.step_s / 3:
+            return False
+        rp = last.rooms[self.name]
+        i = int((now - last.t0) // last.step_s)
+        if not 0 <= i < len(rp.volume):
+            return False
+        before = rp.volume[i - 1] if i > 0 else self._planned_from
+        frac = (now - last.t0 - i * last.step_s) / last.step_s
+        expected = before + frac * (rp.volume[i] - before)
+        return abs(volume - expected) > self._margin0 + 0.05 * (
+            self.v(self.p.band_m[1]) - self.v(self.p.band_m[0]))
 
     def flows(self) -> list[float]:
         """Marginal flow of the k-th pump on: measured where it has been, else rated."""
@@ -196,6 +218,8 @@ class Planner:
         rp = result.rooms[self.name]
         t0 = now - now % self.p.step_s
         self.last, self.replans = result, self.replans + 1
+        self._last_plan_at, self._planned_from = now, room.volume0
+        self._margin0 = float(room.margin[min(4, len(room.margin) - 1)])
         self.solve_times.append(result.solve_s)
         # the plan covers the step in progress from its start
         self.view = PlanView(t0, self.p.step_s, rp.pumps, t0 + 3 * self.p.step_s)
