@@ -53,10 +53,11 @@ def text(app: Console, selector: str) -> str:
 
 
 async def until(pilot, predicate, what: str, tries: int = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait for ``predicate`` with a deadline; through the pilot when an app runs."""
     for _ in range(tries):
         if predicate():
             return
-        await pilot.pause(0.1)
+        await (pilot.pause(0.1) if pilot is not None else asyncio.sleep(0.1))
     raise AssertionError(what)
 
 
@@ -116,8 +117,8 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
     ctl = env.rig.ctl
     assert ctl is not None and ctl.historian is not None
     h = ctl.historian
-    await until_async(lambda: len(h.samples("drainage.sump.level", 0, 2e9)) >= 3,
-                      "three level samples stored")
+    await until(None, lambda: len(h.samples("drainage.sump.level", 0, 2e9)) >= 3,
+                "three level samples stored", 100)
     app = Console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("5")
@@ -149,17 +150,10 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
 
 
 def check_keys(app: Console) -> set[str]:
-    """The keys the footer offers on the screen in front."""
+    """The keys the key line offers on the screen in front."""
     return {ab.binding.key_display or ab.binding.key for ab in app.active_bindings.values()
             if app.check_action(ab.binding.action.split("(")[0], ())}
 
-
-async def until_async(predicate: Callable[[], bool], what: str, tries: int = 100) -> None:
-    for _ in range(tries):
-        if predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(what)
 
 
 async def test_mode_change_from_the_console_is_written_and_read_back(env: Env) -> None:
@@ -193,8 +187,8 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
                                           "engineer"))
         assert d.accepted, d.reason
     rig.plc.inject_trip(3)
-    await until_async(lambda: ctl.alarms.alarms["drainage.pump4.FAULT"].state == UNACK_ACTIVE,
-                      "the fault alarm", 200)
+    await until(None, lambda: ctl.alarms.alarms["drainage.pump4.FAULT"].state == UNACK_ACTIVE,
+                "the fault alarm", 200)
     late = SiteClient(env.nb.cfg.endpoint, "eng", "eng-password", env.client.pki)
     await late.connect()                     # connects after the alarm: still sees it
     try:
