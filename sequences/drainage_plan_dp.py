@@ -1,5 +1,5 @@
 """One pump room's plan by dynamic programming on a 0.5 m3 volume grid (the cost to go
-interpolated between cells), in about 0.6 s for 4 pumps over 96 steps.
+interpolated between cells), in about 0.5 s for 4 pumps over 96 steps.
 
 Why not the MILP for one room: the volume chain makes HiGHS's relaxation loose (it runs
 fractional pumps) and prices are flat inside a tariff period, so many schedules tie and
@@ -7,12 +7,13 @@ branch-and-bound cannot prune: a 24-step problem still had a 3.5 % gap after 3 s
 The DP has no such trouble: its state is the volume (grid), the number of pumps on, and
 the direction and age of the last change of that number.
 
-That last pair is enough for per-pump minimum run and rest: with ordered, last-in-
-first-out slots (the level control stops the pump started last... by rotation, the one
-with most hours; the plan only counts pumps) the pump a decrease stops is the one the
-last increase started, so a decrease needs the last change to be a decrease or at least
-``min_run`` steps old, and an increase needs the last change to be an increase or at
-least ``min_rest`` steps old. Starts are priced (``Room.start_cost``), not capped.
+That last pair is enough for per-pump minimum run and rest. The plan counts pumps in
+ordered slots, last in first out: a decrease stops the slot the last increase started
+(which physical pump fills a slot is the level control's duty rotation). So a decrease
+needs the last change to be a decrease or at least ``min_run`` steps old, and an
+increase needs the last change to be an increase or at least ``min_rest`` steps old.
+Starts are priced (``Room.start_cost``); ``drainage_plan.plan`` raises that price until
+a cap on starts holds.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class Room:
     max_discharge: float | None = None  # m3/h, e.g. water treatment
     min_run_steps: int = 1
     min_rest_steps: int = 1
-    max_starts: int | None = None      # per slot over the horizon (MILP)
+    max_starts: int | None = None      # per slot over the horizon
     start_cost: float = 2.0            # CNY a start (wear, inrush): the DP prices starts
     into: str | None = None            # the room this one pumps into (relay)
     v_end: float | None = None         # end-of-horizon volume cap; default volume0
