@@ -26,6 +26,7 @@ from fixedsite.sequences.drainage_plan_model import (
     Room,
     RoomPlan,
     expected_volume,
+    margins,
     pumped,
 )
 
@@ -52,7 +53,7 @@ def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float
     rp.volume = expected_volume(room, {room.name: rp}, rooms, h)
     kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
     rp.kwh, rp.cost = float((kw * h).sum()), float((kw * h * prices).sum())
-    margin = np.minimum(room.margin, 0.45 * (room.v_high - room.v_low))
+    margin = margins(room)
     rp.outside_m3 = float(np.maximum(0.0, rp.volume - (room.v_high - margin)).sum()
                           + np.maximum(0.0, room.v_low + margin - rp.volume).sum())
     return Plan(t0, step_s, prices, {room.name: rp}, rp.cost, "optimal (DP, 0.5 m3 grid)",

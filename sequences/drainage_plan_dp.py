@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fixedsite.sequences.drainage_plan_model import PENALTY, Room, pumped
+from fixedsite.sequences.drainage_plan_model import PENALTY, Room, margins, pumped
 
 UP, DOWN = 0, 1
 
@@ -38,7 +38,7 @@ def solve_room(room: Room, prices: np.ndarray, step_s: float, grid_m3: float = 0
                  <= room.max_discharge + 1e-9)]
     n_max = max(caps)
     D = max(room.min_run_steps, room.min_rest_steps, 1)
-    margin = np.minimum(room.margin, 0.45 * (room.v_high - room.v_low))
+    margin = margins(room)
     q_max = max(float(np.max(room.inflow)), 1.0) * h
     pad = 3 * q_max + sum(room.flows[:K]) * h
     v0 = min(room.volume0, room.v_low) - pad

@@ -26,6 +26,7 @@ from fixedsite.sequences.drainage_plan_model import (
     Room,
     RoomPlan,
     expected_volume,
+    margins,
 )
 
 
@@ -169,7 +170,7 @@ def _room_rows(rows: _Rows, m: _Model, r: int, room: Room, rooms: list[Room], T:
             rows.add(cols, [float(q) for q in room.flows[:K]], -inf, room.max_discharge)
     # volume at the end of step t: V_t = V_{t-1} + h (inflow + relay in - out)
     feeders = [(i, o) for i, o in enumerate(rooms) if o.into == room.name]
-    margin = np.minimum(room.margin, 0.45 * (room.v_high - room.v_low))
+    margin = margins(room)
     v_end = room.volume0 if room.v_end is None else room.v_end
     for t in range(T):
         cols, vals = [m.v(r, t)], [1.0]

@@ -73,3 +73,13 @@ def expected_volume(room: Room, plans: dict[str, RoomPlan], rooms: list[Room],
         if other.into == room.name:
             inflow += pumped(other, plans[other.name].pumps)
     return room.volume0 + np.cumsum((inflow - pumped(room, plans[room.name].pumps)) * h)
+
+
+MARGIN_CAP = 0.25        # of the band: the forecast's margin never squeezes it further;
+                         # beyond that the hard level rule, not the plan, is the guard
+
+
+def margins(room: Room) -> np.ndarray:
+    """The room's volume margin per step, capped so a poor forecast (few or odd samples)
+    cannot squeeze the band until the plan must pump through the peak."""
+    return np.minimum(room.margin, MARGIN_CAP * (room.v_high - room.v_low))

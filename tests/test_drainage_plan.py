@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped, slot_starts
+from fixedsite.sequences.drainage_plan_model import margins
 
 HOURS = np.arange(24.0)
 PRICES = np.where((HOURS < 7) | ((HOURS >= 11) & (HOURS < 14)), 0.26,
@@ -44,7 +45,7 @@ def test_plan_keeps_the_band_moves_pumping_to_the_valley_and_beats_level_control
     r = room()
     p = plan([r], PRICES, 3600.0, time_limit_s=3)
     rp = p.rooms["main"]
-    margin = np.minimum(r.margin, 0.45 * (r.v_high - r.v_low))
+    margin = margins(r)
     assert rp.outside_m3 == 0.0
     assert np.all(rp.volume <= r.v_high - margin + 1e-6)
     assert np.all(rp.volume >= r.v_low + margin - 1e-6)
@@ -76,7 +77,7 @@ def test_relay_the_lower_room_never_floods_the_upper_one() -> None:
                  powers=[160.0, 160.0], available=2, max_on=2, into="main")
     p = plan([upper, lower], PRICES, 3600.0, time_limit_s=5)
     up, lo = p.rooms["main"], p.rooms["lower"]
-    margin = np.minimum(upper.margin, 0.45 * (upper.v_high - upper.v_low))
+    margin = margins(upper)
     assert up.outside_m3 == 0.0 and lo.outside_m3 == 0.0
     assert np.all(up.volume <= upper.v_high - margin + 1e-6)
     relay = pumped(lower, lo.pumps)
