@@ -121,10 +121,7 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
                 "three level samples stored", 100)
     app = Console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("5")
-        tags = app.query_one("#trend-tags", DataTable)
-        await until(pilot, lambda: "drainage.sump.level" in tags.rows, "the tag list")
-        tags.move_cursor(row=tags.get_row_index("drainage.sump.level"))
+        await select(pilot, app, "5", "trend-tags", "drainage.sump.level")
         await pilot.press("enter")
         trend = app.query_one(TrendView)
         await until(pilot, lambda: len(trend.buckets) >= 1, "buckets from the server")
@@ -147,6 +144,16 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
         await until(pilot, lambda: "window 1 d" in text(app, "#trend-head"), "wider window")
         keys = check_keys(app)
         assert "[" in keys and "]" in keys and "s" not in keys and "a" not in keys
+
+
+async def select(pilot, app: Console, screen: str, table_id: str, key: str  # type: ignore[no-untyped-def]
+                 ) -> DataTable[str]:
+    """Show a screen and put its table's cursor on row ``key`` once that row is there."""
+    await pilot.press(screen)
+    table: DataTable[str] = app.query_one(f"#{table_id}", DataTable)
+    await until(pilot, lambda: key in table.rows, f"row {key} on screen {screen}")
+    table.move_cursor(row=table.get_row_index(key))
+    return table
 
 
 def check_keys(app: Console) -> set[str]:
@@ -195,10 +202,7 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
         assert late.alarms["drainage.pump4.FAULT"].state == "active"
         app = Console(late, "en", "demo")
         async with app.run_test(size=(120, 36)) as pilot:
-            await pilot.press("3")
-            table = app.query_one("#alarm-list", DataTable)
-            await until(pilot, lambda: "drainage.pump4.FAULT" in table.rows, "alarm row")
-            table.move_cursor(row=table.get_row_index("drainage.pump4.FAULT"))
+            table = await select(pilot, app, "3", "alarm-list", "drainage.pump4.FAULT")
             await pilot.press("h")
             await until(pilot, lambda: len(app.screen_stack) == 2, "the shelve dialog")
             # typed text is set directly: the pilot waits up to 2 s a key on a busy process
