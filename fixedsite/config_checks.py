@@ -10,7 +10,7 @@ from fixedsite.config import (
     SumpEq,
 )
 from fixedsite.drivers.modbus_codec import Address, parse_address
-from fixedsite.equipment import DERIVED, TYPES
+from fixedsite.equipment import DERIVED, PLAN_SIGNALS, TYPES
 
 Problems = list[tuple[str, str]]
 
@@ -68,17 +68,13 @@ def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:
             return                        # one month's problems say it; not twelve times
 
 
-PLAN_TAGS = ("pumps", "status", "cost", "baseline_cost", "saving_pct", "solve_s",
-             "schedule", "expected_level", "inflow", "inflow_high")
-
-
 def known_tags(cfg: SiteConfig) -> set[str]:
     """Every tag a controller on this config will have: mapped, derived and diagnostic."""
     tags = {f"comm.{p}.{s}" for p in cfg.plcs for s in ("online", "errors", "last_error")}
     for sname, system in cfg.systems.items():
         tags |= {f"{sname}.control.demand", f"{sname}.control.status"}
         if system.plan is not None:
-            tags |= {f"{sname}.plan.{sig}" for sig in PLAN_TAGS}
+            tags |= {f"{sname}.plan.{sig}" for sig in PLAN_SIGNALS}
         for ename, eq in system.equipment.items():
             tags |= {f"{sname}.{ename}.{sig}" for sig in eq.signals}
             tags |= {f"{sname}.{ename}.{sig}" for sig in DERIVED.get(eq.type, ())}

@@ -98,3 +98,19 @@ DERIVED: dict[str, tuple[str, ...]] = {
 # Pump remote modes as held in the PLC's mode register.
 MODE_REMOTE_MANUAL = 1
 MODE_REMOTE_AUTO = 2
+
+
+# What a drainage system's planner publishes as <system>.plan.<name>: (unit or None for
+# text, description). One table for the planner and for the config's list of known tags.
+PLAN_SIGNALS: dict[str, tuple[str | None, str]] = {
+    "pumps": ("", "pumps the plan runs now"),
+    "status": (None, "how the last plan was made"),
+    "cost": ("CNY", "energy cost of the plan over its horizon"),
+    "baseline_cost": ("CNY", "the same horizon under level control alone"),
+    "saving_pct": ("%", "saving against level control alone"),
+    "solve_s": ("s", "time the last plan took"),
+    "schedule": (None, "pumps per step, from the plan's start"),
+    "expected_level": (None, "expected level at each step's end, m"),
+    "inflow": ("m3/h", "forecast inflow now"),
+    "inflow_high": ("m3/h", "upper edge of the forecast band now"),
+}

@@ -74,7 +74,8 @@ def as_text(cfg: SiteConfig, shown: Shown) -> str:
     pl, p = shown.planner, shown.plan
     rp = p.rooms[pl.name]
     levels = pl.level(rp.volume)
-    room, _ = pl.room(pl.v(shown.level0), p.t0 + 1)
+    room = pl.last_room
+    assert room is not None
     source = f"{shown.seeded_steps} measured steps from the historian" if \
         shown.seeded_steps else "an assumed constant inflow (no history)"
     lines = [f"Pump plan for {pl.name} from {time.strftime('%Y-%m-%d %H:%M', time.localtime(p.t0))}"

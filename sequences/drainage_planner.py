@@ -23,6 +23,7 @@ import numpy as np
 
 from fixedsite.clock import Clock
 from fixedsite.config import DrainageSystem, PumpEq, SumpEq, TariffConfig
+from fixedsite.equipment import PLAN_SIGNALS
 from fixedsite.historian import Historian
 from fixedsite.sequences.drainage import PumpSequence
 from fixedsite.sequences.drainage_forecast import (
@@ -72,6 +73,7 @@ class Planner:
         self.flow_by_n: dict[int, float] = {}          # measured total flow, n pumps on
         self.view: PlanView | None = None
         self.last: Plan | None = None
+        self.last_room: Room | None = None     # what the last plan was made from
         self.baseline_cost = 0.0
         self.replans = 0
         self.solve_times: deque[float] = deque(maxlen=2000)
@@ -86,18 +88,8 @@ class Planner:
         # benchmarks: solve in the scan under this context (a held clock), not a thread
         self.inline: Callable[[], AbstractContextManager[None]] | None = None
         self.tags = {sig: store.define(f"{system}.plan.{sig}", TagMeta(
-            unit=unit, kind="text" if unit is None else "number", description=desc))
-            for sig, unit, desc in (
-                ("pumps", "", "pumps the plan runs now"),
-                ("status", None, "how the last plan was made"),
-                ("cost", "CNY", "energy cost of the plan over its horizon"),
-                ("baseline_cost", "CNY", "the same horizon under level control alone"),
-                ("saving_pct", "%", "saving against level control alone"),
-                ("solve_s", "s", "time the last plan took"),
-                ("schedule", None, "pumps per step, from the plan's start"),
-                ("expected_level", None, "expected level at each step's end, m"),
-                ("inflow", "m3/h", "forecast inflow now"),
-                ("inflow_high", "m3/h", "upper edge of the forecast band now"))}
+            unit=unit or "", kind="text" if unit is None else "number", description=desc))
+            for sig, (unit, desc) in PLAN_SIGNALS.items()}
 
     # --- measuring, once a scan ----------------------------------------------------------
     def tick(self, volume: float | None) -> None:
@@ -217,7 +209,7 @@ class Planner:
     def _adopt(self, room: Room, prices: np.ndarray, result: Plan, now: float) -> None:
         rp = result.rooms[self.name]
         t0 = now - now % self.p.step_s
-        self.last, self.replans = result, self.replans + 1
+        self.last, self.last_room, self.replans = result, room, self.replans + 1
         self._last_plan_at, self._planned_from = now, room.volume0
         self._margin0 = float(room.margin[min(4, len(room.margin) - 1)])
         self.solve_times.append(result.solve_s)
