@@ -14,6 +14,7 @@ closes; efficiency a parabola peaking at the rated point.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,7 +167,8 @@ class Inflow:
             return max(0.0, float(np.interp(t, *self.recorded)) + extra)
         if self._rng is None:
             self._rng = np.random.default_rng(self.seed)
-        hour = (t % 86400.0) / 3600.0
+        lt = time.localtime(t)                  # the site's day, as the tariff reads it
+        hour = lt.tm_hour + lt.tm_min / 60.0 + (t % 60.0) / 3600.0
         base = self.normal * (1.0 + self.daily_swing * math.sin(2 * math.pi * (hour - 9) / 24))
         # AR(1) with a 20-minute correlation time, stationary std = noise
         phi = math.exp(-dt / 1200.0)

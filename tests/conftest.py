@@ -108,9 +108,12 @@ class Rig:
 async def rig_factory() -> AsyncIterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
-    def make(scale: float = 600.0, plan: bool = False, **replace: str) -> Rig:
+    def make(scale: float = 600.0, plan: bool = False, origin: float | None = None,
+             **replace: str) -> Rig:
+        """``origin`` starts the simulated clock at that epoch (a test about the time of day
+        must not depend on the hour CI happens to run it)."""
         cfg = demo_config(free_port(), scale, plan, **replace)
-        rig = Rig(cfg, ScaledClock(scale))
+        rig = Rig(cfg, ScaledClock(scale, origin=origin))
         rigs.append(rig)
         return rig
 
