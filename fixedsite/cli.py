@@ -78,12 +78,14 @@ def cmd_hil(args: argparse.Namespace) -> int:
               "Ctrl-C stops", flush=True)
 
         def render() -> str:
-            u = site.drainage
-            pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
-                             for i, p in enumerate(u.plant.pumps))
-            mode = "FALLBACK" if u.plc.fallback else "remote"
-            return (f"level {u.plant.sump.level:.2f} m  inflow {u.plant.inflow_now:.0f} m3/h"
-                    f"  PLC {mode}  {pumps}")
+            lines = []
+            for u in site.units:
+                pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
+                                 for i, p in enumerate(u.plant.pumps))
+                mode = "FALLBACK" if u.plc.fallback else "remote"
+                lines.append(f"{u.cfg.system}: level {u.plant.sump.level:.2f} m  inflow "
+                             f"{u.plant.inflow_now:.0f} m3/h  PLC {mode}  {pumps}")
+            return "\n".join(lines)
         try:
             await _status_until(stop, render, args.every, live=False)
         finally:

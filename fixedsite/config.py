@@ -135,6 +135,8 @@ class DrainageSystem(_Model):
     equipment: dict[str, Equipment]
     control: DrainageControl
     plan: DrainagePlan | None = None
+    # relay pumping: the system whose sump this room's pumps discharge into
+    discharges_into: str | None = None
 
 
 class ClockConfig(_Model):

@@ -32,6 +32,7 @@ def cross_check(cfg: SiteConfig) -> Problems:
     for sname, system in cfg.systems.items():
         _check_equipment(cfg, sname, system, used, problems)
         _check_drainage(sname, system, problems)
+    _check_relay(cfg, problems)
     _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
     _check_tariff(cfg, problems)
@@ -241,6 +242,37 @@ def _check_plan(sname: str, system: DrainageSystem, problems: Problems) -> None:
     if p.step_s * 2 > p.horizon_h * 3600:
         problems.append((f"systems.{sname}.plan.horizon_h", "the horizon must span at "
                          "least two steps"))
+
+
+def _check_relay(cfg: SiteConfig, problems: Problems) -> None:
+    """A relay chain ends at a room that discharges to the surface, and rooms are planned
+    jointly: a planned room cannot feed an unplanned one (it would plan blind to whether
+    the upper sump can take its water), and both plan on the same steps."""
+    for sname, system in cfg.systems.items():
+        key, up = f"systems.{sname}.discharges_into", system.discharges_into
+        if up is None:
+            continue
+        if up not in cfg.systems:
+            problems.append((key, f"unknown system {up!r}; expected one of "
+                             f"{sorted(cfg.systems)}"))
+            continue
+        seen, at = {sname}, up
+        while at is not None and at in cfg.systems:
+            if at in seen:
+                problems.append((key, f"relay pumping goes round in a circle through "
+                                 f"{at!r}"))
+                break
+            seen.add(at)
+            at = cfg.systems[at].discharges_into
+        upper = cfg.systems[up].plan
+        if system.plan is not None and upper is None:
+            problems.append((key, f"this room has a plan, {up!r} has none: rooms in relay "
+                             "are planned together, so give both a [plan] or neither"))
+        elif system.plan is not None and upper is not None and (
+                system.plan.step_s, system.plan.horizon_h) != (upper.step_s,
+                                                               upper.horizon_h):
+            problems.append((f"systems.{sname}.plan.step_s", f"rooms in relay are planned "
+                             f"together: step_s and horizon_h must equal {up!r}'s"))
 
 
 def _check_hil(cfg: SiteConfig, problems: Problems) -> None:

@@ -18,7 +18,7 @@ from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
 from fixedsite.sequences.drainage_plan import Plan
-from fixedsite.sequences.drainage_planner import Planner
+from fixedsite.sequences.drainage_planner import Planner, link_relay
 from fixedsite.tags import TagStore
 
 
@@ -32,33 +32,42 @@ class Shown:
 
 def make_plans(cfg: SiteConfig, history: Historian | None, level_m: float | None,
                running: int, inflow_m3h: float | None) -> list[Shown]:
-    """One plan per system that has a ``plan`` section."""
+    """One plan per system that has a ``plan`` section (rooms in relay solved together).
+    ``level_m`` and ``inflow_m3h`` are of the room at the top of a chain; a room feeding
+    it starts from its own last stored level, else from the middle of its band."""
     assert cfg.tariff is not None
     clock = ScaledClock(1.0)
     store = TagStore(clock)
-    out = []
+    planners, levels, seeded = [], {}, {}
     for name, system in cfg.systems.items():
         if system.plan is None:
             continue
         pl = Planner(name, system, cfg.tariff, [], store, clock)
         pl.available, pl.running_n = len(system.control.pumps), running
-        seeded = pl.seed_from(history) if history is not None else 0
-        if seeded == 0:
-            q = inflow_m3h if inflow_m3h is not None else _hil_inflow(cfg, name)
+        planners.append(pl)
+        top = system.discharges_into is None
+        seeded[name] = pl.seed_from(history) if history is not None else 0
+        if seeded[name] == 0:
+            q = inflow_m3h if inflow_m3h is not None and top else _hil_inflow(cfg, name)
             now = clock.now()
             step = pl.p.step_s
             pl.seed([(now - 86400 + i * step, q) for i in range(int(86400 / step))])
-        level = level_m
+        level = level_m if top else None
         if level is None and history is not None:
             last = history.samples(f"{name}.{system.control.sump}.level",
                                    clock.now() - 86400, clock.now() + 1)
             level = last[-1][1] if last else None
-        if level is None:
-            level = sum(system.plan.band_m) / 2
-        now = clock.now()
-        pl.replan_inline(pl.v(level), now)
+        levels[name] = level if level is not None else sum(system.plan.band_m) / 2
+        pl.volume = pl.v(levels[name])
+    link_relay(planners)
+    now = clock.now()
+    for pl in planners:
+        if pl.lead is None:
+            pl.replan_inline(pl.v(levels[pl.name]), now)
+    out = []
+    for pl in planners:
         assert pl.last is not None
-        out.append(Shown(pl, pl.last, level, seeded))
+        out.append(Shown(pl, pl.last, levels[pl.name], seeded[pl.name]))
     return out
 
 

@@ -24,7 +24,7 @@ from fixedsite.io import WriteResult
 from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
-from fixedsite.sequences.drainage_planner import Planner
+from fixedsite.sequences.drainage_planner import Planner, link_relay
 from fixedsite.tags import TagMeta, TagStore
 from fixedsite.uplink import Uplink
 
@@ -91,6 +91,7 @@ class Controller:
             if system.plan is not None and cfg.tariff is not None:
                 lc.planner = Planner(sname, system, cfg.tariff, seqs, self.store, clock)
                 self.planners.append(lc.planner)
+        link_relay(self.planners)
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
         if historian is not None:

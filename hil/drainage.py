@@ -232,6 +232,7 @@ class DrainagePlant:
         self.sensors = [LevelSensor() for _ in range(n_sensors)]
         self.float_levels = float_levels
         self.inflow_now = 0.0
+        self.feeders: list[DrainagePlant] = []    # rooms that pump into this sump (relay)
         self.max_level = sump.level
         self.min_level = sump.level
         self.rng = np.random.default_rng(seed + 1000)
@@ -246,10 +247,15 @@ class DrainagePlant:
                 step_valve(v, h)
                 step_pump(p, s, v, level, h)
             self.inflow_now = self.inflow.rate(t + i * h, h)
-            self.sump.step(self.inflow_now, sum(p.flow for p in self.pumps), h)
+            relayed = sum(f.pumped() for f in self.feeders)
+            self.sump.step(self.inflow_now + relayed, self.pumped(), h)
             lvl = self.sump.level
             self.max_level = max(self.max_level, lvl)
             self.min_level = min(self.min_level, lvl)
+
+    def pumped(self) -> float:
+        """m3/h leaving the sump now."""
+        return sum(p.flow for p in self.pumps)
 
     def floats(self) -> tuple[bool, bool, bool]:
         """(low, high, high-high) switches, each True when active: low below its float."""

@@ -67,6 +67,11 @@ class HilSite:
         self.cfg = cfg
         self.clock = clock
         self.units = [build_drainage(cfg, h, clock) for h in cfg.hil.drainage]
+        rooms = {u.cfg.system: u.plant for u in self.units}
+        for u in self.units:                     # relay: a lower room's pumps fill this sump
+            up = cfg.systems[u.cfg.system].discharges_into
+            if up is not None and up in rooms:
+                rooms[up].feeders.append(u.plant)
         self._task: asyncio.Task[None] | None = None
         self.scans = 0
         self._scanned = asyncio.Event()
@@ -95,6 +100,9 @@ class HilSite:
         """Wait for the next completed PLC scan."""
         self._scanned.clear()
         await self._scanned.wait()
+
+    def unit(self, system: str) -> DrainageUnit:
+        return next(u for u in self.units if u.cfg.system == system)
 
     def surge(self, unit: int, start_in_s: float, duration_s: float, m3h: float) -> None:
         t0 = self.clock.now() + start_in_s

@@ -16,6 +16,7 @@ integer program over all of them (``drainage_plan_milp``), under a time limit.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -30,34 +31,97 @@ from fixedsite.sequences.drainage_plan_model import (
     pumped,
 )
 
+RELAY_DEAR = 10.0     # CNY/kWh added to a lower room's steps in which the upper is full:
+                      # several times any peak price, far below the band's penalty
+RELAY_PASSES = 4      # bottom-up solves at most, each widening the lower rooms' dear steps
+
 __all__ = ["Plan", "Room", "RoomPlan", "level_only", "plan", "pumped"]
 
 
 def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float = 0.0,
-         time_limit_s: float = 5.0) -> Plan:
-    """The cheapest safe plan for these rooms; ``prices`` CNY/kWh per step."""
-    if len(rooms) > 1:
-        return solve_rooms(rooms, prices, step_s, t0, time_limit_s)
+         exact: bool = False, time_limit_s: float = 5.0) -> Plan:
+    """The cheapest safe plan for these rooms; ``prices`` CNY/kWh per step.
+
+    Rooms in relay are solved from the bottom up, each room's DP seeing what the rooms
+    below it plan to pump into it; where the upper band then cannot hold, the lower room
+    is re-planned with those steps made dear and the upper one again. ``exact`` solves
+    all rooms as one MILP instead: slower and under a time limit, for comparison."""
     started = time.perf_counter()
-    room, h = rooms[0], step_s / 3600.0
-    pumps = solve_room(room, prices, step_s)
-    if room.max_starts is not None:       # the cap by pricing starts up until it holds
+    h = step_s / 3600.0
+    if exact and len(rooms) > 1:
+        return solve_rooms(rooms, prices, step_s, t0, time_limit_s)
+    dear = {r.name: np.zeros(len(prices), dtype=bool) for r in rooms}
+    out: dict[str, RoomPlan] = {}
+    for attempt in range(RELAY_PASSES):
+        out = {}
+        for room in _bottom_up(rooms):
+            relay = sum((pumped(r, out[r.name].pumps) for r in rooms if r.into == room.name),
+                        np.zeros(len(prices)))
+            seen = replace(room, inflow=room.inflow + relay)
+            out[room.name] = _solve_one(seen, prices + RELAY_DEAR * dear[room.name], prices,
+                                        h)
+        crowded = {r.name: _crowded(r, out[r.name]) for r in rooms}
+        if not any(crowded[r.into].any() & ~dear[r.name].all() for r in rooms if r.into):
+            break
+        for r in rooms:                     # keep the water below while the upper is full
+            if r.into is not None and attempt + 1 < RELAY_PASSES:
+                dear[r.name] |= crowded[r.into]
+    status = "optimal (DP, 0.5 m3 grid)" if len(rooms) == 1 else \
+        "relay: DP per room, bottom up (0.5 m3 grid)"
+    for room in rooms:
+        out[room.name].volume = expected_volume(room, out, rooms, h)
+    return Plan(t0, step_s, prices, out, sum(p.cost for p in out.values()), status,
+                time.perf_counter() - started)
+
+
+def _bottom_up(rooms: list[Room]) -> list[Room]:
+    """Rooms ordered so that every room comes after the rooms that pump into it."""
+    done: list[Room] = []
+    while len(done) < len(rooms):
+        ready = [r for r in rooms if r not in done and all(
+            o in done for o in rooms if o.into == r.name)]
+        if not ready:
+            raise ValueError("rooms in relay go round in a circle")
+        done += ready
+    return done
+
+
+def _crowded(room: Room, rp: RoomPlan) -> np.ndarray:
+    """Steps in which water relayed in is still in this sump when it overflows the plan's
+    band: from the last time the sump was below the middle of its band to each step
+    over the top."""
+    mid = (room.v_low + room.v_high) / 2
+    out = np.zeros(len(rp.full), dtype=bool)
+    low = -1
+    for t, (v, full) in enumerate(zip(rp.volume, rp.full, strict=True)):
+        if v <= mid:
+            low = t
+        if full:
+            out[low + 1:t + 1] = True
+    return out
+
+
+def _solve_one(room: Room, priced: np.ndarray, prices: np.ndarray, h: float) -> RoomPlan:
+    """One room by the DP on ``priced``, its starts capped by raising the start price until
+    the cap holds; cost reported at ``prices``. ``room.inflow`` includes relay in."""
+    pumps = solve_room(room, priced, h * 3600.0)
+    if room.max_starts is not None:
         base = room.start_cost
         for _ in range(6):
             if max(slot_starts(pumps, room.running), default=0) <= room.max_starts:
                 break
             room.start_cost = max(4 * room.start_cost, 10.0)
-            pumps = solve_room(room, prices, step_s)
+            pumps = solve_room(room, priced, h * 3600.0)
         room.start_cost = base
-    rp = RoomPlan(room.name, pumps, np.zeros(len(prices)), 0.0, 0.0, 0.0)
-    rp.volume = expected_volume(room, {room.name: rp}, rooms, h)
+    volume = room.volume0 + np.cumsum((room.inflow - pumped(room, pumps)) * h)
+    rp = RoomPlan(room.name, pumps, volume, 0.0, 0.0, 0.0)
     kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
     rp.kwh, rp.cost = float((kw * h).sum()), float((kw * h * prices).sum())
     margin = margins(room)
-    rp.outside_m3 = float(np.maximum(0.0, rp.volume - (room.v_high - margin)).sum()
-                          + np.maximum(0.0, room.v_low + margin - rp.volume).sum())
-    return Plan(t0, step_s, prices, {room.name: rp}, rp.cost, "optimal (DP, 0.5 m3 grid)",
-                time.perf_counter() - started)
+    over = np.maximum(0.0, volume - (room.v_high - margin))
+    rp.outside_m3 = float(over.sum() + np.maximum(0.0, room.v_low + margin - volume).sum())
+    rp.full = over > 0
+    return rp
 
 
 def slot_starts(pumps: np.ndarray, running: int) -> list[int]:

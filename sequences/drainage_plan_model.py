@@ -5,7 +5,7 @@ Volumes in m3, flows in m3/h, powers in kW, prices in CNY/kWh, one value per ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class RoomPlan:
     kwh: float
     cost: float
     outside_m3: float                  # band violation the plan could not avoid
+    full: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # over, per step
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Plan:
     cost: float
     status: str
     solve_s: float
+    bound: float | None = None         # no plan can cost less (an exact solver's dual bound)
 
 
 def pumped(room: Room, pumps: np.ndarray) -> np.ndarray:

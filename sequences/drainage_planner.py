@@ -7,6 +7,11 @@ leaves the plan's band (see ``LevelControl``). A plan past its third step, or a
 planner that fails, leaves the level control on its own staged rule: planning can only
 ever make pumping cheaper, never less safe.
 
+Rooms in relay (a lower room pumping into this one) are planned together by the planner
+of the room at the top of the chain, the *lead*: it gathers every feeding room's state,
+solves them as one program and hands each its part. A fed room meters its own inflow
+without what is relayed into it, since the plan adds that from the lower room's pumps.
+
 The solve runs in a worker thread so the scan never waits for it.
 """
 
@@ -17,7 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -84,6 +89,9 @@ class Planner:
         self._last_dir = "up"
         self._task: asyncio.Task[None] | None = None
         self.fixed = False           # a plan given from outside: measure, never re-plan
+        self.lead: Planner | None = None       # plans this room with its own (relay)
+        self.feeders: list[Planner] = []       # rooms pumping into this one, planned here
+        self.volume: float | None = None       # at the last tick
         self._last_plan_at, self._planned_from, self._margin0 = -1e12, 0.0, 0.0
         # benchmarks: solve in the scan under this context (a held clock), not a thread
         self.inline: Callable[[], AbstractContextManager[None]] | None = None
@@ -96,6 +104,7 @@ class Planner:
         now = self.clock.now()
         running = [p for p in self.pumps if p.active]
         pumped = sum(float(p.v("flow") or 0.0) for p in running)
+        relayed = sum(f.outflow() for f in self.feeders)
         n = len(running)
         if n != self.running_n:
             self._last_dir = "up" if n > self.running_n else "down"
@@ -110,9 +119,10 @@ class Planner:
                 log.info("%s: %d pumps available (was %d): re-planning", self.name,
                          available, self.available)
             self.available, self._due = available, True
+        self.volume = volume
         if volume is None:
             return
-        step = self.meter.feed(now, volume, pumped)
+        step = self.meter.feed(now, volume, pumped - relayed)
         if step is not None:
             t0, inflow = step
             fc = self.forecast.forecast(t0, 1)
@@ -127,6 +137,10 @@ class Planner:
             self._due = True
         if self.fixed:
             return
+        if self.lead is not None:             # planned with the room it pumps into
+            if self._due:
+                self._due, self.top()._due = False, True
+            return
         if self._due and self.inline is not None:
             self._due = False
             with self.inline():
@@ -134,6 +148,17 @@ class Planner:
         elif self._due and (self._task is None or self._task.done()):
             self._due = False
             self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
+
+    def outflow(self) -> float:
+        """m3/h this room's running pumps deliver now (into the room above, in relay)."""
+        return sum(float(p.v("flow") or 0.0) for p in self.pumps if p.active)
+
+    def top(self) -> Planner:
+        return self if self.lead is None else self.lead.top()
+
+    def chain(self) -> list[Planner]:
+        """This planner and every room that pumps into it, directly or through others."""
+        return [self] + [q for f in self.feeders for q in f.chain()]
 
     def _off_course(self, volume: float, now: float) -> bool:
         """A surprise inside a step (a surge, a pump that gives less): the volume has left
@@ -189,24 +214,58 @@ class Planner:
     def level(self, volume: np.ndarray) -> np.ndarray:
         return np.interp(volume, self.volumes, self.levels)
 
-    async def _replan(self, volume: float, now: float) -> None:
+    def rooms(self, volume: float, now: float) -> tuple[list[Room], np.ndarray]:
+        """Every room of the chain as the plan sees it, this one first. A feeding room
+        whose level is not known is left out, its forecast inflow counted as flowing on
+        into this one (over a day a room pumps out what flows in)."""
         room, prices = self.room(volume, now)
+        rooms = {self.name: room}
+        for pl in self.chain()[1:]:
+            above = pl.lead
+            while above is not None and above.name not in rooms:
+                above = above.lead                 # the room above was left out too
+            assert above is not None
+            if pl.volume is None:
+                up = rooms[above.name]
+                up.inflow = up.inflow + pl.room(0.0, now)[0].inflow
+                continue
+            rooms[pl.name], _ = pl.room(pl.volume, now)
+            rooms[pl.name].into = above.name
+        return list(rooms.values()), prices
+
+    async def _replan(self, volume: float, now: float) -> None:
+        rooms, prices = self.rooms(volume, now)
         try:
-            result = await asyncio.to_thread(plan, [room], prices, self.p.step_s,
+            result = await asyncio.to_thread(plan, rooms, prices, self.p.step_s,
                                              now - now % self.p.step_s)
         except Exception:
             log.exception("%s: planning failed; level control alone", self.name)
-            self.store.update(self.tags["status"], "planning failed: level control alone")
+            for pl in self.chain():
+                pl.store.update(pl.tags["status"], "planning failed: level control alone")
             return
-        self._adopt(room, prices, result, now)
+        self._adopt_all(rooms, prices, result, now)
 
     def replan_inline(self, volume: float, now: float) -> None:
         """Solve in the caller's thread (benchmarks with a held clock)."""
-        room, prices = self.room(volume, now)
-        self._adopt(room, prices, plan([room], prices, self.p.step_s,
-                                       now - now % self.p.step_s), now)
+        rooms, prices = self.rooms(volume, now)
+        self._adopt_all(rooms, prices, plan(rooms, prices, self.p.step_s,
+                                            now - now % self.p.step_s), now)
 
-    def _adopt(self, room: Room, prices: np.ndarray, result: Plan, now: float) -> None:
+    def _adopt_all(self, rooms: list[Room], prices: np.ndarray, result: Plan,
+                   now: float) -> None:
+        """Each room of the chain takes its part; the lowest first, so each room's
+        level-only baseline receives what the level rule below would pump into it."""
+        planners = {pl.name: pl for pl in self.chain()}
+        base_out: dict[str, np.ndarray] = {}
+        for room in reversed(rooms):
+            fed = sum((base_out[r.name] for r in rooms if r.into == room.name),
+                      np.zeros(len(prices)))
+            base_out[room.name] = planners[room.name]._adopt(room, prices, result, now, fed)
+
+    def _adopt(self, room: Room, prices: np.ndarray, result: Plan, now: float,
+               relayed: np.ndarray) -> np.ndarray:
+        """Take this room's part of a plan; returns what level control alone would pump
+        out of the room (m3/h per step), for the baseline of the room above."""
         rp = result.rooms[self.name]
         t0 = now - now % self.p.step_s
         self.last, self.last_room, self.replans = result, room, self.replans + 1
@@ -216,9 +275,10 @@ class Planner:
         # the plan covers the step in progress from its start
         self.view = PlanView(t0, self.p.step_s, rp.pumps, t0 + 3 * self.p.step_s)
         c = self.cfg.control
-        base = level_only(room, [self.v(x) for x in c.start_levels_m],
+        alone = replace(room, inflow=room.inflow + relayed)
+        base = level_only(alone, [self.v(x) for x in c.start_levels_m],
                           [self.v(x) for x in c.stop_levels_m], self.p.step_s)
-        self.baseline_cost = baseline_cost(room, base, rp.volume[-1], prices, self.p.step_s)
+        self.baseline_cost = baseline_cost(alone, base, rp.volume[-1], prices, self.p.step_s)
         up = self.store.update
         up(self.tags["pumps"], float(rp.pumps[0]))
         up(self.tags["status"], f"{result.status}; {room.available} pumps available" + (
@@ -232,6 +292,7 @@ class Planner:
         up(self.tags["expected_level"], ",".join(f"{x:.2f}" for x in self.level(rp.volume)))
         up(self.tags["inflow"], round(float(room.inflow[0]), 1))
         up(self.tags["inflow_high"], round(float(self.forecast.forecast(t0, 1).high[0]), 1))
+        return pumped(alone, base)
 
     def seed(self, history: list[tuple[float, float]]) -> None:
         """Past inflow steps so the first plan is not blind."""
@@ -243,10 +304,24 @@ class Planner:
         now, c = self.clock.now(), self.cfg.control
         t0 = now - days * 86400
         flows = [h.samples(f"{self.name}.{p}.flow", t0, now) for p in c.pumps]
+        for f in self.feeders:                  # what they relayed in is not our inflow
+            flows += [[(t, -q) for t, q in h.samples(f"{f.name}.{p}.flow", t0, now)]
+                      for p in f.cfg.control.pumps]
         steps = inflows_from_samples(h.samples(f"{self.name}.{c.sump}.volume", t0, now),
                                      flows, t0, now, self.p.step_s)
         self.seed(steps)
         return len(steps)
+
+
+def link_relay(planners: list[Planner]) -> None:
+    """Planners of rooms in relay into their chains: each fed room is planned by the
+    planner of the room it discharges into."""
+    by_name = {pl.name: pl for pl in planners}
+    for pl in planners:
+        up = by_name.get(pl.cfg.discharges_into or "")
+        if up is not None:
+            pl.lead = up
+            up.feeders.append(pl)
 
 
 def baseline_cost(room: Room, pumps: np.ndarray, plan_end_m3: float, prices: np.ndarray,

@@ -25,14 +25,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_text(port: int, scale: float = 60.0, plan: bool = False, **replace: str) -> str:
-    """The demo config with its PLC on ``port`` and ``key = value`` lines replaced; without
-    its pump plan unless asked (most tests are about the level rule and the sequences)."""
-    text = re.sub(r"(?m)^port = \d+", f"port = {port}", DEMO_TEXT)
+def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
+              **replace: str) -> str:
+    """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
+    without its pump plans unless asked (most tests are about the level rule and the
+    sequences), and without the lower pump room unless ``relay``."""
+    text = DEMO_TEXT
+    if not relay:
+        text, n = re.subn(r"(?ms)^# ---- relay pumping:.*?^# ---- end of the lower pump room"
+                          r"[^\n]*\n", "", text)
+        assert n == 1, "no lower pump room in the demo config"
+    ports = iter([port])
+    text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {next(ports, None) or free_port()}",
+                  text)
     if not plan:
-        text, n = re.subn(r"(?ms)^\[systems\.drainage\.plan\]\n.*?(?=^(\[|# ----))", "",
+        text, n = re.subn(r"(?ms)^\[systems\.(\w+)\.plan\]\n.*?(?=^(\[|# ----))", "",
                           text)
-        assert n == 1, "no [systems.drainage.plan] in the demo config"
+        assert n == (2 if relay else 1), "no [systems.*.plan] in the demo config"
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
     text = re.sub(r"(?m)^endpoint = \"opc\.tcp://127\.0\.0\.1:\d+",
                   f'endpoint = "opc.tcp://127.0.0.1:{free_port()}', text)
@@ -42,10 +51,11 @@ def demo_text(port: int, scale: float = 60.0, plan: bool = False, **replace: str
     return text
 
 
-def demo_config(port: int, scale: float = 60.0, plan: bool = False, **replace: str
-                ) -> SiteConfig:
+def demo_config(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
+                **replace: str) -> SiteConfig:
     import tomllib
-    return parse(tomllib.loads(demo_text(port, scale, plan, **replace)), "demo-test.toml")
+    return parse(tomllib.loads(demo_text(port, scale, plan, relay, **replace)),
+                 "demo-test.toml")
 
 
 @pytest.fixture
@@ -109,10 +119,10 @@ async def rig_factory() -> AsyncIterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
     def make(scale: float = 600.0, plan: bool = False, origin: float | None = None,
-             **replace: str) -> Rig:
+             relay: bool = False, **replace: str) -> Rig:
         """``origin`` starts the simulated clock at that epoch (a test about the time of day
         must not depend on the hour CI happens to run it)."""
-        cfg = demo_config(free_port(), scale, plan, **replace)
+        cfg = demo_config(free_port(), scale, plan, relay, **replace)
         rig = Rig(cfg, ScaledClock(scale, origin=origin))
         rigs.append(rig)
         return rig

@@ -17,8 +17,9 @@ PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
 
 def test_demo_config_is_valid() -> None:
     cfg = load(DEMO_CONFIG)
-    assert list(cfg.plcs) == ["drain1"]
+    assert list(cfg.plcs) == ["drain1", "drain2"]
     assert cfg.systems["drainage"].control.pumps == ["pump1", "pump2", "pump3", "pump4"]
+    assert cfg.systems["lower"].discharges_into == "drainage"
     paths = {s.path for s in cfg.signals()}
     assert "drainage.pump3.run_cmd" in paths and "drainage.lt2.level" in paths
 
@@ -91,6 +92,16 @@ BAD: list[tuple[str, Callable[[str], str], str, str]] = [
     ("tariff month 13", lambda t: t.replace("months = [1, 7, 8, 12]", "months = [1, 7, 8, 13]",
                                             1),
      "tariff.periods.3.months", "[13] are not months 1..12"),
+    ("relay into no such room", lambda t: t.replace('discharges_into = "drainage"',
+                                                    'discharges_into = "drainge"'),
+     "systems.lower.discharges_into", "unknown system 'drainge'"),
+    ("relay in a circle", lambda t: t.replace('name = "Main drainage, -350 m level"\n',
+                                              'name = "Main drainage, -350 m level"\n'
+                                              'discharges_into = "lower"\n'),
+     "systems.drainage.discharges_into", "goes round in a circle"),
+    ("relay rooms on other horizons", lambda t: t.replace("horizon_h = 24\nmax_pumps = 2",
+                                                          "horizon_h = 12\nmax_pumps = 2"),
+     "systems.lower.plan.step_s", "must equal 'drainage'"),
     ("falling volume curve", lambda t: t.replace("[1.0, 650]", "[1.0, 200]"),
      "systems.drainage.equipment.sump.volume_curve", "must both rise"),
 ]
@@ -126,13 +137,13 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_check_config_cli_exit_codes(write_config: Callable[[str], Path]) -> None:
     ok = subprocess.run([sys.executable, "-m", "fixedsite", "check-config", str(DEMO_CONFIG)],
                         capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0 and "OK" in ok.stdout and "99 signals" in ok.stdout
+    assert ok.returncode == 0 and "OK" in ok.stdout and "175 signals" in ok.stdout
     bad = write_config(DEMO_TEXT.replace('plc = "drain1"\nname = "Main pump 1"',
-                                         'plc = "drain2"\nname = "Main pump 1"'))
+                                         'plc = "drain9"\nname = "Main pump 1"'))
     r = subprocess.run([sys.executable, "-m", "fixedsite", "check-config", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert f"{bad}: systems.drainage.equipment.pump1.plc: unknown PLC 'drain2'" in r.stderr
+    assert f"{bad}: systems.drainage.equipment.pump1.plc: unknown PLC 'drain9'" in r.stderr
 
 
 def test_hil_map_and_demo_config_agree() -> None:
@@ -140,14 +151,16 @@ def test_hil_map_and_demo_config_agree() -> None:
     from fixedsite.hil.drainage_plc import register_map
 
     cfg = load(DEMO_CONFIG)
-    ctl = cfg.systems["drainage"].control
-    names = {"sump.0": "sump", "plc.0": "plc1"}
-    names |= {f"sensor.{j}": f"lt{j + 1}" for j in range(2)}
-    for i, p in enumerate(ctl.pumps):
-        names[f"pump.{i}"] = p
-        names[f"valve.{i}"] = f"valve{i + 1}"
-    hil = {f"drainage.{names[n.rsplit('.', 1)[0]]}.{n.rsplit('.', 1)[1]}": a
-           for n, a in register_map(4, 2)}
+    hil: dict[str, str] = {}
+    for sname, system in cfg.systems.items():           # a PLC per pump room, one layout
+        ctl = system.control
+        names = {"sump.0": "sump", "plc.0": "plc1"}
+        names |= {f"sensor.{j}": f"lt{j + 1}" for j in range(2)}
+        for i, p in enumerate(ctl.pumps):
+            names[f"pump.{i}"] = p
+            names[f"valve.{i}"] = f"valve{i + 1}"
+        hil |= {f"{sname}.{names[n.rsplit('.', 1)[0]]}.{n.rsplit('.', 1)[1]}": a
+                for n, a in register_map(len(ctl.pumps), 2)}
+        hil.pop(f"{sname}.plc1.heartbeat")
     mapped = {s.path: str(s.address) for s in cfg.signals()}
-    hil.pop("drainage.plc1.heartbeat")
     assert mapped == hil

@@ -10,22 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 from conftest import Rig
+
+from fixedsite.hil.drainage import DrainagePlant
 
 DAY = 86400.0
 # a November day from the start of its evening peak, whatever the hour CI runs the test
 PEAK_STARTS = time.mktime((2026, 11, 3, 16, 0, 0, 0, 0, -1))
 
 
-def energy_by_period(rig: Rig) -> Callable[[], dict[str, float]]:
-    """A check for ``run_for`` that books every scan's pump energy to its tariff period."""
+def energy_by_period(rig: Rig, plant: DrainagePlant | None = None
+                     ) -> Callable[[], dict[str, float]]:
+    """A check for ``run_for`` that books every scan's pump energy (of the main room, or of
+    ``plant``) to its tariff period."""
     tariff = rig.cfg.tariff
     assert tariff is not None
+    pumps = (plant or rig.plant).pumps
     booked: dict[str, float] = {}
-    last = [sum(p.energy for p in rig.plant.pumps)]
+    last = [sum(p.energy for p in pumps)]
 
     def check() -> dict[str, float]:
-        e = sum(p.energy for p in rig.plant.pumps)
+        e = sum(p.energy for p in pumps)
         name = tariff.at(rig.clock.now()).name
         booked[name] = booked.get(name, 0.0) + e - last[0]
         last[0] = e
@@ -111,3 +117,40 @@ async def test_a_trip_is_planned_around(rig_factory: Callable[..., Rig]) -> None
     await rig.run_for(6 * 3600)
     assert not rig.plant.pumps[first].motor_on               # not restarted behind anyone
     assert rig.plant.max_level <= rig.cfg.systems["drainage"].control.normal_band_m[1]
+
+
+async def test_relay_rooms_are_planned_together_and_neither_sump_leaves_its_band(
+        rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory(scale=1440.0, plan=True, relay=True, origin=PEAK_STARTS)
+    await rig.site.start()
+    ctl = await rig.start_controller()
+    upper, lower = ctl.planners
+    assert (upper.name, lower.name, lower.lead) == ("drainage", "lower", upper)
+    upper.inline = rig.clock.held
+    low_plant = rig.site.unit("lower").plant
+    metered: list[float] = []                    # what the main planner measures flowing in
+    update = upper.forecast.update
+    upper.forecast.update = lambda t, q: (metered.append(q), update(t, q))[1]  # type: ignore[method-assign]
+    own, relay, last = [0.0], [0.0], [rig.clock.now()]
+
+    def check() -> None:
+        now = rig.clock.now()
+        own[0] += rig.plant.inflow_now * (now - last[0])
+        relay[0] += low_plant.pumped() * (now - last[0])
+        last[0] = now
+    await rig.run_for(DAY, check)
+    own_mean, relay_mean = own[0] / DAY, relay[0] / DAY
+    assert relay_mean > 40.0                                 # the lower room pumped up
+    # the main room's forecast is of its own inflow: the relay is planned, not forecast
+    assert abs(float(np.mean(metered)) - own_mean) < 0.25 * relay_mean, (
+        np.mean(metered), own_mean, relay_mean)
+    for name, plant in (("drainage", rig.plant), ("lower", low_plant)):
+        band = rig.cfg.systems[name].control.normal_band_m
+        assert band[0] <= plant.min_level and plant.max_level <= band[1], (
+            name, plant.min_level, plant.max_level)
+        assert plant.sump.overflowed_m3 == 0.0
+    # the lower room really pumped into the main sump, on plans made by the main planner
+    assert lower.replans >= 60 and lower.replans >= upper.replans - 2
+    assert "relay" in str(ctl.store.value("lower.plan.status"))
+    schedule = str(ctl.store.value("lower.plan.schedule"))
+    assert len(schedule) == 96 and max(int(c) for c in schedule) <= 2   # its own cap

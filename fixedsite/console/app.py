@@ -164,9 +164,14 @@ class Console(App[None]):
     def v(self, path: str) -> Any:
         return self.client.values.get(path)
 
-    def pumps(self) -> list[str]:
+    def pumps(self, room: str = "drainage") -> list[str]:
         return sorted({p.split(".")[1] for p in self.client.values
-                       if p.startswith("drainage.pump") and p.endswith(".run_cmd")})
+                       if p.startswith(f"{room}.pump") and p.endswith(".run_cmd")})
+
+    def rooms(self) -> list[str]:
+        """Pump rooms on the server, the main one (``drainage``) first."""
+        found = {p.split(".")[0] for p in self.client.values if p.endswith(".control.status")}
+        return sorted(found, key=lambda r: (r != "drainage", r))
 
     def _refresh(self) -> None:
         if not self._dirty:
@@ -195,14 +200,17 @@ class Console(App[None]):
             up = self.client.values[path]
             state = t("online") if up.value and up.good else f"[red]{t('offline')}[/]"
             lines.append(f"{t('plc')} {plc}: {state}")
-        if self.v("drainage.plc1.fallback") and self.v("drainage.plc1.fallback").value:
-            lines.append(f"[bold white on red] {t('fallback')} [/]")
-        level = fmt(self.v("drainage.sump.level"), " m", 2)
-        lines.append(f"{t('drainage')}: {t('sump_level')} {level}   "
-                     f"{fmt(self.v('drainage.control.status'))}")
-        running = sum(1 for p in self.pumps() if (x := self.v(f"drainage.{p}.running"))
-                      and x.value)
-        lines.append(f"  {t('pump')}: {running}/{len(self.pumps())}")
+        for room in self.rooms():                 # the main room, then rooms relaying to it
+            fb = self.v(f"{room}.plc1.fallback")
+            if fb and fb.value:
+                lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
+            level = fmt(self.v(f"{room}.sump.level"), " m", 2)
+            title = t("drainage") if room == "drainage" else f"{t('drainage')} ({room})"
+            lines.append(f"{title}: {t('sump_level')} {level}   "
+                         f"{fmt(self.v(f'{room}.control.status'))}")
+            pumps = self.pumps(room)
+            running = sum(1 for p in pumps if (x := self.v(f"{room}.{p}.running")) and x.value)
+            lines.append(f"  {t('pump')}: {running}/{len(pumps)}")
         self.query_one("#overview", Static).update("\n".join(lines))
 
     def _mode(self, pump: str) -> str:
