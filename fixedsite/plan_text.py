@@ -17,7 +17,7 @@ import numpy as np
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
-from fixedsite.sequences.drainage_plan import Plan
+from fixedsite.sequences.drainage_plan import Plan, pumped
 from fixedsite.sequences.drainage_planner import Planner, link_relay
 from fixedsite.tags import TagStore
 
@@ -90,12 +90,16 @@ def as_text(cfg: SiteConfig, shown: Shown) -> str:
     lines = [f"Pump plan for {pl.name} from {time.strftime('%Y-%m-%d %H:%M', time.localtime(p.t0))}"
              f", {p.step_s / 60:.0f}-minute steps; level now {shown.level0:.2f} m, "
              f"band {pl.p.band_m[0]}-{pl.p.band_m[1]} m; forecast from {source}",
-             f"{'time':<6} {'period':<9} {'pumps':>5} {'level m':>8} {'inflow m3/h':>12}"]
+             f"{'time':<6} {'period':<9} {'pumps':>5} {'level m':>8} {'inflow m3/h':>12}"
+             + (f" {'relayed in':>11}" if pl.feeders else "")]
+    relay = sum((pumped(f.last_room, p.rooms[f.name].pumps) for f in pl.feeders
+                 if f.last_room is not None and f.name in p.rooms), np.zeros(len(rp.pumps)))
     for i, n in enumerate(rp.pumps):
         t = p.t0 + i * p.step_s
         period = cfg.tariff.at(t + 1).name
         lines.append(f"{time.strftime('%H:%M', time.localtime(t)):<6} {period:<9} {n:>5} "
-                     f"{levels[i]:>8.2f} {room.inflow[i]:>12.0f}")
+                     f"{levels[i]:>8.2f} {room.inflow[i]:>12.0f}"
+                     + (f" {relay[i]:>11.0f}" if pl.feeders else ""))
     base = pl.baseline_cost
     saving = 100 * (1 - rp.cost / base) if base > 0 else 0.0
     lines.append(f"plan: {rp.cost:,.0f} CNY for {rp.kwh:,.0f} kWh; level control alone on the "

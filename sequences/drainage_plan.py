@@ -105,16 +105,16 @@ def _solve_one(room: Room, priced: np.ndarray, prices: np.ndarray, h: float) -> 
     """One room by the DP on ``priced``, its starts capped by raising the start price until
     the cap holds; cost reported at ``prices``. ``room.inflow`` includes relay in."""
     pumps = solve_room(room, priced, h * 3600.0)
+    base = room.start_cost
     if room.max_starts is not None:
-        base = room.start_cost
         for _ in range(6):
             if max(slot_starts(pumps, room.running), default=0) <= room.max_starts:
                 break
             room.start_cost = max(4 * room.start_cost, 10.0)
             pumps = solve_room(room, priced, h * 3600.0)
-        room.start_cost = base
+    used, room.start_cost = room.start_cost, base
     volume = room.volume0 + np.cumsum((room.inflow - pumped(room, pumps)) * h)
-    rp = RoomPlan(room.name, pumps, volume, 0.0, 0.0, 0.0)
+    rp = RoomPlan(room.name, pumps, volume, 0.0, 0.0, 0.0, start_cost=used)
     kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
     rp.kwh, rp.cost = float((kw * h).sum()), float((kw * h * prices).sum())
     margin = margins(room)

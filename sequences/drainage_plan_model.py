@@ -48,6 +48,7 @@ class RoomPlan:
     cost: float
     outside_m3: float                  # band violation the plan could not avoid
     full: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # over, per step
+    start_cost: float = 0.0            # the start price at which the starts cap held
 
 
 @dataclass

@@ -36,7 +36,14 @@ from fixedsite.sequences.drainage_forecast import (
     InflowMeter,
     inflows_from_samples,
 )
-from fixedsite.sequences.drainage_plan import Plan, Room, level_only, plan, pumped
+from fixedsite.sequences.drainage_plan import (
+    Plan,
+    Room,
+    level_only,
+    plan,
+    pumped,
+    slot_starts,
+)
 from fixedsite.tags import TagMeta, TagStore
 
 log = logging.getLogger(__name__)
@@ -92,6 +99,9 @@ class Planner:
         self.lead: Planner | None = None       # plans this room with its own (relay)
         self.feeders: list[Planner] = []       # rooms pumping into this one, planned here
         self.volume: float | None = None       # at the last tick
+        # the start price at which the last plan kept the starts cap: the next plan starts
+        # from it, so a re-plan seldom solves twice (halved while the cap is slack)
+        self.start_price = 0.0
         self._last_plan_at, self._planned_from, self._margin0 = -1e12, 0.0, 0.0
         # benchmarks: solve in the scan under this context (a held clock), not a thread
         self.inline: Callable[[], AbstractContextManager[None]] | None = None
@@ -204,7 +214,7 @@ class Planner:
                     max_discharge=p.max_discharge_m3h,
                     min_run_steps=max(1, int(np.ceil(p.min_run_s / p.step_s))),
                     min_rest_steps=max(1, int(np.ceil(p.min_rest_s / p.step_s))),
-                    start_cost=p.start_cost,
+                    start_cost=max(p.start_cost, self.start_price),
                     max_starts=max(1, round(p.max_starts_per_day * p.horizon_h / 24)))
         return room, prices
 
@@ -272,6 +282,9 @@ class Planner:
         self._last_plan_at, self._planned_from = now, room.volume0
         self._margin0 = float(room.margin[min(4, len(room.margin) - 1)])
         self.solve_times.append(result.solve_s)
+        slack = max(slot_starts(rp.pumps, room.running), default=0) <= room.max_starts - 2 \
+            if room.max_starts is not None else True
+        self.start_price = rp.start_cost / 2 if slack else rp.start_cost
         # the plan covers the step in progress from its start
         self.view = PlanView(t0, self.p.step_s, rp.pumps, t0 + 3 * self.p.step_s)
         c = self.cfg.control

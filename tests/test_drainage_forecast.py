@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from fixedsite.config import DEMO_CONFIG, load
 from fixedsite.sequences.drainage_forecast import (
     InflowForecast,
     InflowMeter,
@@ -83,12 +84,18 @@ def test_fixedsite_plan_prints_the_day_and_its_saving(tmp_path: object) -> None:
     r = subprocess.run([sys.executable, "-m", "fixedsite", "plan", "--db", "/nonexistent.db",
                         "--level", "1.3"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    rows = [ln for ln in lines if ln[:2].isdigit() and ":" in ln[:5]]
-    assert len(rows) == 96
-    assert {ln.split()[1] for ln in rows} <= {"valley", "flat", "peak", "critical"}
-    levels = [float(ln.split()[3]) for ln in rows]
-    assert 0.8 <= min(levels) and max(levels) <= 2.1
-    summary = next(ln for ln in lines if ln.startswith("plan: "))
-    saving = float(summary.rsplit("saving", 1)[1].strip(" %"))
-    assert saving > 5.0
+    sections = r.stdout.split("Pump plan for ")[1:]
+    assert [sec.split()[0] for sec in sections] == ["drainage", "lower"]   # relay: both
+    cfg = load(DEMO_CONFIG)
+    for sec in sections:
+        lines = sec.splitlines()
+        plan = cfg.systems[lines[0].split()[0]].plan
+        assert plan is not None
+        rows = [ln for ln in lines if ln[:2].isdigit() and ":" in ln[:5]]
+        assert len(rows) == 96
+        assert {ln.split()[1] for ln in rows} <= {"valley", "flat", "peak", "critical"}
+        levels = [float(ln.split()[3]) for ln in rows]
+        assert plan.band_m[0] <= min(levels) and max(levels) <= plan.band_m[1], lines[0]
+        summary = next(ln for ln in lines if ln.startswith("plan: "))
+        saving = float(summary.rsplit("saving", 1)[1].strip(" %"))
+        assert saving > 5.0, summary

@@ -66,10 +66,11 @@ async def test_a_planned_day_pumps_in_the_valley_and_keeps_the_band(
 
 async def test_a_surge_beyond_the_forecast_is_met_by_the_level_rule(
         rig_factory: Callable[..., Rig]) -> None:
-    rig = rig_factory(scale=1440.0, plan=True)
+    rig = rig_factory(scale=1440.0, plan=True, origin=PEAK_STARTS)
     await rig.site.start()
     ctl = await rig.start_controller()
-    await rig.run_for(3 * 3600)                              # the planner has learnt a bit
+    ctl.planners[0].inline = rig.clock.held                  # see the planned day
+    await rig.run_for(3 * 3600)          # the planner has learnt a bit, rests in the peak
     rig.site.surge(0, 0, 4 * 3600, 500.0)                    # 900 m3/h, 4 h, unforecast
     statuses: set[str] = set()
     running = [0]
