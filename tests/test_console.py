@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -28,9 +29,11 @@ class Env:
         self.rig, self.nb, self.client = rig, nb, client
 
 
-@pytest_asyncio.fixture
-async def env(rig_factory: Callable[..., Rig], tmp_path: Path) -> AsyncIterator[Env]:
-    rig = rig_factory(scale=60.0, initial_level_m="1.0")
+@contextlib.asynccontextmanager
+async def site_env(rig_factory: Callable[..., Rig], tmp_path: Path, **kw: object
+                   ) -> AsyncIterator[Env]:
+    """HIL, controller with its historian, OPC UA server and a logged-in client."""
+    rig = rig_factory(scale=60.0, initial_level_m="1.0", **kw)
     await rig.site.start()
     rig.ctl = Controller(rig.cfg, rig.clock, historian=Historian(tmp_path / "history.db"))
     users = UserStore(tmp_path / "users.json")
@@ -42,23 +45,30 @@ async def env(rig_factory: Callable[..., Rig], tmp_path: Path) -> AsyncIterator[
     await rig.ctl.store.wait_for("drainage.sump.level", lambda t: t.value is not None, 10)
     client = SiteClient(nb.cfg.endpoint, "eng", "eng-password", tmp_path / "console-pki")
     await client.connect()
-    e = Env(rig, nb, client)
-    yield e
-    await client.close()
-    await e.nb.stop()
+    try:
+        yield Env(rig, nb, client)
+    finally:
+        await client.close()
+        await nb.stop()
+
+
+@pytest_asyncio.fixture
+async def env(rig_factory: Callable[..., Rig], tmp_path: Path) -> AsyncIterator[Env]:
+    async with site_env(rig_factory, tmp_path) as e:
+        yield e
 
 
 def text(app: Console, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
 
-async def until(pilot, predicate, what: str, tries: int = 60) -> None:  # type: ignore[no-untyped-def]
+async def until(pilot, predicate, what, tries: int = 60) -> None:  # type: ignore[no-untyped-def]
     """Wait for ``predicate`` with a deadline; through the pilot when an app runs."""
     for _ in range(tries):
         if predicate():
             return
         await (pilot.pause(0.1) if pilot is not None else asyncio.sleep(0.1))
-    raise AssertionError(what)
+    raise AssertionError(what() if callable(what) else what)
 
 
 async def test_overview_and_drainage_in_english(env: Env) -> None:
@@ -237,3 +247,28 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
             assert who[-2:] == [("shelve", "eng"), ("unshelve", "eng")]
     finally:
         await late.close()
+
+
+async def test_a_relay_room_is_shown_and_commanded_beside_the_main_one(
+        rig_factory: Callable[..., Rig], tmp_path: Path) -> None:
+    async with site_env(rig_factory, tmp_path, relay=True) as env:
+        ctl = env.rig.ctl
+        assert ctl is not None
+        app = Console(env.client, "en", "demo")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: "Drainage (lower): Sump level" in text(
+                app, "#overview"), "the lower room on the overview")
+            assert "PLC drain2: online" in text(app, "#overview")
+            table = await select(pilot, app, "2", "pumps", "lower.pump2")
+            assert table.row_count == 7 and "lower: Sump level" in text(app, "#sump")
+            await pilot.press("m")
+            await until(pilot, lambda: len(app.screen_stack) == 2, "the mode dialog")
+            assert "mode lower.pump2" in str(app.screen.query_one("#choose-text").render()
+                                             ).lower()
+            await pilot.press("1")
+            await until(pilot, lambda: "Done" in text(app, "#message"),
+                        lambda: f"the mode change: {text(app, '#message')!r}")
+            # the lower room's PLC wrote and read back, the main room's pump untouched
+            assert ctl.store.value("lower.pump2.mode") == 1
+            assert ctl.store.value("drainage.pump2.mode") == 2
+            assert env.rig.site.unit("lower").plc.hr[20] == 1          # pump 2 mode word

@@ -213,9 +213,18 @@ class Console(App[None]):
             lines.append(f"  {t('pump')}: {running}/{len(pumps)}")
         self.query_one("#overview", Static).update("\n".join(lines))
 
-    def _mode(self, pump: str) -> str:
+    def all_pumps(self) -> list[str]:
+        """Every pump of every room as its path (``room.pump``), the main room's first."""
+        return [f"{room}.{p}" for room in self.rooms() for p in self.pumps(room)]
+
+    @staticmethod
+    def shown(path: str) -> str:
+        """A pump's name for people: ``pump1`` in the main room, ``lower.pump1`` elsewhere."""
+        return path.removeprefix("drainage.")
+
+    def _mode(self, path: str) -> str:
         """Local (the selector at the pump), else the PLC's mode register, in words."""
-        local, mode = self.v(f"drainage.{pump}.local"), self.v(f"drainage.{pump}.mode")
+        local, mode = self.v(f"{path}.local"), self.v(f"{path}.mode")
         if local and local.value:
             return self.t("local")
         if mode is None or not isinstance(mode.value, float):
@@ -223,8 +232,8 @@ class Console(App[None]):
         word = self.t(f"mode.{int(mode.value)}")
         return word + ("" if mode.good and not mode.stale else "?")
 
-    def _state(self, pump: str) -> str:
-        v = self.v(f"drainage.{pump}.state")
+    def _state(self, path: str) -> str:
+        v = self.v(f"{path}.state")
         if v is None:
             return "--"
         word = self.t(f"st.{v.value}")
@@ -232,29 +241,32 @@ class Console(App[None]):
 
     def _drainage(self) -> None:
         t = self.t
-        plan = ""
-        if self.v("drainage.plan.pumps") is not None:
-            plan = (f"   {t('plan')}: {fmt(self.v('drainage.plan.pumps'), '', 0)} "
-                    f"{t('pumps_now')}, {t('saving')} "
-                    f"{fmt(self.v('drainage.plan.saving_pct'), ' %', 1)}   "
-                    f"{fmt(self.v('drainage.control.status'))}")
-        self.query_one("#sump", Static).update(
-            f"{t('sump_level')}: {fmt(self.v('drainage.sump.level'), ' m', 2)}   "
-            f"{fmt(self.v('drainage.sump.fill'), ' %', 1)}{plan}")
+        lines = []
+        for room in self.rooms():
+            plan = ""
+            if self.v(f"{room}.plan.pumps") is not None:
+                plan = (f"   {t('plan')}: {fmt(self.v(f'{room}.plan.pumps'), '', 0)} "
+                        f"{t('pumps_now')}, {t('saving')} "
+                        f"{fmt(self.v(f'{room}.plan.saving_pct'), ' %', 1)}   "
+                        f"{fmt(self.v(f'{room}.control.status'))}")
+            lines.append(("" if room == "drainage" else f"{room}: ")
+                         + f"{t('sump_level')}: {fmt(self.v(f'{room}.sump.level'), ' m', 2)}   "
+                         f"{fmt(self.v(f'{room}.sump.fill'), ' %', 1)}{plan}")
+        self.query_one("#sump", Static).update("\n".join(lines))
         table = self.query_one("#pumps", DataTable)
-        for p in self.pumps():
-            base = f"drainage.{p}"
-            state = self._state(p)
-            if (x := self.v(f"{base}.state")) is not None and x.value == "fault":
+        for path in self.all_pumps():
+            state = self._state(path)
+            if (x := self.v(f"{path}.state")) is not None and x.value == "fault":
                 state = f"[bold white on red]{state}[/]"
-            row = [p, state, self._mode(p), fmt(self.v(f"{base}.flow"), "", 0),
-                   fmt(self.v(f"{base}.current")), fmt(self.v(f"{base}.bearing_temp")),
-                   fmt(self.v(f"{base}.stator_temp")), fmt(self.v(f"{base}.run_hours"))]
-            if p in table.rows:
+            row = [self.shown(path), state, self._mode(path),
+                   fmt(self.v(f"{path}.flow"), "", 0), fmt(self.v(f"{path}.current")),
+                   fmt(self.v(f"{path}.bearing_temp")), fmt(self.v(f"{path}.stator_temp")),
+                   fmt(self.v(f"{path}.run_hours"))]
+            if path in table.rows:
                 for col, value in zip(table.columns, row, strict=True):
-                    table.update_cell(p, col, value)
+                    table.update_cell(path, col, value)
             else:
-                table.add_row(*row, key=p)
+                table.add_row(*row, key=path)
 
     def _shown_alarms(self) -> list[Any]:
         """Standing alarms by priority then newest, shelved ones last; the filter is text
@@ -300,13 +312,13 @@ class Console(App[None]):
         done, why = await self.client.call(target, method, *args)
         self.say(f"{self.t('done') if done else self.t('refused')}: {why}")
 
-    def _pump_state(self, pump: str) -> str:
+    def _pump_state(self, path: str) -> str:
         """The interlock state a command dialog shows before the operator confirms."""
-        t, base = self.t, f"drainage.{pump}"
-        reason = self.v(f"{base}.fault_reason")
-        return (f"{t('interlocks')}: {t('state')} {self._state(pump)}, "
-                f"{t('mode')} {self._mode(pump)}, "
-                f"{t('sump_level')} {fmt(self.v('drainage.sump.level'), ' m', 2)}"
+        t, room = self.t, path.split(".")[0]
+        reason = self.v(f"{path}.fault_reason")
+        return (f"{t('interlocks')}: {t('state')} {self._state(path)}, "
+                f"{t('mode')} {self._mode(path)}, "
+                f"{t('sump_level')} {fmt(self.v(f'{room}.sump.level'), ' m', 2)}"
                 + (f"\n{reason.value}" if reason and reason.value else ""))
 
     def action_command(self, action: str) -> None:
@@ -316,8 +328,9 @@ class Console(App[None]):
 
         async def go(ok: bool | None) -> None:
             if ok:
-                await self._call(f"drainage.{pump}", action.capitalize())
-        self.push_screen(Confirm(f"{self.t(action)} {pump}?\n{self._pump_state(pump)}"), go)
+                await self._call(pump, action.capitalize())
+        self.push_screen(Confirm(f"{self.t(action)} {self.shown(pump)}?\n"
+                                 f"{self._pump_state(pump)}"), go)
 
     def action_mode(self) -> None:
         pump = self._selected("pumps")
@@ -328,8 +341,9 @@ class Console(App[None]):
 
         async def go(mode: str | None) -> None:
             if mode is not None:
-                await self._call(f"drainage.{pump}", "SetMode", mode)
-        self.push_screen(Choose(f"{self.t('mode')} {pump}\n{self._pump_state(pump)}",
+                await self._call(pump, "SetMode", mode)
+        self.push_screen(Choose(f"{self.t('mode')} {self.shown(pump)}\n"
+                                f"{self._pump_state(pump)}",
                                 options), go)
 
     def action_ack(self) -> None:
