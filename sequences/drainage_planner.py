@@ -149,7 +149,9 @@ class Planner:
             return
         if self.lead is not None:             # planned with the room it pumps into
             if self._due:
-                self._due, self.top()._due = False, True
+                self._due, top = False, self.top()
+                # the lead re-plans on its own step too: one plan for both, not two
+                top._due |= now - top._last_plan_at > self.p.step_s / 10
             return
         if self._due and self.inline is not None:
             self._due = False

@@ -71,6 +71,7 @@ async def test_a_surge_beyond_the_forecast_is_met_by_the_level_rule(
     ctl = await rig.start_controller()
     ctl.planners[0].inline = rig.clock.held                  # see the planned day
     await rig.run_for(3 * 3600)          # the planner has learnt a bit, rests in the peak
+    await rig.until(lambda: rig.plant.sump.level >= 1.75, 4 * 3600, "the sump filling")
     rig.site.surge(0, 0, 4 * 3600, 500.0)                    # 900 m3/h, 4 h, unforecast
     statuses: set[str] = set()
     running = [0]
@@ -139,8 +140,8 @@ async def test_relay_rooms_are_planned_together_and_neither_sump_leaves_its_band
         own[0] += rig.plant.inflow_now * (now - last[0])
         relay[0] += low_plant.pumped() * (now - last[0])
         last[0] = now
-    await rig.run_for(DAY, check)
-    own_mean, relay_mean = own[0] / DAY, relay[0] / DAY
+    await rig.run_for(DAY / 2, check)            # the evening peak and the night's valley
+    own_mean, relay_mean = own[0] / (DAY / 2), relay[0] / (DAY / 2)
     assert relay_mean > 40.0                                 # the lower room pumped up
     # the main room's forecast is of its own inflow: the relay is planned, not forecast
     assert abs(float(np.mean(metered)) - own_mean) < 0.25 * relay_mean, (
@@ -151,7 +152,7 @@ async def test_relay_rooms_are_planned_together_and_neither_sump_leaves_its_band
             name, plant.min_level, plant.max_level)
         assert plant.sump.overflowed_m3 == 0.0
     # the lower room really pumped into the main sump, on plans made by the main planner
-    assert lower.replans >= 60 and lower.replans >= upper.replans - 2
+    assert lower.replans >= 40 and lower.replans >= upper.replans - 2
     assert "relay" in str(ctl.store.value("lower.plan.status"))
     schedule = str(ctl.store.value("lower.plan.schedule"))
     assert len(schedule) == 96 and max(int(c) for c in schedule) <= 2   # its own cap
