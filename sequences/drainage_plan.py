@@ -9,8 +9,9 @@ pumps, on kW (the maximum-demand charge) and on discharge (water treatment); per
 minimum run and rest; at the horizon's end the volume may not exceed the volume now, so
 cost is not pushed into tomorrow.
 
-One room: the exact dynamic program (``drainage_plan_dp``). Rooms in relay: one mixed-
-integer program over all of them (``drainage_plan_milp``), under a time limit.
+Each room by the exact dynamic program (``drainage_plan_dp``); rooms in relay room by
+room from the bottom up (``plan``). The one mixed-integer program over all rooms
+(``drainage_plan_milp``, ``exact=True``) is the yardstick, not the controller's solver.
 """
 
 from __future__ import annotations
@@ -61,15 +62,13 @@ def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float
             out[room.name] = _solve_one(seen, prices + RELAY_DEAR * dear[room.name], prices,
                                         h)
         crowded = {r.name: _crowded(r, out[r.name]) for r in rooms}
-        if not any(crowded[r.into].any() & ~dear[r.name].all() for r in rooms if r.into):
-            break
-        for r in rooms:                     # keep the water below while the upper is full
-            if r.into is not None and attempt + 1 < RELAY_PASSES:
-                dear[r.name] |= crowded[r.into]
+        more = {r.name: crowded[r.into] & ~dear[r.name] for r in rooms if r.into}
+        if attempt + 1 == RELAY_PASSES or not any(m.any() for m in more.values()):
+            break                           # the same dear steps would give the same plan
+        for name, m in more.items():        # keep the water below while the upper is full
+            dear[name] |= m
     status = "optimal (DP, 0.5 m3 grid)" if len(rooms) == 1 else \
         "relay: DP per room, bottom up (0.5 m3 grid)"
-    for room in rooms:
-        out[room.name].volume = expected_volume(room, out, rooms, h)
     return Plan(t0, step_s, prices, out, sum(p.cost for p in out.values()), status,
                 time.perf_counter() - started)
 
@@ -113,8 +112,8 @@ def _solve_one(room: Room, priced: np.ndarray, prices: np.ndarray, h: float) -> 
             room.start_cost = max(4 * room.start_cost, 10.0)
             pumps = solve_room(room, priced, h * 3600.0)
     used, room.start_cost = room.start_cost, base
-    volume = room.volume0 + np.cumsum((room.inflow - pumped(room, pumps)) * h)
-    rp = RoomPlan(room.name, pumps, volume, 0.0, 0.0, 0.0, start_cost=used)
+    rp = RoomPlan(room.name, pumps, np.zeros(0), 0.0, 0.0, 0.0, start_cost=used)
+    volume = rp.volume = expected_volume(room, {room.name: rp}, [room], h)
     kw = np.concatenate([[0.0], np.cumsum(room.powers)])[pumps]
     rp.kwh, rp.cost = float((kw * h).sum()), float((kw * h * prices).sum())
     margin = margins(room)

@@ -113,7 +113,7 @@ class Planner:
     def tick(self, volume: float | None) -> None:
         now = self.clock.now()
         running = [p for p in self.pumps if p.active]
-        pumped = sum(float(p.v("flow") or 0.0) for p in running)
+        pumped = self.outflow()
         relayed = sum(f.outflow() for f in self.feeders)
         n = len(running)
         if n != self.running_n:
