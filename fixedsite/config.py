@@ -196,6 +196,9 @@ class StorageConfig(_Model):
     deadband_pct: float = Field(default=0.2, ge=0, le=50)   # of the signal's range
     max_interval_s: PositiveFloat = 300.0
     flush_s: PositiveFloat = 2.0    # wall seconds between history writes
+    # samples and events held in memory while the disk refuses writes; past it the
+    # oldest are dropped, counted in controller.historian.dropped and alarmed
+    max_buffered: int = Field(default=500_000, ge=1000)
     keep_monitoring_days: float = Field(default=731.0, ge=730.0)  # >= 2 years
     keep_run_records_days: float = Field(default=92.0, ge=92.0)   # >= 3 months
 
@@ -229,6 +232,9 @@ class UplinkConfig(_Model):
     org: str = "fixedsite"
     bucket: str = "fixedsite"
     batch: int = Field(default=5000, ge=1, le=100_000)
+    # points kept on disk while the server is away (~100 bytes each); when full the oldest
+    # are dropped so the newest history survives, counted and alarmed
+    max_queue: int = Field(default=5_000_000, ge=1000)
 
 
 class OpcUaConfig(_Model):
@@ -237,6 +243,8 @@ class OpcUaConfig(_Model):
     anonymous: Literal["off", "read"] = "off"
     allow_unsecured: bool = False         # a None endpoint only when asked for, never by default
     trusted_clients_dir: str | None = None   # if set, only client certificates in it connect
+    max_login_failures: int = Field(default=5, ge=1, le=100)  # in a row, per user name
+    lockout_s: PositiveFloat = 900.0      # then that user is refused for this long
 
 
 class SiteInfo(_Model):

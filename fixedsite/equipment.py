@@ -114,3 +114,31 @@ PLAN_SIGNALS: dict[str, tuple[str | None, str]] = {
     "inflow": ("m3/h", "forecast inflow now"),
     "inflow_high": ("m3/h", "upper edge of the forecast band now"),
 }
+
+
+# Tags the controller publishes about itself, as controller.<part>.<signal>: (kind, unit,
+# description). One table for the modules that publish them, the built-in alarms and the
+# config's list of known tags. "ok" is false while that part cannot do its job.
+CONTROLLER_SIGNALS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "historian": {
+        "ok": ("bool", "", "history is being written to disk"),
+        "error": ("text", "", "why the last history write failed"),
+        "buffered": ("number", "", "samples and events waiting to be written"),
+        "dropped": ("number", "", "samples and events lost since start (buffer full)"),
+    },
+    "uplink": {
+        "ok": ("bool", "", "the history server takes our writes and the queue has room"),
+        "error": ("text", "", "why the uplink is not delivering"),
+        "queued": ("number", "", "points on disk waiting for the server"),
+        "dropped": ("number", "", "points dropped since start (queue full or disk full)"),
+    },
+    "audit": {
+        "ok": ("bool", "", "the audit log can be written; commands are refused if not"),
+        "error": ("text", "", "why the last audit write failed"),
+    },
+    "tasks": {
+        "ok": ("bool", "", "every long-running task of the controller is running"),
+        "failed": ("text", "", "tasks that ended and are being restarted"),
+        "restarts": ("number", "", "task restarts since start"),
+    },
+}
