@@ -9,6 +9,8 @@ not start with a config that has any.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import tomllib
 from collections.abc import Iterator
@@ -25,7 +27,10 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.to
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float of the schema (levels, limits, scales, curve points,
+    # ranges, delays, periods, flows, prices) must be finite; TOML's nan and inf are refused
+    # here once rather than field by field
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SignalMap(_Model):
@@ -165,7 +170,7 @@ class HilDrainage(_Model):
     float_low_m: PositiveFloat
     float_high_m: PositiveFloat
     float_highhigh_m: PositiveFloat
-    seed: int = 1
+    seed: int = Field(default=1, ge=0)    # numpy's generators take no negative seed
 
 
 class HilConfig(_Model):
@@ -300,16 +305,27 @@ class ConfigError(Exception):
 
 
 def load(path: str | Path) -> SiteConfig:
+    """The config in ``path``, or ConfigError: whatever the file holds (not text, not
+    UTF-8, not TOML, nested past reason), the answer is a problem list, never a crash."""
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(name, [("", f"cannot read the file: {e.strerror}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(name, [("", f"not UTF-8 text: byte 0x{data[e.start]:02x} on line "
+                                  f"{line}; a site config is a UTF-8 TOML file")]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(name, [("", f"not valid TOML: {e}")]) from None
+    except RecursionError:
+        raise ConfigError(name, [("", "not a usable TOML file: arrays or tables nested too "
+                                  "deeply")]) from None
     return parse(raw, name)
 
 
@@ -317,7 +333,10 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
     try:
         cfg = SiteConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(name, [_pydantic_problem(err) for err in e.errors()]) from None
+        problems = [p for err in e.errors() if (p := _pydantic_problem(err)) is not None]
+        raise ConfigError(name, list(dict.fromkeys(problems))) from None
+    except RecursionError:
+        raise ConfigError(name, [("", "values nested too deeply to check")]) from None
     from fixedsite.config_checks import cross_check  # cross-entry rules live apart
 
     problems = cross_check(cfg)
@@ -327,14 +346,35 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
 
 
 _TYPE_TAGS = set(TYPES)
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def _pydantic_problem(err: Any) -> tuple[str, str]:
+def key_path(*parts: object) -> str:
+    """A key path as TOML would write it: a part that is not a bare key is quoted, so a
+    name with a dot in it is not read as two keys."""
+    return ".".join(str(p) if _PLAIN_KEY.match(str(p)) else json.dumps(str(p),
+                                                                         ensure_ascii=False)
+                    for p in parts)
+
+
+def _pydantic_problem(err: Any) -> tuple[str, str] | None:
     loc = list(err["loc"])
     # a discriminated union puts the type tag into the path: equipment.pump1.pump.x
     loc = [p for i, p in enumerate(loc)
            if not (p in _TYPE_TAGS and i >= 2 and loc[i - 2] == "equipment")]
-    key = ".".join(str(p) for p in loc)
+    # a signal is "address" or { address = ... }: pydantic answers for both members of
+    # the union; keep the one the input meant (a table is a SignalMap), or one plain word
+    for i in range(2, len(loc)):
+        if loc[i - 2] == "signals" and loc[i] in ("str", "SignalMap"):
+            got = err.get("input")
+            if loc[i] == "str" and not isinstance(got, dict) and len(loc) == i + 1:
+                return key_path(*loc[:i]), "expected an address such as 'hr:100' or a " \
+                    f"table {{ address = ..., scale = ... }} (got {got!r})"
+            if loc[i] == "str" or len(loc) == i + 1:
+                return None
+            loc = loc[:i] + loc[i + 1:]
+            break
+    key = key_path(*loc)
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return key, "unknown key (misspelt, or not valid here)"

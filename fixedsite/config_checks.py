@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
+import re
+
 from fixedsite.config import (
     DrainageSystem,
+    LevelSensorEq,
     PumpEq,
     SignalMap,
     SiteConfig,
     SumpEq,
+    key_path,
 )
 from fixedsite.drivers.modbus_codec import Address, parse_address
-from fixedsite.equipment import DERIVED, PLAN_SIGNALS, TYPES
+from fixedsite.equipment import CONTROLLER_SIGNALS, DERIVED, PLAN_SIGNALS, TYPES
 
 Problems = list[tuple[str, str]]
+
+# A PLC, system or equipment name becomes part of tag paths (system.equipment.signal),
+# OPC UA NodeIds (ns=..;s=<path>), history keys and InfluxDB tags: no dots, no spaces.
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Top-level tag path prefixes and OPC UA NodeIds the controller uses itself
+# (comm.<plc>.*, controller.<part>.*, the server's "site" and "alarms" objects).
+RESERVED_SYSTEMS = frozenset({"comm", "controller", "alarms", "site"})
+# <system>.control.* and <system>.plan.* are the level control's and the planner's tags;
+# the OPC UA methods sit beside the variables under the same names (<pump path>.Start).
+RESERVED_EQUIPMENT = frozenset({"control", "plan", "start", "stop", "reset", "setmode",
+                                "history", "recentcommands", "current", "acknowledge",
+                                "shelve", "unshelve"})
+
+# What the controller's own per-equipment tags (equipment.DERIVED) carry.
+DERIVED_KINDS: dict[str, dict[str, str]] = {
+    "pump": {"state": "text", "fault_reason": "text"},
+    "sump": {"level": "number", "volume": "number", "fill": "number",
+             "sensor_disagree": "bool"},
+}
+COMM_KINDS = {"online": "bool", "errors": "number", "last_error": "text"}
+CONTROL_KINDS = {"demand": "number", "status": "text"}
 
 
 def cross_check(cfg: SiteConfig) -> Problems:
     problems: Problems = []
+    _check_names(cfg, problems)
     used: dict[str, list[tuple[Address, str]]] = {p: [] for p in cfg.plcs}
     for pname, plc in cfg.plcs.items():
         if plc.heartbeat is not None:
-            _address(problems, f"plcs.{pname}.heartbeat", plc.heartbeat, used[pname],
-                     writable=True)
+            key = f"plcs.{pname}.heartbeat"
+            hb = _address(problems, key, plc.heartbeat, used[pname], writable=True)
+            if hb is not None and (hb.table != "hr" or hb.width != 1 or hb.bit is not None):
+                problems.append((key, f"{plc.heartbeat!r}: the heartbeat is a 16-bit counter "
+                                 "the controller writes with write_register; expected a "
+                                 "holding register such as 'hr:0'"))
     endpoints: dict[tuple[str, int, int], str] = {}
     for pname, plc in cfg.plcs.items():
         ep = (plc.host, plc.port, plc.device_id)
@@ -69,30 +99,116 @@ def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:
             return                        # one month's problems say it; not twelve times
 
 
+def _check_names(cfg: SiteConfig, problems: Problems) -> None:
+    what = ("may hold only letters, digits, _ and - (starting with a letter, at most 64): "
+            "it becomes part of tag paths and OPC UA NodeIds")
+    for pname in cfg.plcs:
+        if not NAME.match(pname):
+            problems.append((key_path("plcs", pname), f"PLC name {pname!r} {what}"))
+    for sname, system in cfg.systems.items():
+        if not NAME.match(sname):
+            problems.append((key_path("systems", sname), f"system name {sname!r} {what}"))
+        elif sname.casefold() in RESERVED_SYSTEMS:
+            problems.append((key_path("systems", sname), f"{sname!r} is reserved for the "
+                             f"controller's own tags and objects ("
+                             f"{', '.join(sorted(RESERVED_SYSTEMS))}); choose another name"))
+        for ename in system.equipment:
+            key = key_path("systems", sname, "equipment", ename)
+            if not NAME.match(ename):
+                problems.append((key, f"equipment name {ename!r} {what}"))
+            elif ename.casefold() in RESERVED_EQUIPMENT:
+                problems.append((key, f"{ename!r} is reserved: the level control's and the "
+                                 "planner's tags and the OPC UA methods use it (control, "
+                                 "plan, Start, Stop, Reset, SetMode, ...); choose another "
+                                 "name"))
+
+
+def tag_kinds(cfg: SiteConfig) -> dict[str, str]:
+    """Every tag a controller on this config will have (mapped, derived, diagnostic, its
+    own health) and the kind of its value: number, bool or text. A derived tag missing
+    from the kind tables gets no kind, so no limit alarm is allowed on it."""
+    kinds = {f"comm.{p}.{s}": k for p in cfg.plcs for s, k in COMM_KINDS.items()}
+    kinds |= {f"controller.{part}.{sig}": spec[0]
+              for part, sigs in CONTROLLER_SIGNALS.items() for sig, spec in sigs.items()}
+    for sname, system in cfg.systems.items():
+        kinds |= {f"{sname}.control.{sig}": k for sig, k in CONTROL_KINDS.items()}
+        if system.plan is not None:
+            kinds |= {f"{sname}.plan.{sig}": "text" if unit is None else "number"
+                      for sig, (unit, _) in PLAN_SIGNALS.items()}
+        for ename, eq in system.equipment.items():
+            defs = TYPES[eq.type]
+            kinds |= {f"{sname}.{ename}.{sig}": defs[sig].kind for sig in eq.signals
+                      if sig in defs}
+            kinds |= {f"{sname}.{ename}.{sig}": DERIVED_KINDS.get(eq.type, {}).get(sig, "")
+                      for sig in DERIVED.get(eq.type, ())}
+    return kinds
+
+
 def known_tags(cfg: SiteConfig) -> set[str]:
     """Every tag a controller on this config will have: mapped, derived and diagnostic."""
-    tags = {f"comm.{p}.{s}" for p in cfg.plcs for s in ("online", "errors", "last_error")}
+    return set(tag_kinds(cfg))
+
+
+def tag_ranges(cfg: SiteConfig) -> dict[str, tuple[float, float, str]]:
+    """The values each ranged tag can show (low, high, where the range is set): a mapped
+    signal its own range; a sump's voted level what every one of its transmitters can
+    show, since with one transmitter bad the other alone gives the level."""
+    out: dict[str, tuple[float, float, str]] = {}
     for sname, system in cfg.systems.items():
-        tags |= {f"{sname}.control.demand", f"{sname}.control.status"}
-        if system.plan is not None:
-            tags |= {f"{sname}.plan.{sig}" for sig in PLAN_SIGNALS}
         for ename, eq in system.equipment.items():
-            tags |= {f"{sname}.{ename}.{sig}" for sig in eq.signals}
-            tags |= {f"{sname}.{ename}.{sig}" for sig in DERIVED.get(eq.type, ())}
-    return tags
+            for sig, entry in eq.signals.items():
+                if isinstance(entry, SignalMap) and entry.range is not None:
+                    out[f"{sname}.{ename}.{sig}"] = (*entry.range, key_path(
+                        "systems", sname, "equipment", ename, "signals", sig, "range"))
+        for ename, eq in system.equipment.items():
+            if not isinstance(eq, SumpEq):
+                continue
+            spans = [out[p] for s in eq.sensors if (p := f"{sname}.{s}.level") in out]
+            if spans:
+                lo, hi = max(s[0] for s in spans), min(s[1] for s in spans)
+                where = next(s[2] for s in spans if s[1] == hi)
+                out[f"{sname}.{ename}.level"] = (lo, hi, where)
+    return out
 
 
 def _check_alarms(cfg: SiteConfig, problems: Problems) -> None:
-    tags = known_tags(cfg)
+    kinds = tag_kinds(cfg)
+    ranges = tag_ranges(cfg)
     ids: set[str] = set()
     for i, a in enumerate(cfg.alarms):
         base = f"alarms.{i}"
-        if a.tag not in tags:
+        kind = kinds.get(a.tag)
+        if kind is None:
             problems.append((f"{base}.tag", f"no tag {a.tag!r} on this site"))
-        if a.enable_when is not None and a.enable_when not in tags:
-            problems.append((f"{base}.enable_when", f"no tag {a.enable_when!r} on this site"))
+        elif a.kind in ("limit", "rate") and kind != "number":
+            problems.append((f"{base}.tag", f"a {a.kind} alarm needs a number; {a.tag!r} is "
+                             f"a {kind or 'kindless'} tag (use a discrete alarm)"))
+        elif a.kind == "discrete" and kind == "text" and not isinstance(a.equals, str):
+            problems.append((f"{base}.equals", f"{a.tag!r} is a text tag: equals must be the "
+                             "text that raises the alarm"))
+        elif a.kind == "discrete" and kind == "bool" and a.equals is not None and \
+                not isinstance(a.equals, bool):
+            problems.append((f"{base}.equals", f"{a.tag!r} is a bool tag: equals must be true "
+                             "or false"))
+        elif a.kind == "discrete" and kind == "number" and isinstance(a.equals, str):
+            problems.append((f"{base}.equals", f"{a.tag!r} is a number tag: equals must be a "
+                             "number"))
+        if a.enable_when is not None:
+            ekind = kinds.get(a.enable_when)
+            if ekind is None:
+                problems.append((f"{base}.enable_when", f"no tag {a.enable_when!r} on this "
+                                 "site"))
+            elif ekind != "bool":
+                problems.append((f"{base}.enable_when", f"{a.enable_when!r} is a {ekind} "
+                                 "tag; the alarm is enabled while a bool tag is true"))
         limits = [(k, getattr(a, k)) for k in ("hh", "h", "l", "ll")
                   if getattr(a, k) is not None]
+        if a.kind == "limit" and a.tag in ranges:
+            lo, hi, where = ranges[a.tag]
+            for k, v in limits:
+                if (k in ("hh", "h") and v >= hi) or (k in ("l", "ll") and v <= lo):
+                    problems.append((f"{base}.{k}", f"{a.tag} can never show {v:g}: its "
+                                     f"range {where} is [{lo:g}, {hi:g}]"))
         if a.kind == "limit":
             if not limits:
                 problems.append((base, "a limit alarm needs at least one of hh, h, l, ll"))
@@ -187,6 +303,8 @@ def _check_drainage(sname: str, system: DrainageSystem, problems: Problems) -> N
     sump = system.equipment.get(c.sump)
     if not isinstance(sump, SumpEq):
         problems.append((f"{base}.sump", f"{c.sump!r} is not a sump of system {sname!r}"))
+    else:
+        _check_transmitters(sname, system, sump, problems)
     for i, p in enumerate(c.pumps):
         if not isinstance(system.equipment.get(p), PumpEq):
             problems.append((f"{base}.pumps.{i}", f"{p!r} is not a pump of system {sname!r}"))
@@ -222,6 +340,29 @@ def _check_drainage(sname: str, system: DrainageSystem, problems: Problems) -> N
                              f"top of the sump's volume curve ({top} m)"))
     if system.plan is not None:
         _check_plan(sname, system, problems)
+
+
+def _check_transmitters(sname: str, system: DrainageSystem, sump: SumpEq,
+                        problems: Problems) -> None:
+    """Each level transmitter alone must be able to show high-high and low-low: with the
+    other one bad it is the only level there is, and a reading pinned at the top of its
+    range is an over-range fault, not a level."""
+    c = system.control
+    for s in sump.sensors:
+        eq = system.equipment.get(s)
+        entry = eq.signals.get("level") if isinstance(eq, LevelSensorEq) else None
+        if not isinstance(entry, SignalMap) or entry.range is None:
+            continue
+        lo, hi = entry.range
+        key = key_path("systems", sname, "equipment", s, "signals", "level", "range")
+        if hi <= c.high_high_m:
+            problems.append((key, f"top {hi:g} m is at or below the sump's high-high level "
+                             f"({c.high_high_m:g} m): this transmitter could never show "
+                             "high-high"))
+        if lo >= c.low_low_m:
+            problems.append((key, f"bottom {lo:g} m is at or above the sump's low-low level "
+                             f"({c.low_low_m:g} m): this transmitter could never show "
+                             "low-low"))
 
 
 def _check_plan(sname: str, system: DrainageSystem, problems: Problems) -> None:
@@ -276,8 +417,18 @@ def _check_relay(cfg: SiteConfig, problems: Problems) -> None:
 
 
 def _check_hil(cfg: SiteConfig, problems: Problems) -> None:
+    plcs: dict[str, int] = {}
+    systems: dict[str, int] = {}
     for i, h in enumerate(cfg.hil.drainage):
         base = f"hil.drainage.{i}"
+        if h.plc in plcs:
+            problems.append((f"{base}.plc", f"PLC {h.plc!r} is already simulated by "
+                             f"hil.drainage.{plcs[h.plc]}"))
+        if h.system in systems:
+            problems.append((f"{base}.system", f"system {h.system!r} is already simulated "
+                             f"by hil.drainage.{systems[h.system]}"))
+        plcs.setdefault(h.plc, i)
+        systems.setdefault(h.system, i)
         if h.system not in cfg.systems:
             problems.append((f"{base}.system", f"unknown system {h.system!r}"))
         if h.plc not in cfg.plcs:

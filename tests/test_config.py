@@ -104,7 +104,110 @@ BAD: list[tuple[str, Callable[[str], str], str, str]] = [
      "systems.lower.plan.step_s", "must equal 'drainage'"),
     ("falling volume curve", lambda t: t.replace("[1.0, 650]", "[1.0, 200]"),
      "systems.drainage.equipment.sump.volume_curve", "must both rise"),
+    # issue 9, item 17: NaN and infinity refused wherever a number is a quantity
+    ("NaN high-high", lambda t: t.replace("high_high_m = 2.5", "high_high_m = nan"),
+     "systems.drainage.control.high_high_m", "finite number"),
+    ("infinite curve point", lambda t: t.replace("[4.0, 3200]", "[4.0, inf]"),
+     "systems.drainage.equipment.sump.volume_curve.8.1", "finite number"),
+    ("NaN transmitter range", lambda t: t.replace("range = [0, 5] }", "range = [0, nan] }", 1),
+     "systems.drainage.equipment.lt1.signals.level.range.1", "finite number"),
+    ("NaN scale", lambda t: t.replace("scale = 0.001", "scale = nan", 1),
+     "systems.drainage.equipment.pump1.signals.discharge_pressure.scale", "finite number"),
+    ("infinite offset", lambda t: t.replace('"ir:21:float32", unit = "m3/h"',
+                                            '"ir:21:float32", offset = -inf, unit = "m3/h"', 1),
+     "systems.drainage.equipment.pump1.signals.flow.offset", "finite number"),
+    ("infinite alarm delay", lambda t: t.replace("on_delay_s = 10", "on_delay_s = inf", 1),
+     "alarms.0.on_delay_s", "finite number"),
+    ("NaN alarm limit", lambda t: t.replace("\nh = 2.2", "\nh = nan", 1),
+     "alarms.0.h", "finite number"),
+    ("infinite rated flow", lambda t: t.replace("rated_flow_m3h = 280", "rated_flow_m3h = inf",
+                                                1),
+     "systems.drainage.equipment.pump1.rated_flow_m3h", "finite number"),
+    ("infinite price", lambda t: t.replace("price = 0.26", "price = inf"),
+     "tariff.periods.0.price", "finite number"),
+    ("NaN tariff hour", lambda t: t.replace("hours = [[0, 7], [11, 14]]",
+                                            "hours = [[0, nan], [11, 14]]"),
+     "tariff.periods.0.hours.0.1", "finite number"),
+    ("infinite HIL inflow", lambda t: t.replace("max_inflow_m3h = 600", "max_inflow_m3h = inf"),
+     "hil.drainage.0.max_inflow_m3h", "finite number"),
+    ("signal entry neither text nor table", lambda t: t.replace('starts = "ir:35"', "starts = 35",
+                                                                1),
+     "systems.drainage.equipment.pump1.signals.starts", "expected an address"),
+    # names that break tag paths or OPC UA NodeIds, and reserved names
+    ("dot in an equipment name", lambda t: t + EXTRA_SENSOR.format(name='"lt.3"'),
+     'systems.drainage.equipment."lt.3"', "letters, digits"),
+    ("space in a PLC name", lambda t: t.replace("[plcs.drain2]", '[plcs."drain 2"]').replace(
+        'plc = "drain2"', 'plc = "drain 2"'),
+     'plcs."drain 2"', "letters, digits"),
+    ("system named alarms", lambda t: t.replace("[systems.lower", "[systems.alarms").replace(
+        'system = "lower"', 'system = "alarms"').replace('tag = "lower.', 'tag = "alarms.'),
+     "systems.alarms", "reserved"),
+    ("system named site", lambda t: t.replace("[systems.lower", "[systems.site").replace(
+        'system = "lower"', 'system = "site"').replace('tag = "lower.', 'tag = "site.'),
+     "systems.site", "reserved"),
+    ("system named comm", lambda t: t.replace("[systems.lower", "[systems.comm").replace(
+        'system = "lower"', 'system = "comm"').replace('tag = "lower.', 'tag = "comm.'),
+     "systems.comm", "reserved"),
+    ("equipment named control", lambda t: t + EXTRA_SENSOR.format(name="control"),
+     "systems.drainage.equipment.control", "reserved"),
+    ("equipment named like a method", lambda t: t + EXTRA_SENSOR.format(name="Start"),
+     "systems.drainage.equipment.Start", "reserved"),
+    # the heartbeat is a 16-bit counter written with write_register
+    ("coil heartbeat", lambda t: t.replace('heartbeat = "hr:0"', 'heartbeat = "coil:40"', 1),
+     "plcs.drain1.heartbeat", "a holding register"),
+    ("float32 heartbeat", lambda t: t.replace('heartbeat = "hr:0"', 'heartbeat = "hr:0:float32"',
+                                              1),
+     "plcs.drain1.heartbeat", "a holding register"),
+    ("negative HIL seed", lambda t: t.replace("seed = 7", "seed = -1"),
+     "hil.drainage.0.seed", "greater than or equal to 0"),
+    ("two HIL rooms on one PLC", lambda t: t.replace('system = "lower"\nplc = "drain2"',
+                                                     'system = "lower"\nplc = "drain1"'),
+     "hil.drainage.1.plc", "already simulated"),
+    # alarms that cannot work on the kind of tag they name
+    ("limit alarm on a text tag", lambda t: t + EXTRA_ALARM.format(
+        kind="limit", tag="comm.drain1.last_error", more="h = 1"),
+     "alarms.14.tag", "text tag"),
+    ("rate alarm on a bool tag", lambda t: t + EXTRA_ALARM.format(
+        kind="rate", tag="drainage.pump1.running", more="rate_per_min = 1"),
+     "alarms.14.tag", "bool tag"),
+    ("limit alarm on a plan text tag", lambda t: t + EXTRA_ALARM.format(
+        kind="limit", tag="drainage.plan.status", more="h = 1"),
+     "alarms.14.tag", "text tag"),
+    ("discrete alarm on text without a text to match", lambda t: t + EXTRA_ALARM.format(
+        kind="discrete", tag="drainage.pump1.state", more="equals = true"),
+     "alarms.14.equals", "a text tag"),
+    ("enable_when on a number", lambda t: t.replace('enable_when = "drainage.pump1.running"',
+                                                    'enable_when = "drainage.pump1.flow"'),
+     "alarms.6.enable_when", "bool tag"),
+    # item 4: a transmitter must be able to show the levels it guards
+    ("transmitter range under high-high", lambda t: t.replace("range = [0, 5] }",
+                                                              "range = [0, 2.4] }", 1),
+     "systems.drainage.equipment.lt1.signals.level.range", "high-high"),
+    ("transmitter range top at high-high", lambda t: t.replace("range = [0, 4] }",
+                                                               "range = [0, 1.8] }", 1),
+     "systems.lower.equipment.lt1.signals.level.range", "high-high"),
+    ("alarm hh a transmitter cannot show", lambda t: t.replace("\nhh = 2.5", "\nhh = 5.0", 1),
+     "alarms.0.hh", "can never show"),
+    ("alarm hh over a mapped signal's range", lambda t: t.replace("hh = 85", "hh = 160", 1),
+     "alarms.5.hh", "can never show"),
 ]
+
+EXTRA_SENSOR = """
+[systems.drainage.equipment.{name}]
+type = "level_sensor"
+plc = "drain1"
+
+[systems.drainage.equipment.{name}.signals]
+level = "ir:200:float32"
+"""
+
+EXTRA_ALARM = """
+[[alarms]]
+kind = "{kind}"
+tag = "{tag}"
+text = "an extra alarm"
+{more}
+"""
 
 
 @pytest.mark.parametrize("what, breaker, key, words", BAD, ids=[b[0] for b in BAD])
@@ -127,6 +230,61 @@ def test_toml_syntax_error_names_the_line(write_config: Callable[[str], Path]) -
     path = write_config(DEMO_TEXT.replace("[site]", "[site"))
     with pytest.raises(ConfigError, match=r"not valid TOML.*line"):
         load(path)
+
+
+@pytest.mark.parametrize("data, words", [
+    (b'[site]\nid = "demo"\nname = "caf\xe9"\n', "not UTF-8 text: byte 0xe9 on line 3"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not UTF-8 text: byte 0x89 on line 1"),
+    (b"\x00\x01\x02\x03binary\x00", "not valid TOML"),
+    (b"x = " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+], ids=["latin-1 byte", "PNG file", "control bytes", "deeply nested arrays"])
+def test_unreadable_content_is_a_config_error(data: bytes, words: str, tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: ") and words in str(info.value)
+    r = subprocess.run([sys.executable, "-m", "fixedsite", "check-config", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_moderately_nested_value_is_reported_by_key(write_config: Callable[[str], Path]
+                                                    ) -> None:
+    """Nesting tomllib can read still gets a key path from the schema, not a crash."""
+    path = write_config(DEMO_TEXT.replace("[4.0, 3200]]", "[4.0, " + "[" * 300 + "]" * 300
+                                          + "]]"))
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert ": systems.drainage.equipment.sump.volume_curve.8" in str(info.value)
+
+
+def test_alarms_may_name_diagnostic_and_controller_tags(write_config: Callable[[str], Path]
+                                                        ) -> None:
+    text = DEMO_TEXT + EXTRA_ALARM.format(kind="discrete", tag="controller.historian.ok",
+                                          more="equals = false")
+    text += EXTRA_ALARM.format(kind="limit", tag="controller.uplink.queued", more="h = 100000")
+    text += EXTRA_ALARM.format(kind="limit", tag="comm.drain1.errors", more="h = 100")
+    cfg = load(write_config(text))
+    assert [a.tag for a in cfg.alarms[-3:]] == ["controller.historian.ok",
+                                                "controller.uplink.queued",
+                                                "comm.drain1.errors"]
+
+
+def test_every_derived_tag_has_a_kind() -> None:
+    """The kinds table covers every tag the controller publishes (a new derived tag
+    without a kind would let a limit alarm onto text)."""
+    from fixedsite.config_checks import tag_kinds
+
+    kinds = tag_kinds(load(DEMO_CONFIG))
+    assert kinds["drainage.pump1.state"] == "text"
+    assert kinds["drainage.sump.sensor_disagree"] == "bool"
+    assert kinds["drainage.sump.level"] == "number"
+    assert kinds["comm.drain2.online"] == "bool" and kinds["comm.drain2.last_error"] == "text"
+    assert kinds["drainage.plan.schedule"] == "text" and kinds["drainage.plan.cost"] == "number"
+    assert kinds["controller.tasks.failed"] == "text"
+    assert kinds["drainage.control.demand"] == "number"
+    assert set(kinds.values()) == {"bool", "number", "text"}
 
 
 def test_missing_file(tmp_path: Path) -> None:
