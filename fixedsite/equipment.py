@@ -136,6 +136,11 @@ CONTROLLER_SIGNALS: dict[str, dict[str, tuple[str, str, str]]] = {
         "ok": ("bool", "", "the audit log can be written; commands are refused if not"),
         "error": ("text", "", "why the last audit write failed"),
     },
+    "scan": {
+        "ok": ("bool", "", "every part of the scan (sequences, controls, alarms) runs"),
+        "failed": ("text", "", "parts whose last scan raised, with the error"),
+        "errors": ("number", "", "scan parts that raised since start"),
+    },
     "tasks": {
         "ok": ("bool", "", "every long-running task of the controller is running"),
         "failed": ("text", "", "tasks that ended and are being restarted"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from fixedsite.alarms import AlarmEngine, build_defs
 from fixedsite.alarms.handler import AlarmHandler
@@ -25,12 +26,13 @@ from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
 from fixedsite.sequences.drainage import PumpHandler, PumpSequence
 from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
 from fixedsite.sequences.drainage_planner import Planner, link_relay
-from fixedsite.tags import TagMeta, TagStore
+from fixedsite.supervisor import ScanHealth, Supervisor
+from fixedsite.tags import Tag, TagMeta, TagStore
 from fixedsite.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 3.0
+ScanStep = tuple[str, Callable[[], Awaitable[None]], list[Tag]]
 
 
 class Router:
@@ -73,6 +75,7 @@ class Controller:
         self.pumps: dict[str, PumpSequence] = {}
         self.levels: list[LevelControl] = []
         self.planners: list[Planner] = []
+        self._steps: list[ScanStep] = []      # the scan's parts, each failing alone
         for sname, system in cfg.systems.items():
             ctl = system.control
             sump = system.equipment[ctl.sump]
@@ -86,14 +89,19 @@ class Controller:
                 self.pumps[seq.path] = seq
                 self.gate.register(seq.path, PumpHandler(seq, level.update))
                 seqs.append(seq)
+                self._steps.append((seq.path, seq.scan, [seq.state_tag, seq.reason_tag]))
             lc = LevelControl(sname, ctl, level, seqs, self.gate, self.store, clock)
             self.levels.append(lc)
+            self._steps.append((f"{sname}.control", lc.scan, lc.published()))
             if system.plan is not None and cfg.tariff is not None:
                 lc.planner = Planner(sname, system, cfg.tariff, seqs, self.store, clock)
                 self.planners.append(lc.planner)
         link_relay(self.planners)
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
+        self._steps.append(("alarms", self._tick_alarms, []))
+        self.supervisor = Supervisor(self.store)
+        self.scan_health = ScanHealth(self.store)
         if historian is not None:
             Recorder(self.store, historian)
             self.alarms.sinks.append(lambda e: historian.event(
@@ -105,7 +113,6 @@ class Controller:
                 f"{'done' if r.decision.accepted else 'refused'} {r.decision.reason}",
                 {"source": r.command.source, "user": r.command.user,
                  "params": r.command.params}))
-        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.scans = 0
 
@@ -128,37 +135,53 @@ class Controller:
                 log.info("%s planner: %d steps of measured inflow from the historian",
                          pl.name, n)
 
+    def _lifecycle(self, what: str) -> None:
+        """A planned start or stop is an event in the history, not an alarm."""
+        if self.historian is not None:
+            self.historian.event(self.clock.now(), "lifecycle", self.cfg.site.id, what)
+        log.info("controller %s", what)
+
     async def start(self) -> None:
         self._seed_planners()
+        self._lifecycle("started")
+        sup = self.supervisor
         for name, d in self.drivers.items():
-            self._tasks.append(asyncio.create_task(d.run(), name=f"driver-{name}"))
-        self._tasks.append(asyncio.create_task(self._scan_loop(), name="scan"))
+            sup.start(f"driver-{name}", d.run,
+                      on_failure=lambda why, d=d: d.mark_offline(f"driver task failed: {why}"))
+        sup.start("scan", self._scan_loop)
         if self.historian is not None:
-            self._tasks.append(asyncio.create_task(self._history_loop(), name="history"))
+            sup.start("history", self._history_loop)
         if self.uplink is not None:
-            self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+            sup.start("uplink", self.uplink.run)
 
     async def stop(self) -> None:
         # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
         # so the scan loop also watches a flag; no task may keep the controller alive.
         self._stopping = True
+        # a planned stop: the links we close ourselves are not lost communication
+        self.alarms.close()
+        self._lifecycle("stopped")
         for d in self.drivers.values():
             await d.close()
-        for t in self._tasks:
-            t.cancel()
-        _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-        for t in pending:
-            log.error("task %s did not stop within %.0f s", t.get_name(), STOP_TIMEOUT_S)
-        self._tasks.clear()
+        for name in await self.supervisor.stop():
+            log.error("task %s did not stop in time", name)
 
     async def scan(self) -> None:
-        """One pass of every sequence and every level control."""
-        for seq in self.pumps.values():
-            await seq.scan()
-        for lc in self.levels:
-            await lc.scan()
-        self.alarms.tick()
+        """One pass of every sequence, every level control and the alarm timers; a part
+        that raises fails alone (its tags go bad, ``controller.scan.ok`` says so) and the
+        others, above all the high-high level control and the alarms, go on."""
+        health = self.scan_health
+        for name, step, fed in self._steps:
+            try:
+                await step()
+            except Exception as e:
+                health.failed(name, e, fed)
+            else:
+                health.passed(name, fed)
         self.scans += 1
+
+    async def _tick_alarms(self) -> None:
+        self.alarms.tick()
 
     async def _history_loop(self) -> None:
         assert self.historian is not None
@@ -188,8 +211,5 @@ class Controller:
     async def _scan_loop(self) -> None:
         period = self.cfg.controller.scan_period_s
         while not self._stopping:
-            try:
-                await self.scan()
-            except Exception:          # a bug in one scan must not end supervision
-                log.exception("scan failed; continuing")
+            await self.scan()
             await asyncio.sleep(max(period / self.clock.scale, 0.005))

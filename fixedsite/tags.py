@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from enum import IntEnum
 from typing import Any
 
 from fixedsite.clock import Clock
+
+log = logging.getLogger(__name__)
 
 
 class Quality(IntEnum):
@@ -34,6 +37,7 @@ OUT_OF_RANGE = "out_of_range"
 MALFORMED = "malformed_reply"
 NOT_READ = "not_yet_read"
 SENSOR_FAULT = "sensor_fault"
+LOGIC_ERROR = "logic_error"        # the controller's own logic that feeds the tag raised
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class TagStore:
         self.clock = clock
         self._tags: dict[str, Tag] = {}
         self._listeners: list[tuple[Callable[[str], object] | None, Listener]] = []
+        self.listener_errors = 0
 
     # -- definition ---------------------------------------------------------------
     def define(self, path: str, meta: TagMeta | None = None) -> Tag:
@@ -129,8 +134,23 @@ class TagStore:
         tag.ts = self.clock.now() if ts is None else ts
         for match, listener in self._listeners:
             if match is None or match(tag.path):
-                listener(tag)
+                try:
+                    listener(tag)
+                except Exception:
+                    self._listener_failed(listener, tag)
         return True
+
+    def _listener_failed(self, listener: Listener, tag: Tag) -> None:
+        """Listeners run inside whoever updates the tag (a driver's poll task): one that
+        raises must cost that listener its update, never the driver its task, or the
+        PLC's tags would freeze at GOOD. Logged with the traceback the first time and
+        then at every power of ten, so a listener failing every poll cannot flood the log."""
+        self.listener_errors += 1
+        n = self.listener_errors
+        if str(n).rstrip("0") == "1":
+            log.exception("tag listener %s failed on %s (%d listener errors so far); the "
+                          "update went on to the other listeners",
+                          getattr(listener, "__qualname__", listener), tag.path, n)
 
     def set(self, path: str, value: Any, quality: Quality = Quality.GOOD,
             reason: str = "") -> bool:

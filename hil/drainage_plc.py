@@ -127,6 +127,7 @@ class DrainagePlc:
         self._last_hb: int | None = None
         self._hb_time: float | None = None
         self._demand = 0
+        self.heartbeat_deaf = False
         for i in range(n):
             self.hr[HR_PUMP + HR_PUMP_STRIDE * i] = self.initial_mode
 
@@ -139,6 +140,11 @@ class DrainagePlc:
 
     def inject_sensor_stuck(self, j: int, on: bool = True) -> None:
         self.plant.sensors[j].stuck_at = self.plant.sump.level if on else None
+
+    def inject_heartbeat_deaf(self, on: bool = True) -> None:
+        """The PLC stops seeing the controller's heartbeat while the link stays up (a
+        broken heartbeat path): its watchdog must fall back, and the controller alarm."""
+        self.heartbeat_deaf = on
 
     def set_local(self, i: int, on: bool) -> None:
         self.local[i] = on
@@ -153,7 +159,8 @@ class DrainagePlc:
         self._publish(low, high, hh)
 
     def _watchdog(self, now: float) -> None:
-        hb = self.hr[HR_HEARTBEAT]
+        hb = self._last_hb if self.heartbeat_deaf and self._last_hb is not None \
+            else self.hr[HR_HEARTBEAT]
         if self._hb_time is None or hb != self._last_hb:
             if self._last_hb is not None and hb != self._last_hb and self.fallback:
                 self.fallback = False

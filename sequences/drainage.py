@@ -8,7 +8,8 @@ when a step overruns its time-out. Step times are simulated seconds on the proje
 clock.
 
 Bumpless restart: on its first scan with good data the sequence *adopts* the state the
-plant is in (a running pump is "running") and writes nothing.
+plant is in (a running pump is "running"), and writes only a command that its step needs
+and the PLC does not hold (a restart between two writes of a step).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ ENTRY_WRITES: dict[str, list[tuple[str, bool]]] = {
     "stopping": [("prime_cmd", False), ("valve.open_cmd", False)],
     "fault": [("prime_cmd", False), ("valve.open_cmd", False), ("run_cmd", False)],
 }
+# What a state adopted after a restart must have commanded (written if it differs): the
+# steps a restart can cut in two. A running pump with its valve open is left as it is.
+ADOPT_WRITES: dict[str, list[tuple[str, bool]]] = {
+    "stopped": [("prime_cmd", False), ("valve.open_cmd", False), ("run_cmd", False)],
+    "opening_valve": [("prime_cmd", False), ("run_cmd", True), ("valve.open_cmd", True)],
+}
 PLC_FAULTS = {1: "motor overload relay tripped", 2: "dry running: PLC stopped the pump"}
 MODES = {"remote-manual": MODE_REMOTE_MANUAL, "remote-auto": MODE_REMOTE_AUTO}
 
@@ -77,6 +84,8 @@ class PumpSequence:
         self.fault_reason = ""
         self.adopted = False
         self._write_error = ""
+        self._seen_run_s = 0.0            # run time seen by this controller (no counter)
+        self._last_scan: float | None = None
         self.state_tag = store.define(f"{self.path}.state", TagMeta(kind="text"))
         self.reason_tag = store.define(f"{self.path}.fault_reason", TagMeta(kind="text"))
         self.machine = AsyncMachine(model=self, states=STATES, transitions=TRANSITIONS,
@@ -89,8 +98,14 @@ class PumpSequence:
             return f"{self.system}.{self.valve}.{name[6:]}"
         return f"{self.path}.{name}"
 
+    def mapped(self, name: str) -> bool:
+        """An optional signal the config leaves unmapped is absent, not an error."""
+        return self.sig(name) in self.store
+
     def v(self, name: str, default: Any = None) -> Any:
-        return self.store.value(self.sig(name), default)
+        """The signal's value if it is mapped and good, else ``default``."""
+        tag = self.store.get(self.sig(name))
+        return default if tag is None or tag.quality is not Quality.GOOD else tag.value
 
     @property
     def data_good(self) -> bool:
@@ -111,7 +126,12 @@ class PumpSequence:
         return self.state in ACTIVE
 
     def run_hours(self) -> float:
-        return float(self.v("run_hours", 0.0) or 0.0)
+        """The PLC's counter (its last value while it reads bad: duty rotation is no safety
+        function); without a counter, the hours this controller has seen it run."""
+        tag = self.store.get(self.sig("run_hours"))
+        if tag is not None and isinstance(tag.value, int | float):
+            return float(tag.value)
+        return self._seen_run_s / 3600.0
 
     # --- conditions (named in TRANSITIONS) -------------------------------------------
     def fb_primed(self) -> bool:
@@ -124,8 +144,10 @@ class PumpSequence:
         return bool(self.v("valve.opened"))
 
     def fb_flow_proven(self) -> bool:
-        flow = self.v("flow")
-        return flow is None or flow >= self.ctl.min_flow_m3h   # no flow meter: valve open
+        if not self.mapped("flow"):
+            return True                   # no flow meter: the open valve is the proof
+        flow = self.v("flow")             # a bad meter proves nothing: the step waits
+        return flow is not None and flow >= self.ctl.min_flow_m3h
 
     def fb_stopped(self) -> bool:
         return not self.v("running", True) and bool(self.v("valve.closed"))
@@ -160,6 +182,10 @@ class PumpSequence:
 
     # --- the scan -------------------------------------------------------------------------
     async def scan(self) -> None:
+        now = self.clock.now()
+        if self._last_scan is not None and self.fb_running():
+            self._seen_run_s += now - self._last_scan
+        self._last_scan = now
         if not self.data_good:
             return                       # hold: never act on data we do not trust
         if not self.adopted:
@@ -193,20 +219,38 @@ class PumpSequence:
                              f"{limit:.0f} s: {self._waiting_for()}")
 
     async def _adopt(self) -> None:
-        """First good scan after (re)start: take the plant as it is, write nothing."""
+        """First good scan after (re)start: take the plant as it is. A pump caught between
+        two steps is adopted into the step it is in, and that step's own commands are
+        re-asserted, because the restart may have come between two of its writes (run
+        commanded, valve not yet told to open: the motor would run against a closed valve
+        with the priming pump on). Only commands that differ from what the PLC holds are
+        written, so a plant at rest or running steadily sees no write at all."""
         self.adopted = True
         if self.v("fault_code"):
             state = "fault"
             self.fault_reason = PLC_FAULTS.get(self.v("fault_code"), "PLC trip")
-        elif self.fb_running():
-            state = "running" if self.fb_valve_open() else "opening_valve"
-        else:
+        elif not self.fb_running():
             state = "stopped"
+        else:
+            # a motor running against a valve not open is opened, never stopped: a restart
+            # cut into its start (or into a stop, which level control will ask again)
+            state = "running" if self.fb_valve_open() else "opening_valve"
         self.machine.set_state(state)
         self.entered = self.clock.now()
         self.store.update(self.state_tag, state)
         self.store.update(self.reason_tag, self.fault_reason)
         log.info("%s: adopted plant state %s", self.path, state)
+        if self.mode == "local":
+            return         # the field panel rules it; a command left set would act later
+        for sig, value in ADOPT_WRITES.get(state, []):
+            if self.v(sig) is not value:
+                log.warning("%s: re-asserting %s=%d for the adopted step %s", self.path,
+                            sig, value, state)
+                res = await self.writer.write(self.sig(sig), value)
+                if not res.ok:
+                    await self._fail(f"{sig}={int(value)} not confirmed on adoption: "
+                                     f"{res.reason}")
+                    return
 
     async def _external_stop(self) -> None:
         """The PLC stopped the pump (low float, fallback, local): follow it, clear commands."""
@@ -225,9 +269,14 @@ class PumpSequence:
     def _waiting_for(self) -> str:
         return {"priming": "casing not primed", "starting": "no running feedback",
                 "opening_valve": "valve open limit not reached",
-                "proving_flow": f"flow {self.v('flow', 0):.0f} m3/h below "
-                                f"{self.ctl.min_flow_m3h:.0f}",
+                "proving_flow": self._flow_text(),
                 "stopping": "valve not closed or motor still running"}.get(self.state, "")
+
+    def _flow_text(self) -> str:
+        tag = self.store[self.sig("flow")]
+        if tag.quality is not Quality.GOOD:
+            return f"flow meter reads no good value ({tag.reason})"
+        return f"flow {tag.value:.0f} m3/h below {self.ctl.min_flow_m3h:.0f}"
 
     # --- diagram ---------------------------------------------------------------------------
     @staticmethod
@@ -281,8 +330,9 @@ class PumpHandler:
             return f"{name} is faulted ({s.fault_reason}); reset it first"
         if s.state == "stopping":
             return f"{name} is still stopping"
-        if s.v("valve.fault"):
-            return f"discharge valve {s.valve} reports a fault"
+        if s.mapped("valve.fault") and s.v("valve.fault") is not False:
+            return f"discharge valve {s.valve} reports a fault" if s.v("valve.fault") else \
+                f"discharge valve {s.valve}'s fault signal reads no good value"
         level = self.sump_level()
         if level is None:
             return "sump level unknown: no good level sensor"

@@ -133,6 +133,10 @@ class InflowMeter:
         self.last_t: float | None = None
         self.last_q = 0.0
 
+    def reset(self) -> None:
+        """Drop the step being metered: an input of it was not known."""
+        self.start = None
+
     def feed(self, t: float, volume: float, pumped_m3h: float) -> tuple[float, float] | None:
         """Returns (step start, inflow m3/h) when a step completes, else None."""
         if self.start is None:

@@ -27,7 +27,7 @@ from fixedsite.sequences.drainage import PumpSequence
 
 if TYPE_CHECKING:
     from fixedsite.sequences.drainage_planner import Planner
-from fixedsite.tags import Quality, TagMeta, TagStore
+from fixedsite.tags import Quality, Tag, TagMeta, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,9 @@ class SumpLevel:
         self.fill_tag = store.define(f"{base}.fill", _meta("%", "share of capacity in use"))
         self.disagree_tag = store.define(f"{base}.sensor_disagree", TagMeta(kind="bool"))
 
-    def volume(self, level: float | None = None) -> float:
-        """Water in the sump at ``level`` (default: the voted level now)."""
-        if level is None:
-            level = float(self.store.value(self.level_tag.path) or 0.0)
+    def volume(self, level: float) -> float:
+        """Water in the sump at ``level`` (pass the voted level: there is no default, so
+        no caller can be handed the volume of a level nobody measured)."""
         return float(np.interp(level, self._levels, self._volumes))
 
     def update(self) -> float | None:
@@ -95,6 +94,12 @@ class LevelControl:
         self.mode = "level rule"
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
+
+    def published(self) -> list[Tag]:
+        """The tags this control (and its level vote) publishes: bad if its scan fails."""
+        lv = self.level
+        return [self.demand_tag, self.status_tag, lv.level_tag, lv.volume_tag, lv.fill_tag,
+                lv.disagree_tag]
 
     def _everyone_adopted(self) -> bool:
         """Bumpless start needs every pump's state: a pump still unknown might be running,
@@ -147,7 +152,7 @@ class LevelControl:
         level = self.level.update()
         auto = [p for p in self.pumps if p.data_good and p.adopted and p.mode == "remote-auto"]
         if self.planner is not None:
-            self.planner.tick(None if level is None else self.level.volume())
+            self.planner.tick(None if level is None else self.level.volume(level))
         if level is None:
             self.store.update(self.status_tag, "holding: sump level unknown")
             return

@@ -114,12 +114,12 @@ class Planner:
         now = self.clock.now()
         running = [p for p in self.pumps if p.active]
         pumped = self.outflow()
-        relayed = sum(f.outflow() for f in self.feeders)
+        relays = [f.outflow() for f in self.feeders]
         n = len(running)
         if n != self.running_n:
             self._last_dir = "up" if n > self.running_n else "down"
             self.running_n, self._changed_at = n, now
-        elif n and all(p.state == "running" for p in running):
+        elif n and pumped is not None and all(p.state == "running" for p in running):
             old = self.flow_by_n.get(n)
             self.flow_by_n[n] = pumped if old is None else 0.98 * old + 0.02 * pumped
         available = sum(1 for p in self.pumps if p.mode == "remote-auto"
@@ -132,7 +132,13 @@ class Planner:
         self.volume = volume
         if volume is None:
             return
-        step = self.meter.feed(now, volume, pumped - relayed)
+        if pumped is None or None in relays:
+            # inflow = volume change + outflow: with an outflow unknown, no step is metered
+            # (the part-step is dropped, not filled in with a guess)
+            self.meter.reset()
+            step = None
+        else:
+            step = self.meter.feed(now, volume, pumped - sum(q for q in relays if q is not None))
         if step is not None:
             t0, inflow = step
             fc = self.forecast.forecast(t0, 1)
@@ -161,9 +167,22 @@ class Planner:
             self._due = False
             self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
 
-    def outflow(self) -> float:
-        """m3/h this room's running pumps deliver now (into the room above, in relay)."""
-        return sum(float(p.v("flow") or 0.0) for p in self.pumps if p.active)
+    def outflow(self) -> float | None:
+        """m3/h this room's running pumps deliver now (into the room above, in relay); None
+        while a running pump's flow meter reads no good value: its flow is unknown, not
+        zero. A pump without a flow meter counts at its rated flow."""
+        total = 0.0
+        for p, rated in zip(self.pumps, self.rated, strict=True):
+            if not p.active:
+                continue
+            if not p.mapped("flow"):
+                total += rated
+                continue
+            q = p.v("flow")
+            if q is None:
+                return None
+            total += float(q)
+        return total
 
     def top(self) -> Planner:
         return self if self.lead is None else self.lead.top()

@@ -183,3 +183,67 @@ async def test_plc_outage_raises_one_comm_alarm_and_nothing_else(
     new = [e for e in list(ctl.alarms.events)[before:] if e.what == "active"]
     assert [e.alarm for e in new] == ["comm.drain1.LOST"], new
     assert comm.state == UNACK_ACTIVE and "PLC drain1" in comm.message
+
+
+def test_a_bad_input_holds_a_standing_alarm_and_its_return_is_seen() -> None:
+    eng, store, clock = engine(LEVEL)
+    hh = eng.alarms["d.sump.level.HH"]
+    step(store, clock, eng, 2.6)
+    step(store, clock, eng, 2.6, 11)
+    assert hh.state == UNACK_ACTIVE
+    # the transmitter goes over range: no evidence the water went down
+    clock.advance(5)
+    store.set("d.sump.level", 9.0, Quality.BAD, "out_of_range")
+    clock.advance(100)
+    eng.tick()
+    assert hh.state == UNACK_ACTIVE and hh in eng.standing()
+    assert hh.input_bad == "out_of_range"
+    assert [e.what for e in eng.events if e.alarm == hh.d.id] == ["active"]
+    # acknowledged while held, it stays active until a good value clears it
+    assert eng.acknowledge(hh.d.id, "op1") is None
+    step(store, clock, eng, 2.0)
+    step(store, clock, eng, 2.0, 31)
+    assert hh.state == NORMAL and hh.input_bad == ""
+    assert [e.what for e in eng.events if e.alarm == hh.d.id] == ["active", "ack", "clear"]
+
+
+def test_an_unacknowledged_alarm_is_not_erased_by_a_bad_input() -> None:
+    eng, store, clock = engine(LEVEL)
+    hh = eng.alarms["d.sump.level.HH"]
+    step(store, clock, eng, 2.6)
+    step(store, clock, eng, 2.6, 11)
+    step(store, clock, eng, 2.0)
+    step(store, clock, eng, 2.0, 31)
+    assert hh.state == UNACK_RTN
+    store.set("d.sump.level", 2.0, Quality.BAD, "malformed_reply")
+    clock.advance(60)
+    eng.tick()
+    assert hh.state == UNACK_RTN and hh in eng.standing(), "still waiting for its ack"
+
+
+def test_a_plc_that_is_down_holds_a_standing_alarm_and_raises_no_new_one() -> None:
+    eng, store, clock = engine(LEVEL)
+    hh, h = eng.alarms["d.sump.level.HH"], eng.alarms["d.sump.level.H"]
+    step(store, clock, eng, 2.3)
+    step(store, clock, eng, 2.3, 11)
+    assert h.state == UNACK_ACTIVE and hh.state == NORMAL
+    store.mark([store["d.sump.level"]], Quality.BAD, COMM_FAIL)
+    clock.advance(60)
+    eng.tick()
+    assert h.state == UNACK_ACTIVE and not h.suppressed
+    assert hh.state == NORMAL and hh.suppressed
+
+
+def test_an_alarm_disabled_by_design_returns_to_normal_as_an_event() -> None:
+    low_flow = AlarmEntry(kind="limit", tag="d.p1.flow", text="low flow", l=150.0,
+                          enable_when="d.p1.running")
+    eng, store, clock = engine(low_flow)
+    store.set("d.p1.running", True)
+    store.set("d.p1.flow", 10.0)
+    eng.tick()
+    a = eng.alarms["d.p1.flow.L"]
+    assert a.state == UNACK_ACTIVE
+    store.set("d.p1.running", False)               # the pump stopped: no low-flow alarm
+    eng.tick()
+    assert a.state == UNACK_RTN and a in eng.standing()
+    assert [e.what for e in eng.events] == ["active", "rtn"]

@@ -232,3 +232,66 @@ def test_sequence_can_be_drawn() -> None:
     text = PumpSequence.diagram()
     assert "stateDiagram-v2" in text
     assert "priming --> starting" in text and "fb_primed" in text
+
+
+async def test_a_bad_flow_meter_proves_no_flow() -> None:
+    s = Soft()
+    seq = s.seqs[0]
+    await s.scan()
+    await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    s.plant(1, primed=True)
+    await s.scan()
+    s.plant(1, running=True)
+    await s.scan()
+    s.plant(1, "valve", opened=True, closed=False)
+    s.store.set("drainage.pump1.flow", 270.0, Quality.BAD, "malformed_reply")
+    await s.scan()
+    await s.scan()
+    assert seq.state == "proving_flow", "a flow meter that reads no good value proves nothing"
+    await s.scan(CTL.flow_proven_timeout_s + 1)
+    assert seq.state == "fault"
+    assert "flow meter reads no good value (malformed_reply)" in seq.fault_reason
+
+
+async def test_a_bad_valve_fault_bit_refuses_a_start() -> None:
+    s = Soft()
+    await s.scan()
+    s.store.set("drainage.valve1.fault", False, Quality.BAD, "plc_exception_2")
+    d = await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    assert not d and "fault signal reads no good value" in d.reason
+
+
+@pytest.mark.parametrize(("coils", "adopted", "writes"), [
+    # restart after run_cmd, before the valve step's writes: priming pump still on
+    ({"prime_cmd": True, "run_cmd": True, "open_cmd": False}, "opening_valve",
+     [("pump1.prime_cmd", False), ("valve1.open_cmd", True)]),
+    # restart between the valve step's two writes
+    ({"prime_cmd": False, "run_cmd": True, "open_cmd": False}, "opening_valve",
+     [("valve1.open_cmd", True)]),
+    # everything commanded, the valve still travelling: nothing to write
+    ({"prime_cmd": False, "run_cmd": True, "open_cmd": True}, "opening_valve", []),
+])
+async def test_adopting_a_step_reasserts_its_commands(coils: dict[str, bool], adopted: str,
+                                                      writes: list[tuple[str, bool]]) -> None:
+    s = Soft()
+    s.plant(1, running=True, primed=True, prime_cmd=coils["prime_cmd"],
+            run_cmd=coils["run_cmd"])
+    s.plant(1, "valve", open_cmd=coils["open_cmd"])
+    await s.scan()
+    assert s.seqs[0].state == adopted
+    assert s.take_writes() == writes
+
+
+async def test_adopting_a_stopped_pump_clears_a_start_cut_short() -> None:
+    s = Soft()
+    s.plant(1, prime_cmd=True)                      # restart while priming
+    await s.scan()
+    assert s.seqs[0].state == "stopped"
+    assert s.take_writes() == [("pump1.prime_cmd", False)]
+
+
+async def test_a_pump_in_local_is_adopted_without_writes() -> None:
+    s = Soft()
+    s.plant(1, local=True, running=True, primed=True, prime_cmd=True)
+    await s.scan()
+    assert s.seqs[0].state == "opening_valve" and s.take_writes() == []

@@ -5,11 +5,16 @@ not yet acknowledged). An alarm annunciates on the move to ``unack_active``; on-
 off-delay keep fleeting conditions from annunciating at all; the deadband keeps a value
 hovering at a limit from chattering.
 
-Suppression by design: an alarm whose tag is not good because its PLC is unreachable is
-not raised (the communication alarm says it once); an alarm with ``enable_when`` is held
-while that tag is not true (a pump's low flow while the pump is stopped). Shelved and
-out-of-service alarms follow their condition silently; unshelving (by hand or at the
-expiry) re-annunciates a condition that is still active.
+An input that is not good is no evidence either way: the alarm *holds* (its condition and
+state stay as they were, ``input_bad`` says why) until the input is good again, and only
+then returns to normal, as an event the operator sees. So a transmitter that goes over
+range never clears a standing high-high alarm, and an unacknowledged alarm is never
+erased by a bad input. A normal alarm whose PLC is unreachable is suppressed by design
+(the communication alarm says it once). An alarm with ``enable_when`` is suppressed while
+that tag is not true (a pump's low flow while the pump is stopped): it cannot annunciate,
+and one that stood returns to normal with an event. Shelved and out-of-service alarms
+follow their condition silently; unshelving (by hand or at the expiry) re-annunciates a
+condition that is still active.
 
 The engine listens to the tag store and is ticked once a scan for the timers.
 """
@@ -56,7 +61,8 @@ class Alarm:
     active_since: float | None = None
     shelved_until: float | None = None
     out_of_service: bool = False
-    suppressed: bool = False
+    suppressed: bool = False           # by design: its PLC is down, or enable_when is off
+    input_bad: str = ""                # held because its input is not good: the reason
     message: str = ""
     last_value: Any = None
     bad_since: float | None = None
@@ -65,7 +71,8 @@ class Alarm:
 
     @property
     def silent(self) -> bool:
-        return self.shelved_until is not None or self.out_of_service or self.suppressed
+        """Shelved or out of service: it follows its condition without annunciating."""
+        return self.shelved_until is not None or self.out_of_service
 
 
 Sink = Callable[[AlarmEvent], None]
@@ -135,19 +142,26 @@ class AlarmEngine:
         tag = self.store.get(d.tag)
         if tag is None:
             return
-        enabled = d.enable_tag is None or self.store.value(d.enable_tag) is True
-        raw = self._raw(a, tag, now) if enabled else None
-        a.suppressed = raw is None
-        if raw is None:                   # held: a suppressed alarm is not active
-            a.pending = None
-            if a.cond:
+        if d.enable_tag is not None and self.store.value(d.enable_tag) is not True:
+            a.suppressed, a.input_bad, a.pending = True, "", None
+            if a.cond:                    # a standing alarm returns to normal, seen
                 a.cond = False
                 self._condition_changed(a, now)
             return
+        raw = self._raw(a, tag, now)
+        if raw is None:                   # no evidence either way: hold as it stands
+            a.pending = None
+            a.input_bad = tag.reason or "bad"
+            a.suppressed = not a.cond and a.state == NORMAL and tag.reason in (COMM_FAIL,
+                                                                               NOT_READ)
+            return
+        a.suppressed, a.input_bad = False, ""
         if raw == a.cond:
             a.pending = None
             return
         delay = d.on_delay_s if raw else d.off_delay_s
+        if d.guard:
+            delay = self.clock.guard_timeout(delay)
         if a.pending is None:
             a.pending = now
         if now - a.pending >= delay:

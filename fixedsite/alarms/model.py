@@ -4,8 +4,10 @@ A limit entry with ``hh``, ``h``, ``l`` and ``ll`` becomes four alarms
 (``drainage.sump.level.HH`` ...); a discrete entry is one alarm on a state or a fault
 bit; a quality entry alarms a tag that stays bad; a rate entry alarms a value that moves
 too fast. Every controller also gets, without configuration, a communication alarm per
-PLC, an equipment alarm per sequence fault (its text is the sequence's reason) and an
-alarm for a PLC on float-switch fallback: no site should have to remember those.
+PLC, an equipment alarm per sequence fault (its text is the sequence's reason), an
+alarm for a PLC on float-switch fallback, and one per part of the controller that cannot
+do its job (a task restarting, a scan part failing, history, audit or uplink not
+written): no site should have to remember those.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fixedsite.config import AlarmEntry, SiteConfig
+from fixedsite.equipment import CONTROLLER_SIGNALS
 
 Condition = Callable[[Any], bool]
 
@@ -35,6 +38,7 @@ class AlarmDef:
     reason_tag: str | None = None       # a tag whose text completes the message
     bad_after_s: float = 0.0            # quality alarms
     rate_per_min: float = 0.0           # rate alarms
+    guard: bool = False                 # delays wait on a peer: never under the wall floor
 
 
 _LIMITS = {"hh": ("HH", True), "h": ("H", True), "l": ("L", False), "ll": ("LL", False)}
@@ -93,10 +97,36 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                                      clear=lambda v: v != "fault",
                                      reason_tag=f"{base}.fault_reason"))
             if eq.type == "plc_status":
+                # A PLC is on fallback whenever no controller ran; once we run it must see
+                # our heartbeat and say so within a beat and a poll. Only a fallback that
+                # outlasts that is an alarm: a planned start is not.
+                plc = cfg.plcs.get(eq.plc)
+                grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
                 defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
                                      kind="discrete", priority=1, area=sname,
                                      text=f"{eq.name or ename}: controller heartbeat lost, "
                                           "PLC on float switches",
                                      condition=lambda v: v is True,
-                                     clear=lambda v: v is False))
+                                     clear=lambda v: v is False, on_delay_s=grace,
+                                     guard=True))
+    for part, (priority, text) in _CONTROLLER_ALARMS.items():
+        if part == "uplink" and cfg.uplink is None:
+            continue
+        detail = "failed" if "failed" in CONTROLLER_SIGNALS[part] else "error"
+        defs.append(AlarmDef(id=f"controller.{part}.FAILED", tag=f"controller.{part}.ok",
+                             kind="discrete", priority=priority, area="controller",
+                             text=text, condition=lambda v: v is False,
+                             clear=lambda v: v is True,
+                             reason_tag=f"controller.{part}.{detail}"))
     return defs
+
+
+# The controller's own parts (CONTROLLER_SIGNALS): (priority, text) of the alarm raised
+# while controller.<part>.ok is false.
+_CONTROLLER_ALARMS = {
+    "tasks": (2, "Controller task ended, restarting"),
+    "scan": (1, "Controller logic failing"),
+    "audit": (2, "Audit log cannot be written: commands refused"),
+    "historian": (2, "History not being written"),
+    "uplink": (3, "History uplink not delivering"),
+}
