@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+)
 
 from fixedsite.drivers.modbus_codec import Address, parse_address
 from fixedsite.equipment import TYPES, SignalDef
@@ -26,11 +33,34 @@ from fixedsite.equipment import TYPES, SignalDef
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.toml"
 
 
+# No level, limit, scale, curve point, delay, flow or price of a plant is smaller than this
+# (but 0) or larger than its inverse: such a number is a typo, and it overflows or divides
+# by zero somewhere downstream (the HIL's pump curves square a rated flow).
+TINY, HUGE = 1e-9, 1e9
+
+
+def _floats(v: Any) -> Iterator[float]:
+    if isinstance(v, float):
+        yield v
+    elif isinstance(v, tuple | list):
+        for x in v:
+            yield from _floats(x)
+
+
 class _Model(BaseModel):
     # allow_inf_nan=False: every float of the schema (levels, limits, scales, curve points,
     # ranges, delays, periods, flows, prices) must be finite; TOML's nan and inf are refused
-    # here once rather than field by field
+    # here once rather than field by field; _plausible bounds their size the same way
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible(cls, v: Any) -> Any:
+        for x in _floats(v):
+            if x != 0 and not TINY <= abs(x) <= HUGE:
+                raise ValueError(f"{x:g} is no plausible quantity here; expected 0 or a size "
+                                 f"between {TINY:g} and {HUGE:g}")
+        return v
 
 
 class SignalMap(_Model):
@@ -114,7 +144,11 @@ class DrainageControl(_Model):
     stop_timeout_s: PositiveFloat = 150.0
     min_flow_m3h: PositiveFloat = 50.0
     sensor_disagree_m: PositiveFloat = 0.3
+    # every automatic start and stop keeps these (a plan brings its own); only a hard
+    # limit (high-high, low-low) or a fault overrides them, and says so
+    min_run_s: float = Field(default=900.0, ge=0)
     min_rest_s: float = Field(default=300.0, ge=0)
+    max_starts_per_day: int = Field(default=12, ge=1)    # per pump, rolling 24 h
 
 
 class DrainagePlan(_Model):
@@ -145,7 +179,7 @@ class DrainageSystem(_Model):
 
 
 class ClockConfig(_Model):
-    scale: PositiveFloat = 1.0
+    scale: float = Field(default=1.0, gt=0, le=100_000)   # past it a day is under a second
     origin: str | None = None   # ISO date-time the simulated clock starts at
 
 

@@ -272,6 +272,9 @@ def _check_equipment(cfg: SiteConfig, sname: str, system: DrainageSystem,
                                                                    strict=False)):
                 problems.append((f"{base}.volume_curve", "levels and volumes must both "
                                  "rise from point to point"))
+            if curve[0][0] < 0 or curve[0][1] < 0:
+                problems.append((f"{base}.volume_curve.0", "levels are metres above the "
+                                 "sump floor and volumes what it holds: neither below 0"))
 
 
 def _address(problems: Problems, key: str, text: str,
