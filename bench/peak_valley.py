@@ -17,7 +17,9 @@ the start volume valued at the perfect run's cost of pumping a m3, so no run gai
 ending fuller; runs end at 07:00 after the last day, when the night valley has closed.
 ``captured`` is the share of the perfect-information saving the planner got.
 Run: ``.venv/bin/python bench/peak_valley.py [--days 7] [--scale 2880]``; last line
-``RESULT level_ok=1|0 captured=... saving_pct=... replan_s=...``.
+``RESULT level_ok=1|0 captured=... saving_pct=... replan_s=... shortest_run_s=...
+shortest_rest_s=... forced=...`` (the pacing over every run's automatic starts and stops;
+``forced``: those a hard limit made, which may break it by design, counted apart).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import demo_config, free_port  # noqa: E402
 
 from fixedsite.clock import ScaledClock  # noqa: E402
+from fixedsite.gate import Record  # noqa: E402
 from fixedsite.hil.site import HilSite  # noqa: E402
 from fixedsite.runtime import Controller  # noqa: E402
+from fixedsite.sequences.drainage_level import automatic_pacing  # noqa: E402
 from fixedsite.sequences.drainage_plan import Room, plan  # noqa: E402
 from fixedsite.sequences.drainage_planner import PlanView  # noqa: E402
 
@@ -80,6 +84,7 @@ class Result:
     end_m3: float = 0.0
     replans: list[float] = field(default_factory=list)
     adjusted: float = 0.0
+    pace: dict[str, float] = field(default_factory=dict)   # automatic_pacing's figures
 
 
 async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
@@ -92,6 +97,8 @@ async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
     site.units[0].plant.inflow.recorded = (T0 + t, q)
     await site.start()
     ctl = Controller(cfg, clock)
+    records: list[Record] = []               # every command, not the gate's last 1000
+    ctl.gate.sinks.append(records.append)
     plant = site.units[0].plant
     v0 = float(plant.sump.volume)
     if mode != "level":
@@ -122,6 +129,7 @@ async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
     r.end_m3 = float(plant.sump.volume) - v0
     if mode == "planner":
         r.replans = list(ctl.planners[0].solve_times)
+    r.pace = automatic_pacing(records)
     await ctl.stop()
     await site.stop()
     return r
@@ -182,10 +190,12 @@ def main() -> None:
     cfg = demo_config(free_port(), 1.0)
     band = cfg.systems["drainage"].control.normal_band_m
     print(f"{'':<8} {'cost CNY':>10} {'adjusted':>10} {'kWh':>9} {'starts':>7} "
-          f"{'min m':>6} {'max m':>6} {'end m3':>7}")
+          f"{'min m':>6} {'max m':>6} {'end m3':>7} {'run s':>7} {'rest s':>7} {'forced':>6}")
     for r in results.values():
         print(f"{r.name:<8} {r.cost:>10,.0f} {r.adjusted:>10,.0f} {r.kwh:>9,.0f} "
-              f"{r.starts:>7} {r.lo:>6.2f} {r.hi:>6.2f} {r.end_m3:>7.0f}")
+              f"{r.starts:>7} {r.lo:>6.2f} {r.hi:>6.2f} {r.end_m3:>7.0f} "
+              f"{r.pace['shortest_run_s']:>7.0f} {r.pace['shortest_rest_s']:>7.0f} "
+              f"{r.pace['forced']:>6}")
     base, got, top = (results[m].adjusted for m in ("level", "planner", "perfect"))
     captured = (base - got) / (base - top) if base > top else float("nan")
     pl = results["planner"]
@@ -199,8 +209,14 @@ def main() -> None:
           f"re-plan median {replan:.2f} s, p99 {float(np.percentile(pl.replans, 99)):.2f} s, "
           f"max {max(pl.replans, default=float('nan')):.2f} s, "
           f"{sum(x >= 1.0 for x in pl.replans)} of {len(pl.replans)} re-plans took 1 s or more")
+    # pacing over every run's automatic commands; those a hard limit forced, apart
+    shortest_run = min(r.pace["shortest_run_s"] for r in results.values())
+    shortest_rest = min(r.pace["shortest_rest_s"] for r in results.values())
+    forced = sum(int(r.pace["forced"]) for r in results.values())
     print(f"RESULT level_ok={level_ok} captured={captured:.3f} "
-          f"saving_pct={100 * (1 - got / base):.1f} replan_s={replan:.3f}")
+          f"saving_pct={100 * (1 - got / base):.1f} replan_s={replan:.3f} "
+          f"shortest_run_s={shortest_run:.0f} shortest_rest_s={shortest_rest:.0f} "
+          f"forced={forced}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ class Controller:
                 self.gate.register(seq.path, PumpHandler(seq, level.update))
                 seqs.append(seq)
                 self._steps.append((seq.path, seq.scan, [seq.state_tag, seq.reason_tag]))
-            lc = LevelControl(sname, ctl, level, seqs, self.gate, self.store, clock)
+            lc = LevelControl(sname, ctl, level, seqs, self.gate, self.store, clock,
+                              system.plan if cfg.tariff is not None else None)
             self.levels.append(lc)
             self._steps.append((f"{sname}.control", lc.scan, lc.published()))
             if system.plan is not None and cfg.tariff is not None:

@@ -15,6 +15,7 @@ and the PLC does not hold (a restart between two writes of a step).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 from transitions.extensions.asyncio import AsyncMachine
@@ -61,6 +62,7 @@ ADOPT_WRITES: dict[str, list[tuple[str, bool]]] = {
     "opening_valve": [("prime_cmd", False), ("run_cmd", True), ("valve.open_cmd", True)],
 }
 PLC_FAULTS = {1: "motor overload relay tripped", 2: "dry running: PLC stopped the pump"}
+DAY_S = 86400.0
 MODES = {"remote-manual": MODE_REMOTE_MANUAL, "remote-auto": MODE_REMOTE_AUTO}
 
 
@@ -81,6 +83,9 @@ class PumpSequence:
                          "stopping": ctl.stop_timeout_s}
         self.entered = clock.now()
         self.last_stop = -1e18
+        self.last_start = -1e18           # unknown (adopted running): counts as long ago
+        self.starts: deque[float] = deque()   # motor starts seen, for the starts cap
+        self._prev_state = "stopped"
         self.fault_reason = ""
         self.adopted = False
         self._write_error = ""
@@ -161,11 +166,24 @@ class PumpSequence:
         self.store.update(self.state_tag, self.state)
         if self.state == "stopped":
             self.last_stop = self.entered
+        elif self._prev_state == "stopped" and self.state in ACTIVE:
+            self._started(self.entered)
+        self._prev_state = self.state
         for sig, value in ENTRY_WRITES.get(self.state, []):
             res = await self.writer.write(self.sig(sig), value)
             if not res.ok and self.state != "fault":
                 self._write_error = f"{sig}={int(value)} not confirmed: {res.reason}"
                 return
+
+    def _started(self, t: float) -> None:
+        self.last_start = t
+        self.starts.append(t)
+        while self.starts and self.starts[0] < t - DAY_S:
+            self.starts.popleft()
+
+    def starts_today(self, now: float) -> int:
+        """Motor starts in the last 24 h (rolling), ours or the PLC's."""
+        return sum(1 for t in self.starts if t > now - DAY_S)
 
     async def fail_on_write_error(self) -> str:
         """A step's entry write that the PLC did not confirm faults the pump; its reason."""
@@ -203,7 +221,9 @@ class PumpSequence:
         if self.state == "stopped" and self.fb_running():
             log.info("%s: running without our command (fallback or local); adopted",
                      self.path)
+            self._started(self.clock.now())
             self.machine.set_state("running")
+            self._prev_state = "running"
             self.store.update(self.state_tag, "running")
             return
         if self.state == "stopping" and self.v("valve.closed") and self.v("run_cmd"):
@@ -236,6 +256,7 @@ class PumpSequence:
             # cut into its start (or into a stop, which level control will ask again)
             state = "running" if self.fb_valve_open() else "opening_valve"
         self.machine.set_state(state)
+        self._prev_state = state
         self.entered = self.clock.now()
         self.store.update(self.state_tag, state)
         self.store.update(self.reason_tag, self.fault_reason)
@@ -256,6 +277,7 @@ class PumpSequence:
         """The PLC stopped the pump (low float, fallback, local): follow it, clear commands."""
         log.warning("%s: stopped by the PLC, not by us", self.path)
         self.machine.set_state("stopped")
+        self._prev_state = "stopped"
         self.entered = self.last_stop = self.clock.now()
         self.store.update(self.state_tag, "stopped")
         for sig, value in ENTRY_WRITES["fault"]:

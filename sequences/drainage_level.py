@@ -6,7 +6,10 @@ asked, and at low-low none may. The pump started next is the available one with 
 fewest run hours that has rested long enough; the pump stopped first is the one with
 the most. A pump that trips stops counting, so the next one is started on the next
 scan. Every start and stop goes through the command gate as source "auto", so a pump
-in remote-manual or local is never touched.
+in remote-manual or local is never touched, and keeps the pacing (minimum run, minimum
+rest, starts in 24 h; the plan's when there is one): only high-high (start) and low-low
+(stop) override it, and their commands say so. The status tag says when the pacing holds
+a start or a stop back.
 
 The sump level is voted from its transmitters: with two good ones that disagree the
 higher is used (pumping a little early is safe; running dry is guarded by the PLC).
@@ -16,13 +19,16 @@ With none good the control holds and says so.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fixedsite.clock import Clock
-from fixedsite.config import DrainageControl, SumpEq
-from fixedsite.gate import Command, CommandGate
+from fixedsite.config import DrainageControl, DrainagePlan, SumpEq
+from fixedsite.gate import Command, CommandGate, Record
 from fixedsite.sequences.drainage import PumpSequence
 
 if TYPE_CHECKING:
@@ -84,7 +90,7 @@ def _meta(unit: str, desc: str) -> TagMeta:
 class LevelControl:
     def __init__(self, system: str, ctl: DrainageControl, level: SumpLevel,
                  pumps: list[PumpSequence], gate: CommandGate, store: TagStore,
-                 clock: Clock) -> None:
+                 clock: Clock, plan: DrainagePlan | None = None) -> None:
         self.ctl, self.level, self.pumps = ctl, level, pumps
         self.gate, self.store, self.clock = gate, store, clock
         self.demand: int | None = None
@@ -92,6 +98,7 @@ class LevelControl:
         self.planner: Planner | None = None
         self.override = False
         self.mode = "level rule"
+        self.pacing = Pacing.of(ctl, plan)
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
 
@@ -167,19 +174,96 @@ class LevelControl:
         hh = level >= self.ctl.high_high_m
         status = "high-high: all available pumps" if hh else \
             f"demand {self.demand} ({self.mode})"
-        self.store.update(self.status_tag, status)
         if len(running) < self.demand:
-            now = self.clock.now()
-            candidates = sorted(
-                (p for p in auto if p.state == "stopped"
-                 and (hh or now - p.last_stop >= self.ctl.min_rest_s)),
-                key=lambda p: p.run_hours())
-            todo = candidates if hh else candidates[:1]
-            for p in todo[:self.demand - len(running)]:
-                await self.gate.submit(Command(p.path, "start", "auto",
-                                               params={"level_m": round(level, 3)}))
+            status = await self._start_next(level, len(running), auto, hh, status)
         elif len(running) > self.demand:
-            stoppable = sorted((p for p in auto if p.active), key=lambda p: -p.run_hours())
-            if stoppable:
-                await self.gate.submit(Command(stoppable[0].path, "stop", "auto",
-                                               params={"level_m": round(level, 3)}))
+            status = await self._stop_next(level, auto, status)
+        self.store.update(self.status_tag, status)
+
+    async def _start_next(self, level: float, running: int, auto: list[PumpSequence],
+                          hh: bool, status: str) -> str:
+        """The rested pump with the fewest hours and starts left today; at high-high
+        every available pump, rested or not, and the command says it overrode."""
+        now, pc = self.clock.now(), self.pacing
+        stopped = sorted((p for p in auto if p.state == "stopped"), key=lambda p: p.run_hours())
+        ready = [p for p in stopped if self._may_start(p, now)]
+        todo = (stopped if hh else ready[:1])[:self.demand - running]
+        for p in todo:
+            params: dict[str, object] = {"level_m": round(level, 3)}
+            if p not in ready:
+                params["override"] = "high-high: min rest / starts cap"
+            await self.gate.submit(Command(p.path, "start", "auto", params=params))
+        if not todo and stopped:
+            p = stopped[0]
+            if p.starts_today(now) >= pc.max_starts_per_day:
+                why = f"{p.name} has had {pc.max_starts_per_day} starts in 24 h"
+            else:
+                why = f"{p.name} rests until {_hhmm(p.last_stop + pc.min_rest_s)}"
+            status += f"; start held: {why}"
+        return status
+
+    async def _stop_next(self, level: float, auto: list[PumpSequence], status: str) -> str:
+        """The pump with the most hours among those that have run their minimum; at low-low
+        any, and the command says it overrode."""
+        now = self.clock.now()
+        active = sorted((p for p in auto if p.active), key=lambda p: -p.run_hours())
+        ripe = [p for p in active if now - p.last_start >= self.pacing.min_run_s]
+        ll = level <= self.ctl.low_low_m
+        pick = (ripe or active) if ll else ripe
+        if pick:
+            params: dict[str, object] = {"level_m": round(level, 3)}
+            if pick[0] not in ripe:
+                params["override"] = "low-low: min run"
+            await self.gate.submit(Command(pick[0].path, "stop", "auto", params=params))
+        elif active:
+            until = min(p.last_start for p in active) + self.pacing.min_run_s
+            status += f"; stop held: minimum run until {_hhmm(until)}"
+        return status
+
+    def _may_start(self, p: PumpSequence, now: float) -> bool:
+        pc = self.pacing
+        return now - p.last_stop >= pc.min_rest_s and \
+            p.starts_today(now) < pc.max_starts_per_day
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How often a pump may be started and stopped automatically: a plan's own figures
+    when it plans (it schedules within them), else the control's."""
+
+    min_run_s: float
+    min_rest_s: float
+    max_starts_per_day: int
+
+    @staticmethod
+    def of(ctl: DrainageControl, plan: DrainagePlan | None) -> Pacing:
+        src: DrainageControl | DrainagePlan = plan if plan is not None else ctl
+        return Pacing(src.min_run_s, src.min_rest_s, src.max_starts_per_day)
+
+
+def _hhmm(t: float) -> str:
+    return time.strftime("%H:%M", time.localtime(t))
+
+
+def automatic_pacing(records: Iterable[Record]) -> dict[str, float]:
+    """The shortest run and rest between accepted automatic commands, per the gate's
+    records; commands forced by a hard limit are counted apart (``forced``), since they
+    may break the pacing by design. What a bench or a test checks the pacing against."""
+    last: dict[str, tuple[str, float]] = {}
+    runs, rests, forced = [], [], 0
+    for r in records:
+        c = r.command
+        if c.source == "operator" or c.action not in ("start", "stop") or \
+                not r.decision.accepted or r.decision.reason.startswith("already"):
+            continue
+        if "override" in c.params:
+            forced += 1
+            last.pop(c.target, None)
+            continue
+        prev = last.get(c.target)
+        if prev is not None and prev[0] != c.action:
+            (runs if c.action == "stop" else rests).append(r.t - prev[1])
+        last[c.target] = (c.action, r.t)
+    inf = float("inf")
+    return {"shortest_run_s": min(runs, default=inf), "shortest_rest_s": min(rests, default=inf),
+            "runs": len(runs), "rests": len(rests), "forced": forced}

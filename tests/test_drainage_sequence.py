@@ -295,3 +295,73 @@ async def test_a_pump_in_local_is_adopted_without_writes() -> None:
     s.plant(1, local=True, running=True, primed=True, prime_cmd=True)
     await s.scan()
     assert s.seqs[0].state == "opening_valve" and s.take_writes() == []
+
+
+def _level(s: Soft, m: float) -> None:
+    for lt in ("lt1", "lt2"):
+        s.store.set(f"drainage.{lt}.level", m)
+
+
+async def _run_up(s: Soft, i: int) -> None:
+    """Let pump ``i``'s start sequence reach running on the soft plant."""
+    s.plant(i, primed=True)
+    await s.scan()
+    s.running(i)
+    for _ in range(3):
+        await s.scan()
+    assert s.seqs[i - 1].state == "running"
+
+
+async def test_automatic_stops_keep_the_minimum_run() -> None:
+    s = Soft(n_pumps=2, level=1.55, mode=2)
+    await s.scan()
+    await s.scan()
+    await _run_up(s, 1)
+    s.take_writes()
+    _level(s, 0.7)                                 # below stage 1's stop level, 1 min in
+    await s.scan(60)
+    assert s.take_writes() == [], "stopped a pump a minute after starting it"
+    status = s.store.value("drainage.control.status")
+    assert "stop held: minimum run until" in status
+    await s.scan(CTL.min_run_s)
+    assert s.seqs[0].state == "stopping"
+    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False)]
+
+
+async def test_low_low_overrides_the_minimum_run_and_says_so() -> None:
+    s = Soft(n_pumps=1, level=1.55, mode=2)
+    await s.scan()
+    await s.scan()
+    await _run_up(s, 1)
+    _level(s, CTL.low_low_m - 0.01)
+    await s.scan(30)
+    assert s.seqs[0].state == "stopping"
+    stop = s.gate.records[-1]
+    assert stop.command.action == "stop" and stop.command.params["override"] == \
+        "low-low: min run"
+
+
+async def test_the_starts_cap_holds_a_start_but_high_high_overrides_it() -> None:
+    s = Soft(n_pumps=1, level=0.7, mode=2)
+    await s.scan()
+    seq = s.seqs[0]
+    for k in range(CTL.max_starts_per_day):         # a day of starts, an hour apart
+        seq._started(s.clock.now() - 3600.0 * (k + 1))
+    _level(s, 1.55)
+    await s.scan(CTL.min_rest_s)
+    assert s.take_writes() == []
+    assert f"has had {CTL.max_starts_per_day} starts in 24 h" in \
+        s.store.value("drainage.control.status")
+    _level(s, CTL.high_high_m + 0.01)
+    await s.scan()
+    assert s.take_writes() == [("pump1.prime_cmd", True)]
+    assert s.gate.records[-1].command.params["override"].startswith("high-high")
+
+
+async def test_a_rested_pump_is_not_restarted_before_its_minimum_rest() -> None:
+    s = Soft(n_pumps=1, level=1.55, mode=2)
+    s.seqs[0].last_stop = s.clock.now() - 10      # stopped ten seconds ago
+    await s.scan()
+    await s.scan()
+    assert s.take_writes() == []
+    assert "start held: pump1 rests until" in s.store.value("drainage.control.status")

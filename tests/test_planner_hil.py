@@ -14,6 +14,7 @@ import numpy as np
 from conftest import Rig
 
 from fixedsite.hil.drainage import DrainagePlant
+from fixedsite.sequences.drainage_level import automatic_pacing
 
 DAY = 86400.0
 # a November day from the start of its evening peak, whatever the hour CI runs the test
@@ -62,6 +63,14 @@ async def test_a_planned_day_pumps_in_the_valley_and_keeps_the_band(
     assert isinstance(schedule, str) and len(schedule) == 96
     assert max(int(c) for c in schedule) <= 3               # the max-demand cap
     assert "optimal" in str(ctl.store.value("drainage.plan.status"))
+    # no short cycling: every automatic start and stop kept the plan's pacing
+    pace = automatic_pacing(ctl.gate.records)
+    plan = rig.cfg.systems["drainage"].plan
+    assert plan is not None and pace["runs"] >= 3 and pace["rests"] >= 3, pace
+    assert pace["shortest_run_s"] >= plan.min_run_s, pace
+    assert pace["shortest_rest_s"] >= plan.min_rest_s, pace
+    for seq in ctl.pumps.values():
+        assert seq.starts_today(rig.clock.now()) <= plan.max_starts_per_day
 
 
 async def test_a_surge_beyond_the_forecast_is_met_by_the_level_rule(
@@ -156,3 +165,27 @@ async def test_relay_rooms_are_planned_together_and_neither_sump_leaves_its_band
     assert "relay" in str(ctl.store.value("lower.plan.status"))
     schedule = str(ctl.store.value("lower.plan.schedule"))
     assert len(schedule) == 96 and max(int(c) for c in schedule) <= 2   # its own cap
+
+
+async def test_a_demo_day_keeps_every_pumps_minimum_run_and_rest(
+        rig_factory: Callable[..., Rig]) -> None:
+    """The demo as it runs (both rooms, plans solved in a worker thread while the plant
+    goes on): level rule and plan take turns, and no automatic command may short-cycle a
+    pump (seen before: a start stopped two minutes later)."""
+    rig = rig_factory(scale=1440.0, plan=True, relay=True, origin=PEAK_STARTS)
+    await rig.site.start()
+    ctl = await rig.start_controller()
+    await rig.run_for(DAY)
+    pace = automatic_pacing(ctl.gate.records)
+    plan = rig.cfg.systems["drainage"].plan
+    assert plan is not None and pace["runs"] >= 5, pace
+    assert pace["shortest_run_s"] >= plan.min_run_s, pace
+    assert pace["shortest_rest_s"] >= plan.min_rest_s, pace
+    now = rig.clock.now()
+    for seq in ctl.pumps.values():
+        assert seq.starts_today(now) <= plan.max_starts_per_day, seq.path
+    for sname in ("drainage", "lower"):
+        band = rig.cfg.systems[sname].control.normal_band_m
+        unit = rig.site.unit(sname).plant
+        assert unit.sump.overflowed_m3 == 0.0
+        assert band[0] - 0.05 <= unit.min_level and unit.max_level <= band[1] + 0.05, sname
