@@ -5,6 +5,14 @@ thing to the gate: "source S asks equipment E to do A". The equipment's handler 
 mode and interlocks and answers with a reason when it refuses; an accepted command is
 executed (written and verified by read-back) by the handler. Every decision is recorded
 with who asked, what, why it was refused or how it ended.
+
+Audit before acting: an accepted command is first recorded in the audit log as an
+``intent``, then executed, then its outcome is recorded as a ``command`` record naming
+the intent. A command whose intent cannot be recorded (the audit log is full, unwritable
+or was found tampered with) is refused with that reason and never reaches the PLC: an
+action nobody can account for afterwards is worse than an action not taken. The refusal
+still reaches the gate's records and sinks (the historian), and ``controller.audit.ok``
+raises the alarm.
 """
 
 from __future__ import annotations
@@ -80,20 +88,28 @@ class CommandGate:
         return sorted(self._handlers)
 
     async def submit(self, cmd: Command) -> Decision:
-        decision = await self._decide(cmd)
+        refusal = self._check(cmd)
+        if refusal is not None:
+            decision = refusal
+            self._audit(cmd, decision)
+        else:
+            handler = self._handlers[cmd.target]
+            try:
+                intent = self._audit(cmd, None)
+            except Exception as e:     # AuditError, or a log broken in a way not foreseen
+                decision = Decision(False, f"audit log cannot be written: {e}")
+            else:
+                try:
+                    decision = await handler.execute(cmd)
+                except BaseException as e:
+                    self._audit(cmd, Decision(False, f"failed: {e!r}"), intent)
+                    raise
+                self._audit(cmd, decision, intent)
         now = self.clock.now()
         record = Record(now, cmd, decision)
         self.records.append(record)
         for sink in self.sinks:
             sink(record)
-        if self.audit is not None:
-            self.audit.append(ts=now, kind="command", actor=cmd.user or cmd.source,
-                              source=cmd.source, target=cmd.target, action=cmd.action,
-                              params={**cmd.params, "role": cmd.role} if cmd.role
-                              else cmd.params,
-                              decision="accepted" if decision.accepted else "refused",
-                              reason="" if decision.accepted else decision.reason,
-                              result=decision.reason if decision.accepted else "")
         who = f"{cmd.source}:{cmd.user}" if cmd.user else cmd.source
         if decision.accepted:
             log.info("%s %s %s: done %s", who, cmd.action, cmd.target, decision.reason)
@@ -102,7 +118,37 @@ class CommandGate:
                         decision.reason)
         return decision
 
-    async def _decide(self, cmd: Command) -> Decision:
+    def _audit(self, cmd: Command, decision: Decision | None,
+               intent: int | None = None) -> int | None:
+        """Record an intent (``decision`` None: the error propagates, for the caller must
+        then not act), or a refusal or an outcome (an error is logged: what was decided
+        or done stands, and ``controller.audit.ok`` already says the log is failing).
+        Returns the record's number."""
+        if self.audit is None:
+            return None
+        params = {**cmd.params, "role": cmd.role} if cmd.role else dict(cmd.params)
+        if intent is not None:
+            params["intent"] = intent
+        if decision is None:
+            return self.audit.append(ts=self.clock.now(), kind="intent",
+                                     actor=cmd.user or cmd.source, source=cmd.source,
+                                     target=cmd.target, action=cmd.action, params=params,
+                                     decision="accepted", result="executing")
+        try:
+            return self.audit.append(ts=self.clock.now(), kind="command",
+                                     actor=cmd.user or cmd.source, source=cmd.source,
+                                     target=cmd.target, action=cmd.action, params=params,
+                                     decision="accepted" if decision.accepted else "refused",
+                                     reason="" if decision.accepted else decision.reason,
+                                     result=decision.reason if decision.accepted else "")
+        except Exception as e:
+            # a refusal, or the outcome of what was already done (its intent is recorded):
+            # nothing more to hold back; the log and controller.audit.ok say it
+            log.error("%s %s: not audited: %s", cmd.action, cmd.target, e)
+            return None
+
+    def _check(self, cmd: Command) -> Decision | None:
+        """The refusal, if the command may not go ahead (nothing is executed here)."""
         if cmd.source not in SOURCES:
             return Decision(False, f"unknown command source {cmd.source!r}")
         if cmd.source == "operator" and cmd.role is not None:
@@ -116,4 +162,4 @@ class CommandGate:
         reason = handler.check(cmd)
         if reason is not None:
             return Decision(False, reason)
-        return await handler.execute(cmd)
+        return None
