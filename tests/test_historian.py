@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +94,113 @@ async def test_controller_writes_history_alarms_and_commands(
     assert any(e["source"].startswith("drainage.pump") and e["text"].startswith("start")
                for e in commands)
     assert h.events_between(t0, rig.clock.now() + 1, "sequence")
+
+
+def _full(h: Historian) -> None:
+    """SQLite itself refuses to grow the database (what a full disk looks like to it), and
+    the free pages it has are used up."""
+    h.db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    pages = h.db.execute("PRAGMA page_count").fetchone()[0]
+    h.db.execute(f"PRAGMA max_page_count = {pages}")
+    with contextlib.suppress(sqlite3.OperationalError):
+        while True:
+            h.db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+
+
+def _room(h: Historian) -> None:
+    h.db.execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_failing_write_keeps_the_batch_and_the_next_flush_writes_it(tmp_path: Path) -> None:
+    h = Historian(tmp_path / "h.db", deadband_pct=0.0, max_interval_s=1)
+    h.record("d.s.level", 0.0, 0.5, Quality.GOOD)
+    assert h.flush() == 1 and h.ok
+    _full(h)
+    for i in range(1, 3001):
+        h.record("d.s.level", float(i), i / 1000, Quality.GOOD)
+    h.event(1500.5, "alarm", "d.s.level.HH", "active")
+    assert h.flush() == 0                                  # no exception, nothing lost
+    assert not h.ok and "database or disk is full" in h.error
+    assert h.buffered == 3001 and h.dropped == 0
+    h.record("d.s.level", 3001.0, 3.001, Quality.GOOD)     # new ones queue behind
+    assert h.flush() == 0 and h.buffered == 3002
+    _room(h)
+    assert h.flush() == 3001 and h.ok and h.error == "" and h.buffered == 0
+    got = h.samples("d.s.level", 0, 4000)
+    assert [t for t, _ in got] == [float(i) for i in range(3002)]
+    assert [e["text"] for e in h.events_between(0, 4000)] == ["active"]
+    h.close()
+
+
+def test_the_buffer_is_bounded_oldest_samples_dropped_first(tmp_path: Path) -> None:
+    h = Historian(tmp_path / "h.db", deadband_pct=0.0, max_interval_s=1, max_buffered=1000)
+    h.record("d.s.level", 0.0, 0.0, Quality.GOOD)
+    h.flush()
+    _full(h)
+    h.event(0.5, "alarm", "d.s.level.HH", "active")
+    for i in range(1, 5001):
+        h.record("d.s.level", float(i), i / 1000, Quality.GOOD)
+    h.event(5000.5, "alarm", "d.s.level.HH", "cleared")
+    assert h.flush() == 0 and not h.ok
+    assert h.buffered == 1000 and h.dropped == 5002 - 1000
+    _room(h)
+    assert h.flush() == 998
+    got = h.samples("d.s.level", 1, 6000)
+    assert [t for t, _ in got] == [float(i) for i in range(4003, 5001)]   # the newest kept
+    assert [e["text"] for e in h.events_between(0, 6000)] == ["active", "cleared"]
+    h.close()
+
+
+def test_a_removed_directory_is_reported_then_history_starts_again(tmp_path: Path) -> None:
+    import shutil
+    where = tmp_path / "var" / "demo"
+    h = Historian(where / "h.db")
+    h.record("d.s.level", 10.0, 1.0, Quality.GOOD)
+    assert h.flush() == 1
+    shutil.rmtree(tmp_path / "var")                        # someone cleans up the disk
+    h.record("d.s.level", 20.0, 2.0, Quality.GOOD)
+    h.event(21.0, "alarm", "d.s.level.HH", "active")
+    assert h.flush() == 0
+    assert not h.ok and h.error == f"database file removed ({where / 'h.db'})"
+    assert not (where / "h.db").exists()                  # nothing written into the void
+    assert h.flush() == 1 and h.ok                         # a new database, the batch in it
+    h.close()
+    again = Historian(where / "h.db")
+    assert again.samples("d.s.level", 0, 100) == [(20.0, 2.0)]
+    texts = [e["text"] for e in again.events_between(0, 100)]
+    assert texts[0].startswith("history database started again: database file removed")
+    assert texts[1:] == ["active"]
+    again.close()
+
+
+def test_a_replaced_database_file_is_reported(tmp_path: Path) -> None:
+    h = Historian(tmp_path / "h.db")
+    h.record("d.s.level", 10.0, 1.0, Quality.GOOD)
+    h.flush()
+    (tmp_path / "h.db").rename(tmp_path / "old.db")
+    (tmp_path / "h.db").write_bytes(b"")
+    h.record("d.s.level", 20.0, 2.0, Quality.GOOD)
+    assert h.flush() == 0 and h.error.startswith("database file replaced")
+    assert h.flush() == 1 and h.ok
+    h.close()
+
+
+async def test_health_tags_follow_the_writes(tmp_path: Path) -> None:
+    store = TagStore(ManualClock(0.0))
+    h = Historian(tmp_path / "h.db", deadband_pct=0.0, max_interval_s=1, max_buffered=1000)
+    h.publish_health(store)
+    assert [store.value(f"controller.historian.{s}") for s in
+            ("ok", "error", "buffered", "dropped")] == [True, "", 0, 0]
+    _full(h)
+    for i in range(1300):
+        h.record("d.s.level", float(i), float(i), Quality.GOOD)
+    assert await h.flush_async() == 0
+    assert store.value("controller.historian.ok") is False
+    assert "database or disk is full" in store.value("controller.historian.error")
+    assert store.value("controller.historian.buffered") == 1000
+    assert store.value("controller.historian.dropped") == 300
+    _room(h)
+    assert await h.flush_async() == 1000
+    assert [store.value(f"controller.historian.{s}") for s in
+            ("ok", "error", "buffered", "dropped")] == [True, "", 0, 300]
+    h.close()
