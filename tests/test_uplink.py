@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -31,12 +33,14 @@ async def vm(tmp_path: Path) -> AsyncIterator[VictoriaMetrics]:
 
 
 class Feed:
-    def __init__(self, tmp_path: Path, url: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, health: bool = False, **kw: Any) -> None:
         self.clock = ManualClock(T0)
         self.store = TagStore(self.clock)
         self.level = self.store.define("drainage.sump.level")
         self.running = self.store.define("drainage.pump1.running")
-        self.up = Uplink(self.store, "demo", url, tmp_path / "uplink.db", batch=50)
+        self.up = Uplink(self.store, "demo", url, tmp_path / "uplink.db", batch=50, **kw)
+        if health:
+            self.up.publish_health(self.store)
         self.task = asyncio.create_task(self.up.run())
         self.n = 0
 
@@ -141,3 +145,68 @@ def test_disk_queue_survives_a_restart(tmp_path: Path) -> None:
     q.ack(upto)
     assert q.peek(10)[1] == ["c"] and len(q) == 1
     q.close()
+
+
+def _levels(got: list[tuple[int, float]]) -> list[int]:
+    """The emit numbers of the level points received (value = 1 + n / 1000)."""
+    return [round((v - 1.0) * 1000) for _, v in got]
+
+
+async def test_the_disk_queue_is_bounded_oldest_dropped_and_said(vm: VictoriaMetrics,
+                                                                 tmp_path: Path) -> None:
+    f = Feed(tmp_path, vm.url, max_queue=100)
+    try:
+        f.emit(50)
+        await f.drained()
+        await vm.stop()
+        f.emit(300)
+        await f.up._spool()
+        assert len(f.up.queue) == 100 and f.up.dropped == 200
+        assert not f.up.ok and "the queue full: dropping the oldest" in f.up.error
+        await vm.start()
+        await f.drained(30)
+        got = await wait_points(vm, "fixedsite_level{sump}", 150)
+        assert _levels(got) == list(range(1, 51)) + list(range(251, 351))   # the newest kept
+        assert f.up.ok and f.up.error == ""
+    finally:
+        await f.close()
+
+
+def _disk_full(q: DiskQueue) -> None:
+    """SQLite refuses to grow the queue's database and its free pages are used up."""
+    with q._lock:
+        q.db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+        pages = q.db.execute("PRAGMA page_count").fetchone()[0]
+        q.db.execute(f"PRAGMA max_page_count = {pages}")
+        with contextlib.suppress(sqlite3.OperationalError):
+            while True:
+                q.db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+
+
+async def test_a_full_disk_does_not_kill_the_uplink_and_memory_stays_bounded(
+        vm: VictoriaMetrics, tmp_path: Path) -> None:
+    f = Feed(tmp_path, vm.url, health=True, max_pending=500, retry_max_s=0.2)
+    try:
+        f.emit(100)
+        await f.drained()
+        _disk_full(f.up.queue)
+        f.emit(2000)                           # tag changes go on while the disk is full
+        ok = await f.store.wait_for("controller.uplink.ok", lambda t: t.value is False, 10)
+        assert ok.value is False and not f.task.done()
+        error = f.store.value("controller.uplink.error")
+        assert "uplink.db cannot be written" in error and "database or disk is full" in error
+        assert len(f.up._pending) <= 500
+        assert f.store.value("controller.uplink.dropped") >= 1500
+        f.emit(200)
+        assert len(f.up._pending) <= 500 and not f.task.done()
+        with f.up.queue._lock:
+            f.up.queue.db.execute("PRAGMA max_page_count = 1073741823")    # room again
+        await f.drained(30)
+        await f.store.wait_for("controller.uplink.ok", lambda t: t.value is True, 10)
+        assert f.store.value("controller.uplink.error") == ""
+        got = _levels(await wait_points(vm, "fixedsite_level{sump}", 500))
+        assert got[:100] == list(range(1, 101))
+        newest = got[100:]                     # what memory held: the newest, in order
+        assert newest == list(range(2301 - len(newest), 2301)) and 450 <= len(newest) <= 500
+    finally:
+        await f.close()
