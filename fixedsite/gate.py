@@ -73,9 +73,17 @@ class Handler(Protocol):
 
 
 class CommandGate:
-    def __init__(self, clock: Clock, keep: int = 1000, audit: AuditLog | None = None) -> None:
+    """``unaudited_sources``: sources whose commands still execute when the audit log
+    cannot be written, for a site that ranks keeping the sump from overflowing above
+    the record (say ``("auto", "failover")``: level control at high-high). Such a
+    command is still in ``records`` and the sinks (the historian), its reason saying it
+    was not audited. Empty by default: no command is executed unrecorded."""
+
+    def __init__(self, clock: Clock, keep: int = 1000, audit: AuditLog | None = None,
+                 unaudited_sources: tuple[str, ...] = ()) -> None:
         self.clock = clock
         self.audit = audit
+        self.unaudited_sources = frozenset(unaudited_sources)
         self._handlers: dict[str, Handler] = {}
         self.records: deque[Record] = deque(maxlen=keep)
         self.sinks: list[Callable[[Record], None]] = []
@@ -94,17 +102,24 @@ class CommandGate:
             self._audit(cmd, decision)
         else:
             handler = self._handlers[cmd.target]
+            unaudited = ""
             try:
                 intent = self._audit(cmd, None)
             except Exception as e:     # AuditError, or a log broken in a way not foreseen
-                decision = Decision(False, f"audit log cannot be written: {e}")
+                intent, unaudited = None, f"audit log cannot be written: {e}"
+            if unaudited and cmd.source not in self.unaudited_sources:
+                decision = Decision(False, unaudited)
             else:
                 try:
                     decision = await handler.execute(cmd)
                 except BaseException as e:
                     self._audit(cmd, Decision(False, f"failed: {e!r}"), intent)
                     raise
-                self._audit(cmd, decision, intent)
+                if unaudited:
+                    decision = Decision(decision.accepted,
+                                        f"{decision.reason} (NOT AUDITED: {unaudited})")
+                else:
+                    self._audit(cmd, decision, intent)
         now = self.clock.now()
         record = Record(now, cmd, decision)
         self.records.append(record)

@@ -121,3 +121,21 @@ async def test_no_command_reaches_the_plc_when_the_audit_cannot_be_written(
     await rig.until(lambda: rig.plc.coils[coils][0], 60, "the prime command at the PLC")
     kinds = [(r["kind"], r["action"]) for r in log.tail(2)]
     assert kinds == [("intent", "start"), ("command", "start")]
+
+
+async def test_sources_allowed_to_act_unaudited_still_leave_a_record(tmp_path: Path) -> None:
+    """A site may let level control act on a full audit disk (a flood is worse than an
+    unaudited start); operators are refused all the same, and the gate's records say
+    which automatic command went unaudited."""
+    log = AuditLog(tmp_path / "audit.db")
+    gate = CommandGate(ManualClock(50.0), audit=log, unaudited_sources=("auto",))
+    handler = _Writer(log)
+    gate.register("drainage.pump1", handler)
+    fill_disk(log)
+    auto = await gate.submit(Command("drainage.pump1", "start", "auto"))
+    assert auto.accepted and "NOT AUDITED: audit log cannot be written" in auto.reason
+    assert len(handler.seen) == 1
+    op = await gate.submit(Command("drainage.pump1", "start", "operator", "zhang"))
+    assert not op.accepted and len(handler.seen) == 1
+    assert [r.decision for r in gate.records] == [auto, op]
+    log.close()
