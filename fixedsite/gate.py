@@ -109,6 +109,7 @@ class CommandGate:
                 intent, unaudited = None, f"audit log cannot be written: {e}"
             if unaudited and cmd.source not in self.unaudited_sources:
                 decision = Decision(False, unaudited)
+                self._audit(cmd, decision)    # if the failure has passed, the refusal stays
             else:
                 try:
                     decision = await handler.execute(cmd)
