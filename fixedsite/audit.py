@@ -87,11 +87,25 @@ class AuditLog:
         self.ok, self.error = True, ""
         self._tampered = ""
         self._needs_genesis = False
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
         self._ident = _ident(self.path)
-        row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+            self._ident = _ident(self.path)
+            row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+                                   ).fetchone()
+        except sqlite3.Error as e:
+            # the controller still runs (commands refused, the alarm up); reads see nothing
+            self._db = sqlite3.connect(":memory:", check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute(_SCHEMA)
+            self._seq, self._hash, self._head, self._key = 0, GENESIS, None, b""
+            self._tampered = f"{self.path} is not a readable audit database: {e}"
+            self._set(False, f"audit log unusable: {self._tampered}; no record is added")
+            log.error("audit log: %s", self.error)
+            return
         self._seq, self._hash = (row[0], row[1]) if row else (0, GENESIS)
         self._head: tuple[int, str] | None = None
         key = _key(key_path, create=False)

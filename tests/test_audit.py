@@ -304,3 +304,14 @@ def test_a_head_left_one_behind_by_a_crash_is_accepted(tmp_path: Path) -> None:
     assert log.ok and _append(log) == 8
     log.close()
     assert verify(db).ok and (tmp_path / "audit.db.head").read_text().startswith("8 ")
+
+
+def test_a_log_that_is_not_a_database_refuses_records_without_a_traceback(
+        tmp_path: Path) -> None:
+    (tmp_path / "audit.db").write_bytes(b"this is no database " * 200)
+    log = AuditLog(tmp_path / "audit.db")
+    assert not log.ok and "not a readable audit database" in log.error
+    assert log.tail() == [] and log.last_of("config") is None
+    with pytest.raises(AuditError, match="not a readable audit database"):
+        _append(log)
+    log.close()
