@@ -185,7 +185,7 @@ class Uplink:
         if n <= 0:
             return
         self.dropped += n
-        self._problem("full", f"{where} full: dropping the oldest points ({self.dropped} "
+        self._problem("full", f"{where} is full: dropping the oldest points ({self.dropped} "
                               "dropped so far)")
 
     # --- work ------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class Uplink:
             lines = list(self._pending)
             self._pending.clear()
             try:
-                self._drop(await asyncio.to_thread(self.queue.put, lines), "the queue")
+                self._drop(await asyncio.to_thread(self.queue.put, lines), "the disk queue")
             except BaseException:
                 # back in front of what came meanwhile, in order, within the bound
                 self._pending.extendleft(reversed(lines))

@@ -162,7 +162,8 @@ async def test_the_disk_queue_is_bounded_oldest_dropped_and_said(vm: VictoriaMet
         f.emit(300)
         await f.up._spool()
         assert len(f.up.queue) == 100 and f.up.dropped == 200
-        assert not f.up.ok and "the queue full: dropping the oldest" in f.up.error
+        assert not f.up.ok
+        assert "the disk queue is full: dropping the oldest points (200 dropped" in f.up.error
         await vm.start()
         await f.drained(30)
         got = await wait_points(vm, "fixedsite_level{sump}", 150)
