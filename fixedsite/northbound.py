@@ -14,6 +14,28 @@ Aes256_Sha256_RsaPss), no unsecured endpoint unless the config asks; a certifica
 first start and kept; optionally only client certificates in a trust directory. asyncua
 gives method callbacks no session, so the permission ruleset, which sees the user of every
 request just before it runs in the same task, leaves the user in a context variable.
+
+Where asyncua is too trusting, each connection gets our own processor (``_Processor``,
+a subclass of asyncua's, installed by ``_Server.start``):
+
+* asyncua answers a client that opens a SecurityPolicy None channel although no None
+  endpoint is offered, lets it log in with the password in clear and read, and lets it
+  take over a live session by its (sequential) token. Unless the config allows
+  unsecured clients, a None channel may only discover (GetEndpoints, FindServers): every
+  other request on it is refused with BadSecurityPolicyRejected, before any password is
+  sent, and audited once per connection with the peer's address.
+* asyncua checks passwords in ``UserManager.get_user``, a synchronous call on the event
+  loop (2.1.0), and scrypt takes ~50 ms. The processor checks an ActivateSession's
+  password first, in a small thread pool, with a back-off per user name and a lockout
+  after ``max_login_failures`` failures in a row for ``lockout_s`` (project clock),
+  every refusal audited with the peer; ``get_user`` then only reads that answer.
+
+Roles are read from the user file on every request and call, never cached at login: a
+removed user's session is refused, a demoted one acts with its new role. Method
+arguments are declared (name, type, description) and checked before anything runs: a
+missing, wrong-typed, array or non-finite argument gets a refusal with a reason (a
+command method answers ``(False, reason)``, a read method a Bad status per argument),
+and is audited (kind ``access``).
 """
 
 from __future__ import annotations
@@ -21,22 +43,33 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
 from asyncua.common.node import Node
+from asyncua.common.utils import ServiceError
+from asyncua.crypto import uacrypto
 from asyncua.crypto.permission_rules import PermissionRuleset, User, UserRole
+from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
+from asyncua.server.uaprocessor import UaProcessor
 from asyncua.server.user_managers import UserManager
+from asyncua.ua.ua_binary import struct_from_binary
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from fixedsite.alarms import AlarmEvent
+from fixedsite.alarms.handler import MAX_SHELVE_S
 from fixedsite.config import OpcUaConfig
 from fixedsite.gate import Command
 from fixedsite.runtime import Controller
 from fixedsite.tags import COMM_FAIL, NOT_READ, OUT_OF_RANGE, STALE, Quality, Tag
-from fixedsite.users import UserStore
+from fixedsite.users import LoginGuard, UserStore
+from fixedsite.users import User as Account
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +82,18 @@ _WRITES = {ua.ObjectIds.WriteRequest_Encoding_DefaultBinary,
            ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary,
            ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary}
 _CALL = ua.ObjectIds.CallRequest_Encoding_DefaultBinary
+_ACTIVATE = ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary
+_SESSION = {ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary, _ACTIVATE,
+            ua.ObjectIds.CloseSessionRequest_Encoding_DefaultBinary,
+            ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary}
+# what a SecurityPolicy None channel may still do when unsecured clients are not allowed
+_DISCOVERY = {ua.ObjectIds.GetEndpointsRequest_Encoding_DefaultBinary,
+              ua.ObjectIds.FindServersRequest_Encoding_DefaultBinary,
+              ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary}
+# an ActivateSession's password, checked by the connection's processor off the loop:
+# (user name, password, the account or None); read by _Users.get_user in the same task
+_LOGIN: contextvars.ContextVar[tuple[str, str, Account | None] | None] = \
+    contextvars.ContextVar("opcua_login", default=None)
 POLICIES = [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
             ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt,
             ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt]
@@ -79,42 +124,224 @@ def _variant(value: Any, kind: str) -> ua.Variant:
 
 
 class _Users(UserManager):
-    def __init__(self, store: UserStore, on_refused: Any) -> None:
-        self.store, self.on_refused = store, on_refused
-        self.roles: dict[str, str] = {}
+    """Answers asyncua's synchronous question from the check the processor already made
+    off the loop (``_LOGIN``); never hashes a password itself."""
 
     def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
         if username is None:
             return User(role=UserRole.Anonymous)
-        user = self.store.check(username, password or "")
-        if user is None:
-            self.on_refused(username)
+        checked = _LOGIN.get()
+        _LOGIN.set(None)
+        if checked is None or checked[:2] != (username, password or ""):
+            log.error("OPC UA login for %r was not checked before activation; refused",
+                      username)
             return None
-        self.roles[user.name] = user.role
-        return User(role=UserRole.User, name=user.name)
+        account = checked[2]
+        return None if account is None else User(role=UserRole.User, name=account.name)
 
 
 class _Rules(PermissionRuleset):
-    """Reads for every session allowed in; no client writes at all; calls by named users."""
+    """Reads for every session allowed in; no client writes at all; calls by named users
+    that still exist (a call by a removed user is let through to its method, which
+    refuses it with a reason)."""
 
-    def __init__(self, anonymous_read: bool, on_refused: Any) -> None:
-        self.anonymous_read, self.on_refused = anonymous_read, on_refused
+    def __init__(self, nb: Northbound) -> None:
+        self.nb = nb
 
     def check_validity(self, user: User | None, action_type_id: Any, body: Any) -> bool:
         CURRENT_USER.set(user)
         kind = getattr(action_type_id, "Identifier", action_type_id)
+        if kind in _SESSION:
+            return True
         named = user is not None and user.name is not None
-        if not named and not self.anonymous_read and kind not in (
-                ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary,
-                ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary,
-                ua.ObjectIds.CloseSessionRequest_Encoding_DefaultBinary,
-                ua.ObjectIds.CloseSecureChannelRequest_Encoding_DefaultBinary):
+        if named and self.nb.users.role_of(str(user.name)) is None:  # type: ignore[union-attr]
+            if kind == _CALL:
+                return True
+            self.nb._gone_refused(str(user.name))  # type: ignore[union-attr]
+            return False
+        if not named and self.nb.cfg.anonymous != "read":
             return False
         if kind in _WRITES or (kind == _CALL and not named):
-            self.on_refused(user.name if user else None, kind)
+            self.nb._call_refused(user.name if user else None, kind)
             return False
         return True
+
+
+class _Processor(UaProcessor):
+    """asyncua's processor for one connection, refusing what a None channel may not do
+    and checking passwords before asyncua activates a session (see the module doc)."""
+
+    def __init__(self, iserver: Any, transport: Any, limits: Any, nb: Northbound) -> None:
+        super().__init__(iserver, transport, limits)
+        self.nb = nb
+        self._refused = False
+
+    async def _process_message(self, typeid: Any, requesthdr: Any, seqhdr: Any,
+                               body: Any) -> Any:
+        kind = typeid.Identifier if typeid.NamespaceIndex == 0 else None
+        policy = self._connection.security_policy
+        if (kind not in _DISCOVERY and not self.nb.cfg.allow_unsecured
+                and policy.Mode != ua.MessageSecurityMode.SignAndEncrypt):
+            if not self._refused:
+                self._refused = True
+                self.nb._unsecured_refused(_peer(self.name))
+            raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
+        _LOGIN.set(None)
+        if kind == _ACTIVATE:
+            _LOGIN.set(await self._check_login(requesthdr, body))
+        return await super()._process_message(typeid, requesthdr, seqhdr, body)
+
+    async def _check_login(self, requesthdr: Any, body: Any
+                           ) -> tuple[str, str, Account | None] | None:
+        """The password of a user-name token, checked; None for any other request
+        (anonymous, or one asyncua refuses itself: no session, a token it cannot read)."""
+        try:
+            params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
+        except Exception:
+            return None
+        token = params.UserIdentityToken
+        if not isinstance(token, ua.UserNameIdentityToken):
+            return None
+        session = self.session or self.iserver.lookup_external_session(
+            requesthdr.AuthenticationToken)
+        if session is None:
+            return None
+        try:
+            name, password = self.iserver.decrypt_user_token(session, token)
+        except Exception:
+            return None
+        name, password = str(name or ""), str(password or "")
+        return name, password, await self.nb._login(name, password, _peer(self.name))
+
+
+class _Protocol(OPCUAProtocol):
+    def __init__(self, nb: Northbound, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.nb = nb
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.processor is not None:       # None: refused at max_connections
+            self.processor = _Processor(self.iserver, self.transport, self.limits, self.nb)
+            self.processor.set_policies(self.policies)
+
+
+class _BinaryServer(BinaryServer):
+    nb: Northbound
+
+    def _make_protocol(self) -> OPCUAProtocol:
+        return _Protocol(self.nb, iserver=self.iserver, policies=self._policies,
+                         clients=self.clients, closing_tasks=self.closing_tasks,
+                         limits=self.limits)
+
+
+class _Server(Server):
+    """asyncua's Server, started as its own ``start`` does (asyncua 2.1.0) but with
+    ``_BinaryServer``, so every connection gets a ``_Processor``."""
+
+    nb: Northbound
+
+    async def start(self) -> None:
+        if self.iserver.certificate is not None:
+            uacrypto.check_certificate(self.iserver.certificate, self._application_uri,
+                                       socket.gethostname())
+        await self._setup_server_nodes()
+        await self.iserver.start()
+        try:
+            host, port = self._get_bind_socket_info()
+            bserver = _BinaryServer(self.iserver, host, port, self.limits)  # type: ignore[arg-type]
+            bserver.nb = self.nb
+            self.bserver = bserver
+            bserver.set_policies(self._policies)
+            await bserver.start()
+        except Exception:
+            await self.iserver.stop()
+            raise
+
+
+def _peer(name: Any) -> str:
+    """A peer address as host:port (asyncua gives the socket's peername tuple)."""
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}"
+    return str(name or "unknown peer")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One declared argument of a method: what a foreign client reads to call it, and
+    what the server checks before the call runs (``check``: a reason, or None)."""
+
+    name: str
+    vtype: ua.VariantType
+    description: str
+    array: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+    def argument(self) -> ua.Argument:
+        return ua.Argument(Name=self.name, DataType=ua.NodeId(self.vtype.value, 0),
+                           ValueRank=1 if self.array else -1,
+                           ArrayDimensions=[0] if self.array else [],
+                           Description=ua.LocalizedText(self.description))
+
+
+_INTS = {ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16,
+         ua.VariantType.UInt16, ua.VariantType.Int32, ua.VariantType.UInt32,
+         ua.VariantType.Int64, ua.VariantType.UInt64}
+_NUMBERS = _INTS | {ua.VariantType.Float, ua.VariantType.Double}
+
+
+def _value(arg: Arg, v: Any) -> tuple[Any, str | None, int]:
+    """The Python value of one input, or the reason and status it is refused with."""
+    if not isinstance(v, ua.Variant):
+        v = ua.Variant(v)
+    if v.is_array or isinstance(v.Value, list | tuple):
+        return None, f"{arg.name} must be one value, not an array", \
+            ua.StatusCodes.BadTypeMismatch
+    value, vt = v.Value, v.VariantType
+    if arg.vtype == ua.VariantType.String:
+        ok = vt == ua.VariantType.String and isinstance(value, str)
+        want = "a string"
+    elif arg.vtype == ua.VariantType.Double:
+        ok = vt in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool)
+        want = "a number"
+        if ok:
+            value = float(value)
+            if not math.isfinite(value):
+                return None, f"{arg.name} must be a finite number, not {value}", \
+                    ua.StatusCodes.BadOutOfRange
+    elif arg.vtype == ua.VariantType.Int32:
+        ok = vt in _INTS and isinstance(value, int) and not isinstance(value, bool)
+        want = "an integer"
+    else:
+        ok, want = vt == arg.vtype, arg.vtype.name
+    if not ok:
+        return None, f"{arg.name} must be {want}, not {vt.name} {value!r}"[:200], \
+            ua.StatusCodes.BadTypeMismatch
+    why = arg.check(value) if arg.check is not None else None
+    if why is not None:
+        return None, f"{arg.name} {why}", ua.StatusCodes.BadOutOfRange
+    return value, None, ua.StatusCodes.Good
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be more than 0, not {value:g}"
+
+
+def _shelve_time(value: float) -> str | None:
+    if value <= 0:
+        return f"must be more than 0 s, not {value:g}"
+    if value > MAX_SHELVE_S:
+        return f"must be at most {MAX_SHELVE_S:.0f} s ({MAX_SHELVE_S / 3600:g} h), " \
+               f"not {value:g}"
+    return None
+
+
+_OK = [Arg("accepted", ua.VariantType.Boolean,
+           "true if the command was accepted and carried out"),
+       Arg("reason", ua.VariantType.String, "what was done, or why it was refused")]
+_ALARM = Arg("alarm", ua.VariantType.String,
+             "the alarm's id, as in alarms.Current (e.g. drainage.sump.level.HH)")
 
 
 class Northbound:
@@ -122,8 +349,13 @@ class Northbound:
                  pki_dir: Path) -> None:
         self.ctl, self.cfg, self.pki = ctl, cfg, pki_dir
         self.uri = f"urn:fixedsite:{ctl.cfg.site.id}"
-        self._users = _Users(users, self._login_refused)
-        self.server = Server(user_manager=self._users)
+        self.users = users
+        self.guard = LoginGuard(cfg.max_login_failures, cfg.lockout_s)
+        self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opcua-login")
+        self._login_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._gone: set[str] = set()
+        self.server = _Server(user_manager=_Users())
+        self.server.nb = self
         self.nodes: dict[str, Node] = {}
         self._pending: dict[str, Tag] = {}
         self._events: list[AlarmEvent] = []
@@ -132,21 +364,92 @@ class Northbound:
         self._unsubscribe: Any = None
 
     # --- audit of refusals ----------------------------------------------------------------
-    def _audit(self, kind: str, actor: str, action: str, reason: str) -> None:
-        if self.ctl.audit is not None:
+    def _audit(self, kind: str, actor: str, action: str, reason: str,
+               target: str = "") -> None:
+        if self.ctl.audit is None:
+            return
+        try:
             self.ctl.audit.append(ts=self.ctl.clock.now(), kind=kind, actor=actor,
-                                  source="opcua", target=self.cfg.endpoint, action=action,
-                                  decision="refused", reason=reason)
+                                  source="opcua", target=target or self.cfg.endpoint,
+                                  action=action, decision="refused", reason=reason)
+        except Exception as e:        # the refusal stands; controller.audit.ok says the rest
+            log.error("OPC UA refusal not audited (%s %s: %s): %s", actor, action, reason, e)
 
-    def _login_refused(self, username: str) -> None:
-        log.warning("OPC UA login refused for %r", username)
-        self._audit("login", username, "login", "wrong user name or password")
+    def _unsecured_refused(self, peer: str) -> None:
+        reason = f"unsecured (SecurityPolicy None) channel from {peer}: only encrypted " \
+                 "sessions are allowed"
+        log.warning("OPC UA: %s", reason)
+        self._audit("login", "unknown", "login", reason)
+
+    def _gone_refused(self, name: str) -> None:
+        """Audited once per removal: a removed user's open session keeps asking (its
+        subscriptions publish), and every one of those is refused."""
+        if name not in self._gone:
+            self._gone.add(name)
+            self._audit("access", name, "session", self._gone_reason(name))
+            log.warning("OPC UA: %s", self._gone_reason(name))
+
+    @staticmethod
+    def _gone_reason(name: str) -> str:
+        return f"user {name!r} no longer exists: its open session is refused"
 
     def _call_refused(self, username: str | None, kind: int) -> None:
         what = "call" if kind == _CALL else "write"
         self._audit("access", username or "anonymous", what,
                     "anonymous sessions may not call methods" if what == "call"
                     else "no client writes: commands are methods")
+
+    def _caller(self) -> tuple[str, str | None]:
+        """The calling session's user name and its role now (None: removed since it
+        logged in); an anonymous session reads as a viewer."""
+        user = CURRENT_USER.get()
+        name = user.name if user is not None and user.name else ""
+        if not name:
+            return "", "viewer"
+        role = self.users.role_of(name)
+        if role is not None:
+            self._gone.discard(name)
+        return name, role
+
+    # --- logins ----------------------------------------------------------------------------
+    async def _login(self, name: str, password: str, peer: str) -> Account | None:
+        """The account if the password is right and the name is not locked out. Attempts
+        for one name are taken one at a time, each failure answered after a back-off
+        that doubles; the hash runs in a thread so the loop keeps serving everyone."""
+        lock, n = self._login_locks.get(name, (asyncio.Lock(), 0))
+        self._login_locks[name] = (lock, n + 1)
+        try:
+            async with lock:
+                return await self._login_one(name, password, peer)
+        finally:
+            lock, n = self._login_locks[name]
+            if n <= 1:
+                del self._login_locks[name]
+            else:
+                self._login_locks[name] = (lock, n - 1)
+
+    async def _login_one(self, name: str, password: str, peer: str) -> Account | None:
+        clock, limit = self.ctl.clock, self.cfg.max_login_failures
+        until = self.guard.locked_until(name, clock.now())
+        if until is not None:
+            reason = (f"locked out for {until - clock.now():.0f} s more after {limit} failed "
+                      f"logins in a row (from {peer})")
+            log.warning("OPC UA login refused for %r: %s", name, reason)
+            self._audit("login", name, "login", reason)
+            return None
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(self._hasher, self.users.check, name, password)
+        if account is not None:
+            self.guard.succeeded(name)
+            return account
+        n, backoff = self.guard.failed(name, clock.now())
+        reason = f"wrong user name or password, {n} in a row (from {peer})"
+        if self.guard.locked_until(name, clock.now()) is not None:
+            reason += f"; locked out for {self.cfg.lockout_s:.0f} s"
+        log.warning("OPC UA login refused for %r: %s", name, reason)
+        self._audit("login", name, "login", reason)
+        await clock.sleep(backoff)       # the answer comes late; so does the next try
+        return None
 
     # --- start / stop ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -158,7 +461,7 @@ class Northbound:
         policies = list(POLICIES)
         if self.cfg.allow_unsecured:
             policies.append(ua.SecurityPolicyType.NoSecurity)
-        rules = _Rules(self.cfg.anonymous == "read", self._call_refused)
+        rules = _Rules(self)
         s.set_security_policy(policies, permission_ruleset=rules)
         tokens: list[type] = [ua.UserNameIdentityToken]
         if self.cfg.anonymous == "read":
@@ -187,6 +490,7 @@ class Northbound:
         await asyncio.wait([self._task], timeout=3)
         self._task = None
         await self.server.stop()
+        self._hasher.shutdown(wait=False, cancel_futures=True)
 
     async def _certificate(self) -> tuple[Path, Path]:
         """The server's key pair, made on first start and kept (clients pin it)."""
@@ -238,21 +542,21 @@ class Northbound:
                                                  ua.QualifiedName("Alarms", ns))
         await self._alarm_methods(self.alarms_node)
 
-        async def recent(parent: ua.NodeId, n: ua.Variant) -> list[ua.Variant]:
-            """The last commands from every source, newest first: who did what, and how
-            it ended (a read: no gate, any named user)."""
-            lines = [f"{r.t:.0f}\t{r.command.user or r.command.source}\t{r.command.action}"
-                     f"\t{r.command.target}\t{'done' if r.decision.accepted else 'refused'}"
-                     f"\t{r.decision.reason}"
-                     for r in list(self.ctl.gate.records)[::-1][:max(0, int(n.Value))]]
-            return [ua.Variant(lines, ua.VariantType.String)]
-        await site.add_method(ua.NodeId("site.RecentCommands", ns),
-                              ua.QualifiedName("RecentCommands", ns), recent,
-                              [ua.VariantType.Int32], [ua.VariantType.String])
-        await site.add_method(ua.NodeId("site.History", ns), ua.QualifiedName("History", ns),
-                              self._history, [ua.VariantType.String, ua.VariantType.Double,
-                                              ua.VariantType.Int32],
-                              [ua.VariantType.Double] * 5)
+        s, d, i = ua.VariantType.String, ua.VariantType.Double, ua.VariantType.Int32
+        await self._method(site, "site", "RecentCommands", self._recent, [
+            Arg("count", i, "how many of the last commands, newest first (0 to 1000)")], [
+            Arg("lines", s, "one command a line, tab-separated: time, user or source, "
+                "action, target, done or refused, reason", array=True)])
+        await self._method(site, "site", "History", self._history, [
+            Arg("path", s, "the tag's path, e.g. drainage.sump.level"),
+            Arg("window_s", d, "the last so many seconds of site time (more than 0)",
+                check=_positive),
+            Arg("buckets", i, "how many buckets (1 to 2000)")], [
+            Arg("starts", d, "each bucket's start, Unix seconds", array=True),
+            Arg("averages", d, "each bucket's time-weighted average", array=True),
+            Arg("minima", d, "each bucket's minimum", array=True),
+            Arg("maxima", d, "each bucket's maximum", array=True),
+            Arg("width_s", d, "the width of a bucket, in seconds")])
         self.event_type = await self.server.create_custom_event_type(
             ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
             [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
@@ -262,18 +566,78 @@ class Northbound:
         self.event_gen = await self.server.get_event_generator(self.event_type,
                                                                self.alarms_node)
 
-    async def _history(self, parent: ua.NodeId, path: ua.Variant, window_s: ua.Variant,
-                       buckets: ua.Variant) -> list[ua.Variant]:
+    async def _method(self, node: Node, target: str, name: str,
+                      fn: Callable[..., Awaitable[list[ua.Variant]]], inputs: list[Arg],
+                      outputs: list[Arg], command: bool = False, doc: str = "") -> None:
+        """Add a method whose inputs are declared and checked before ``fn`` runs: a bad
+        call (or a removed user's) is refused with a reason and audited, never answered
+        with asyncua's BadUnexpectedError. A command method answers ``(False, reason)``,
+        a read method a Bad status with one result per input."""
+
+        async def call(parent: ua.NodeId, *values: Any) -> Any:
+            actor, role = self._caller()
+            if role is None:
+                return self._refuse(actor, target, name, self._gone_reason(actor),
+                                    ua.StatusCodes.BadUserAccessDenied, [], command)
+            if len(values) != len(inputs):
+                names = ", ".join(a.name for a in inputs) or "no arguments"
+                why = f"{name} takes {len(inputs)} argument(s) ({names}), got {len(values)}"
+                code = (ua.StatusCodes.BadArgumentsMissing if len(values) < len(inputs)
+                        else ua.StatusCodes.BadTooManyArguments)
+                return self._refuse(actor, target, name, why, code, [], command)
+            args, codes, whys = [], [], []
+            for arg, v in zip(inputs, values, strict=True):
+                value, why, code = _value(arg, v)
+                args.append(value)
+                codes.append(ua.StatusCode(code))
+                if why is not None:
+                    whys.append(why)
+            if whys:
+                return self._refuse(actor, target, name, f"{name}: " + "; ".join(whys),
+                                    ua.StatusCodes.BadInvalidArgument, codes, command)
+            try:
+                return await fn(*args)
+            except Exception as e:
+                log.exception("OPC UA %s.%s failed", target, name)
+                return self._refuse(actor, target, name, f"{name} failed: {e!r}"[:300],
+                                    ua.StatusCodes.BadInternalError, [], command)
+        method = await node.add_method(ua.NodeId(f"{target}.{name}", self.ns),
+                                       ua.QualifiedName(name, self.ns), call,
+                                       [a.argument() for a in inputs],
+                                       [a.argument() for a in outputs])
+        if doc:
+            await method.write_attribute(ua.AttributeIds.Description, ua.DataValue(
+                ua.Variant(ua.LocalizedText(doc), ua.VariantType.LocalizedText)))
+
+    def _refuse(self, actor: str, target: str, name: str, why: str, code: int,
+                codes: list[ua.StatusCode], command: bool) -> Any:
+        log.warning("OPC UA %s.%s by %s refused: %s", target, name, actor or "anonymous", why)
+        self._audit("access", actor or "anonymous", name, why, target)
+        if command:
+            return [ua.Variant(False, ua.VariantType.Boolean),
+                    ua.Variant(why, ua.VariantType.String)]
+        return ua.CallMethodResult(StatusCode=ua.StatusCode(code), InputArgumentResults=codes)
+
+    async def _recent(self, n: int) -> list[ua.Variant]:
+        """The last commands from every source, newest first: who did what, and how it
+        ended (a read: no gate, any named user)."""
+        lines = [f"{r.t:.0f}\t{r.command.user or r.command.source}\t{r.command.action}"
+                 f"\t{r.command.target}\t{'done' if r.decision.accepted else 'refused'}"
+                 f"\t{r.decision.reason}"
+                 for r in list(self.ctl.gate.records)[::-1][:max(0, min(n, 1000))]]
+        return [ua.Variant(lines, ua.VariantType.String)]
+
+    async def _history(self, path: str, window: float, buckets: int) -> list[ua.Variant]:
         """A trend from the historian: bucket starts, averages, minima and maxima over the
-        last ``window_s`` of site time, and the bucket width used (a read: no gate).
+        last ``window`` of site time, and the bucket width used (a read: no gate).
         Buckets without a stored sample are left out: the historian stores on change, so
         a gap shorter than its ``max_interval_s`` means "unchanged". Empty arrays when the
         tag has no history or the controller keeps none; the query runs off the loop."""
         h, now = self.ctl.historian, self.ctl.clock.now()
-        n, window = max(1, min(int(buckets.Value), 2000)), float(window_s.Value)
+        n = max(1, min(buckets, 2000))
         rows = []
-        if h is not None and str(path.Value) in self.nodes and window > 0:
-            rows = await asyncio.to_thread(h.query, str(path.Value), now - window, now, n)
+        if h is not None and path in self.nodes:
+            rows = await asyncio.to_thread(h.query, path, now - window, now, n)
         cols = ([r.t for r in rows], [r.avg for r in rows], [r.lo for r in rows],
                 [r.hi for r in rows])
         d = ua.VariantType.Double
@@ -281,35 +645,33 @@ class Northbound:
                 ua.Variant(h.bucket_width(now - window, now, n) if h else 0.0, d)]
 
     async def _pump_methods(self, node: Node, target: str) -> None:
-        out = [ua.VariantType.Boolean, ua.VariantType.String]
-        for name, action, args in (("Start", "start", []), ("Stop", "stop", []),
-                                   ("Reset", "reset", []),
-                                   ("SetMode", "set_mode", [ua.VariantType.String])):
-            async def call(parent: ua.NodeId, *a: ua.Variant, action: str = action
-                           ) -> list[ua.Variant]:
-                params = {"mode": a[0].Value} if action == "set_mode" else {}
-                return await self._submit(target, action, params)
-            await node.add_method(ua.NodeId(f"{target}.{name}", self.ns),
-                                  ua.QualifiedName(name, self.ns), call, args, out)
+        for name, action, what in (("Start", "start", "start the pump (its whole sequence)"),
+                                   ("Stop", "stop", "stop the pump"),
+                                   ("Reset", "reset", "reset the pump's fault")):
+            async def call(action: str = action) -> list[ua.Variant]:
+                return await self._submit(target, action, {})
+            await self._method(node, target, name, call, [], _OK, command=True, doc=what)
+
+        async def set_mode(mode: str) -> list[ua.Variant]:
+            return await self._submit(target, "set_mode", {"mode": mode})
+        await self._method(node, target, "SetMode", set_mode, [
+            Arg("mode", ua.VariantType.String, "remote-manual or remote-auto (local is "
+                "chosen at the panel); needs the engineer role")], _OK, command=True)
 
     async def _alarm_methods(self, node: Node) -> None:
-        s, d, out = ua.VariantType.String, ua.VariantType.Double, [ua.VariantType.Boolean,
-                                                                   ua.VariantType.String]
+        s, d = ua.VariantType.String, ua.VariantType.Double
 
-        async def ack(parent: ua.NodeId, alarm: ua.Variant, comment: ua.Variant
-                      ) -> list[ua.Variant]:
-            return await self._submit("alarms", "ack", {"id": alarm.Value,
-                                                        "comment": comment.Value})
+        async def ack(alarm: str, comment: str) -> list[ua.Variant]:
+            return await self._submit("alarms", "ack", {"id": alarm, "comment": comment})
 
-        async def shelve(parent: ua.NodeId, alarm: ua.Variant, seconds: ua.Variant,
-                         comment: ua.Variant) -> list[ua.Variant]:
+        async def shelve(alarm: str, seconds: float, comment: str) -> list[ua.Variant]:
             return await self._submit("alarms", "shelve", {
-                "id": alarm.Value, "duration_s": seconds.Value, "comment": comment.Value})
+                "id": alarm, "duration_s": seconds, "comment": comment})
 
-        async def unshelve(parent: ua.NodeId, alarm: ua.Variant) -> list[ua.Variant]:
-            return await self._submit("alarms", "unshelve", {"id": alarm.Value})
+        async def unshelve(alarm: str) -> list[ua.Variant]:
+            return await self._submit("alarms", "unshelve", {"id": alarm})
 
-        async def current(parent: ua.NodeId) -> list[ua.Variant]:
+        async def current() -> list[ua.Variant]:
             """Every standing or shelved alarm now, as columns (id, priority, state,
             shelved, time, text): what a client reads once after subscribing to events."""
             rows = self.ctl.alarms.snapshot()
@@ -319,24 +681,35 @@ class Northbound:
                     ua.Variant([r.shelved for r in rows], ua.VariantType.Boolean),
                     ua.Variant([r.t for r in rows], d), ua.Variant([r.text for r in rows], s)]
 
-        await node.add_method(ua.NodeId("alarms.Current", self.ns),
-                              ua.QualifiedName("Current", self.ns), current, [],
-                              [s, ua.VariantType.Int32, s, ua.VariantType.Boolean, d, s])
-        await node.add_method(ua.NodeId("alarms.Acknowledge", self.ns),
-                              ua.QualifiedName("Acknowledge", self.ns), ack, [s, s], out)
-        await node.add_method(ua.NodeId("alarms.Shelve", self.ns),
-                              ua.QualifiedName("Shelve", self.ns), shelve, [s, d, s], out)
-        await node.add_method(ua.NodeId("alarms.Unshelve", self.ns),
-                              ua.QualifiedName("Unshelve", self.ns), unshelve, [s], out)
+        await self._method(node, "alarms", "Current", current, [], [
+            Arg("ids", s, "each alarm's id", array=True),
+            Arg("priorities", ua.VariantType.Int32, "1 (highest) to 4", array=True),
+            Arg("states", s, "ISA-18.2 state", array=True),
+            Arg("shelved", ua.VariantType.Boolean, "shelved or out of service", array=True),
+            Arg("times", d, "last transition, Unix seconds", array=True),
+            Arg("texts", s, "the alarm's message", array=True)])
+        await self._method(node, "alarms", "Acknowledge", ack, [
+            _ALARM, Arg("comment", s, "a comment for the record (may be empty)")],
+            _OK, command=True)
+        await self._method(node, "alarms", "Shelve", shelve, [
+            _ALARM, Arg("seconds", d, f"how long, in seconds: more than 0, at most "
+                        f"{MAX_SHELVE_S:.0f} ({MAX_SHELVE_S / 3600:g} h); it ends by itself",
+                        check=_shelve_time),
+            Arg("comment", s, "why it is shelved (required)")], _OK, command=True)
+        await self._method(node, "alarms", "Unshelve", unshelve, [_ALARM], _OK,
+                           command=True)
 
     async def _submit(self, target: str, action: str, params: dict[str, Any]
                       ) -> list[ua.Variant]:
-        user = CURRENT_USER.get()
-        name = user.name if user is not None and user.name else ""
-        role = self._users.roles.get(name, "viewer")
-        d = await self.ctl.gate.submit(Command(target, action, "operator", name, params, role))
-        return [ua.Variant(d.accepted, ua.VariantType.Boolean),
-                ua.Variant(d.reason, ua.VariantType.String)]
+        name, role = self._caller()
+        if role is None:            # removed between the method's check and now
+            d_ok, d_why = False, self._gone_reason(name)
+        else:
+            d = await self.ctl.gate.submit(Command(target, action, "operator", name, params,
+                                                   role))
+            d_ok, d_why = d.accepted, d.reason
+        return [ua.Variant(d_ok, ua.VariantType.Boolean),
+                ua.Variant(d_why, ua.VariantType.String)]
 
     # --- pushing changes -----------------------------------------------------------------------
     def _on_tag(self, tag: Tag) -> None:

@@ -9,7 +9,10 @@ Roles, each including the ones before it:
 
 Passwords are hashed with scrypt (the standard library's, memory-hard) and a salt per
 user; the file (JSON, mode 0600) holds no password in the clear. Every refused login is
-the caller's to audit; this module only answers yes or no.
+the caller's to audit; this module only answers yes or no, and keeps the count of
+failures (``LoginGuard``) that backs off and locks out a user name under password
+guessing. Roles are read from the file on every question (``role_of``), so a user
+removed or demoted while logged in loses the rights at the next call.
 """
 
 from __future__ import annotations
@@ -113,6 +116,71 @@ class UserStore:
             return None
         return User(name, entry["role"])
 
+    def role_of(self, name: str) -> str | None:
+        """The user's role now (the file re-read if it changed), None once removed."""
+        self._reload()
+        entry = self._users.get(name)
+        return entry["role"] if entry is not None and entry.get("role") in ROLES else None
+
+    def set_role(self, name: str, role: str) -> None:
+        self._reload()
+        if name not in self._users:
+            raise UserError(f"no user {name!r}")
+        if role not in ROLES:
+            raise UserError(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}")
+        self._users[name]["role"] = role
+        self._save()
+
     def list(self) -> list[User]:
         self._reload()
         return [User(n, e["role"]) for n, e in sorted(self._users.items())]
+
+
+class LoginGuard:
+    """Failed logins in a row per user name: a growing back-off, then a lockout.
+
+    Known and unknown names are counted alike, so the guard does not tell which names
+    exist. Times are the caller's clock (simulated seconds in tests). The table is
+    bounded: an attacker cycling through made-up names cannot grow it without limit.
+    """
+
+    KEEP = 10_000
+
+    def __init__(self, max_failures: int, lockout_s: float, backoff_max_s: float = 30.0
+                 ) -> None:
+        self.max_failures, self.lockout_s = max_failures, lockout_s
+        self.backoff_max_s = backoff_max_s
+        self._fails: dict[str, tuple[int, float, float]] = {}  # n, last failure, locked until
+
+    def locked_until(self, name: str, now: float) -> float | None:
+        """When the lockout of ``name`` ends, if it is locked out now."""
+        n, _, until = self._fails.get(name, (0, 0.0, 0.0))
+        return until if n >= self.max_failures and now < until else None
+
+    def failures(self, name: str) -> int:
+        return self._fails.get(name, (0, 0.0, 0.0))[0]
+
+    def failed(self, name: str, now: float) -> tuple[int, float]:
+        """Count a failure; the failures in a row and the back-off before answering (the
+        lockout, once the count reaches the limit, starts now and is counted afresh)."""
+        n, _, until = self._fails.get(name, (0, 0.0, 0.0))
+        if n >= self.max_failures and now >= until:
+            n = 0                                    # an ended lockout starts a new count
+        n += 1
+        until = now + self.lockout_s if n >= self.max_failures else 0.0
+        self._fails[name] = (n, now, until)
+        if len(self._fails) > self.KEEP:
+            self._prune(now)
+        return n, min(self.backoff_max_s, 2.0 ** (n - 1))
+
+    def succeeded(self, name: str) -> None:
+        self._fails.pop(name, None)
+
+    def _prune(self, now: float) -> None:
+        """Forget counts older than a lockout, then the oldest, down to ``KEEP``."""
+        for name, (_, last, until) in list(self._fails.items()):
+            if now - last > self.lockout_s and now >= until:
+                del self._fails[name]
+        excess = len(self._fails) - self.KEEP
+        for name in sorted(self._fails, key=lambda k: self._fails[k][1])[:max(0, excess)]:
+            del self._fails[name]

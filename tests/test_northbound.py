@@ -142,7 +142,9 @@ async def test_wrong_password_and_unsecured_clients_are_refused(site: Site) -> N
         await site.client(None)
     assert "NoSecurity" in str(unsecured.value) or "security" in str(unsecured.value).lower()
     refused = [r for r in site.audit.tail(20) if r["kind"] == "login"]
-    assert refused and refused[-1]["actor"] == "op" and refused[-1]["decision"] == "refused"
+    assert all(r["decision"] == "refused" for r in refused)
+    assert [r["actor"] for r in refused] == ["op", "unknown"]   # the second: its channel
+    assert "unsecured" in refused[1]["reason"]
 
 
 async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
