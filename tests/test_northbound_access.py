@@ -234,7 +234,7 @@ async def test_a_burst_of_wrong_logins_does_not_block_the_loop(site: Site) -> No
     level = site.node(reader, "drainage.sump.level")
     key, cert = site.certs
     pending = []
-    for i in range(burst):
+    for _ in range(burst):
         c = Client(site.url, timeout=10)
         c.application_uri = CLIENT_URI
         await c.set_security(security_policies.SecurityPolicyBasic256Sha256,
