@@ -45,6 +45,7 @@ import contextvars
 import logging
 import math
 import socket
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -188,9 +189,29 @@ class _Processor(UaProcessor):
                 self.nb._unsecured_refused(_peer(self.name))
             raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
         _LOGIN.set(None)
-        if kind == _ACTIVATE:
-            _LOGIN.set(await self._check_login(requesthdr, body))
-        return await super()._process_message(typeid, requesthdr, seqhdr, body)
+        if kind != _ACTIVATE:
+            answer = await super()._process_message(typeid, requesthdr, seqhdr, body)
+            if kind == ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary and \
+                    self.session is not None:
+                self.nb._session_certs[self.session] = policy.peer_certificate
+            return answer
+        own = self.session is not None
+        if not own:
+            # asyncua lets any channel activate any live session by its token (Part 4
+            # 6.7 reconnect), and keeps it bound to that channel even when the
+            # activation fails: the session's own client only, by its certificate
+            existing = self.iserver.lookup_external_session(requesthdr.AuthenticationToken)
+            if existing is not None and \
+                    self.nb._session_certs.get(existing) != policy.peer_certificate:
+                self.nb._takeover_refused(_peer(self.name))
+                raise ServiceError(ua.StatusCodes.BadSecurityChecksFailed)
+        _LOGIN.set(await self._check_login(requesthdr, body))
+        try:
+            return await super()._process_message(typeid, requesthdr, seqhdr, body)
+        except BaseException:
+            if not own:
+                self.session = None
+            raise
 
     async def _check_login(self, requesthdr: Any, body: Any
                            ) -> tuple[str, str, Account | None] | None:
@@ -354,6 +375,9 @@ class Northbound:
         self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opcua-login")
         self._login_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._gone: set[str] = set()
+        # each session's client certificate, from the channel that created it
+        self._session_certs: weakref.WeakKeyDictionary[Any, bytes | None] = \
+            weakref.WeakKeyDictionary()
         self.server = _Server(user_manager=_Users())
         self.server.nb = self
         self.nodes: dict[str, Node] = {}
@@ -380,6 +404,11 @@ class Northbound:
                  "sessions are allowed"
         log.warning("OPC UA: %s", reason)
         self._audit("login", "unknown", "login", reason)
+
+    def _takeover_refused(self, peer: str) -> None:
+        reason = f"activating another client's session refused (from {peer})"
+        log.warning("OPC UA: %s", reason)
+        self._audit("access", "unknown", "activate", reason)
 
     def _gone_refused(self, name: str) -> None:
         """Audited once per removal: a removed user's open session keeps asking (its

@@ -137,21 +137,67 @@ async def test_a_none_channel_cannot_log_in_or_read(site: Site) -> None:
     rows = site.audited("login")[before:]
     assert rows and rows[-1]["decision"] == "refused" and rows[-1]["actor"] == "unknown"
     assert "unsecured" in rows[-1]["reason"] and "127.0.0.1" in rows[-1]["reason"]
-    # step by step on a None channel: no session, no read, even with a live session's token
+    # step by step on a None channel: no session of its own or anyone else's, no read
     eng = await site.client("eng", "eng-password")
     c = Careless(site.url, timeout=5)
     try:
         await c.connect_socket()
         await c.send_hello()
         await c.open_secure_channel()
+        # take over eng's live session by its token (asyncua's numbers are sequential):
+        # asyncua alone let this read with no credentials at all
+        assert c.uaclient.protocol is not None and eng.uaclient.protocol is not None
+        c.uaclient.protocol.authentication_token = eng.uaclient.protocol.authentication_token
         with pytest.raises(ua.UaError):
-            await c.create_session()
+            await c.uaclient.activate_session(ua.ActivateSessionParameters(
+                UserIdentityToken=ua.AnonymousIdentityToken()))
         with pytest.raises(ua.UaError):
             await c.uaclient.read_attributes(
                 [ua.NodeId("drainage.sump.level", site.nb.ns)], ua.AttributeIds.Value)
+        with pytest.raises(ua.UaError):
+            await c.create_session()
     finally:
         c.disconnect_socket()
         await eng.disconnect()
+
+
+async def test_a_live_session_cannot_be_taken_over_from_another_channel(
+        site: Site, tmp_path: Path) -> None:
+    """asyncua rebinds a live session to any channel that names its token, and keeps it
+    there when the activation fails: a wrong password then read and commanded as the
+    session's user."""
+    other_key, other_cert = tmp_path / "other_key.pem", tmp_path / "other_cert.der"
+    await setup_self_signed_certificate(other_key, other_cert, CLIENT_URI, "localhost",
+                                        [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "o"})
+    eng = await site.client("eng", "eng-password")
+    try:
+        for key, cert, user in ((site.certs[0], site.certs[1], "view"),
+                                (other_key, other_cert, None)):
+            c = Client(site.url, timeout=5)
+            c.application_uri = CLIENT_URI
+            await c.set_security(security_policies.SecurityPolicyBasic256Sha256,
+                                 certificate=str(cert), private_key=str(key),
+                                 mode=ua.MessageSecurityMode.SignAndEncrypt)
+            try:
+                await c.connect_socket()
+                await c.send_hello()
+                await c.open_secure_channel()
+                assert c.uaclient.protocol is not None and eng.uaclient.protocol is not None
+                c.uaclient.protocol.authentication_token = \
+                    eng.uaclient.protocol.authentication_token
+                with pytest.raises(ua.UaError):
+                    await c.activate_session(user, "wrong-password" if user else None)
+                with pytest.raises(ua.UaError):
+                    await c.uaclient.read_attributes(
+                        [ua.NodeId("drainage.sump.level", site.nb.ns)], ua.AttributeIds.Value)
+            finally:
+                c.disconnect_socket()
+        # eng's own session is still eng's
+        ok, why = await call(eng, site, "drainage.pump2", "SetMode", "remote-auto")
+        assert ok, why
+    finally:
+        await eng.disconnect()
+    assert any("another client's session" in r["reason"] for r in site.audited("access"))
 
 
 async def test_discovery_over_none_and_an_encrypted_session_still_work(site: Site) -> None:
