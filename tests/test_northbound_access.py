@@ -307,8 +307,8 @@ async def test_a_burst_of_wrong_logins_does_not_block_the_loop(site: Site) -> No
         await reader.disconnect()
         for c in pending:
             c.disconnect_socket()
-    assert reads >= 3
     assert worst < 0.2, f"a read took {worst * 1000:.0f} ms while logins were hashed"
+    assert reads >= 3                   # the burst lasted (back-off, hashing in threads)
     assert len([r for r in site.audited("login") if r["actor"].startswith("nobody")]) >= burst
 
 

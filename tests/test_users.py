@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixedsite.users import User, UserError, UserStore
+from fixedsite.users import LoginGuard, User, UserError, UserStore
 
 
 def test_add_check_and_roles(tmp_path: Path) -> None:
@@ -63,3 +63,42 @@ def test_user_cli(tmp_path: Path) -> None:
     r = run("add", "zhao", "--password-stdin", stdin="another-pass\n")
     assert r.returncode == 2 and "exists" in r.stderr
     assert UserStore(f).check("zhao", "s3cret-pass") == User("zhao", "admin")
+
+
+def test_role_of_follows_the_file(tmp_path: Path) -> None:
+    running = UserStore(tmp_path / "users.json")
+    UserStore(tmp_path / "users.json").add("sun", "engineer", "sun-password")
+    assert running.role_of("sun") == "engineer"
+    UserStore(tmp_path / "users.json").set_role("sun", "viewer")
+    assert running.role_of("sun") == "viewer"
+    UserStore(tmp_path / "users.json").remove("sun")
+    assert running.role_of("sun") is None and running.role_of("never") is None
+    with pytest.raises(UserError, match="no user"):
+        running.set_role("zhang", "viewer")
+    running.add("sun", "operator", "sun-password")
+    with pytest.raises(UserError, match="unknown role"):
+        running.set_role("sun", "god")
+
+
+def test_login_guard_backs_off_then_locks_out() -> None:
+    g = LoginGuard(max_failures=3, lockout_s=900.0)
+    assert g.failed("x", 0.0) == (1, 1.0) and g.failed("x", 1.0) == (2, 2.0)
+    assert g.locked_until("x", 2.0) is None
+    assert g.failed("x", 3.0) == (3, 4.0)
+    assert g.locked_until("x", 3.0) == 903.0 and g.locked_until("y", 3.0) is None
+    assert g.locked_until("x", 903.0) is None               # the lockout ends
+    assert g.failed("x", 904.0)[0] == 1                      # and the count starts again
+    g.succeeded("x")
+    assert g.failures("x") == 0
+    for i in range(20):
+        g.failed("x", 905.0 + i)
+    assert g.failed("x", 930.0)[1] == g.backoff_max_s        # the back-off is capped
+
+
+def test_login_guard_table_is_bounded() -> None:
+    g = LoginGuard(max_failures=5, lockout_s=60.0)
+    g.KEEP = 100
+    for i in range(1000):
+        g.failed(f"made-up-{i}", float(i) * 0.001)
+    assert len(g._fails) <= 101
+    assert g.failures("made-up-999") == 1                    # the newest are kept
