@@ -128,6 +128,9 @@ class _Users(UserManager):
     """Answers asyncua's synchronous question from the check the processor already made
     off the loop (``_LOGIN``); never hashes a password itself."""
 
+    def __init__(self, store: UserStore) -> None:
+        self.store = store               # the user file (kept here for older callers)
+
     def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
         if username is None:
@@ -378,7 +381,8 @@ class Northbound:
         # each session's client certificate, from the channel that created it
         self._session_certs: weakref.WeakKeyDictionary[Any, bytes | None] = \
             weakref.WeakKeyDictionary()
-        self.server = _Server(user_manager=_Users())
+        self._users = _Users(users)
+        self.server = _Server(user_manager=self._users)
         self.server.nb = self
         self.nodes: dict[str, Node] = {}
         self._pending: dict[str, Tag] = {}
