@@ -2,10 +2,18 @@
 
 One connection per PLC, one asyncio task per poll period on it, every request
 serialised by the connection's lock (a PLC answers one request at a time anyway, and a
-write's read-back must not interleave with a poll). The connection is supervised here,
-not inside pymodbus: on loss every tag of the PLC turns bad with ``comm_fail`` at once,
-the loss is logged once, and reconnection backs off exponentially until the recovery,
-which is logged once too.
+write's read-back must not interleave with a poll). The link's state (online, back-off,
+stale and silence detection, all tags bad on loss) is supervised by ``drivers/link.py``,
+not inside pymodbus; this module only reads blocks and writes values on the wire.
+
+What counts as a reply is decided here, not by pymodbus 3.16, which hands over any PDU
+that decodes, whatever its function code, and raises inside the event loop's
+``data_received`` (a traceback per reply, then a dropped connection) on a frame whose
+byte count lies. Every reply frame is checked first (``reply_problem``): a bad one
+becomes a malformed reply on a connection that stays up, and a reply to another
+function is malformed too. pymodbus' own per-request error lines for time-outs and
+unframeable bytes are filtered out: the driver counts each failure and logs each
+episode once.
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import DecodePDU, ModbusPDU
 
 from fixedsite.clock import Clock
 from fixedsite.config import PlcConfig
+from fixedsite.drivers.link import Link, Source
 from fixedsite.drivers.modbus_codec import (
+    READ_FUNCTIONS,
     Address,
     Decoder,
     Scaling,
@@ -30,19 +41,64 @@ from fixedsite.drivers.modbus_codec import (
     decoder,
     encode_registers,
     parse_address,
+    reply_problem,
 )
 from fixedsite.drivers.modbus_plan import Block, plan_reads
 from fixedsite.io import WriteResult
-from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagMeta, TagStore
+from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagStore
 
 log = logging.getLogger(__name__)
 
 MIN_POLL_REAL_S = 0.01       # never poll one group more often than this, whatever the scale
-BACKOFF_START_S = 0.1
 TIMEOUTS_BEFORE_LOSS = 2     # consecutive request time-outs that mean the link is gone
 ILLEGAL_ADDRESS = 2
 _READ = {"hr": "read_holding_registers", "ir": "read_input_registers",
          "coil": "read_coils", "di": "read_discrete_inputs"}
+_FUNCTION = {_READ[t]: fc for t, fc in READ_FUNCTIONS.items()} | {
+    "write_coil": 5, "write_register": 6, "write_registers": 16, "mask_write_register": 22}
+
+
+class _QuietPymodbus(logging.Filter):
+    """pymodbus logs an error line per timed-out request and per unframeable chunk; the
+    driver counts those in ``comm.<plc>.errors`` and logs the episode once, so a silent
+    or babbling PLC does not fill the log with one line per poll."""
+
+    NOISE = ("No response received after", "Invalid Modbus protocol id")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.NOISE)
+
+
+logging.getLogger("pymodbus.logging").addFilter(_QuietPymodbus())
+
+
+class _Malformed(ModbusPDU):
+    """Stands for a reply frame that is not what it says it is. Its function code (0)
+    matches no request, so the driver never takes it for data."""
+
+    function_code = 0
+
+    def __init__(self, problem: str) -> None:
+        super().__init__()
+        self.problem = problem
+
+
+class _StrictDecoder(DecodePDU):
+    """The client's PDU decoder, checking each frame before pymodbus decodes it: a frame
+    it would choke on comes back as ``_Malformed`` instead of an exception raised inside
+    the transport (which logs a traceback and drops the connection)."""
+
+    def __init__(self) -> None:
+        super().__init__(is_server=False)
+
+    def decode(self, frame: bytes) -> ModbusPDU | None:
+        problem = reply_problem(frame)
+        if problem is None:
+            pdu = super().decode(frame)
+            if pdu is not None:
+                return pdu
+            problem = f"undecodable reply {frame[:8].hex(' ')}"
+        return _Malformed(problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +126,16 @@ class PlcError(Exception):
         self.code = code
 
 
+class MalformedReply(Exception):
+    """A reply came, but it is not a well-formed answer to the request sent."""
+
+
 class _Group:
     def __init__(self, period: float, blocks: list[Block[Point]]) -> None:
         self.period = period
         self.blocks = blocks
         self.last: dict[int, Sequence[int] | Sequence[bool]] = {}
-        self.last_ok: dict[int, float] = {}
+        self.fresh: dict[int, Source] = {}
 
 
 class ModbusDriver:
@@ -87,7 +147,6 @@ class ModbusDriver:
         self.store = store
         self.clock = clock
         self.points = {p.tag.path: p for p in points}
-        self.stale_after = stale_after_periods
         self.min_poll_s = min_poll_s
         by_period: dict[float, list[tuple[Point, Address]]] = {}
         for p in points:
@@ -95,94 +154,81 @@ class ModbusDriver:
         self.groups = [_Group(per, plan_reads(((pt, a) for pt, a in items), cfg.max_gap))
                        for per, items in sorted(by_period.items())]
         self.heartbeat = parse_address(cfg.heartbeat) if cfg.heartbeat else None
+        self.link = Link(name, store, clock, (p.tag for p in points), cfg.backoff_max_s,
+                         stale_after_periods, on_offline=self._forget_all)
+        for g in self.groups:
+            for block in g.blocks:
+                self._watch(g, block)
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
-        self._closing = False
-        self._lost = False
         self._hb = 0
         self.requests = 0
         self.tag_reads = 0
-        self.online_tag = self._diag("online", TagMeta(description="link to the PLC is up",
-                                                       kind="bool"))
-        self.errors_tag = self._diag("errors", TagMeta(description="requests that failed"))
-        self.error_tag = self._diag("last_error", TagMeta(description="last failure",
-                                                          kind="text"))
-        # online stays "not yet read" until the first attempt ends, so a starting
-        # controller does not raise a communication alarm before it has even tried
-        store.update(self.errors_tag, 0)
-        store.update(self.error_tag, "")
+        self.online_tag = self.link.online_tag
+        self.errors_tag = self.link.errors_tag
+        self.error_tag = self.link.error_tag
 
-    def _diag(self, signal: str, meta: TagMeta) -> Tag:
-        path = f"comm.{self.name}.{signal}"
-        return self.store[path] if path in self.store else self.store.define(path, meta)
+    def _watch(self, g: _Group, block: Block[Point]) -> None:
+        key = id(block)
+        g.fresh[key] = self.link.source([pt.tag for _, _, pt in block.items], g.period,
+                                        lambda: g.last.pop(key, None))
+
+    def _forget_all(self) -> None:
+        for g in self.groups:
+            g.last.clear()
 
     @property
     def online(self) -> bool:
-        return bool(self.online_tag.value)
+        return self.link.up
 
     def block_count(self) -> int:
         return sum(len(g.blocks) for g in self.groups)
 
-    # --- connection supervision -------------------------------------------------------
+    def mark_offline(self, reason: str) -> None:
+        """Every tag of this PLC bad (``comm_fail``), online False, ``reason`` as the last
+        error: for the link's loss, and for whoever supervises the driver's task when that
+        task has died, so the tags it fed go bad instead of freezing at their last value."""
+        self.link.mark_offline(reason)
+
+    # --- connection ---------------------------------------------------------------------
     async def run(self) -> None:
-        backoff = BACKOFF_START_S
+        link = self.link
         reason = "not connected yet"
         # a flag as well as cancellation: Python 3.11's wait_for (inside pymodbus) can
         # swallow a cancel that races a completing connect
-        while not self._closing:
+        while not link.closing:
             client = AsyncModbusTcpClient(self.cfg.host, port=self.cfg.port,
                                           timeout=self.cfg.timeout_s, retries=0,
                                           reconnect_delay=0)
+            client.ctx.framer.decoder = _StrictDecoder()
             try:
                 connected = await client.connect()
             except Exception as e:        # name resolution, refused: all mean "not now"
                 connected, reason = False, str(e)
             if not connected:
                 client.close()
-                self._offline(reason if reason else "connect failed")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.cfg.backoff_max_s)
+                self.mark_offline(reason if reason else "connect failed")
+                await link.back_off()
                 reason = "connection refused or timed out"
                 continue
-            backoff = BACKOFF_START_S
+            # connected is not online: that takes a good reply (see drivers/link.py)
             self._client, self._timeouts = client, 0
-            log.log(logging.WARNING if self._lost else logging.INFO, "%s: %s %s:%d", self.name,
-                    "link restored to" if self._lost else "connected to", self.cfg.host,
-                    self.cfg.port)
-            self._lost = False
-            self.store.update(self.online_tag, True)
+            link.connected(f"{self.cfg.host}:{self.cfg.port}")
             try:
                 async with asyncio.TaskGroup() as tg:
                     for g in self.groups:
                         tg.create_task(self._poll(g))
                     if self.heartbeat is not None:
                         tg.create_task(self._beat())
+                    tg.create_task(link.watch())
             except* CommLost as eg:
                 reason = str(eg.exceptions[0])
             finally:
                 self._client = None
                 client.close()
-            self._offline(reason)
-            await asyncio.sleep(backoff)
-
-    def _offline(self, reason: str) -> None:
-        """Every tag of the PLC bad at once; the loss logged once, not at every retry."""
-        if self._closing:
-            reason = "driver closed"
-        elif self.online_tag.value:
-            log.warning("%s: link lost: %s", self.name, reason)
-            self._lost = True
-        if self.error_tag.value != reason:
-            self.store.update(self.error_tag, reason)
-        self.store.update(self.online_tag, False)
-        self.store.mark((p.tag for p in self.points.values()), Quality.BAD, COMM_FAIL)
-        for g in self.groups:
-            g.last.clear()
-
-    def _count_error(self, reason: str) -> None:
-        self.store.update(self.errors_tag, (self.errors_tag.value or 0) + 1)
-        self.store.update(self.error_tag, reason)
+            self.mark_offline(reason)
+            await link.back_off()
 
     # --- requests ------------------------------------------------------------------------
     async def _request(self, fn: str, *args: Any, **kw: Any) -> Any:
@@ -198,16 +244,25 @@ class ModbusDriver:
             except ModbusIOException as e:
                 self._timeouts += 1
                 if self._timeouts >= TIMEOUTS_BEFORE_LOSS or not client.connected:
-                    raise CommLost(f"no reply: {e}") from None
+                    junk = bytes(getattr(client.ctx, "recv_buffer", b""))
+                    raise CommLost(f"unframeable bytes from the PLC: {junk[:16].hex(' ')}"
+                                   if junk else f"no reply: {e}") from None
                 raise
         self._timeouts = 0
-        if rr.isError():
-            raise PlcError(getattr(rr, "exception_code", 0))
+        fc = _FUNCTION[fn]
+        if rr.function_code != fc:
+            if rr.function_code == fc | 0x80:
+                raise PlcError(getattr(rr, "exception_code", 0))
+            raise MalformedReply(getattr(rr, "problem", "") or
+                                 f"function code {rr.function_code} in reply to {fc}")
         return rr
 
     async def _read(self, table: str, start: int, count: int) -> list[int] | list[bool]:
-        return _values(await self._request(_READ[table], start, count=count), table, start,
+        data = _values(await self._request(_READ[table], start, count=count), table, start,
                        count)
+        if not self.link.up:
+            self.link.answered(self.clock.now())
+        return data
 
     # --- polling -----------------------------------------------------------------------------
     async def _poll(self, g: _Group) -> None:
@@ -228,7 +283,7 @@ class ModbusDriver:
             await self.poll_group(g)
 
     async def poll_group(self, g: _Group) -> None:
-        failed = False
+        link = self.link
         for block in list(g.blocks):
             try:
                 # _read inlined: one coroutine layer less on the hottest path
@@ -237,38 +292,49 @@ class ModbusDriver:
                                block.table, block.start, block.count)
             except PlcError as e:
                 if e.code == ILLEGAL_ADDRESS and len(block.parts) > 1:
-                    log.warning("%s: %s:%d+%d has holes the PLC refuses; reading its %d "
-                                "parts apart", self.name, block.table, block.start,
-                                block.count, len(block.parts))
-                    i = g.blocks.index(block)
-                    g.blocks[i:i + 1] = block.split()
+                    self._split(g, block)
                     continue
-                failed = True
-                self._bad_block(g, block, f"plc_exception_{e.code}")
+                self._bad_block(g, block, f"plc_exception_{e.code}",
+                                why=f"every read refused: PLC exception {e.code}")
                 continue
-            except (ModbusIOException, ModbusException, ValueError) as e:
-                failed = True
-                self._bad_block(g, block, MALFORMED if not isinstance(e, ModbusIOException)
-                                else STALE, str(e))
+            except ModbusIOException as e:          # one time-out: the watchdog judges
+                self._bad_block(g, block, STALE, str(e))
                 continue
-            self._apply(g, block, data, self.clock.now())
+            except (MalformedReply, ModbusException, ValueError) as e:
+                self._bad_block(g, block, MALFORMED, str(e), why=f"every reply malformed: {e}")
+                continue
+            now = self.clock.now()
+            g.fresh[id(block)].last_ok = now
+            if link.up:
+                link.last_good = now
+            else:
+                link.answered(now)
+            self._apply(g, block, data, now)
             self.tag_reads += len(block.items)
-        if failed:                 # a block read this cycle is fresh by definition
-            self._check_stale(g)
+
+    def _split(self, g: _Group, block: Block[Point]) -> None:
+        log.warning("%s: %s:%d+%d has holes the PLC refuses; reading its %d parts apart",
+                    self.name, block.table, block.start, block.count, len(block.parts))
+        i = g.blocks.index(block)
+        parts = block.split()
+        g.blocks[i:i + 1] = parts
+        self.link.drop(g.fresh.pop(id(block)))
+        g.last.pop(id(block), None)
+        for part in parts:
+            self._watch(g, part)
 
     def _bad_block(self, g: _Group, block: Block[Point], reason: str,
-                   detail: str = "") -> None:
-        self._count_error(f"{block.table}:{block.start}+{block.count}: {detail or reason}")
-        quality = Quality.UNCERTAIN if reason == STALE else Quality.BAD
+                   detail: str = "", why: str = "") -> None:
+        self.link.failed(f"{block.table}:{block.start}+{block.count}: {detail or reason}",
+                         why)
         if reason != STALE:
-            self.store.mark((pt.tag for _, _, pt in block.items), quality, reason)
+            self.store.mark((pt.tag for _, _, pt in block.items), Quality.BAD, reason)
             g.last.pop(id(block), None)
 
     def _apply(self, g: _Group, block: Block[Point], data: list[int] | list[bool],
                now: float) -> None:
         key = id(block)
         prev = g.last.get(key)
-        g.last_ok[key] = now
         if prev == data:
             return                                  # nothing changed: the common case
         g.last[key] = data
@@ -281,19 +347,9 @@ class ModbusDriver:
                 value = pt.decode(data, off)
             except (ValueError, OverflowError) as e:
                 update(pt.tag, pt.tag.value, Quality.BAD, MALFORMED, now)
-                self._count_error(f"{pt.tag.path}: {e}")
+                self.link.failed(f"{pt.tag.path}: {e}")
                 continue
             update(pt.tag, value, Quality.GOOD, "", now)
-
-    def _check_stale(self, g: _Group) -> None:
-        # late by a few periods, and by more than a scheduling hiccup of wall time
-        limit = self.clock.now() - self.clock.guard_timeout(self.stale_after * g.period)
-        for block in g.blocks:
-            t = g.last_ok.get(id(block))
-            if t is not None and t < limit:
-                self.store.mark((pt.tag for _, _, pt in block.items
-                                 if pt.tag.quality is Quality.GOOD), Quality.UNCERTAIN, STALE)
-                g.last.pop(id(block), None)
 
     async def _beat(self) -> None:
         assert self.heartbeat is not None
@@ -301,8 +357,10 @@ class ModbusDriver:
             self._hb = (self._hb + 1) % 65536
             try:
                 await self._request("write_register", self.heartbeat.index, self._hb)
-            except (PlcError, ModbusIOException) as e:
-                self._count_error(f"heartbeat: {e}")
+                if not self.groups and not self.link.up:    # nothing else to hear from
+                    self.link.answered(self.clock.now())
+            except (PlcError, MalformedReply, ModbusIOException) as e:
+                self.link.failed(f"heartbeat: {e}")
             await asyncio.sleep(max(self.cfg.heartbeat_period_s / self.clock.scale,
                                     MIN_POLL_REAL_S))
 
@@ -335,7 +393,7 @@ class ModbusDriver:
             return WriteResult(False, reason=f"{COMM_FAIL}: {e}")
         except PlcError as e:
             return WriteResult(False, reason=f"PLC refused the write (exception {e.code})")
-        except (ModbusIOException, ModbusException) as e:
+        except (ModbusIOException, ModbusException, MalformedReply) as e:
             return WriteResult(False, reason=f"no verified reply: {e}")
         readback = pt.decode(got, 0)
         if a.bit is not None:
@@ -349,7 +407,7 @@ class ModbusDriver:
         return WriteResult(True, readback)
 
     async def close(self) -> None:
-        self._closing = True
+        self.link.closing = True
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

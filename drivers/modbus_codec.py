@@ -176,3 +176,38 @@ def decoder(addr: Address, scaling: Scaling, word_order: WordOrder) -> Decoder:
         v = unpack(pack(hi, lo))[0]
         return v if plain else v * k + b
     return wide
+
+
+# Function codes the driver sends, and the length of a well-formed reply PDU to each
+# (``None``: a read reply, whose length its byte count says).
+READ_FUNCTIONS = {"coil": 1, "di": 2, "hr": 3, "ir": 4}
+_REPLY_LEN: dict[int, int | None] = {1: None, 2: None, 3: None, 4: None, 5: 5, 6: 5, 16: 5,
+                                     22: 7}
+
+
+def reply_problem(pdu: bytes) -> str | None:
+    """What is wrong with a reply PDU (function code first), or None if it is well formed.
+
+    Checked before any value is taken from it: a byte count that does not match the
+    bytes that follow is a lying PLC (or a broken gateway), and its data is not data.
+    """
+    if not pdu:
+        return "empty reply"
+    fc = pdu[0]
+    if fc & 0x80:
+        if fc & 0x7F not in _REPLY_LEN or len(pdu) != 2:
+            return f"malformed exception reply {pdu[:8].hex(' ')}"
+        return None
+    if fc not in _REPLY_LEN:
+        return f"reply with function code {fc}, which the driver never sends"
+    want = _REPLY_LEN[fc]
+    if want is None:
+        if len(pdu) < 2 or pdu[1] != len(pdu) - 2:
+            said = pdu[1] if len(pdu) > 1 else "no"
+            return f"function {fc} reply says byte count {said}, {len(pdu) - 2} bytes follow"
+        if fc in (3, 4) and pdu[1] % 2:
+            return f"function {fc} reply has an odd byte count {pdu[1]}"
+        return None
+    if len(pdu) != want:
+        return f"function {fc} reply is {len(pdu)} bytes long, not {want}"
+    return None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from conftest import free_port
+from faulty_plc import FaultyPlc
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -18,7 +21,7 @@ from fixedsite.clock import ScaledClock
 from fixedsite.config import PlcConfig
 from fixedsite.drivers.modbus import ModbusDriver, Point
 from fixedsite.drivers.modbus_codec import Scaling, parse_address
-from fixedsite.tags import COMM_FAIL, MALFORMED, Quality, TagMeta, TagStore
+from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, TagMeta, TagStore
 
 
 def words(fmt: str, value: float) -> list[int]:
@@ -59,9 +62,10 @@ class Env:
         await self.server.serve_forever(background=True)
 
     def driver(self, signals: dict[str, tuple[str, float]], word_order: str = "big",
-               max_gap: int = 32) -> ModbusDriver:
+               max_gap: int = 32, **plc: Any) -> ModbusDriver:
+        kw: dict[str, Any] = {"poll_period_s": 0.05, "timeout_s": 0.5, "backoff_max_s": 0.5}
         cfg = PlcConfig(protocol="modbus", port=self.port, word_order=word_order,  # type: ignore[arg-type]
-                        poll_period_s=0.05, timeout_s=0.5, max_gap=max_gap, backoff_max_s=0.5)
+                        max_gap=max_gap, **(kw | plc))
         points = []
         for name, (addr, scale) in signals.items():
             tag = self.store.define(f"t.e.{name}", TagMeta(writable=True))
@@ -207,3 +211,133 @@ async def test_malformed_reply_marks_tags_bad_without_crashing(env: Env) -> None
         assert not env.tasks[0].done()
         for d in env.drivers:
             await d.close()
+
+
+# --- link supervision: a PLC that accepts TCP is not yet a PLC that answers (#9 A7) -------
+
+def record(env: Env, path: str) -> list[object]:
+    """Every value the tag takes from now on (an alarm on it sees exactly these)."""
+    seen: list[object] = []
+    env.store.subscribe(lambda t: seen.append(t.value), path)
+    return seen
+
+
+async def test_a_silent_plc_is_never_online_and_is_not_hammered(env: Env) -> None:
+    """TCP accepted, no reply ever: online goes False once and stays (one standing comm
+    alarm, no active/clear flapping), and reconnects back off instead of every 0.1 s."""
+    async with FaultyPlc(env.port, "silent") as plc:
+        online = record(env, "comm.plc.online")
+        env.driver({"a": ("hr:0", 1)}, timeout_s=0.05, backoff_max_s=5.0)
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is False, 5)
+        await plc.wait_connections(5, 10)
+        assert online == [False]              # never True, never flapping
+        assert "no reply" in env.store.value("comm.plc.last_error")
+        gaps = [b - a for a, b in zip(plc.connect_times, plc.connect_times[1:], strict=False)]
+        # back-off doubles from 0.1 s: the gaps grow (each also holds two 0.05 s time-outs)
+        assert gaps[-1] > 2 * gaps[0], gaps
+        tag = env.store["t.e.a"]
+        assert tag.quality is Quality.BAD and tag.reason == COMM_FAIL
+
+
+async def test_online_only_after_a_good_reply_and_back_after_recovery(env: Env) -> None:
+    async with FaultyPlc(env.port, "silent") as plc:
+        online = record(env, "comm.plc.online")
+        env.driver({"a": ("hr:0", 1)}, timeout_s=0.2)
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is False, 5)
+        plc.mode = "good"
+        assert await env.good("a") == 7
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is True, 5)
+        assert online == [False, True]
+
+
+async def test_a_reply_with_the_wrong_function_code_is_malformed(env: Env) -> None:
+    """A well-formed read-input-registers reply to a read-holding-registers request is not
+    the data asked for: pymodbus 3.16 hands it over as it is (it checks only the device
+    and transaction ids), so the driver must."""
+    async with FaultyPlc(env.port, "wrong_fc", value=99):
+        values = record(env, "t.e.a")
+        online = record(env, "comm.plc.online")
+        env.driver({"a": ("hr:0", 1)})
+        tag = await env.store.wait_for(
+            "t.e.a", lambda t: t.quality is Quality.BAD and t.reason == MALFORMED, 5)
+        assert 99 not in values and tag.value is None
+        assert "function code 4" in env.store.value("comm.plc.last_error")
+        await env.store.wait_for("comm.plc.errors", lambda t: t.value >= 3, 5)
+        assert True not in online
+
+
+async def test_a_lying_byte_count_is_malformed_and_logged_once(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    caplog.set_level(logging.INFO)
+    async with FaultyPlc(env.port, "lying_count") as plc:
+        env.driver({"a": ("hr:0", 1)})
+        tag = await env.store.wait_for(
+            "t.e.a", lambda t: t.quality is Quality.BAD and t.reason == MALFORMED, 5)
+        await env.store.wait_for("comm.plc.errors", lambda t: t.value >= 10, 5)
+        assert tag.reason == MALFORMED
+        assert "byte count" in env.store.value("comm.plc.last_error")
+        assert plc.connections == 1                 # the frame was bad, not the link
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(noisy) <= 2, [r.getMessage() for r in noisy]
+
+
+async def test_junk_on_the_wire_is_never_online(env: Env,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    async with FaultyPlc(env.port, "junk"):
+        online = record(env, "comm.plc.online")
+        env.driver({"a": ("hr:0", 1)}, timeout_s=0.1)
+        await env.store.wait_for("comm.plc.errors", lambda t: t.value >= 4, 5)
+        assert True not in online and online[:1] == [False]
+        assert env.store["t.e.a"].quality is Quality.BAD
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_a_plc_refusing_every_read_raises_the_comm_alarm(env: Env) -> None:
+    """The link answers, but no read has delivered data within the stale window: online
+    goes False with the refusal as its reason, and True again on the next good reply."""
+    async with FaultyPlc(env.port, "exception", exception_code=2) as plc:
+        env.driver({"a": ("hr:0", 1)})
+        tag = await env.store.wait_for("t.e.a", lambda t: t.quality is Quality.BAD and
+                                       t.reason == "plc_exception_2", 5)
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is False, 5)
+        assert "every read refused: PLC exception 2" in env.store.value("comm.plc.last_error")
+        plc.mode = "good"
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is True, 5)
+        assert tag.quality is Quality.GOOD and plc.connections == 1
+
+
+async def test_a_silent_plc_goes_stale_on_the_clock_while_a_request_hangs(env: Env) -> None:
+    """timeout_s = 30: the request in flight will not return for half a minute, but the
+    tags must not stay GOOD past stale_after_periods x period (0.15 s, guarded to 0.3 s)."""
+    async with FaultyPlc(env.port, "good") as plc:
+        env.driver({"a": ("hr:0", 1)}, timeout_s=30.0)
+        await env.good("a")
+        plc.mode = "silent"
+        t0 = env.clock.now()
+        tag = await env.store.wait_for("t.e.a", lambda t: t.quality is not Quality.GOOD, 3)
+        assert tag.quality is Quality.UNCERTAIN and tag.reason == STALE
+        assert env.clock.now() - t0 < 1.5
+        await env.store.wait_for("comm.plc.online", lambda t: t.value is False, 3)
+        assert "no reply" in env.store.value("comm.plc.last_error")
+        plc.mode = "good"          # the hanging request still waits; the next one is read
+        for d in env.drivers:
+            await d.close()
+
+
+async def test_mark_offline_turns_every_tag_bad(env: Env) -> None:
+    """What the controller's task supervisor calls when the driver's task dies."""
+    async with FaultyPlc(env.port, "good"):
+        d = env.driver({"a": ("hr:0", 1), "b": ("coil:2", 1)})
+        await env.good("a")
+        await env.good("b")
+        for t in env.tasks:
+            t.cancel()
+        await asyncio.wait(env.tasks, timeout=5)
+        d.mark_offline("driver task failed: boom")
+        assert env.store.value("comm.plc.online") is False
+        assert env.store.value("comm.plc.last_error") == "driver task failed: boom"
+        for name in ("a", "b"):
+            tag = env.store[f"t.e.{name}"]
+            assert tag.quality is Quality.BAD and tag.reason == COMM_FAIL
