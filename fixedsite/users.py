@@ -20,11 +20,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 ROLES = ("viewer", "operator", "engineer", "admin")
 _N, _R, _P = 2**14, 8, 1            # scrypt cost: ~50 ms and 16 MiB per check
@@ -68,8 +71,26 @@ class UserStore:
         except FileNotFoundError:
             return
         if mtime != self._mtime:
-            self._users = json.loads(self.path.read_text(encoding="utf-8"))
+            try:
+                users = json.loads(self.path.read_text(encoding="utf-8"))
+                if not isinstance(users, dict) or not all(
+                        isinstance(e, dict) and {"role", "salt", "hash"} <= e.keys()
+                        for e in users.values()):
+                    raise ValueError("expected {name: {role, salt, hash}}")
+            except (OSError, ValueError) as e:     # UnicodeDecodeError, JSONDecodeError too
+                raise UserError(f"{self.path}: not a readable user file: {e}") from e
+            self._users = users
             self._mtime = mtime
+
+    def _reload_or_nobody(self) -> bool:
+        """For the questions a running server asks: a user file that cannot be read
+        lets nobody in (it is not rewritten: the CLI refuses to touch it)."""
+        try:
+            self._reload()
+        except UserError as e:
+            log.error("%s; every login and session refused until it is fixed", e)
+            return False
+        return True
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +129,7 @@ class UserStore:
 
     def check(self, name: str, password: str) -> User | None:
         """The user if the password is right, else None (unknown users cost the same)."""
-        self._reload()
-        entry = self._users.get(name)
+        entry = self._users.get(name) if self._reload_or_nobody() else None
         salt = bytes.fromhex(entry["salt"]) if entry else b"\0" * 16
         good = _hash(password, salt)
         if entry is None or not hmac.compare_digest(good, entry["hash"]):
@@ -118,7 +138,8 @@ class UserStore:
 
     def role_of(self, name: str) -> str | None:
         """The user's role now (the file re-read if it changed), None once removed."""
-        self._reload()
+        if not self._reload_or_nobody():
+            return None
         entry = self._users.get(name)
         return entry["role"] if entry is not None and entry.get("role") in ROLES else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -102,3 +103,17 @@ def test_login_guard_table_is_bounded() -> None:
         g.failed(f"made-up-{i}", float(i) * 0.001)
     assert len(g._fails) <= 101
     assert g.failures("made-up-999") == 1                    # the newest are kept
+
+
+def test_an_unreadable_user_file_lets_nobody_in_and_the_cli_says_why(tmp_path: Path) -> None:
+    f = tmp_path / "users.json"
+    running = UserStore(f)
+    UserStore(f).add("qian", "operator", "qian-password")
+    assert running.role_of("qian") == "operator"
+    for junk in (b"\xff\xfe not json", b"[1, 2]", b'{"qian": {"role": "admin"}}'):
+        f.write_bytes(junk)
+        os.utime(f, (1.0, 1.0 + len(junk)))              # a new mtime each time
+        assert running.role_of("qian") is None
+        assert running.check("qian", "qian-password") is None
+        with pytest.raises(UserError, match="not a readable user file"):
+            UserStore(f)
