@@ -241,12 +241,15 @@ class ModbusDriver:
                 rr = await getattr(client, fn)(*args, device_id=self.cfg.device_id, **kw)
             except ConnectionException as e:
                 raise CommLost(f"connection dropped: {e}") from None
-            except ModbusIOException as e:
+            except ModbusIOException:
                 self._timeouts += 1
-                if self._timeouts >= TIMEOUTS_BEFORE_LOSS or not client.connected:
+                if not client.connected:
+                    raise CommLost("connection dropped while waiting for a reply") from None
+                if self._timeouts >= TIMEOUTS_BEFORE_LOSS:
                     junk = bytes(getattr(client.ctx, "recv_buffer", b""))
                     raise CommLost(f"unframeable bytes from the PLC: {junk[:16].hex(' ')}"
-                                   if junk else f"no reply: {e}") from None
+                                   if junk else f"no reply within {self.cfg.timeout_s:g} s, "
+                                   f"{self._timeouts} times running") from None
                 raise
         self._timeouts = 0
         fc = _FUNCTION[fn]
@@ -297,8 +300,8 @@ class ModbusDriver:
                 self._bad_block(g, block, f"plc_exception_{e.code}",
                                 why=f"every read refused: PLC exception {e.code}")
                 continue
-            except ModbusIOException as e:          # one time-out: the watchdog judges
-                self._bad_block(g, block, STALE, str(e))
+            except ModbusIOException:               # one time-out: the watchdog judges
+                self._bad_block(g, block, STALE, f"no reply within {self.cfg.timeout_s:g} s")
                 continue
             except (MalformedReply, ModbusException, ValueError) as e:
                 self._bad_block(g, block, MALFORMED, str(e), why=f"every reply malformed: {e}")

@@ -11,16 +11,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import free_port
+from conftest import demo_config, free_port
 from faulty_plc import FaultyPlc
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from fixedsite.alarms.engine import AlarmEngine
+from fixedsite.alarms.model import build_defs
 from fixedsite.clock import ScaledClock
 from fixedsite.config import PlcConfig
 from fixedsite.drivers.modbus import ModbusDriver, Point
-from fixedsite.drivers.modbus_codec import Scaling, parse_address
+from fixedsite.drivers.modbus_codec import Scaling, parse_address, reply_problem
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, TagMeta, TagStore
 
 
@@ -62,7 +64,7 @@ class Env:
         await self.server.serve_forever(background=True)
 
     def driver(self, signals: dict[str, tuple[str, float]], word_order: str = "big",
-               max_gap: int = 32, **plc: Any) -> ModbusDriver:
+               max_gap: int = 32, plc_name: str = "plc", **plc: Any) -> ModbusDriver:
         kw: dict[str, Any] = {"poll_period_s": 0.05, "timeout_s": 0.5, "backoff_max_s": 0.5}
         cfg = PlcConfig(protocol="modbus", port=self.port, word_order=word_order,  # type: ignore[arg-type]
                         max_gap=max_gap, **(kw | plc))
@@ -70,7 +72,7 @@ class Env:
         for name, (addr, scale) in signals.items():
             tag = self.store.define(f"t.e.{name}", TagMeta(writable=True))
             points.append(Point(tag, parse_address(addr), Scaling(scale), cfg.word_order, 0.05))
-        d = ModbusDriver("plc", cfg, self.store, self.clock, points)
+        d = ModbusDriver(plc_name, cfg, self.store, self.clock, points)
         self.drivers.append(d)
         self.tasks.append(asyncio.create_task(d.run()))
         return d
@@ -226,12 +228,17 @@ async def test_a_silent_plc_is_never_online_and_is_not_hammered(env: Env) -> Non
     """TCP accepted, no reply ever: online goes False once and stays (one standing comm
     alarm, no active/clear flapping), and reconnects back off instead of every 0.1 s."""
     async with FaultyPlc(env.port, "silent") as plc:
-        online = record(env, "comm.plc.online")
-        env.driver({"a": ("hr:0", 1)}, timeout_s=0.05, backoff_max_s=5.0)
-        await env.store.wait_for("comm.plc.online", lambda t: t.value is False, 5)
+        env.driver({"a": ("hr:0", 1)}, plc_name="drain1", timeout_s=0.05, backoff_max_s=5.0)
+        online = record(env, "comm.drain1.online")      # (the driver task has not run yet)
+        # the site's own comm alarm on this PLC, as the controller builds it
+        defs = [d for d in build_defs(demo_config(env.port)) if d.id == "comm.drain1.LOST"]
+        alarms = AlarmEngine(defs, env.store, env.clock)
+        await env.store.wait_for("comm.drain1.online", lambda t: t.value is False, 5)
         await plc.wait_connections(5, 10)
+        alarms.tick()
         assert online == [False]              # never True, never flapping
-        assert "no reply" in env.store.value("comm.plc.last_error")
+        assert [e.what for e in alarms.events] == ["active"]
+        assert "no reply" in env.store.value("comm.drain1.last_error")
         gaps = [b - a for a, b in zip(plc.connect_times, plc.connect_times[1:], strict=False)]
         # back-off doubles from 0.1 s: the gaps grow (each also holds two 0.05 s time-outs)
         assert gaps[-1] > 2 * gaps[0], gaps
@@ -341,3 +348,34 @@ async def test_mark_offline_turns_every_tag_bad(env: Env) -> None:
         for name in ("a", "b"):
             tag = env.store[f"t.e.{name}"]
             assert tag.quality is Quality.BAD and tag.reason == COMM_FAIL
+
+
+@pytest.mark.parametrize(("pdu", "problem"), [
+    (bytes([3, 4, 0, 1, 0, 2]), None),
+    (bytes([1, 1, 0b101]), None),
+    (bytes([0x83, 2]), None),
+    (bytes([6, 0, 30, 0, 5]), None),
+    (bytes([22, 0, 7, 0xFF, 0xF7, 0, 8]), None),
+    (bytes([3, 200, 0, 1]), "byte count 200, 2 bytes follow"),
+    (bytes([3, 2, 0, 1, 0, 2]), "byte count 2, 4 bytes follow"),   # says less than it sends
+    (bytes([4, 3, 0, 1, 0]), "odd byte count"),
+    (bytes([1, 2, 1]), "byte count 2, 1 bytes follow"),      # pymodbus ignores it for bits
+    (bytes([3]), "byte count no"),
+    (bytes([6, 0, 30]), "3 bytes long, not 5"),
+    (bytes([0x83]), "malformed exception"),
+    (bytes([43, 14, 1]), "function code 43"),
+    (b"", "empty reply"),
+])
+def test_reply_frames_are_checked_before_their_data_is_taken(pdu: bytes,
+                                                             problem: str | None) -> None:
+    found = reply_problem(pdu)
+    assert found == problem if problem is None else problem in (found or "")
+
+
+async def test_a_write_answered_with_the_wrong_function_is_not_verified(env: Env) -> None:
+    async with FaultyPlc(env.port, "good") as plc:
+        d = env.driver({"sp": ("hr:30", 1)})
+        await env.good("sp")
+        plc.mode = "wrong_fc"
+        res = await d.write("t.e.sp", 7)
+        assert not res.ok and "no verified reply" in res.reason
