@@ -203,11 +203,29 @@ async def test_a_live_session_cannot_be_taken_over_from_another_channel(
 async def test_discovery_over_none_and_an_encrypted_session_still_work(site: Site) -> None:
     eps = await Client(site.url, timeout=5).connect_and_get_server_endpoints()
     assert eps and {e.SecurityMode for e in eps} == {ua.MessageSecurityMode.SignAndEncrypt}
+    servers = await Client(site.url, timeout=5).connect_and_find_servers()
+    assert [s.ApplicationUri for s in servers] == [site.nb.uri]
     c = await site.client("view", "view-password")
     try:
         assert isinstance(await site.node(c, "drainage.sump.level").read_value(), float)
     finally:
         await c.disconnect()
+
+
+async def test_allow_unsecured_lets_a_none_client_in(site: Site, tmp_path: Path) -> None:
+    cfg = OpcUaConfig(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/fixedsite/",
+                      allow_unsecured=True)
+    nb = Northbound(site.rig.ctl, UserStore(site.users.path), cfg, tmp_path / "pki")
+    await nb.start()
+    try:
+        other = Site(site.rig, nb, site.audit, site.users, site.certs)
+        c = await other.client("view", "view-password", secure=False)
+        try:
+            assert isinstance(await other.node(c, "drainage.sump.level").read_value(), float)
+        finally:
+            await c.disconnect()
+    finally:
+        await nb.stop()
 
 
 # --- 14: the current role on every call ------------------------------------------------------
