@@ -7,7 +7,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
+import os
+import re
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +21,78 @@ from typing import Any
 from fixedsite.clock import ScaledClock
 from fixedsite.config import DEMO_CONFIG, ConfigError, SiteConfig, load
 from fixedsite.users import UserError
+
+SIGPIPE_EXIT = 141      # what a shell reports for a writer whose reader went away
+
+
+class CliError(Exception):
+    """A refusal of the arguments or files given: printed as it is, exit 2."""
+
+
+# --- argument types: a bad number is refused by argparse (usage, exit 2) before anything
+# --- opens a file, binds a port or starts a clock
+def _finite(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return x
+
+
+def _non_negative(text: str) -> float:
+    x = _finite(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
+    return x
+
+
+def _positive(text: str) -> float:
+    x = _finite(text)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return x
+
+
+def _scale(text: str) -> float:
+    x = _positive(text)
+    if x > 100_000:                   # as [clock] scale: past it a day is under a second
+        raise argparse.ArgumentTypeError(f"{text!r}: time acceleration is at most 100000")
+    return x
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = least - 1
+        if n < least:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {least}")
+        return n
+    return parse
+
+
+def _month(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if m is None or not 1970 <= int(m[1]) <= 9999 or not 1 <= int(m[2]) <= 12:
+        raise argparse.ArgumentTypeError(f"--month {text}: expected YYYY-MM, a year from "
+                                         "1970 and a month 01..12")
+    return int(m[1]), int(m[2])
+
+
+def _database(path: Path, what: str, opener: Callable[[Path], Any]) -> Any:
+    """Open an existing fixedsite database, or say plainly why not (never create one
+    where the user pointed at a file that is not there)."""
+    if not path.is_file():
+        raise CliError(f"no {what} database at {path}" if not path.exists() else
+                       f"{path}: not a file")
+    try:
+        return opener(path)
+    except sqlite3.DatabaseError as e:
+        raise CliError(f"{path}: not {'an' if what[0] in 'aeiou' else 'a'} {what} "
+                       f"database ({e})") from None
 
 
 def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
@@ -179,12 +255,18 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> N
 def cmd_audit(args: argparse.Namespace) -> int:
     from fixedsite.audit import AuditLog, verify
 
-    db = args.db or load(args.config).storage_dir() / "audit.db"
+    db = Path(args.db or load(args.config).storage_dir() / "audit.db")
+    if not db.is_file():           # verify would call it broken, AuditLog would create it
+        raise CliError(f"no audit database at {db}" if not db.exists() else
+                       f"{db}: not a file")
     if args.action == "verify":
         verdict = verify(db)
         print(f"{db}: {'OK' if verdict.ok else 'BROKEN'}: {verdict.message}")
         return 0 if verdict.ok else 1
-    log = AuditLog(db)
+    log = _database(db, "audit", AuditLog)
+    if not getattr(log, "ok", True):          # an unusable log says so instead of raising
+        log.close()
+        raise CliError(f"{db}: not an audit database ({log.error})")
     for r in log.tail(args.last):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"]))
         outcome = r["result"] if r["decision"] == "accepted" else f"REFUSED: {r['reason']}"
@@ -199,13 +281,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fixedsite.report import as_csv, as_text, build, month_span
 
     cfg = load(args.config)
-    db = args.db or cfg.storage_dir() / "history.db"
-    if not Path(db).exists():
-        print(f"{db}: no history database", file=sys.stderr)
-        return 2
-    year, month = (int(x) for x in (args.month or time.strftime("%Y-%m")).split("-"))
-    h = Historian(db)
-    report = build(cfg, h, *month_span(year, month))
+    db = Path(args.db or cfg.storage_dir() / "history.db")
+    year, month = args.month or (time.localtime().tm_year, time.localtime().tm_mon)
+    h = _database(db, "history", Historian)
+    try:
+        report = build(cfg, h, *month_span(year, month))
+    except sqlite3.DatabaseError as e:
+        h.close()
+        raise CliError(f"{db}: not a history database ({e})") from None
     h.close()
     print(as_csv(report) if args.csv else as_text(report), end="\n" if not args.csv else "")
     return 0
@@ -220,15 +303,44 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"{args.config}: no system has a [systems.<name>.plan] section and a tariff",
               file=sys.stderr)
         return 2
-    db = args.db or cfg.storage_dir() / "history.db"
-    history = Historian(db) if Path(db).exists() else None
+    _check_plan_args(cfg, args)
+    db = Path(args.db or cfg.storage_dir() / "history.db")
+    history = _database(db, "history", Historian) if args.db or db.exists() else None
     try:
         for shown in make_plans(cfg, history, args.level, args.running, args.inflow):
             print(as_text(cfg, shown))
+    except sqlite3.DatabaseError as e:
+        raise CliError(f"{db}: not a history database ({e})") from None
     finally:
         if history is not None:
             history.close()
     return 0
+
+
+def _check_plan_args(cfg: SiteConfig, args: argparse.Namespace) -> None:
+    """--running and --level describe the room at the top of each relay chain: no more
+    pumps than it has, no level its sump's curve and transmitters cannot show."""
+    from fixedsite.config import SumpEq
+    from fixedsite.config_checks import tag_ranges
+
+    ranges = tag_ranges(cfg)
+    for name, system in cfg.systems.items():
+        if system.plan is None or system.discharges_into is not None:
+            continue
+        ctl = system.control
+        if args.running > len(ctl.pumps):
+            raise CliError(f"--running {args.running}: system {name!r} has "
+                           f"{len(ctl.pumps)} pumps")
+        sump = system.equipment[ctl.sump]
+        if args.level is None or not isinstance(sump, SumpEq):
+            continue
+        lo, hi = sump.volume_curve[0][0], sump.volume_curve[-1][0]
+        if (r := ranges.get(f"{name}.{ctl.sump}.level")) is not None:
+            lo, hi = max(lo, r[0]), min(hi, r[1])
+        if not lo <= args.level <= hi:
+            raise CliError(f"--level {args.level:g}: outside what the sump "
+                           f"'{name}.{ctl.sump}' can show: {lo:g} to {hi:g} m (its volume "
+                           "curve and level transmitters)")
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -245,8 +357,9 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     from fixedsite.users import UserError, UserStore
 
-    store = UserStore(args.file or load(args.config).storage_dir() / "users.json")
+    path = args.file or load(args.config).storage_dir() / "users.json"
     try:
+        store = UserStore(path)
         if args.action == "list":
             for u in store.list():
                 print(f"{u.name:<20} {u.role}")
@@ -312,11 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
                            ("demo", "HIL site and controller in one process")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--config", type=Path, default=DEMO_CONFIG)
-        s.add_argument("--scale", type=float, help="time acceleration (overrides [clock])")
-        s.add_argument("--clock-anchor", type=float,
+        s.add_argument("--scale", type=_scale, help="time acceleration (overrides [clock])")
+        s.add_argument("--clock-anchor", type=_finite,
                        help="wall time (epoch s) at which simulated time starts; give the "
                             "HIL's value to a separately started controller")
-        s.add_argument("--every", type=float, default=1.0, help="status period, wall s")
+        s.add_argument("--every", type=_positive, default=1.0, help="status period, wall s")
         s.add_argument("--plain", action="store_true",
                        help="plain text status (the demo otherwise opens the console)")
         s.add_argument("--lang", choices=["zh_CN", "en"], help="console language")
@@ -328,20 +441,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("action", choices=["verify", "tail"])
     a.add_argument("--config", type=Path, default=DEMO_CONFIG)
     a.add_argument("--db", type=Path, help="the audit database (default: from the config)")
-    a.add_argument("--last", type=int, default=20)
+    a.add_argument("--last", type=_count(1), default=20)
     r = sub.add_parser("report", help="monthly run hours, starts, energy by tariff, alarms, "
                                       "fault time")
     r.add_argument("--config", type=Path, default=DEMO_CONFIG)
     r.add_argument("--db", type=Path, help="the history database (default: from the config)")
-    r.add_argument("--month", help="YYYY-MM (default: this month)")
+    r.add_argument("--month", type=_month, help="YYYY-MM (default: this month)")
     r.add_argument("--csv", action="store_true")
     n = sub.add_parser("plan", help="the pump plan for the next 24 h and its cost against "
                                     "level control alone")
     n.add_argument("--config", type=Path, default=DEMO_CONFIG)
     n.add_argument("--db", type=Path, help="the history database (default: from the config)")
-    n.add_argument("--level", type=float, help="sump level now, m (default: last stored)")
-    n.add_argument("--running", type=int, default=0, help="pumps running now")
-    n.add_argument("--inflow", type=float,
+    n.add_argument("--level", type=_finite, help="sump level now, m (default: last stored)")
+    n.add_argument("--running", type=_count(0), default=0, help="pumps running now")
+    n.add_argument("--inflow", type=_non_negative,
                    help="inflow m3/h to assume when there is no history")
     k = sub.add_parser("console", help="the operator console (an OPC UA client)")
     k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/")
@@ -367,29 +480,52 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
-        if args.command == "check-config":
-            return cmd_check_config(args)
-        if args.command == "hil":
-            return cmd_hil(args)
-        if args.command == "diagram":
-            return cmd_diagram(args)
-        if args.command == "plan":
-            return cmd_plan(args)
-        if args.command == "audit":
-            return cmd_audit(args)
-        if args.command == "report":
-            return cmd_report(args)
-        if args.command == "console":
-            return cmd_console(args)
-        if args.command == "user":
-            if args.action != "list" and not args.name:
-                print("fixedsite user: a user name is needed", file=sys.stderr)
-                return 2
-            return cmd_user(args)
-        return cmd_run(args, with_hil=args.command == "demo")
+        rc = _dispatch(args)
+        sys.stdout.flush()          # a closed pipe shows here, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        # the reader went away (`fixedsite diagram | head`): stop quietly, as a tool
+        # killed by SIGPIPE would; stdout goes to /dev/null so the exit flush is silent
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
+    except CliError as e:
+        print(f"fixedsite {args.command}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # a file or a port the command needs (storage dir not writable, port taken):
+        # the message names it; -v adds where it came from
+        if args.verbose:
+            logging.getLogger("fixedsite").exception("fixedsite %s", args.command)
+        print(f"fixedsite {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """One command; its refusals raise ConfigError or CliError."""
+    if args.command == "check-config":
+        return cmd_check_config(args)
+    if args.command == "hil":
+        return cmd_hil(args)
+    if args.command == "diagram":
+        return cmd_diagram(args)
+    if args.command == "plan":
+        return cmd_plan(args)
+    if args.command == "audit":
+        return cmd_audit(args)
+    if args.command == "report":
+        return cmd_report(args)
+    if args.command == "console":
+        return cmd_console(args)
+    if args.command == "user":
+        if args.action != "list" and not args.name:
+            print("fixedsite user: a user name is needed", file=sys.stderr)
+            return 2
+        return cmd_user(args)
+    return cmd_run(args, with_hil=args.command == "demo")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ class Shown:
 def make_plans(cfg: SiteConfig, history: Historian | None, level_m: float | None,
                running: int, inflow_m3h: float | None) -> list[Shown]:
     """One plan per system that has a ``plan`` section (rooms in relay solved together).
-    ``level_m`` and ``inflow_m3h`` are of the room at the top of a chain; a room feeding
-    it starts from its own last stored level, else from the middle of its band."""
+    ``level_m``, ``running`` and ``inflow_m3h`` are of the room at the top of a chain; a
+    room feeding it starts from its own last stored level, else from the middle of its
+    band, with no pump running."""
     assert cfg.tariff is not None
     clock = ScaledClock(1.0)
     store = TagStore(clock)
@@ -43,9 +44,10 @@ def make_plans(cfg: SiteConfig, history: Historian | None, level_m: float | None
         if system.plan is None:
             continue
         pl = Planner(name, system, cfg.tariff, [], store, clock)
-        pl.available, pl.running_n = len(system.control.pumps), running
-        planners.append(pl)
         top = system.discharges_into is None
+        # ``running`` is the top room's, as the level is; a feeding room is shown from rest
+        pl.available, pl.running_n = len(system.control.pumps), running if top else 0
+        planners.append(pl)
         seeded[name] = pl.seed_from(history) if history is not None else 0
         if seeded[name] == 0:
             q = inflow_m3h if inflow_m3h is not None and top else _hil_inflow(cfg, name)
