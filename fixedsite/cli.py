@@ -305,7 +305,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 2
     _check_plan_args(cfg, args)
     db = Path(args.db or cfg.storage_dir() / "history.db")
-    history = _database(db, "history", Historian) if args.db or db.exists() else None
+    history = _database(db, "history", Historian) if db.exists() else None   # optional
     try:
         for shown in make_plans(cfg, history, args.level, args.running, args.inflow):
             print(as_text(cfg, shown))
