@@ -8,10 +8,12 @@ HIL PLC, controller, OPC UA server and the client share this process and its eve
 so the figures include that contention.
 
 (c) the console answering a key press (repaint included) while 2,000 tags change every
-second, p99 over 200 presses: measured inside the app, from the key event entering its
-driver queue to the end of the first display showing the effect (Textual's
-``post_display_hook``), headless, so the terminal write is not included; idle printed
-beside.
+second (the shown pumps' flows and currents among them), p99 over 200 presses, on the demo
+site's own tags, relay room included; the table's rows are picked by their key (pump path),
+so the bench follows the table when rooms or pumps are added. Measured inside the app,
+from the key event entering its driver queue to the end of the first display showing the
+effect (Textual's ``post_display_hook``), headless, so the terminal write is not
+included; idle printed beside.
 
 Run: ``.venv/bin/python bench/command.py [--n 500]``; the last line is
 ``RESULT call_p99_ms=... seen_p99_ms=... key_ms=...``.
@@ -130,12 +132,70 @@ async def run(n: int) -> None:
           f"key_ms={max(pct(keys, 99), pct(rows, 99)):.1f}")
 
 
+MOVE_FROM = "drainage.pump4"   # the main room's last pump: "down" crosses into the relay room
+
+
+def site_values() -> tuple[dict[str, Any], list[str]]:
+    """The console's model of the demo site, relay room included: the pumps and rooms are
+    read from the tags of a controller built (not started) on the demo config, so the
+    drainage table gets the rows it has in use whatever rooms and pumps the demo grows.
+    Returns the pumps' shown values and each room's status (what makes the console list a
+    room), and the shown values a feeder changes every second (flows, currents, levels)."""
+    from fixedsite.console.client import Value
+
+    ctl = Controller(demo_config(free_port(), 1.0, relay=True), ScaledClock(1.0))
+    paths = ctl.store.paths()
+    pumps = [p.removesuffix(".run_cmd") for p in paths if p.endswith(".run_cmd")]
+    values: dict[str, Any] = {}
+    for pump in pumps:
+        for sig, val in (("run_cmd", True), ("running", True), ("state", "running"),
+                         ("mode", 2.0), ("flow", 280.0), ("current", 36.0),
+                         ("bearing_temp", 55.0), ("stator_temp", 70.0),
+                         ("run_hours", 1200.0)):
+            if f"{pump}.{sig}" in paths:
+                values[f"{pump}.{sig}"] = Value(val, True)
+    rooms = [p.removesuffix(".control.status") for p in paths
+             if p.endswith(".control.status")]
+    for room in rooms:
+        values[f"{room}.control.status"] = Value("auto", True)
+    changing = [f"{p}.{sig}" for p in pumps for sig in ("flow", "current")]
+    changing += [f"{room}.sump.level" for room in rooms]
+    return values, changing
+
+
+def cursor_key(table: Any) -> str | None:
+    """The key of the row under a table's cursor (as the console reads its selection)."""
+    if table.row_count == 0:
+        return None
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+
+async def select(pilot: Any, app: Any, screen: str, table_id: str, key: str,
+                 wait_s: float = 10.0) -> Any:
+    """Show a screen and put its table's cursor on row ``key`` once that row is there
+    (the console tests' way: rows by their key, never by counting cursor moves)."""
+    await pilot.press(screen)
+    table = app.query_one(f"#{table_id}")
+    deadline = time.monotonic() + wait_s
+    while key not in table.rows:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: no row {key!r} in #{table_id} within {wait_s:.0f} s "
+                             f"(rows: {[str(k.value) for k in table.rows]})")
+        await pilot.pause(0.05)
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.pause()
+    if cursor_key(table) != key:
+        raise SystemExit(f"bench: cursor not on row {key!r} (on {cursor_key(table)!r})")
+    return table
+
+
 async def key_latency(presses: int, load: bool = True,
                       keys: tuple[str, str] = ("1", "2")) -> list[float]:
     """Key press to repainted screen, measured inside the app, while a feeder changes
     2,000 values every second: from the key event entering the app's driver queue to the
     end of the first display that shows its effect (the screen switched, or the table
-    cursor moved). Headless: the terminal write itself is not included."""
+    cursor on the row expected, named by its key). Headless: the terminal write itself is
+    not included."""
     import random
 
     from textual import events
@@ -145,11 +205,11 @@ async def key_latency(presses: int, load: bool = True,
 
     client = SiteClient("opc.tcp://127.0.0.1:1/x/", "bench", "-", Path("/nonexistent"))
     client.connected = True
-    paths = [f"drainage.pump{i % 4 + 1}.x{i}" for i in range(2000)]
-    for i in range(1, 5):
-        for sig, val in (("run_cmd", True), ("state", "running"), ("mode", 2.0),
-                         ("flow", 280.0), ("current", 36.0)):
-            client.values[f"drainage.pump{i}.{sig}"] = Value(val, True)
+    start, shown = site_values()
+    client.values.update(start)
+    pumps = sorted({p.rsplit(".", 1)[0] for p in start if p.endswith(".run_cmd")})
+    # the shown values change, and as many more as make 2,000 (not on any screen)
+    paths = shown + [f"{pumps[i % len(pumps)]}.x{i}" for i in range(2000 - len(shown))]
     rng = random.Random(1)
     base = type(make_console(client, "zh_CN", "bench"))
     waiting: list[tuple[Any, asyncio.Future[float]]] = []
@@ -169,30 +229,39 @@ async def key_latency(presses: int, load: bool = True,
         async def feed() -> None:
             while True:
                 for p in paths:
-                    client.values[p] = Value(rng.random() * 100, True)
-                client.values["drainage.sump.level"] = Value(rng.uniform(1, 2), True)
+                    client.values[p] = Value(rng.random() * (3 if p.endswith("level") else 100),
+                                             True)
                 client.on_change()
                 await asyncio.sleep(1.0)
         feeder = asyncio.create_task(feed() if load else asyncio.sleep(0))
-        table = app.query_one("#pumps")
         try:
-            await pilot.press("2")
-            await pilot.pause()
+            table = await select(pilot, app, "2", "pumps", MOVE_FROM)
+            if keys == ("down", "up") and table.cursor_row == table.row_count - 1:
+                keys = ("up", "down")                 # the first move stays in the table
             loop = asyncio.get_running_loop()
             for i in range(presses):
                 key = keys[i % 2]
-                row = table.cursor_row + (1 if key == "down" else -1)
                 view = {"1": "overview", "2": "drainage"}.get(key)
+                want: str | None = None
+                if view is None:
+                    here = table.get_row_index(cursor_key(table))
+                    want = str(table.ordered_rows[here + (1 if key == "down" else -1)]
+                               .key.value)
 
-                def done(row: int = row, view: str | None = view) -> bool:
-                    return app.view() == view if view else table.cursor_row == row
+                def done(want: str | None = want, view: str | None = view) -> bool:
+                    return app.view() == view if view else cursor_key(table) == want
                 fut: asyncio.Future[float] = loop.create_future()
                 waiting.append((done, fut))
                 ev = events.Key(key, key if len(key) == 1 else None)
                 ev.set_sender(app)
                 t0 = time.perf_counter()
                 app._driver.send_message(ev)
-                out.append((await asyncio.wait_for(fut, 5) - t0) * 1000)
+                try:
+                    out.append((await asyncio.wait_for(fut, 5) - t0) * 1000)
+                except TimeoutError:
+                    raise SystemExit(f"bench: key {key!r} not shown within 5 s: expected "
+                                     f"{view or want!r}, screen {app.view()!r}, cursor on "
+                                     f"{cursor_key(table)!r}") from None
                 await asyncio.sleep(rng.uniform(0.0, 0.05))    # presses at random phases
         finally:
             feeder.cancel()
