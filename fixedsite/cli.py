@@ -97,7 +97,8 @@ def _database(path: Path, what: str, opener: Callable[[Path], Any]) -> Any:
 
 def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
     scale = args.scale if getattr(args, "scale", None) else cfg.clock.scale
-    return ScaledClock(scale, anchor=getattr(args, "clock_anchor", None))
+    return ScaledClock(scale, origin=cfg.clock.origin_epoch(),
+                       anchor=getattr(args, "clock_anchor", None))
 
 
 async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:

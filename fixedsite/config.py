@@ -9,6 +9,7 @@ not start with a config that has any.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import time
@@ -181,6 +182,22 @@ class DrainageSystem(_Model):
 class ClockConfig(_Model):
     scale: float = Field(default=1.0, gt=0, le=100_000)   # past it a day is under a second
     origin: str | None = None   # ISO date-time the simulated clock starts at
+
+    @field_validator("origin")
+    @classmethod
+    def _iso(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                datetime.datetime.fromisoformat(v).timestamp()
+            except (ValueError, OverflowError, OSError):
+                raise ValueError(f"{v!r} is not an ISO date-time such as "
+                                 "'2026-07-01T06:00'") from None
+        return v
+
+    def origin_epoch(self) -> float | None:
+        """The origin as epoch seconds (local time unless the text gives a zone)."""
+        return None if self.origin is None else \
+            datetime.datetime.fromisoformat(self.origin).timestamp()
 
 
 class ControllerConfig(_Model):

@@ -117,6 +117,22 @@ def test_run_with_storage_it_cannot_create(tmp_path: Path,
     assert rc == 2 and err.startswith("fixedsite run: ") and "afile" in err
 
 
+def test_the_configured_clock_origin_is_used(tmp_path: Path) -> None:
+    """[clock] origin was accepted and then ignored: the simulated day starts there."""
+    import argparse
+    import datetime
+
+    from fixedsite.cli import _clock
+    from fixedsite.config import load
+
+    config = tmp_path / "site.toml"
+    config.write_text(demo_text(free_port()).replace("scale = 60.0", 'scale = 60.0\norigin = '
+                                                     '"2026-07-01T06:00"'), encoding="utf-8")
+    clock = _clock(load(config), argparse.Namespace(scale=None, clock_anchor=None))
+    origin = datetime.datetime(2026, 7, 1, 6, 0).timestamp()
+    assert origin <= clock.now() < origin + 600
+
+
 def test_users_file_that_is_not_json(tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "users.json"

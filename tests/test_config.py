@@ -142,6 +142,9 @@ BAD: list[tuple[str, Callable[[str], str], str, str]] = [
     ("negative volume in the curve", lambda t: t.replace("[[0.0, 0], [0.5, 312.5]",
                                                          "[[0.0, -100], [0.5, 0]"),
      "systems.drainage.equipment.sump.volume_curve.0", "neither below 0"),
+    ("clock origin not a date", lambda t: t.replace("scale = 60.0", 'scale = 60.0\norigin = '
+                                                    '"next tuesday"'),
+     "clock.origin", "not an ISO date-time"),
     ("signal entry neither text nor table", lambda t: t.replace('starts = "ir:35"', "starts = 35",
                                                                 1),
      "systems.drainage.equipment.pump1.signals.starts", "expected an address"),
