@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import math
 import tomllib
 from typing import Any
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixedsite.clock import ScaledClock
-from fixedsite.config import ConfigError, load, parse
+from fixedsite.config import ConfigError, SiteConfig, load, parse
 from fixedsite.hil.site import HilSite
 from fixedsite.runtime import Controller
 
@@ -196,6 +197,9 @@ def _holds(raw: dict[str, Any]) -> None:
         assert e.problems, "a ConfigError with no problem in it"
         for key, message in e.problems:
             assert key, f"a problem without a key path: {message}"
+            root = json.JSONDecoder().raw_decode(key)[0] if key.startswith('"') else \
+                key.split(".")[0]
+            assert root in raw or root in SiteConfig.model_fields, f"{key}: {message}"
             assert message
         return
     bad = [v for v in _leaves(cfg.model_dump()) if isinstance(v, float) and not math.isfinite(v)]
