@@ -66,6 +66,10 @@ def cross_check(cfg: SiteConfig) -> Problems:
     _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
     _check_tariff(cfg, problems)
+    if cfg.opcua is not None:
+        port = int(cfg.opcua.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        if not 1 <= port <= 65535:
+            problems.append(("opcua.endpoint", f"port {port} is outside 1..65535"))
     if cfg.tariff is None and any(getattr(s, "plan", None) for s in cfg.systems.values()):
         problems.append(("tariff", "a pump plan needs the electricity tariff"))
     return problems

@@ -145,6 +145,8 @@ BAD: list[tuple[str, Callable[[str], str], str, str]] = [
     ("clock origin not a date", lambda t: t.replace("scale = 60.0", 'scale = 60.0\norigin = '
                                                     '"next tuesday"'),
      "clock.origin", "not an ISO date-time"),
+    ("OPC UA port out of range", lambda t: t.replace("127.0.0.1:48400", "127.0.0.1:99999"),
+     "opcua.endpoint", "port 99999 is outside 1..65535"),
     ("signal entry neither text nor table", lambda t: t.replace('starts = "ir:35"', "starts = 35",
                                                                 1),
      "systems.drainage.equipment.pump1.signals.starts", "expected an address"),
