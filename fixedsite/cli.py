@@ -82,17 +82,31 @@ def _month(text: str) -> tuple[int, int]:
     return int(m[1]), int(m[2])
 
 
+# a table each kind of database has: a command that only reads checks for it before the
+# database's own class opens the file (and would create its tables in someone else's file)
+_TABLES = {"history": "samples", "audit": "audit"}
+
+
 def _database(path: Path, what: str, opener: Callable[[Path], Any]) -> Any:
     """Open an existing fixedsite database, or say plainly why not (never create one
-    where the user pointed at a file that is not there)."""
+    where the user pointed at a file that is not there, nor tables in a foreign file)."""
     if not path.is_file():
         raise CliError(f"no {what} database at {path}" if not path.exists() else
                        f"{path}: not a file")
+    article = "an" if what[0] in "aeiou" else "a"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as con:
+            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = ?", (_TABLES[what],)).fetchone()
+    except sqlite3.DatabaseError as e:
+        raise CliError(f"{path}: not {article} {what} database ({e})") from None
+    if found is None:
+        raise CliError(f"{path}: not {article} {what} database (no {_TABLES[what]} table)")
     try:
         return opener(path)
     except sqlite3.DatabaseError as e:
-        raise CliError(f"{path}: not {'an' if what[0] in 'aeiou' else 'a'} {what} "
-                       f"database ({e})") from None
+        raise CliError(f"{path}: not {article} {what} database ({e})") from None
 
 
 def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:

@@ -75,6 +75,35 @@ def test_report_and_plan_on_a_file_that_is_not_a_database(
     assert rc == 2 and f"{junk}: not an audit database" in err
 
 
+def test_reading_commands_leave_a_foreign_database_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`audit tail` on a history database, `report` on an audit one: refused, and neither
+    file gains the other's tables (nor a key file appears)."""
+    import sqlite3
+
+    from fixedsite.audit import AuditLog
+    from fixedsite.historian import Historian
+
+    history, audit = tmp_path / "history.db", tmp_path / "audit.db"
+    Historian(history).close()
+    AuditLog(audit).close()
+    before = sorted(tmp_path.iterdir())
+
+    def tables(db: Path) -> set[str]:
+        with sqlite3.connect(db) as con:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        con.close()
+        return names
+    was = tables(history), tables(audit)
+    rc, _, err = cli(capsys, "audit", "tail", "--db", str(history))
+    assert rc == 2 and "not an audit database (no audit table)" in err
+    for command in ("report", "plan"):
+        rc, _, err = cli(capsys, command, "--db", str(audit))
+        assert rc == 2 and "not a history database (no samples table)" in err
+    assert (tables(history), tables(audit)) == was
+    assert sorted(tmp_path.iterdir()) == before
+
+
 @pytest.mark.parametrize("action", ["verify", "tail"])
 def test_audit_on_a_missing_file(action: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
