@@ -204,14 +204,14 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
 
         audit = AuditLog(cfg.storage_dir() / "audit.db")
         history = Historian(cfg.storage_dir() / "history.db", cfg.storage.deadband_pct,
-                            cfg.storage.max_interval_s)
+                            cfg.storage.max_interval_s, max_buffered=cfg.storage.max_buffered)
         ctl = Controller(cfg, clock, audit=audit, historian=history)
         if cfg.uplink is not None:
             from fixedsite.uplink import Uplink
 
             u = cfg.uplink
             ctl.uplink = Uplink(ctl.store, cfg.site.id, u.url, cfg.storage_dir() / "uplink.db",
-                                u.token, u.org, u.bucket, u.batch)
+                                u.token, u.org, u.bucket, u.batch, max_queue=u.max_queue)
         ctl.record_config(digest, str(args.config))
         northbound = None
         if cfg.opcua is not None:             # first: its start-up blocks the loop a while

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from fixedsite.alarms import AlarmEngine, build_defs
 from fixedsite.alarms.handler import AlarmHandler
-from fixedsite.audit import AuditLog
+from fixedsite.audit import AuditError, AuditLog
 from fixedsite.clock import Clock
 from fixedsite.config import PumpEq, SiteConfig, SumpEq
 from fixedsite.drivers.modbus import ModbusDriver, Point
@@ -71,7 +71,11 @@ class Controller:
         self.drivers = {name: ModbusDriver(name, plc, self.store, clock, points[name], stale)
                         for name, plc in cfg.plcs.items()}
         self.writer = Router(self.drivers)
-        self.gate = CommandGate(clock, audit=audit)
+        # Level control at high-high must not wait on a full disk: automatic commands still
+        # act when the audit log fails (recorded in the gate's records and the history,
+        # marked NOT AUDITED, with the audit alarm standing); an operator's are refused.
+        self.gate = CommandGate(clock, audit=audit,
+                                unaudited_sources=("auto", "planner", "failover"))
         self.pumps: dict[str, PumpSequence] = {}
         self.levels: list[LevelControl] = []
         self.planners: list[Planner] = []
@@ -124,10 +128,13 @@ class Controller:
         last = self.audit.last_of("config")
         if last is not None and last["result"] == digest:
             return
-        self.audit.append(ts=self.clock.now(), kind="config", actor="controller",
-                          source="startup", target=self.cfg.site.id,
-                          action="changed" if last else "first", params={"file": source},
-                          decision="accepted", result=digest)
+        try:
+            self.audit.append(ts=self.clock.now(), kind="config", actor="controller",
+                              source="startup", target=self.cfg.site.id,
+                              action="changed" if last else "first",
+                              params={"file": source}, decision="accepted", result=digest)
+        except AuditError as e:   # supervise all the same; the audit alarm says it
+            log.error("config change not audited: %s", e)
 
     def _seed_planners(self) -> None:
         if self.historian is not None:
@@ -143,6 +150,9 @@ class Controller:
         log.info("controller %s", what)
 
     async def start(self) -> None:
+        for part in (self.audit, self.historian, self.uplink):
+            if part is not None:            # its controller.<part>.* tags, alarmed
+                part.publish_health(self.store)
         self._seed_planners()
         self._lifecycle("started")
         sup = self.supervisor

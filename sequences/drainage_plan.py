@@ -141,7 +141,7 @@ def level_only(room: Room, start_v: list[float], stop_v: list[float], step_s: fl
         for _ in range(substeps):
             while n < min(len(start_v), room.available) and v >= start_v[n]:
                 n += 1
-            while n > 0 and v <= stop_v[n - 1]:
+            while n > 0 and v <= stop_v[min(n, len(stop_v)) - 1]:
                 n -= 1
             v += (q_in - float(pumped(room, np.array([n]))[0])) * h
         out[t] = n

@@ -117,7 +117,7 @@ async def test_disconnect_marks_values_stale_and_reconnects(env: Env) -> None:
         await until(pilot, lambda: "DISCONNECTED" in text(app, "#status"), "disconnected",
                     tries=100)
         assert "?" in text(app, "#overview")                    # last values, marked
-        env.nb = Northbound(env.rig.ctl, env.nb._users.store, env.nb.cfg, env.nb.pki)  # type: ignore[arg-type]
+        env.nb = Northbound(env.rig.ctl, env.nb.users, env.nb.cfg, env.nb.pki)  # type: ignore[arg-type]
         await env.nb.start()
         await until(pilot, lambda: "DISCONNECTED" not in text(app, "#status"), "reconnected",
                     tries=200)

@@ -8,7 +8,9 @@ one raising sequence, a restart in the middle of a pump's start, a planned stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 from collections.abc import Callable
 
 import pytest
@@ -242,3 +244,48 @@ async def test_the_planner_is_handed_the_voted_volume_never_zero(
     await rig.run_for(10)
     assert planner.volume is None
     assert ctl.store.value("drainage.control.status") == "holding: sump level unknown"
+
+
+def _fill(db: sqlite3.Connection) -> None:
+    """SQLite's own 'database or disk is full': the file may not grow past its pages."""
+    db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    with contextlib.suppress(sqlite3.OperationalError):
+        while True:
+            db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+
+
+async def test_full_disks_are_alarmed_and_high_high_still_pumps(
+        rig_factory: Callable[..., Rig], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """History and audit on a full disk: both alarmed through the controller's own health
+    tags; an operator's command is refused, level control at high-high still acts (its
+    command kept in the history's memory and the gate's records, marked not audited)."""
+    from fixedsite.audit import AuditError, AuditLog
+
+    rig = rig_factory(scale=600.0, initial_level_m="2.3")
+    await rig.site.start()
+    h, audit = Historian(tmp_path / "history.db"), AuditLog(tmp_path / "audit.db")
+    ctl = rig.ctl = Controller(rig.cfg, rig.clock, audit=audit, historian=h)
+    _fill(h.db)
+    _fill(audit._db)
+    with contextlib.suppress(AuditError):          # and the audit table's own pages
+        for i in range(100_000):
+            audit.append(ts=0.0, kind="test", actor="t", source="t", target="t",
+                         action=f"fill {i}")
+    await ctl.start()
+    await rig.until(lambda: ctl.alarms.alarms["controller.historian.FAILED"].state
+                    == "unack_active", 4000, "the history alarm")
+    assert "full" in str(ctl.store.value("controller.historian.error"))
+    seq = ctl.pumps["drainage.pump1"]
+    await rig.until(lambda: seq.adopted, 60, "pump1 adopted")
+    refused = await ctl.gate.submit(Command(seq.path, "set_mode", "operator", "op",
+                                            {"mode": "remote-manual"}, role="engineer"))
+    assert not refused and "audit log cannot be written" in refused.reason
+    assert ctl.alarms.alarms["controller.audit.FAILED"].state == "unack_active"
+    rig.site.surge(0, 0, 3600, 900.0)
+    await rig.until(lambda: rig.plant.sump.level >= 2.5 and
+                    sum(p.motor_on for p in rig.plant.pumps) >= 3, 3600,
+                    "high-high, pumps started without the audit log")
+    auto = [r for r in ctl.gate.records if r.command.source == "auto"
+            and r.decision.accepted]
+    assert auto and all("NOT AUDITED" in r.decision.reason for r in auto)
