@@ -45,7 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fixedsite.tags import Tag, TagStore
+from fixedsite.health import Health, file_identity
+from fixedsite.tags import TagStore
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,17 @@ class AuditLog:
         self.head_path = _head_path(self.path)
         key_path = _key_path(self.path)
         self._lock = threading.Lock()
-        self._store: TagStore | None = None
-        self._tags: dict[str, Tag] | None = None
+        self._health = Health("audit")
         self.ok, self.error = True, ""
         self._tampered = ""
         self._needs_genesis = False
-        self._ident = _ident(self.path)
+        self._ident = file_identity(self.path)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False,
                                        isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
-            self._ident = _ident(self.path)
+            self._ident = file_identity(self.path)
             row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
                                    ).fetchone()
         except sqlite3.Error as e:
@@ -132,15 +132,11 @@ class AuditLog:
     def publish_health(self, store: TagStore) -> None:
         """Keep ``controller.audit.ok/error`` true from now on (ok false while records
         cannot be added: commands are refused then)."""
-        from fixedsite.supervisor import health_tags
-
-        self._store, self._tags = store, health_tags(store, "audit")
+        self._health.attach(store)
         self._publish()
 
     def _publish(self) -> None:
-        if self._store is not None and self._tags is not None:
-            self._store.update(self._tags["ok"], self.ok)
-            self._store.update(self._tags["error"], self.error)
+        self._health.publish(ok=self.ok, error=self.error)
 
     def _set(self, ok: bool, error: str) -> None:
         changed = (ok, error) != (self.ok, self.error)
@@ -245,7 +241,7 @@ class AuditLog:
     def _check_live(self) -> str:
         """Before an append: is the database still the file we opened, does it still end
         where we left it, and is the head file still the one we wrote?"""
-        if _ident(self.path) != self._ident:
+        if file_identity(self.path) != self._ident:
             return f"{self.path} was removed or replaced under the running controller"
         try:
             row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
@@ -359,14 +355,6 @@ def _key_path(path: Path) -> Path:
 
 def _head_path(path: Path) -> Path:
     return path.with_suffix(path.suffix + ".head")
-
-
-def _ident(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _key(path: Path, create: bool = True) -> bytes | None:

@@ -96,6 +96,7 @@ class CommandGate:
         return sorted(self._handlers)
 
     async def submit(self, cmd: Command) -> Decision:
+        asked = self.clock.now()     # a record's time is when it was asked, not answered
         refusal = self._check(cmd)
         if refusal is not None:
             decision = refusal
@@ -121,8 +122,7 @@ class CommandGate:
                                         f"{decision.reason} (NOT AUDITED: {unaudited})")
                 else:
                     self._audit(cmd, decision, intent)
-        now = self.clock.now()
-        record = Record(now, cmd, decision)
+        record = Record(asked, cmd, decision)
         self.records.append(record)
         for sink in self.sinks:
             sink(record)

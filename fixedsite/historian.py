@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fixedsite.health import Health, file_identity
 from fixedsite.tags import Quality, Tag, TagStore
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,7 @@ class Historian:
         self.dropped = 0
         self.ok, self.error = True, ""
         self._reopen: str = ""                  # why the next flush starts a new database
-        self._store: TagStore | None = None
-        self._tags: dict[str, Tag] | None = None
+        self._health = Health("historian")
         self._loop_thread: int | None = None
         self._ident: tuple[int, int] | None = None
         self._ids: dict[str, int] = {}
@@ -102,7 +101,7 @@ class Historian:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
-        self._ident = _ident(self.path)
+        self._ident = file_identity(self.path)
         self._ids = dict(db.execute("SELECT path, id FROM tags").fetchall())
         return db
 
@@ -121,20 +120,13 @@ class Historian:
     def publish_health(self, store: TagStore) -> None:
         """Keep ``controller.historian.*`` true from now on: set at every ``flush_async``
         (and every ``flush`` run on this thread, the event loop's)."""
-        from fixedsite.supervisor import health_tags
-
-        self._store, self._tags = store, health_tags(store, "historian")
+        self._health.attach(store)
         self._loop_thread = threading.get_ident()
         self._publish()
 
     def _publish(self) -> None:
-        if self._store is None or self._tags is None:
-            return
-        tags, up = self._tags, self._store.update
-        up(tags["ok"], self.ok)
-        up(tags["error"], self.error)
-        up(tags["buffered"], self.buffered)
-        up(tags["dropped"], self.dropped)
+        self._health.publish(ok=self.ok, error=self.error, buffered=self.buffered,
+                             dropped=self.dropped)
 
     # --- recording -------------------------------------------------------------------------
     def tag_id(self, path: str) -> int | None:
@@ -224,7 +216,7 @@ class Historian:
 
     def _moved(self) -> str:
         """Why the database we hold is no longer the file at our path, or ""."""
-        ident = _ident(self.path)
+        ident = file_identity(self.path)
         if ident is None:
             return f"database file removed ({self.path})"
         if ident != self._ident:
@@ -356,14 +348,6 @@ class Historian:
 
 class _Moved(Exception):
     """The database file is not the one we opened."""
-
-
-def _ident(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 class Recorder:

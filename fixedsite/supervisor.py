@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fixedsite.equipment import CONTROLLER_SIGNALS
-from fixedsite.tags import LOGIC_ERROR, Quality, Tag, TagMeta, TagStore
+from fixedsite.health import health_tags
+from fixedsite.tags import LOGIC_ERROR, Quality, Tag, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +31,6 @@ HEALTHY_AFTER_S = 2.0          # wall seconds a restarted task must last to coun
 STOP_TIMEOUT_S = 3.0
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
-
-
-def health_tags(store: TagStore, part: str) -> dict[str, Tag]:
-    """The ``controller.<part>.*`` tags of CONTROLLER_SIGNALS, defined once per store."""
-    out = {}
-    for sig, (kind, unit, desc) in CONTROLLER_SIGNALS[part].items():
-        path = f"controller.{part}.{sig}"
-        out[sig] = store[path] if path in store else store.define(
-            path, TagMeta(unit=unit, description=desc, kind=kind))
-    return out
 
 
 class Supervisor:

@@ -28,6 +28,7 @@ from pathlib import Path
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write_api import WritePrecision
 
+from fixedsite.health import Health
 from fixedsite.tags import Quality, Tag, TagStore
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,7 @@ class Uplink:
         self.failures = 0
         self.dropped = 0
         self._problems: dict[str, str] = {}     # "server" / "disk" / "full" -> why
-        self._store: TagStore | None = None
-        self._tags: dict[str, Tag] | None = None
+        self._health = Health("uplink")
         self._unsubscribe = store.subscribe(self._on_tag)
         self._wake = asyncio.Event()
         self.drained = asyncio.Event()     # set while nothing waits to be sent
@@ -156,19 +156,12 @@ class Uplink:
     def publish_health(self, store: TagStore) -> None:
         """Keep ``controller.uplink.*`` true from now on (updated by ``run``; its
         ``queued`` tag itself is not sent up, or every send would make one more)."""
-        from fixedsite.supervisor import health_tags
-
-        self._store, self._tags = store, health_tags(store, "uplink")
+        self._health.attach(store)
         self._publish()
 
     def _publish(self) -> None:
-        if self._store is None or self._tags is None:
-            return
-        tags, up = self._tags, self._store.update
-        up(tags["ok"], self.ok)
-        up(tags["error"], self.error)
-        up(tags["queued"], len(self.queue) + len(self._pending))
-        up(tags["dropped"], self.dropped)
+        self._health.publish(ok=self.ok, error=self.error, dropped=self.dropped,
+                             queued=len(self.queue) + len(self._pending))
 
     def _problem(self, kind: str, why: str | None) -> None:
         if why is None:
