@@ -169,6 +169,7 @@ class Controller:
         # transitions' AsyncMachine swallows a CancelledError that lands inside a trigger,
         # so the scan loop also watches a flag; no task may keep the controller alive.
         self._stopping = True
+        self.supervisor.winding_down()
         # a planned stop: the links we close ourselves are not lost communication
         self.alarms.close()
         self._lifecycle("stopped")

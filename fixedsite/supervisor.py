@@ -54,6 +54,11 @@ class Supervisor:
         self._keepers.append(asyncio.create_task(self._keep(name, factory, on_failure),
                                                  name=f"keep-{name}"))
 
+    def winding_down(self) -> None:
+        """From now on a task that ends is not restarted: the controller is stopping and
+        closes what they use (a driver's link) before it cancels them."""
+        self._stopping = True
+
     async def stop(self) -> list[str]:
         """Cancel every task; returns the names of those that did not end in time."""
         self._stopping = True
@@ -79,6 +84,8 @@ class Supervisor:
                         self._publish()
                         log.warning("task %s running again", name)
                 await task
+                if self._stopping:
+                    return                # its link closed under it: that is the stop
                 why = "ended by itself"
                 log.error("task %s %s", name, why)
             except asyncio.CancelledError:

@@ -289,3 +289,29 @@ async def test_full_disks_are_alarmed_and_high_high_still_pumps(
     auto = [r for r in ctl.gate.records if r.command.source == "auto"
             and r.decision.accepted]
     assert auto and all("NOT AUDITED" in r.decision.reason for r in auto)
+
+
+async def test_a_task_ending_while_the_controller_winds_down_is_not_restarted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Stopping closes a driver's link before its task is cancelled, so the task ends by
+    itself first: that is the stop, not a failure to restart and alarm."""
+    from fixedsite.clock import ManualClock
+    from fixedsite.supervisor import Supervisor
+    from fixedsite.tags import TagStore
+
+    store = TagStore(ManualClock())
+    sup = Supervisor(store)
+    closed, ended = asyncio.Event(), asyncio.Event()
+
+    async def driver_like() -> None:
+        await closed.wait()               # the link closed under it: run() returns
+        ended.set()
+
+    sup.start("driver-x", driver_like)
+    await asyncio.sleep(0)
+    sup.winding_down()
+    closed.set()
+    await asyncio.wait_for(ended.wait(), 5)
+    assert await sup.stop() == []
+    assert sup.restarts == 0 and store.value("controller.tasks.ok") is True
+    assert not [r for r in caplog.records if r.name == "fixedsite.supervisor"]
