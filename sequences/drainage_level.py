@@ -7,8 +7,9 @@ fewest run hours that has rested long enough; the pump stopped first is the one 
 the most. A pump that trips stops counting, so the next one is started on the next
 scan. Every start and stop goes through the command gate as source "auto", so a pump
 in remote-manual or local is never touched, and keeps the pacing (minimum run, minimum
-rest, starts in 24 h; the plan's when there is one): only high-high (start) and low-low
-(stop) override it, and their commands say so. The status tag says when the pacing holds
+rest, starts in 24 h; the plan's when there is one): only high-high (start) and the
+approach of low-low (stop: half-way from the first stop level down, since a stop pumps on
+while the valve closes) override it, and their commands say so. The status tag says when the pacing holds
 a start or a stop back.
 
 The sump level is voted from its transmitters: with two good ones that disagree the
@@ -208,12 +209,15 @@ class LevelControl:
         now = self.clock.now()
         active = sorted((p for p in auto if p.active), key=lambda p: -p.run_hours())
         ripe = [p for p in active if now - p.last_start >= self.pacing.min_run_s]
-        ll = level <= self.ctl.low_low_m
-        pick = (ripe or active) if ll else ripe
+        # A stop takes the valve's travel, pumping all the while: the minimum run yields
+        # half-way from the first stop level down to low-low, so the sump never reaches it.
+        c = self.ctl
+        near_ll = level <= c.low_low_m + 0.5 * (min(c.stop_levels_m) - c.low_low_m)
+        pick = (ripe or active) if near_ll else ripe
         if pick:
             params: dict[str, object] = {"level_m": round(level, 3)}
             if pick[0] not in ripe:
-                params["override"] = "low-low: min run"
+                params["override"] = "near low-low: min run"
             await self.gate.submit(Command(pick[0].path, "stop", "auto", params=params))
         elif active:
             until = min(p.last_start for p in active) + self.pacing.min_run_s

@@ -328,17 +328,17 @@ async def test_automatic_stops_keep_the_minimum_run() -> None:
     assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False)]
 
 
-async def test_low_low_overrides_the_minimum_run_and_says_so() -> None:
+async def test_the_approach_of_low_low_overrides_the_minimum_run_and_says_so() -> None:
     s = Soft(n_pumps=1, level=1.55, mode=2)
     await s.scan()
     await s.scan()
     await _run_up(s, 1)
-    _level(s, CTL.low_low_m - 0.01)
+    _level(s, CTL.low_low_m + 0.05)          # above low-low, on the way down to it
     await s.scan(30)
     assert s.seqs[0].state == "stopping"
     stop = s.gate.records[-1]
     assert stop.command.action == "stop" and stop.command.params["override"] == \
-        "low-low: min run"
+        "near low-low: min run"
 
 
 async def test_the_starts_cap_holds_a_start_but_high_high_overrides_it() -> None:
