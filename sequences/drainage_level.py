@@ -9,8 +9,8 @@ scan. Every start and stop goes through the command gate as source "auto", so a 
 in remote-manual or local is never touched, and keeps the pacing (minimum run, minimum
 rest, starts in 24 h; the plan's when there is one): only high-high (start) and the
 approach of low-low (stop: half-way from the first stop level down, since a stop pumps on
-while the valve closes) override it, and their commands say so. The status tag says when the pacing holds
-a start or a stop back.
+while the valve closes) override it, and their commands say so. The status tag says
+when the pacing holds a start or a stop back.
 
 The sump level is voted from its transmitters: with two good ones that disagree the
 higher is used (pumping a little early is safe; running dry is guarded by the PLC).
