@@ -89,8 +89,12 @@ class Supervisor:
                 why = "ended by itself"
                 log.error("task %s %s", name, why)
             except asyncio.CancelledError:
-                task.cancel()
-                raise
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():
+                    task.cancel()
+                    raise               # the keeper itself is being stopped
+                why = "cancelled by something other than the controller's stop"
+                log.error("task %s %s", name, why)
             except Exception as e:
                 why = _describe(e)
                 log.exception("task %s failed", name)

@@ -51,7 +51,9 @@ STEPPING = {t["source"] for t in TRANSITIONS if t["trigger"] == "step"}
 ENTRY_WRITES: dict[str, list[tuple[str, bool]]] = {
     "priming": [("prime_cmd", True)],
     "starting": [("run_cmd", True)],
-    "opening_valve": [("prime_cmd", False), ("valve.open_cmd", True)],
+    # the valve first: a restart between the two writes then leaves a state (priming on,
+    # valve commanded) that only a start has, never one a stop has
+    "opening_valve": [("valve.open_cmd", True), ("prime_cmd", False)],
     "stopping": [("prime_cmd", False), ("valve.open_cmd", False)],
     "fault": [("prime_cmd", False), ("valve.open_cmd", False), ("run_cmd", False)],
 }
@@ -59,7 +61,8 @@ ENTRY_WRITES: dict[str, list[tuple[str, bool]]] = {
 # steps a restart can cut in two. A running pump with its valve open is left as it is.
 ADOPT_WRITES: dict[str, list[tuple[str, bool]]] = {
     "stopped": [("prime_cmd", False), ("valve.open_cmd", False), ("run_cmd", False)],
-    "opening_valve": [("prime_cmd", False), ("run_cmd", True), ("valve.open_cmd", True)],
+    "opening_valve": [("valve.open_cmd", True), ("prime_cmd", False)],
+    "stopping": ENTRY_WRITES["stopping"],
 }
 PLC_FAULTS = {1: "motor overload relay tripped", 2: "dry running: PLC stopped the pump"}
 DAY_S = 86400.0
@@ -251,10 +254,14 @@ class PumpSequence:
             self.fault_reason = PLC_FAULTS.get(self.v("fault_code"), "PLC trip")
         elif not self.fb_running():
             state = "stopped"
+        elif self.fb_valve_open():
+            state = "running"
+        elif self.v("prime_cmd") or self.v("valve.open_cmd"):
+            state = "opening_valve"       # a start cut short: open the valve
         else:
-            # a motor running against a valve not open is opened, never stopped: a restart
-            # cut into its start (or into a stop, which level control will ask again)
-            state = "running" if self.fb_valve_open() else "opening_valve"
+            state = "stopping"            # a stop cut short (or the motor coasting down)
+        if state in ("running", "opening_valve", "stopping"):
+            self.last_start = self.clock.now()   # unknown: its minimum run counts from now
         self.machine.set_state(state)
         self._prev_state = state
         self.entered = self.clock.now()
@@ -289,13 +296,16 @@ class PumpSequence:
             await self._fail(f"{sig}={int(value)} not confirmed: {res.reason}")
 
     def _waiting_for(self) -> str:
+        if self.state == "proving_flow":
+            return self._flow_text()
         return {"priming": "casing not primed", "starting": "no running feedback",
                 "opening_valve": "valve open limit not reached",
-                "proving_flow": self._flow_text(),
                 "stopping": "valve not closed or motor still running"}.get(self.state, "")
 
     def _flow_text(self) -> str:
-        tag = self.store[self.sig("flow")]
+        tag = self.store.get(self.sig("flow"))
+        if tag is None:
+            return "valve open, no flow meter"
         if tag.quality is not Quality.GOOD:
             return f"flow meter reads no good value ({tag.reason})"
         return f"flow {tag.value:.0f} m3/h below {self.ctl.min_flow_m3h:.0f}"

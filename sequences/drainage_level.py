@@ -104,10 +104,10 @@ class LevelControl:
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
 
     def published(self) -> list[Tag]:
-        """The tags this control (and its level vote) publishes: bad if its scan fails."""
-        lv = self.level
-        return [self.demand_tag, self.status_tag, lv.level_tag, lv.volume_tag, lv.fill_tag,
-                lv.disagree_tag]
+        """The tags this control's own decisions publish: bad if its scan fails. The voted
+        level is not among them: it is a measurement, and marking it bad would blind the
+        high-high alarm to a fault in the logic after it."""
+        return [self.demand_tag, self.status_tag]
 
     def _everyone_adopted(self) -> bool:
         """Bumpless start needs every pump's state: a pump still unknown might be running,
@@ -160,7 +160,10 @@ class LevelControl:
         level = self.level.update()
         auto = [p for p in self.pumps if p.data_good and p.adopted and p.mode == "remote-auto"]
         if self.planner is not None:
-            self.planner.tick(None if level is None else self.level.volume(level))
+            try:                    # an optimisation failing leaves the level rule in charge
+                self.planner.tick(None if level is None else self.level.volume(level))
+            except Exception:
+                log.exception("%s planner failed; the level rule goes on", self.demand_tag.path)
         if level is None:
             self.store.update(self.status_tag, "holding: sump level unknown")
             return

@@ -247,3 +247,16 @@ def test_an_alarm_disabled_by_design_returns_to_normal_as_an_event() -> None:
     eng.tick()
     assert a.state == UNACK_RTN and a in eng.standing()
     assert [e.what for e in eng.events] == ["active", "rtn"]
+
+
+def test_a_bad_enabling_input_holds_a_standing_alarm() -> None:
+    low_flow = AlarmEntry(kind="limit", tag="d.p1.flow", text="low flow", l=150.0,
+                          enable_when="d.p1.running")
+    eng, store, clock = engine(low_flow)
+    store.set("d.p1.running", True)
+    store.set("d.p1.flow", 10.0)
+    eng.tick()
+    a = eng.alarms["d.p1.flow.L"]
+    store.set("d.p1.running", True, Quality.BAD, "malformed_reply")
+    eng.tick()
+    assert a.state == UNACK_ACTIVE and "malformed_reply" in a.input_bad

@@ -84,7 +84,7 @@ async def test_start_sequence_writes_each_step_in_order() -> None:
     s.plant(1, running=True)
     await s.scan()
     assert seq.state == "opening_valve"
-    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", True)]
+    assert s.take_writes() == [("valve1.open_cmd", True), ("pump1.prime_cmd", False)]
     s.plant(1, "valve", opened=True, closed=False)
     await s.scan()
     assert seq.state == "proving_flow"
@@ -264,10 +264,14 @@ async def test_a_bad_valve_fault_bit_refuses_a_start() -> None:
 @pytest.mark.parametrize(("coils", "adopted", "writes"), [
     # restart after run_cmd, before the valve step's writes: priming pump still on
     ({"prime_cmd": True, "run_cmd": True, "open_cmd": False}, "opening_valve",
-     [("pump1.prime_cmd", False), ("valve1.open_cmd", True)]),
-    # restart between the valve step's two writes
-    ({"prime_cmd": False, "run_cmd": True, "open_cmd": False}, "opening_valve",
-     [("valve1.open_cmd", True)]),
+     [("valve1.open_cmd", True), ("pump1.prime_cmd", False)]),
+    # restart between the valve step's two writes (valve first)
+    ({"prime_cmd": True, "run_cmd": True, "open_cmd": True}, "opening_valve",
+     [("pump1.prime_cmd", False)]),
+    # restart inside a stop: valve told to close, motor still on; never re-opened
+    ({"prime_cmd": False, "run_cmd": True, "open_cmd": False}, "stopping", []),
+    # restart after the stop's last write: the motor coasting down is not restarted
+    ({"prime_cmd": False, "run_cmd": False, "open_cmd": False}, "stopping", []),
     # everything commanded, the valve still travelling: nothing to write
     ({"prime_cmd": False, "run_cmd": True, "open_cmd": True}, "opening_valve", []),
 ])
@@ -365,3 +369,15 @@ async def test_a_rested_pump_is_not_restarted_before_its_minimum_rest() -> None:
     await s.scan()
     assert s.take_writes() == []
     assert "start held: pump1 rests until" in s.store.value("drainage.control.status")
+
+
+async def test_a_step_timeout_without_a_flow_meter_still_fails_safe() -> None:
+    s = Soft()
+    del s.store._tags["drainage.pump1.flow"]       # optional, left unmapped
+    await s.scan()
+    await s.gate.submit(Command("drainage.pump1", "start", "operator"))
+    s.take_writes()
+    await s.scan(CTL.prime_timeout_s + 1)
+    assert s.seqs[0].state == "fault"
+    assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False),
+                               ("pump1.run_cmd", False)]

@@ -315,3 +315,27 @@ async def test_a_task_ending_while_the_controller_winds_down_is_not_restarted(
     assert await sup.stop() == []
     assert sup.restarts == 0 and store.value("controller.tasks.ok") is True
     assert not [r for r in caplog.records if r.name == "fixedsite.supervisor"]
+
+
+async def test_a_stray_cancellation_of_a_task_is_a_failure_not_the_end() -> None:
+    from fixedsite.clock import ManualClock
+    from fixedsite.supervisor import Supervisor
+    from fixedsite.tags import TagStore
+
+    store = TagStore(ManualClock())
+    sup = Supervisor(store)
+    runs = 0
+    second = asyncio.Event()
+
+    async def cancelled_by_a_library() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise asyncio.CancelledError      # e.g. a wait_for inside a client library
+        second.set()
+        await asyncio.Event().wait()
+
+    sup.start("x", cancelled_by_a_library)
+    await asyncio.wait_for(second.wait(), 5)
+    assert sup.restarts == 1
+    assert await sup.stop() == []

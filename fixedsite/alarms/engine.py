@@ -142,7 +142,12 @@ class AlarmEngine:
         tag = self.store.get(d.tag)
         if tag is None:
             return
-        if d.enable_tag is not None and self.store.value(d.enable_tag) is not True:
+        enable = self.store.get(d.enable_tag) if d.enable_tag is not None else None
+        if enable is not None and enable.quality is Quality.BAD and a.cond and \
+                enable.reason != COMM_FAIL:
+            a.pending, a.input_bad = None, f"{d.enable_tag}: {enable.reason}"
+            return                        # a bad enabling input is no evidence: hold
+        if enable is not None and self.store.value(d.enable_tag) is not True:
             a.suppressed, a.input_bad, a.pending = True, "", None
             if a.cond:                    # a standing alarm returns to normal, seen
                 a.cond = False
