@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -17,6 +19,17 @@ from fixedsite.hil.site import HilSite
 from fixedsite.runtime import Controller
 
 DEMO_TEXT = DEMO_CONFIG.read_text(encoding="utf-8")
+
+
+def fill_sqlite(db: sqlite3.Connection) -> None:
+    """What a full disk looks like to SQLite: the database may not grow past the pages it
+    has, and their free room is used up, so the next write fails "database or disk is
+    full" for real."""
+    db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    with contextlib.suppress(sqlite3.OperationalError):
+        while True:
+            db.execute("INSERT INTO filler VALUES (zeroblob(100))")
 
 
 def free_port() -> int:

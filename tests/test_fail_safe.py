@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import sqlite3
 from collections.abc import Callable
 
 import pytest
-from conftest import DEMO_TEXT, Rig, free_port
+from conftest import DEMO_TEXT, Rig, fill_sqlite, free_port
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import parse
@@ -246,15 +245,6 @@ async def test_the_planner_is_handed_the_voted_volume_never_zero(
     assert ctl.store.value("drainage.control.status") == "holding: sump level unknown"
 
 
-def _fill(db: sqlite3.Connection) -> None:
-    """SQLite's own 'database or disk is full': the file may not grow past its pages."""
-    db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
-    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-    with contextlib.suppress(sqlite3.OperationalError):
-        while True:
-            db.execute("INSERT INTO filler VALUES (zeroblob(100))")
-
-
 async def test_full_disks_are_alarmed_and_high_high_still_pumps(
         rig_factory: Callable[..., Rig], tmp_path) -> None:  # type: ignore[no-untyped-def]
     """History and audit on a full disk: both alarmed through the controller's own health
@@ -266,8 +256,8 @@ async def test_full_disks_are_alarmed_and_high_high_still_pumps(
     await rig.site.start()
     h, audit = Historian(tmp_path / "history.db"), AuditLog(tmp_path / "audit.db")
     ctl = rig.ctl = Controller(rig.cfg, rig.clock, audit=audit, historian=h)
-    _fill(h.db)
-    _fill(audit._db)
+    fill_sqlite(h.db)
+    fill_sqlite(audit._db)
     with contextlib.suppress(AuditError):          # and the audit table's own pages
         for i in range(100_000):
             audit.append(ts=0.0, kind="test", actor="t", source="t", target="t",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Rig
+from conftest import Rig, fill_sqlite
 
 from fixedsite.clock import ManualClock
 from fixedsite.historian import Historian, Recorder
@@ -99,12 +97,7 @@ async def test_controller_writes_history_alarms_and_commands(
 def _full(h: Historian) -> None:
     """SQLite itself refuses to grow the database (what a full disk looks like to it), and
     the free pages it has are used up."""
-    h.db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
-    pages = h.db.execute("PRAGMA page_count").fetchone()[0]
-    h.db.execute(f"PRAGMA max_page_count = {pages}")
-    with contextlib.suppress(sqlite3.OperationalError):
-        while True:
-            h.db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+    fill_sqlite(h.db)
 
 
 def _room(h: Historian) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import free_port
+from conftest import fill_sqlite, free_port
 from vmserver import BINARY, VictoriaMetrics
 
 from fixedsite.clock import ManualClock
@@ -176,12 +175,7 @@ async def test_the_disk_queue_is_bounded_oldest_dropped_and_said(vm: VictoriaMet
 def _disk_full(q: DiskQueue) -> None:
     """SQLite refuses to grow the queue's database and its free pages are used up."""
     with q._lock:
-        q.db.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
-        pages = q.db.execute("PRAGMA page_count").fetchone()[0]
-        q.db.execute(f"PRAGMA max_page_count = {pages}")
-        with contextlib.suppress(sqlite3.OperationalError):
-            while True:
-                q.db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+        fill_sqlite(q.db)
 
 
 async def test_a_full_disk_does_not_kill_the_uplink_and_memory_stays_bounded(
