@@ -12,6 +12,7 @@ from fixedsite.alarms.engine import (
     NORMAL,
     UNACK_ACTIVE,
     UNACK_RTN,
+    Alarm,
     AlarmEngine,
     AlarmEvent,
 )
@@ -234,14 +235,19 @@ def test_a_plc_that_is_down_holds_a_standing_alarm_and_raises_no_new_one() -> No
     assert hh.state == NORMAL and hh.suppressed
 
 
-def test_an_alarm_disabled_by_design_returns_to_normal_as_an_event() -> None:
+def _low_flow_standing() -> tuple[AlarmEngine, TagStore, Alarm]:
+    """A running pump's low-flow alarm (enabled while it runs), active and unacknowledged."""
     low_flow = AlarmEntry(kind="limit", tag="d.p1.flow", text="low flow", l=150.0,
                           enable_when="d.p1.running")
-    eng, store, clock = engine(low_flow)
+    eng, store, _ = engine(low_flow)
     store.set("d.p1.running", True)
     store.set("d.p1.flow", 10.0)
     eng.tick()
-    a = eng.alarms["d.p1.flow.L"]
+    return eng, store, eng.alarms["d.p1.flow.L"]
+
+
+def test_an_alarm_disabled_by_design_returns_to_normal_as_an_event() -> None:
+    eng, store, a = _low_flow_standing()
     assert a.state == UNACK_ACTIVE
     store.set("d.p1.running", False)               # the pump stopped: no low-flow alarm
     eng.tick()
@@ -250,13 +256,7 @@ def test_an_alarm_disabled_by_design_returns_to_normal_as_an_event() -> None:
 
 
 def test_a_bad_enabling_input_holds_a_standing_alarm() -> None:
-    low_flow = AlarmEntry(kind="limit", tag="d.p1.flow", text="low flow", l=150.0,
-                          enable_when="d.p1.running")
-    eng, store, clock = engine(low_flow)
-    store.set("d.p1.running", True)
-    store.set("d.p1.flow", 10.0)
-    eng.tick()
-    a = eng.alarms["d.p1.flow.L"]
+    eng, store, a = _low_flow_standing()
     store.set("d.p1.running", True, Quality.BAD, "malformed_reply")
     eng.tick()
     assert a.state == UNACK_ACTIVE and "malformed_reply" in a.input_bad
