@@ -33,8 +33,10 @@ class Site:
         self.url = nb.cfg.endpoint
 
     async def client(self, user: str | None, password: str = "",
-                     secure: bool = True) -> Client:
-        c = Client(self.url, timeout=10)
+                     cls: type[Client] = Client, secure: bool = True) -> Client:
+        """A real asyncua client of the site, signed and encrypted unless ``secure`` is
+        off; ``cls``: a client subclass that misbehaves on purpose."""
+        c = cls(self.url, timeout=10)
         c.application_uri = CLIENT_URI
         if user is not None:
             c.set_user(user)

@@ -24,6 +24,7 @@ from asyncua.crypto import security_policies
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from conftest import Rig, demo_config, free_port
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from test_northbound import Site as BaseSite
 
 from fixedsite.audit import AuditLog
 from fixedsite.clock import ScaledClock, wait_until
@@ -38,29 +39,11 @@ SCALE = 60.0
 FAILURES, LOCKOUT_S = 3, 120.0        # simulated s: 2 s of wall time at SCALE
 
 
-class Site:
+class Site(BaseSite):
     def __init__(self, rig: Rig, nb: Northbound, audit: AuditLog, users: UserStore,
                  certs: tuple[Path, Path]) -> None:
-        self.rig, self.nb, self.audit, self.users, self.certs = rig, nb, audit, users, certs
-        self.url = nb.cfg.endpoint
-
-    async def client(self, user: str | None, password: str = "",
-                     cls: type[Client] = Client, secure: bool = True) -> Client:
-        c = cls(self.url, timeout=10)
-        c.application_uri = CLIENT_URI
-        if user is not None:
-            c.set_user(user)
-            c.set_password(password)
-        if secure:
-            key, cert = self.certs
-            await c.set_security(security_policies.SecurityPolicyBasic256Sha256,
-                                 certificate=str(cert), private_key=str(key),
-                                 mode=ua.MessageSecurityMode.SignAndEncrypt)
-        await c.connect()
-        return c
-
-    def node(self, c: Client, path: str) -> Any:
-        return c.get_node(ua.NodeId(path, self.nb.ns))
+        super().__init__(rig, nb, audit, certs)
+        self.users = users
 
     def audited(self, kind: str, actor: str | None = None, n: int = 200
                 ) -> list[dict[str, Any]]:
