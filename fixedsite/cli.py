@@ -146,45 +146,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_hil(args: argparse.Namespace) -> int:
-    from fixedsite.hil.drainage_plc import register_map
-    from fixedsite.hil.site import HilSite
-
-    cfg = load(args.config)
-    if args.list_tags:
-        for h in cfg.hil.drainage:
-            sump = cfg.systems[h.system].equipment[cfg.systems[h.system].control.sump]
-            n_sensors = len(getattr(sump, "sensors", []))
-            print(f"# {h.system} PLC {h.plc} ({cfg.plcs[h.plc].host}:{cfg.plcs[h.plc].port})")
-            for name, addr in register_map(len(cfg.systems[h.system].control.pumps),
-                                           n_sensors):
-                print(f"{addr:<18} {name}")
-        return 0
-    clock = _clock(cfg, args)
-
-    async def body(stop: asyncio.Event) -> None:
-        site = HilSite(cfg, clock)
-        await site.start()
-        print(f"HIL running (scale x{clock.scale:g}, clock anchor {clock.anchor:.3f}); "
-              "Ctrl-C stops", flush=True)
-
-        def render() -> str:
-            lines = []
-            for u in site.units:
-                pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
-                                 for i, p in enumerate(u.plant.pumps))
-                mode = "FALLBACK" if u.plc.fallback else "remote"
-                lines.append(f"{u.cfg.system}: level {u.plant.sump.level:.2f} m  inflow "
-                             f"{u.plant.inflow_now:.0f} m3/h  PLC {mode}  {pumps}")
-            return "\n".join(lines)
-        try:
-            await _status_until(stop, render, args.every, live=False)
-        finally:
-            await site.stop()
-    asyncio.run(_until_signalled(body))
-    return 0
-
-
 def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     from fixedsite.runtime import Controller
     from fixedsite.status import render
@@ -449,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="plain text status (the demo otherwise opens the console)")
         s.add_argument("--lang", choices=["zh_CN", "en"], help="console language")
         if name == "hil":
-            s.add_argument("--list-tags", action="store_true",
-                           help="print the simulated PLCs' register maps and exit")
+            from fixedsite.cli_hil import add_hil_options
+            add_hil_options(s)
     sub.add_parser("diagram", help="print the pump sequence as a Mermaid state diagram")
     a = sub.add_parser("audit", help="check or show the audit log")
     a.add_argument("action", choices=["verify", "tail"])
@@ -524,6 +485,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return cmd_check_config(args)
     if args.command == "hil":
+        from fixedsite.cli_hil import cmd_hil
         return cmd_hil(args)
     if args.command == "diagram":
         return cmd_diagram(args)

@@ -93,7 +93,8 @@ class PlcConfig(_Model):
 
 class _Equipment(_Model):
     plc: str
-    name: str = ""
+    name: str = ""          # for people, in English; the id stands in when empty
+    name_zh: str = ""       # the same in Chinese; the English (then the id) when empty
     signals: dict[str, SignalEntry] = {}
 
 
@@ -172,6 +173,7 @@ class DrainagePlan(_Model):
 class DrainageSystem(_Model):
     kind: Literal["drainage"]
     name: str = ""
+    name_zh: str = ""
     equipment: dict[str, Equipment]
     control: DrainageControl
     plan: DrainagePlan | None = None
@@ -232,6 +234,7 @@ class AlarmEntry(_Model):
     kind: Literal["limit", "discrete", "quality", "rate"]
     tag: str
     text: str
+    text_zh: str = ""       # the alarm's text on a Chinese console; the English when empty
     priority: int = Field(default=3, ge=1, le=4)
     area: str | None = None
     hh: float | None = None
@@ -306,6 +309,7 @@ class OpcUaConfig(_Model):
 class SiteInfo(_Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
+    name_zh: str = ""
     lang: Literal["zh_CN", "en"] = "zh_CN"
 
 

@@ -110,7 +110,8 @@ class Controller:
         if historian is not None:
             Recorder(self.store, historian)
             self.alarms.sinks.append(lambda e: historian.event(
-                e.t, "alarm", e.alarm, f"{e.what}: {e.text}",
+                e.t, "alarm", e.alarm,
+                f"{e.what}: {e.text}" + (f": {e.detail}" if e.detail else ""),
                 {"priority": e.priority, "area": e.area, "user": e.user,
                  "comment": e.comment}))
             self.gate.sinks.append(lambda r: historian.event(

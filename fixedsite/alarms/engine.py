@@ -50,6 +50,14 @@ class AlarmEvent:
     comment: str = ""
     state: str = ""      # the ISA-18.2 state after this transition: a mirror needs no replay
     shelved: bool = False  # shelved or out of service after this transition
+    # the alarm's own times after this transition, so a mirror shows them as they were and
+    # not when it heard of them: raised (went active), cleared (condition gone), acked
+    raised: float | None = None
+    cleared: float | None = None
+    acked: float | None = None
+    acked_by: str = ""
+    text_zh: str = ""    # the fixed text in Chinese (``text`` is English)
+    detail: str = ""     # what completes the text (a fault reason, a raw error): detail view
 
 
 @dataclass
@@ -64,6 +72,11 @@ class Alarm:
     suppressed: bool = False           # by design: its PLC is down, or enable_when is off
     input_bad: str = ""                # held because its input is not good: the reason
     message: str = ""
+    detail: str = ""                   # the reason tag's text when it became active
+    raised_at: float | None = None     # this episode's times (kept after it clears)
+    cleared_at: float | None = None
+    acked_at: float | None = None
+    acked_by: str = ""
     last_value: Any = None
     bad_since: float | None = None
     history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=8))
@@ -178,13 +191,16 @@ class AlarmEngine:
         if a.cond:
             a.active_since = now
             a.activations.append(now)
-            a.message = self._message(a)
+            a.detail = self._detail(a)
+            a.message = f"{a.d.text}: {a.detail}" if a.detail else a.d.text
             if a.state in (NORMAL, UNACK_RTN, ACK_ACTIVE):
                 a.state = UNACK_ACTIVE
+                a.raised_at, a.cleared_at, a.acked_at, a.acked_by = now, None, None, ""
                 if not a.silent:
                     self._emit(a, now, "active")
         else:
             a.active_since = None
+            a.cleared_at = now
             if a.state == UNACK_ACTIVE:
                 a.state = UNACK_RTN
                 if not a.silent:
@@ -195,22 +211,27 @@ class AlarmEngine:
             if a.silent and a.state == UNACK_RTN:
                 a.state = NORMAL
 
-    def _message(self, a: Alarm) -> str:
+    def _detail(self, a: Alarm) -> str:
         if a.d.reason_tag:
             reason = self.store.value(a.d.reason_tag)
             if reason:
-                return f"{a.d.text}: {reason}"
-        return a.d.text
+                return str(reason)
+        return ""
+
+    def _event(self, a: Alarm, t: float, what: str, user: str = "", comment: str = ""
+               ) -> AlarmEvent:
+        return AlarmEvent(t, a.d.id, what, a.d.priority, a.d.area, a.d.text, user, comment,
+                          a.state, a.shelved_until is not None or a.out_of_service,
+                          a.raised_at, a.cleared_at, a.acked_at, a.acked_by,
+                          a.d.text_zh or a.d.text, a.detail)
 
     def _emit(self, a: Alarm, now: float, what: str, user: str = "", comment: str = "") -> None:
-        ev = AlarmEvent(now, a.d.id, what, a.d.priority, a.d.area, a.message or a.d.text,
-                        user, comment, a.state,
-                        a.shelved_until is not None or a.out_of_service)
+        ev = self._event(a, now, what, user, comment)
         self.events.append(ev)
         for sink in self.sinks:
             sink(ev)
         if what == "active":
-            log.warning("ALARM P%d %s: %s", a.d.priority, a.d.id, ev.text)
+            log.warning("ALARM P%d %s: %s", a.d.priority, a.d.id, a.message)
 
     # --- operator actions -----------------------------------------------------------------
     def _get(self, alarm_id: str) -> Alarm:
@@ -225,6 +246,7 @@ class AlarmEngine:
         if a.state not in (UNACK_ACTIVE, UNACK_RTN):
             return f"{alarm_id} is not waiting for acknowledgement"
         a.state = ACK_ACTIVE if a.state == UNACK_ACTIVE else NORMAL
+        a.acked_at, a.acked_by = self.clock.now(), user
         self._emit(a, self.clock.now(), "ack", user, comment)
         return None
 
@@ -268,9 +290,7 @@ class AlarmEngine:
         """Every alarm a mirror must show (not normal, or shelved / out of service) as the
         event that would bring a fresh mirror up to date: what a client reads on connect."""
         now = self.clock.now()
-        return [AlarmEvent(a.active_since or now, a.d.id, "snapshot", a.d.priority, a.d.area,
-                           a.message or a.d.text, "", "", a.state,
-                           a.shelved_until is not None or a.out_of_service)
+        return [self._event(a, a.raised_at if a.raised_at is not None else now, "snapshot")
                 for a in self.alarms.values()
                 if a.state != NORMAL or a.shelved_until is not None or a.out_of_service]
 

@@ -39,6 +39,7 @@ class AlarmDef:
     bad_after_s: float = 0.0            # quality alarms
     rate_per_min: float = 0.0           # rate alarms
     guard: bool = False                 # delays wait on a peer: never under the wall floor
+    text_zh: str = ""                   # the text on a Chinese console (empty: ``text``)
 
 
 _LIMITS = {"hh": ("HH", True), "h": ("H", True), "l": ("L", False), "ll": ("LL", False)}
