@@ -46,6 +46,7 @@ from fixedsite.drivers.modbus_codec import (
 from fixedsite.drivers.modbus_plan import Block, plan_reads
 from fixedsite.io import WriteResult
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -393,20 +394,25 @@ class ModbusDriver:
                 await self._request("write_registers", a.index, list(want))
             got = await self._read(a.table, a.index, a.width)
         except CommLost as e:
-            return WriteResult(False, reason=f"{COMM_FAIL}: {e}")
+            return WriteResult(False, reason=say("{reason}: {why}", reason=COMM_FAIL, why=e))
         except PlcError as e:
-            return WriteResult(False, reason=f"PLC refused the write (exception {e.code})")
+            return WriteResult(False, reason=say("PLC refused the write (exception {code})",
+                                                code=e.code))
         except (ModbusIOException, ModbusException, MalformedReply) as e:
-            return WriteResult(False, reason=f"no verified reply: {e}")
-        readback = pt.decode(got, 0)
+            return WriteResult(False, reason=say("no verified reply: {why}", why=e))
+        try:                # a read-back that does not decode verifies nothing
+            readback = pt.decode(got, 0)
+        except (ValueError, IndexError, TypeError) as e:
+            return WriteResult(False, reason=say("no verified reply: {why}", why=e))
         if a.bit is not None:
             ok = bool(readback) == bool(value)
         else:
             ok = [int(x) for x in got] == [int(x) for x in want]
         self.store.update(pt.tag, readback, Quality.GOOD, "")
         if not ok:
-            return WriteResult(False, readback, f"read-back {readback!r} differs from the "
-                                                f"{value!r} written")
+            return WriteResult(False, readback, say(
+                "read-back {got} differs from the value written {want}", got=repr(readback),
+                want=repr(value)))
         return WriteResult(True, readback)
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from fixedsite.audit import AuditLog
 from fixedsite.clock import Clock
+from fixedsite.texts import say
 from fixedsite.users import ROLES, rank
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class CommandGate:
             try:
                 intent = self._audit(cmd, None)
             except Exception as e:     # AuditError, or a log broken in a way not foreseen
-                intent, unaudited = None, f"audit log cannot be written: {e}"
+                intent, unaudited = None, say("audit log cannot be written: {why}", why=e)
             if unaudited and cmd.source not in self.unaudited_sources:
                 decision = Decision(False, unaudited)
                 self._audit(cmd, decision)    # if the failure has passed, the refusal stays
@@ -115,11 +116,11 @@ class CommandGate:
                 try:
                     decision = await handler.execute(cmd)
                 except BaseException as e:
-                    self._audit(cmd, Decision(False, f"failed: {e!r}"), intent)
+                    self._audit(cmd, Decision(False, say("failed: {why}", why=repr(e))), intent)
                     raise
                 if unaudited:
-                    decision = Decision(decision.accepted,
-                                        f"{decision.reason} (NOT AUDITED: {unaudited})")
+                    decision = Decision(decision.accepted, say(
+                        "{reason} (NOT AUDITED: {why})", reason=decision.reason, why=unaudited))
                 else:
                     self._audit(cmd, decision, intent)
         record = Record(asked, cmd, decision)
@@ -166,15 +167,17 @@ class CommandGate:
     def _check(self, cmd: Command) -> Decision | None:
         """The refusal, if the command may not go ahead (nothing is executed here)."""
         if cmd.source not in SOURCES:
-            return Decision(False, f"unknown command source {cmd.source!r}")
+            return Decision(False, say("unknown command source {source}", source=repr(cmd.source)))
         if cmd.source == "operator" and cmd.role is not None:
             need = ROLE_FOR.get(cmd.action, "admin")
             if cmd.role not in ROLES or rank(cmd.role) < rank(need):
-                return Decision(False, f"{cmd.user or 'this user'} ({cmd.role}) may not "
-                                       f"{cmd.action}: it needs the {need} role")
+                return Decision(False, say("{user} ({role}) may not {action}: it needs the "
+                                           "{need} role", user=cmd.user or "this user",
+                                           role=cmd.role, action=cmd.action, need=need))
         handler = self._handlers.get(cmd.target)
         if handler is None:
-            return Decision(False, f"no equipment {cmd.target!r} takes commands")
+            return Decision(False, say("no equipment {target} takes commands",
+                                       target=repr(cmd.target)))
         reason = handler.check(cmd)
         if reason is not None:
             return Decision(False, reason)

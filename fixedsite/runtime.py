@@ -28,6 +28,7 @@ from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
 from fixedsite.sequences.drainage_planner import Planner, link_relay
 from fixedsite.supervisor import ScanHealth, Supervisor
 from fixedsite.tags import Tag, TagMeta, TagStore
+from fixedsite.texts import say
 from fixedsite.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Router:
     async def write(self, path: str, value: float | bool) -> WriteResult:
         driver = self._by_path.get(path)
         if driver is None:
-            return WriteResult(False, reason=f"{path} is not mapped to any PLC")
+            return WriteResult(False, reason=say("{path} is not mapped to any PLC", path=path))
         return await driver.write(path, value)
 
 

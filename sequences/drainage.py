@@ -26,6 +26,7 @@ from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer
 from fixedsite.tags import Quality, TagMeta, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ ADOPT_WRITES: dict[str, list[tuple[str, bool]]] = {
     "opening_valve": [("valve.open_cmd", True), ("prime_cmd", False)],
     "stopping": ENTRY_WRITES["stopping"],
 }
-PLC_FAULTS = {1: "motor overload relay tripped", 2: "dry running: PLC stopped the pump"}
+PLC_FAULTS = {1: say("motor overload relay tripped"), 2: say("dry running: PLC stopped the pump")}
 DAY_S = 86400.0
 MODES = {"remote-manual": MODE_REMOTE_MANUAL, "remote-auto": MODE_REMOTE_AUTO}
 
@@ -175,7 +176,8 @@ class PumpSequence:
         for sig, value in ENTRY_WRITES.get(self.state, []):
             res = await self.writer.write(self.sig(sig), value)
             if not res.ok and self.state != "fault":
-                self._write_error = f"{sig}={int(value)} not confirmed: {res.reason}"
+                self._write_error = say("{signal}={value} not confirmed: {why}", signal=sig,
+                                        value=int(value), why=res.reason)
                 return
 
     def _started(self, t: float) -> None:
@@ -216,7 +218,8 @@ class PumpSequence:
             return
         code = self.v("fault_code")
         if code and self.state != "fault":
-            await self._fail(f"PLC trip {code}: {PLC_FAULTS.get(code, 'unknown cause')}")
+            await self._fail(say("PLC trip {code}: {cause}", code=code,
+                                  cause=PLC_FAULTS.get(code, say("unknown cause"))))
             return
         if self.state in ("running", "proving_flow", "opening_valve") and not self.fb_running():
             await self._external_stop()
@@ -238,8 +241,8 @@ class PumpSequence:
         # stalled event loop must not look like a pump that did not prime
         if limit is not None and self.clock.now() - self.entered > self.clock.guard_timeout(
                 limit):
-            await self._fail(f"{self.state.replace('_', ' ')} not complete within "
-                             f"{limit:.0f} s: {self._waiting_for()}")
+            await self._fail(say("{step} not complete within {limit:.0f} s: {why}",
+                                 step=self.state, limit=limit, why=self._waiting_for()))
 
     async def _adopt(self) -> None:
         """First good scan after (re)start: take the plant as it is. A pump caught between
@@ -251,7 +254,7 @@ class PumpSequence:
         self.adopted = True
         if self.v("fault_code"):
             state = "fault"
-            self.fault_reason = PLC_FAULTS.get(self.v("fault_code"), "PLC trip")
+            self.fault_reason = PLC_FAULTS.get(self.v("fault_code"), say("PLC trip"))
         elif not self.fb_running():
             state = "stopped"
         elif self.fb_valve_open():
@@ -276,8 +279,8 @@ class PumpSequence:
                             sig, value, state)
                 res = await self.writer.write(self.sig(sig), value)
                 if not res.ok:
-                    await self._fail(f"{sig}={int(value)} not confirmed on adoption: "
-                                     f"{res.reason}")
+                    await self._fail(say("{signal}={value} not confirmed on adoption: {why}",
+                                         signal=sig, value=int(value), why=res.reason))
                     return
 
     async def _external_stop(self) -> None:
@@ -293,22 +296,24 @@ class PumpSequence:
     async def _write_checked(self, sig: str, value: bool) -> None:
         res = await self.writer.write(self.sig(sig), value)
         if not res.ok:
-            await self._fail(f"{sig}={int(value)} not confirmed: {res.reason}")
+            await self._fail(say("{signal}={value} not confirmed: {why}", signal=sig,
+                                 value=int(value), why=res.reason))
 
     def _waiting_for(self) -> str:
         if self.state == "proving_flow":
             return self._flow_text()
-        return {"priming": "casing not primed", "starting": "no running feedback",
-                "opening_valve": "valve open limit not reached",
-                "stopping": "valve not closed or motor still running"}.get(self.state, "")
+        return {"priming": say("casing not primed"), "starting": say("no running feedback"),
+                "opening_valve": say("valve open limit not reached"),
+                "stopping": say("valve not closed or motor still running")}.get(self.state, "")
 
     def _flow_text(self) -> str:
         tag = self.store.get(self.sig("flow"))
         if tag is None:
-            return "valve open, no flow meter"
+            return say("valve open, no flow meter")
         if tag.quality is not Quality.GOOD:
-            return f"flow meter reads no good value ({tag.reason})"
-        return f"flow {tag.value:.0f} m3/h below {self.ctl.min_flow_m3h:.0f}"
+            return say("flow meter reads no good value ({reason})", reason=tag.reason)
+        return say("flow {flow:.0f} m3/h below {min:.0f}", flow=tag.value,
+                   min=self.ctl.min_flow_m3h)
 
     # --- diagram ---------------------------------------------------------------------------
     @staticmethod
@@ -335,68 +340,70 @@ class PumpHandler:
     def check(self, cmd: Command) -> str | None:
         s, name = self.seq, self.seq.name
         if not s.data_good:
-            return f"{name} state unknown (no good data from its PLC); no command until " \
-                   "it answers"
+            return say("{pump} state unknown (no good data from its PLC); no command until "
+                       "it answers", pump=name)
         if s.mode == "local":
-            return f"{name} is in LOCAL at the field panel"
+            return say("{pump} is in LOCAL at the field panel", pump=name)
         if s.mode == "unknown" and cmd.action != "set_mode":
-            return f"{name} mode register holds {s.v('mode')!r}; expected 1 (remote-manual) " \
-                   "or 2 (remote-auto): set the mode first"
+            return say("{pump} mode register holds {value}; expected 1 (remote-manual) or 2 "
+                       "(remote-auto): set the mode first", pump=name, value=repr(s.v("mode")))
         if cmd.action == "set_mode":
             if cmd.params.get("mode") not in MODES:
-                return f"unknown mode {cmd.params.get('mode')!r}; expected one of " \
-                       + ", ".join(MODES)
+                return say("unknown mode {mode}; expected one of {modes}",
+                           mode=repr(cmd.params.get("mode")), modes=", ".join(MODES))
             return None
         if cmd.action == "reset":
-            return None if s.state == "fault" else f"{name} is not faulted"
+            return None if s.state == "fault" else say("{pump} is not faulted", pump=name)
         if cmd.action not in ("start", "stop"):
-            return f"{name} takes no {cmd.action!r} command"
+            return say("{pump} takes no {action} command", pump=name, action=repr(cmd.action))
         automatic = cmd.source != "operator"
         if automatic and s.mode != "remote-auto":
-            return f"{name} is in {s.mode}; automatic commands are not accepted"
+            return say("{pump} is in {mode}; automatic commands are not accepted", pump=name,
+                       mode=s.mode)
         if not automatic and s.mode == "remote-auto":
-            return f"{name} is in remote-auto; switch it to remote-manual first"
+            return say("{pump} is in remote-auto; switch it to remote-manual first", pump=name)
         if cmd.action == "stop":
             return None
         if s.state == "fault":
-            return f"{name} is faulted ({s.fault_reason}); reset it first"
+            return say("{pump} is faulted ({why}); reset it first", pump=name, why=s.fault_reason)
         if s.state == "stopping":
-            return f"{name} is still stopping"
+            return say("{pump} is still stopping", pump=name)
         if s.mapped("valve.fault") and s.v("valve.fault") is not False:
-            return f"discharge valve {s.valve} reports a fault" if s.v("valve.fault") else \
-                f"discharge valve {s.valve}'s fault signal reads no good value"
+            return say("discharge valve {valve} reports a fault", valve=s.valve) \
+                if s.v("valve.fault") else \
+                say("discharge valve {valve}'s fault signal reads no good value", valve=s.valve)
         level = self.sump_level()
         if level is None:
-            return "sump level unknown: no good level sensor"
+            return say("sump level unknown: no good level sensor")
         if level <= s.ctl.low_low_m:
-            return f"sump level {level:.2f} m is at or below low-low {s.ctl.low_low_m} m: " \
-                   "the pump would run dry"
+            return say("sump level {level:.2f} m is at or below low-low {ll} m: the pump "
+                       "would run dry", level=level, ll=s.ctl.low_low_m)
         return None
 
     async def execute(self, cmd: Command) -> Decision:
         s = self.seq
         if cmd.action == "set_mode":
             res = await s.writer.write(s.sig("mode"), MODES[cmd.params["mode"]])
-            return Decision(res.ok, res.reason or f"mode {cmd.params['mode']} (PLC read back "
-                                                  f"{res.value})")
+            return Decision(res.ok, res.reason or say("mode {mode} (PLC read back {value})",
+                                                      mode=cmd.params["mode"], value=res.value))
         if cmd.action == "reset":
             res = await s.writer.write(s.sig("fault_code"), 0)
             if not res.ok:
-                return Decision(False, f"PLC keeps the trip (cause still present): "
-                                       f"{res.reason}")
+                return Decision(False, say("PLC keeps the trip (cause still present): {why}",
+                                           why=res.reason))
             await s.reset()
-            return Decision(s.state == "stopped", "reset (PLC read back fault code "
-                            f"{res.value})" if s.state == "stopped"
-                            else "PLC still reports a fault")
+            return Decision(s.state == "stopped",
+                            say("reset (PLC read back fault code {value})", value=res.value)
+                            if s.state == "stopped" else say("PLC still reports a fault"))
         if cmd.action == "start":
             if s.active:
-                return Decision(True, "already running or starting")
+                return Decision(True, say("already running or starting"))
             await s.start()
         else:
             if not s.active:
-                return Decision(True, "already stopped")
+                return Decision(True, say("already stopped"))
             await s.stop()
         err = await s.fail_on_write_error()
         if err:
             return Decision(False, err)
-        return Decision(True, f"now {s.state} (commands read back)")
+        return Decision(True, say("now {state} (commands read back)", state=s.state))

@@ -35,6 +35,7 @@ from fixedsite.sequences.drainage import PumpSequence
 if TYPE_CHECKING:
     from fixedsite.sequences.drainage_planner import Planner
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class LevelControl:
         self._waiting_since: float | None = None
         self.planner: Planner | None = None
         self.override = False
-        self.mode = "level rule"
+        self.mode = say("level rule")
         self.pacing = Pacing.of(ctl, plan)
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
@@ -127,18 +128,18 @@ class LevelControl:
         planner = self.planner
         plan_n = planner.view.now(self.clock.now()) if planner and planner.view else None
         if planner is None or plan_n is None:
-            self.mode = "level rule" if planner is None else "level rule (no fresh plan)"
+            self.mode = say("level rule") if planner is None else say("level rule (no fresh plan)")
             return staged
         lo, hi = planner.p.band_m
         release = planner.p.override_release_m
         self.override = level >= hi or (self.override and level > hi - release)
         if self.override or level >= self.ctl.high_high_m:
-            self.mode = "level rule: above the plan's band"
+            self.mode = say("level rule: above the plan's band")
             return max(plan_n, staged)
         if level <= lo or level <= self.ctl.low_low_m:
-            self.mode = "level rule: below the plan's band"
+            self.mode = say("level rule: below the plan's band")
             return min(plan_n, staged)
-        self.mode = "plan"
+        self.mode = say("plan")
         return plan_n
 
     def _staged(self, level: float, current: int) -> int:
@@ -165,10 +166,10 @@ class LevelControl:
             except Exception:
                 log.exception("%s planner failed; the level rule goes on", self.demand_tag.path)
         if level is None:
-            self.store.update(self.status_tag, "holding: sump level unknown")
+            self.store.update(self.status_tag, say("holding: sump level unknown"))
             return
         if self.demand is None and not self._everyone_adopted():
-            self.store.update(self.status_tag, "starting: reading every pump's state")
+            self.store.update(self.status_tag, say("starting: reading every pump's state"))
             return
         running = [p for p in self.pumps if p.active]
         if self.demand is None:                  # bumpless: start from what runs
@@ -176,8 +177,8 @@ class LevelControl:
         self.demand = self._want(level, self.demand)
         self.store.update(self.demand_tag, self.demand)
         hh = level >= self.ctl.high_high_m
-        status = "high-high: all available pumps" if hh else \
-            f"demand {self.demand} ({self.mode})"
+        status = say("high-high: all available pumps") if hh else \
+            say("demand {n} ({mode})", n=self.demand, mode=self.mode)
         if len(running) < self.demand:
             status = await self._start_next(level, len(running), auto, hh, status)
         elif len(running) > self.demand:
@@ -195,15 +196,16 @@ class LevelControl:
         for p in todo:
             params: dict[str, object] = {"level_m": round(level, 3)}
             if p not in ready:
-                params["override"] = "high-high: min rest / starts cap"
+                params["override"] = say("high-high: min rest / starts cap")
             await self.gate.submit(Command(p.path, "start", "auto", params=params))
         if not todo and stopped:
             p = stopped[0]
             if p.starts_today(now) >= pc.max_starts_per_day:
-                why = f"{p.name} has had {pc.max_starts_per_day} starts in 24 h"
+                why = say("{pump} has had {n} starts in 24 h", pump=p.name, n=pc.max_starts_per_day)
             else:
-                why = f"{p.name} rests until {_hhmm(p.last_stop + pc.min_rest_s)}"
-            status += f"; start held: {why}"
+                why = say("{pump} rests until {hhmm}", pump=p.name,
+                          hhmm=_hhmm(p.last_stop + pc.min_rest_s))
+            status += "; " + say("start held: {why}", why=why)
         return status
 
     async def _stop_next(self, level: float, auto: list[PumpSequence], status: str) -> str:
@@ -220,11 +222,11 @@ class LevelControl:
         if pick:
             params: dict[str, object] = {"level_m": round(level, 3)}
             if pick[0] not in ripe:
-                params["override"] = "near low-low: min run"
+                params["override"] = say("near low-low: min run")
             await self.gate.submit(Command(pick[0].path, "stop", "auto", params=params))
         elif active:
             until = min(p.last_start for p in active) + self.pacing.min_run_s
-            status += f"; stop held: minimum run until {_hhmm(until)}"
+            status += "; " + say("stop held: minimum run until {hhmm}", hhmm=_hhmm(until))
         return status
 
     def _may_start(self, p: PumpSequence, now: float) -> bool:

@@ -31,6 +31,7 @@ from fixedsite.sequences.drainage_plan_model import (
     margins,
     pumped,
 )
+from fixedsite.texts import say
 
 RELAY_DEAR = 10.0     # CNY/kWh added to a lower room's steps in which the upper is full:
                       # several times any peak price, far below the band's penalty
@@ -67,8 +68,8 @@ def plan(rooms: list[Room], prices: np.ndarray, step_s: float = 900.0, t0: float
             break                           # the same dear steps would give the same plan
         for name, m in more.items():        # keep the water below while the upper is full
             dear[name] |= m
-    status = "optimal (DP, 0.5 m3 grid)" if len(rooms) == 1 else \
-        "relay: DP per room, bottom up (0.5 m3 grid)"
+    status = say("optimal (DP, 0.5 m3 grid)") if len(rooms) == 1 else \
+        say("relay: DP per room, bottom up (0.5 m3 grid)")
     return Plan(t0, step_s, prices, out, sum(p.cost for p in out.values()), status,
                 time.perf_counter() - started)
 

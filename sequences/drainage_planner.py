@@ -45,6 +45,7 @@ from fixedsite.sequences.drainage_plan import (
     slot_starts,
 )
 from fixedsite.tags import TagMeta, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ class Planner:
         except Exception:
             log.exception("%s: planning failed; level control alone", self.name)
             for pl in self.chain():
-                pl.store.update(pl.tags["status"], "planning failed: level control alone")
+                pl.store.update(pl.tags["status"], say("planning failed: level control alone"))
             return
         self._adopt_all(rooms, prices, result, now)
 
@@ -315,8 +316,10 @@ class Planner:
         self.baseline_cost = baseline_cost(alone, base, rp.volume[-1], prices, self.p.step_s)
         up = self.store.update
         up(self.tags["pumps"], float(rp.pumps[0]))
-        up(self.tags["status"], f"{result.status}; {room.available} pumps available" + (
-            f"; band cannot hold: {rp.outside_m3:.0f} m3 over" if rp.outside_m3 > 0 else ""))
+        up(self.tags["status"], say("{status}; {n} pumps available", status=result.status,
+                                    n=room.available) + (
+            "; " + say("band cannot hold: {m3:.0f} m3 over", m3=rp.outside_m3)
+            if rp.outside_m3 > 0 else ""))
         up(self.tags["cost"], round(rp.cost, 1))
         up(self.tags["baseline_cost"], round(self.baseline_cost, 1))
         up(self.tags["saving_pct"], round(100 * (1 - rp.cost / self.baseline_cost), 1)

@@ -30,6 +30,7 @@ from typing import Any
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.clock import Clock
 from fixedsite.tags import COMM_FAIL, NOT_READ, Quality, Tag, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ class AlarmEngine:
         """None when done, else why not."""
         a = self._get(alarm_id)
         if a.state not in (UNACK_ACTIVE, UNACK_RTN):
-            return f"{alarm_id} is not waiting for acknowledgement"
+            return say("{alarm} is not waiting for acknowledgement", alarm=alarm_id)
         a.state = ACK_ACTIVE if a.state == UNACK_ACTIVE else NORMAL
         a.acked_at, a.acked_by = self.clock.now(), user
         self._emit(a, self.clock.now(), "ack", user, comment)
@@ -253,9 +254,9 @@ class AlarmEngine:
     def shelve(self, alarm_id: str, user: str, duration_s: float, comment: str) -> str | None:
         a = self._get(alarm_id)
         if duration_s <= 0:
-            return "shelving needs a duration"
+            return say("shelving needs a duration")
         if not comment:
-            return "shelving needs a comment saying why"
+            return say("shelving needs a comment saying why")
         now = self.clock.now()
         a.shelved_until = now + duration_s
         self._emit(a, now, "shelve", user, comment)
@@ -264,7 +265,7 @@ class AlarmEngine:
     def unshelve(self, alarm_id: str, user: str) -> str | None:
         a = self._get(alarm_id)
         if a.shelved_until is None:
-            return f"{alarm_id} is not shelved"
+            return say("{alarm} is not shelved", alarm=alarm_id)
         self._unshelve(a, self.clock.now(), user, "")
         return None
 

@@ -17,9 +17,12 @@ from typing import Any
 
 from fixedsite.alarms.engine import AlarmEngine
 from fixedsite.gate import Command, Decision
+from fixedsite.texts import say
 
 ACTIONS = ("ack", "shelve", "unshelve", "out_of_service")
 MAX_SHELVE_S = 8 * 3600.0
+ACTION_DONE = {"ack": "acknowledged {alarm}", "shelve": "shelved {alarm}",
+               "unshelve": "unshelved {alarm}", "out_of_service": "{alarm} out of service"}
 
 
 def _params(cmd: Command) -> str | None:
@@ -50,10 +53,10 @@ class AlarmHandler:
             return f"alarms take no {cmd.action!r} command; expected one of " + \
                 ", ".join(ACTIONS)
         if cmd.source != "operator" or not cmd.user:
-            return "alarm actions are taken by a named operator"
+            return say("alarm actions are taken by a named operator")
         alarm = cmd.params.get("id")
         if not isinstance(alarm, str) or alarm not in self.engine.alarms:
-            return f"no alarm {alarm!r}"[:200]
+            return say("no alarm {alarm}", alarm=repr(alarm)[:200])
         return _params(cmd)
 
     async def execute(self, cmd: Command) -> Decision:
@@ -68,4 +71,4 @@ class AlarmHandler:
         else:
             e.set_out_of_service(p["id"], user, bool(p.get("on", True)), comment)
             why = None
-        return Decision(why is None, why or f"{cmd.action} {p['id']}")
+        return Decision(why is None, why or say(ACTION_DONE[cmd.action], alarm=p["id"]))

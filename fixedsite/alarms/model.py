@@ -13,11 +13,12 @@ written): no site should have to remember those.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fixedsite.config import AlarmEntry, SiteConfig
 from fixedsite.equipment import CONTROLLER_SIGNALS
+from fixedsite.texts import say, translate
 
 Condition = Callable[[Any], bool]
 
@@ -42,6 +43,8 @@ class AlarmDef:
     text_zh: str = ""                   # the text on a Chinese console (empty: ``text``)
 
 
+LIMIT_TEXT = {"HH": "{text} HH ({sp})", "H": "{text} H ({sp})", "L": "{text} L ({sp})",
+              "LL": "{text} LL ({sp})"}
 _LIMITS = {"hh": ("HH", True), "h": ("H", True), "l": ("L", False), "ll": ("LL", False)}
 
 
@@ -61,7 +64,8 @@ def _expand(e: AlarmEntry) -> list[AlarmDef]:
             clr: Condition = (lambda v, sp=sp, db=db: v < sp - db) if high else (
                 lambda v, sp=sp, db=db: v > sp + db)
             out.append(AlarmDef(id=f"{e.tag}.{suffix}", kind="limit",
-                                text=f"{e.text} {suffix} ({sp:g})", condition=cond, clear=clr,
+                                text=say(LIMIT_TEXT[suffix], text=e.text, sp=f"{sp:g}"),
+                                condition=cond, clear=clr,
                                 **{**common, "priority": prio}))  # type: ignore[arg-type]
         return out
     if e.kind == "discrete":
@@ -72,11 +76,13 @@ def _expand(e: AlarmEntry) -> list[AlarmDef]:
         return [AlarmDef(id=f"{e.tag}.ALM", kind="discrete", text=e.text, condition=is_on,
                          clear=lambda v: not is_on(v), **common)]  # type: ignore[arg-type]
     if e.kind == "quality":
-        return [AlarmDef(id=f"{e.tag}.BAD", kind="quality", text=f"{e.text}: no good value",
+        return [AlarmDef(id=f"{e.tag}.BAD", kind="quality", text=say("{text}: no good value",
+                                                                     text=e.text),
                          condition=lambda v: False, clear=lambda v: True,
                          bad_after_s=e.after_s, **common)]  # type: ignore[arg-type]
-    return [AlarmDef(id=f"{e.tag}.ROC", kind="rate", text=f"{e.text} changing faster than "
-                     f"{e.rate_per_min:g}/min", condition=lambda v: False,
+    return [AlarmDef(id=f"{e.tag}.ROC", kind="rate", text=say(
+        "{text} changing faster than {rate}/min", text=e.text, rate=f"{e.rate_per_min:g}"),
+        condition=lambda v: False,
                      clear=lambda v: True, rate_per_min=e.rate_per_min, **common)]  # type: ignore[arg-type]
 
 
@@ -85,7 +91,7 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
     defs = [d for e in cfg.alarms for d in _expand(e)]
     for plc in cfg.plcs:
         defs.append(AlarmDef(id=f"comm.{plc}.LOST", tag=f"comm.{plc}.online", kind="discrete",
-                             priority=1, area="comm", text=f"PLC {plc}: no communication",
+                             priority=1, area="comm", text=say("PLC {plc}: link lost", plc=plc),
                              condition=lambda v: v is False, clear=lambda v: v is True,
                              on_delay_s=0.0, reason_tag=f"comm.{plc}.last_error"))
     for sname, system in cfg.systems.items():
@@ -93,7 +99,8 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
             base = f"{sname}.{ename}"
             if eq.type == "pump":
                 defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.state", kind="equipment",
-                                     priority=2, area=sname, text=f"{eq.name or ename} fault",
+                                     priority=2, area=sname, text=say("{name} fault",
+                                                                       name=eq.name or ename),
                                      condition=lambda v: v == "fault",
                                      clear=lambda v: v != "fault",
                                      reason_tag=f"{base}.fault_reason"))
@@ -105,8 +112,8 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                 grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
                 defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
                                      kind="discrete", priority=1, area=sname,
-                                     text=f"{eq.name or ename}: controller heartbeat lost, "
-                                          "PLC on float switches",
+                                     text=say("{name}: controller heartbeat lost, PLC on float "
+                                              "switches", name=eq.name or ename),
                                      condition=lambda v: v is True,
                                      clear=lambda v: v is False, on_delay_s=grace,
                                      guard=True))
@@ -119,15 +126,27 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                              text=text, condition=lambda v: v is False,
                              clear=lambda v: v is True,
                              reason_tag=f"controller.{part}.{detail}"))
-    return defs
+    names = zh_names(cfg)
+    return [replace(d, text_zh=translate(d.text, "zh_CN", names)) for d in defs]
+
+
+def zh_names(cfg: SiteConfig) -> dict[str, str]:
+    """Configured English names and alarm texts -> their Chinese, where the config has it."""
+    out = {e.text: e.text_zh for e in cfg.alarms if e.text_zh}
+    for system in cfg.systems.values():
+        if system.name and system.name_zh:
+            out[system.name] = system.name_zh
+        out.update({eq.name: eq.name_zh for eq in system.equipment.values()
+                    if eq.name and eq.name_zh})
+    return out
 
 
 # The controller's own parts (CONTROLLER_SIGNALS): (priority, text) of the alarm raised
 # while controller.<part>.ok is false.
 _CONTROLLER_ALARMS = {
-    "tasks": (2, "Controller task ended, restarting"),
-    "scan": (1, "Controller logic failing"),
-    "audit": (2, "Audit log cannot be written: commands refused"),
-    "historian": (2, "History not being written"),
-    "uplink": (3, "History uplink not delivering"),
+    "tasks": (2, say("Controller task ended, restarting")),
+    "scan": (1, say("Controller logic failing")),
+    "audit": (2, say("Audit log cannot be written: commands refused")),
+    "historian": (2, say("History not being written")),
+    "uplink": (3, say("History uplink not delivering")),
 }
