@@ -109,6 +109,22 @@ class TagStore:
     def paths(self, pattern: str = "*") -> list[str]:
         return [p for p in self._tags if fnmatch.fnmatchcase(p, pattern)]
 
+    def worst(self, paths: Iterable[str]) -> tuple[Quality, str]:
+        """The worst quality of these tags and its reason: what a figure derived from
+        them may claim (a pump state read from a dead PLC is no better than the PLC)."""
+        worst, reason = Quality.GOOD, ""
+        for path in paths:
+            tag = self._tags[path]
+            if tag.quality < worst:
+                worst, reason = tag.quality, tag.reason
+        return worst, reason
+
+    def derive(self, tag: Tag, inputs: Iterable[str]) -> None:
+        """Give ``tag`` (keeping its value) the worst quality of ``inputs``."""
+        quality, reason = self.worst(inputs)
+        if tag.quality is not quality or tag.reason != reason:
+            self.update(tag, tag.value, quality, reason)
+
     def value(self, path: str, default: Any = None) -> Any:
         """The value if its quality is good, else ``default``: the safe way to decide on it."""
         tag = self._tags[path]

@@ -65,6 +65,7 @@ ADOPT_WRITES: dict[str, list[tuple[str, bool]]] = {
     "opening_valve": [("valve.open_cmd", True), ("prime_cmd", False)],
     "stopping": ENTRY_WRITES["stopping"],
 }
+INPUTS = ("running", "primed", "fault_code", "local", "mode", "valve.opened", "valve.closed")
 PLC_FAULTS = {1: say("motor overload relay tripped"), 2: say("dry running: PLC stopped the pump")}
 DAY_S = 86400.0
 MODES = {"remote-manual": MODE_REMOTE_MANUAL, "remote-auto": MODE_REMOTE_AUTO}
@@ -118,9 +119,12 @@ class PumpSequence:
 
     @property
     def data_good(self) -> bool:
-        return all(self.store[self.sig(s)].quality is Quality.GOOD for s in (
-            "running", "primed", "fault_code", "local", "mode", "valve.opened",
-            "valve.closed"))
+        return all(self.store[p].quality is Quality.GOOD for p in self.inputs)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The signals the state is read from: it is no better than the worst of them."""
+        return [self.sig(s) for s in INPUTS]
 
     @property
     def mode(self) -> str:
@@ -209,8 +213,14 @@ class PumpSequence:
         if self._last_scan is not None and self.fb_running():
             self._seen_run_s += now - self._last_scan
         self._last_scan = now
-        if not self.data_good:
-            return                       # hold: never act on data we do not trust
+        if not self.data_good:           # hold: never act on data we do not trust, and
+            if self.state_tag.value is not None:    # show what is held as no better
+                self.store.derive(self.state_tag, self.inputs)
+                self.store.derive(self.reason_tag, self.inputs)
+            return
+        for tag in (self.state_tag, self.reason_tag):
+            if tag.quality is not Quality.GOOD and tag.value is not None:
+                self.store.update(tag, tag.value)       # its inputs are good again
         if not self.adopted:
             await self._adopt()
             return

@@ -67,8 +67,10 @@ class SumpLevel:
         good = [self.store[p].value for p in self.sensors
                 if self.store[p].quality is Quality.GOOD]
         if not good:
+            # no sensor good: why (comm_fail for a PLC that is down says more than "none")
+            _q, why = self.store.worst(self.sensors)
             self.store.mark([self.level_tag, self.volume_tag, self.fill_tag], Quality.BAD,
-                            "no_good_sensor")
+                            why or "no_good_sensor")
             return None
         level = float(max(good))
         disagree = len(good) > 1 and max(good) - min(good) > self.disagree_m
@@ -167,6 +169,7 @@ class LevelControl:
                 log.exception("%s planner failed; the level rule goes on", self.demand_tag.path)
         if level is None:
             self.store.update(self.status_tag, say("holding: sump level unknown"))
+            self.store.derive(self.demand_tag, [self.level.level_tag.path])
             return
         if self.demand is None and not self._everyone_adopted():
             self.store.update(self.status_tag, say("starting: reading every pump's state"))
@@ -175,7 +178,9 @@ class LevelControl:
         if self.demand is None:                  # bumpless: start from what runs
             self.demand = len(running)
         self.demand = self._want(level, self.demand)
-        self.store.update(self.demand_tag, self.demand)
+        # the demand is no better than the level and the pump states it was read from
+        self.store.update(self.demand_tag, self.demand, *self.store.worst(
+            [self.level.level_tag.path] + [p.state_tag.path for p in self.pumps]))
         hh = level >= self.ctl.high_high_m
         status = say("high-high: all available pumps") if hh else \
             say("demand {n} ({mode})", n=self.demand, mode=self.mode)

@@ -44,7 +44,7 @@ from fixedsite.sequences.drainage_plan import (
     pumped,
     slot_starts,
 )
-from fixedsite.tags import TagMeta, TagStore
+from fixedsite.tags import STALE, Quality, TagMeta, TagStore
 from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,10 @@ class Planner:
                          available, self.available)
             self.available, self._due = available, True
         self.volume = volume
-        if volume is None:
+        if volume is None:      # the plan stands on a level no longer measured: uncertain
+            self._hold(Quality.UNCERTAIN)
             return
+        self._hold(Quality.GOOD)
         if pumped is None or None in relays:
             # inflow = volume change + outflow: with an outflow unknown, no step is metered
             # (the part-step is dropped, not filled in with a guess)
@@ -167,6 +169,15 @@ class Planner:
         elif self._due and (self._task is None or self._task.done()):
             self._due = False
             self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
+
+    def _hold(self, quality: Quality) -> None:
+        """Mark the published plan uncertain while it cannot be checked against the
+        level, and good again once it can (values kept: an old plan, not a wrong one)."""
+        reason = "" if quality is Quality.GOOD else STALE
+        for tag in self.tags.values():
+            if tag.value is not None and tag.quality is not quality and \
+                    tag.quality is not Quality.BAD:
+                self.store.update(tag, tag.value, quality, reason)
 
     def outflow(self) -> float | None:
         """m3/h this room's running pumps deliver now (into the room above, in relay); None
