@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from textual.widgets import ContentSwitcher, DataTable, Input, Sparkline, Static
 
 from fixedsite.alarms.engine import UNACK_ACTIVE
 from fixedsite.config import OpcUaConfig
+from fixedsite.console.actions import when
 from fixedsite.console.app import Console, make_console
 from fixedsite.console.client import SiteClient
 from fixedsite.console.trends import TrendView
@@ -84,29 +86,42 @@ async def test_overview_and_drainage_in_english(env: Env) -> None:
         assert str(table.get_cell_at((0, 2))) == "auto"
 
 
-async def test_start_refused_in_auto_shows_the_reason_in_chinese(env: Env) -> None:
+async def test_start_in_auto_offers_manual_and_reasons_read_in_chinese(env: Env) -> None:
+    """Starting a pump that level control runs: the dialog says so and offers to switch it
+    to remote-manual and start it (the README's walk-through); a refusal reads in Chinese."""
     app = make_console(env.client, "zh_CN", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("2")
         table = app.query_one("#pumps", DataTable)
         await until(pilot, lambda: table.row_count == 4, "four pumps")
-        await pilot.press("s")
+        await pilot.press("r")                    # reset a pump that is not faulted
         await until(pilot, lambda: len(app.screen_stack) == 2, "the confirmation dialog")
-        assert "启动 pump1?" in str(app.screen.query_one("#confirm-text").render())
+        assert "y / 回车 确认" in str(app.screen.query_one(".keys").render())
         await pilot.press("y")
         await until(pilot, lambda: "被拒绝" in text(app, "#message"), "the refusal")
+        assert "1号主排水泵 没有故障" in text(app, "#message") or \
+            "pump1 没有故障" in text(app, "#message"), text(app, "#message")
+        await pilot.press("s")
+        await until(pilot, lambda: len(app.screen_stack) == 2, "the start dialog")
+        dialog = str(app.screen.query_one("#choose-text").render())
+        assert "远程自动" in dialog and "水位控制" in dialog
         keys = {ab.binding.key: ab.binding.description for ab in app.active_bindings.values()}
-        assert keys["s"] == "启动" and keys["q"] == "退出"          # the keys speak Chinese
-        assert "s 启动" in text(app, "#keys") and "q 退出" in text(app, "#keys")
+        assert keys.get("q", "退出") == "退出"
+        await pilot.press("1")                    # switch to remote-manual, then start
+        ctl = env.rig.ctl
+        assert ctl is not None
+        await until(pilot, lambda: ctl.pumps["drainage.pump1"].state != "stopped",
+                    "pump1 starting", tries=100)
+        actions = [(r.command.action, r.decision.accepted) for r in ctl.gate.records
+                   if r.command.source == "operator"]
+        assert actions[-2:] == [("set_mode", True), ("start", True)]
+        assert ctl.gate.records[-1].command.user == "eng"
         await pilot.press("4")                                     # who did what
         assert "启动" not in text(app, "#keys")            # only this screen's keys shown
         events = app.query_one("#events", DataTable)
-        await until(pilot, lambda: events.row_count >= 1, "the command log")
+        await until(pilot, lambda: events.row_count >= 3, "the command log")
         row = [str(c) for c in events.get_row_at(0)]
-        assert row[1:4] == ["eng", "start", "drainage.pump1"] and "refused" in row[4]
-        assert "remote-auto" in text(app, "#message")
-        assert env.rig.ctl is not None
-        assert env.rig.ctl.gate.records[-1].command.user == "eng"
+        assert row[1] == "eng" and row[2] == "启动" and "完成" in row[4]
 
 
 async def test_disconnect_marks_values_stale_and_reconnects(env: Env) -> None:
@@ -116,7 +131,9 @@ async def test_disconnect_marks_values_stale_and_reconnects(env: Env) -> None:
         await env.nb.stop()
         await until(pilot, lambda: "DISCONNECTED" in text(app, "#status"), "disconnected",
                     tries=100)
-        assert "?" in text(app, "#overview")                    # last values, marked
+        shown = text(app, "#overview")                          # last values, marked
+        assert "1.0" in shown and "⟂ no link to controller" in shown, shown
+        assert "None" not in shown
         env.nb = Northbound(env.rig.ctl, env.nb.users, env.nb.cfg, env.nb.pki)  # type: ignore[arg-type]
         await env.nb.start()
         await until(pilot, lambda: "DISCONNECTED" not in text(app, "#status"), "reconnected",
@@ -213,6 +230,25 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
         app = Console(late, "en", "demo")
         async with app.run_test(size=(120, 36)) as pilot:
             table = await select(pilot, app, "3", "alarm-list", "drainage.pump4.FAULT")
+            a = ctl.alarms.alarms["drainage.pump4.FAULT"]
+            row = [str(c) for c in table.get_row("drainage.pump4.FAULT")]
+            # its own raised time, not when the console heard of it; the text fixed and short
+            assert row[1:4] == ["active", when(a.raised_at or 0.0), "Main pump 4 fault"]
+            await pilot.press("enter")                          # the whole alarm
+            await until(pilot, lambda: len(app.screen_stack) == 2, "the detail view")
+            detail = str(app.screen.query_one("#info-text").render())
+            assert "motor overload relay tripped" in detail and "Raised:" in detail
+            await pilot.press("escape")
+            await pilot.press("a")
+            await until(pilot, lambda: len(app.screen_stack) == 2, "the acknowledge dialog")
+            assert "Enter confirm" in str(app.screen.query_one(".keys").render())
+            app.screen.query_one(Input).value = "seen"
+            await pilot.press("enter")
+            await until(pilot, lambda: late.alarms["drainage.pump4.FAULT"].acked_by == "eng",
+                        "acknowledged by eng")
+            assert a.acked_by == "eng" and a.acked_at is not None
+            await until(pilot, lambda: str(table.get_row("drainage.pump4.FAULT")[5])
+                        == f"{when(a.acked_at or 0.0)} eng", "the ack time and who")
             await pilot.press("h")
             await until(pilot, lambda: len(app.screen_stack) == 2, "the shelve dialog")
             # typed text is set directly: the pilot waits up to 2 s a key on a busy process
@@ -224,7 +260,7 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
             a = ctl.alarms.alarms["drainage.pump4.FAULT"]
             assert a.shelved_until is not None
             assert a.shelved_until - env.rig.clock.now() == pytest.approx(18000, abs=600)
-            await until(pilot, lambda: "shelved" in str(table.get_row("drainage.pump4.FAULT")[2]),
+            await until(pilot, lambda: "shelved" in str(table.get_row("drainage.pump4.FAULT")[1]),
                         "the row dimmed and marked")
             assert "P2 0" in text(app, "#status")           # shelved: not counted
             await pilot.press("f")
@@ -272,3 +308,60 @@ async def test_a_relay_room_is_shown_and_commanded_beside_the_main_one(
             assert ctl.store.value("lower.pump2.mode") == 1
             assert ctl.store.value("drainage.pump2.mode") == 2
             assert env.rig.site.unit("lower").plc.hr[20] == 1          # pump 2 mode word
+
+
+ALLOWED = {"PLC", "Esc", "m", "h", "A", "C", "s", "kW", "min", "HH", "H", "L", "LL", "y", "n",
+           "eng",                                                   # the user: an id
+           "q", "a", "u", "f", "r", "x"}
+
+
+def foreign_words(screen_text: str) -> list[str]:
+    """ASCII words on a Chinese screen that are not ids (they carry a digit, a dot or an
+    underscore), units, key names or numbers."""
+    words = re.findall(r"[A-Za-z][A-Za-z0-9_.\-/]*", re.sub(r"\[/?[a-z #0-9]*\]", "",
+                                                          screen_text))
+    return sorted({w for w in words if w not in ALLOWED and not re.search(r"[\d._]", w)})
+
+
+def visible_text(app: Console) -> str:
+    out = [str(w.render()) for w in app.screen.query(Static) if w.display]
+    for table in app.screen.query(DataTable):
+        if not table.display:
+            continue
+        out += [str(c.label) for c in table.columns.values()]
+        out += [str(cell) for key in table.rows for cell in table.get_row(key)]
+    return "\n".join(out)
+
+
+async def test_a_chinese_console_shows_no_english_words(rig_factory: Callable[..., Rig],
+                                                        tmp_path: Path) -> None:
+    """Every screen in zh_CN on a live site with a tripped pump, a refused command, a plan
+    and standing alarms: ids, units and numbers only in ASCII (issue 10, item 3)."""
+    async with site_env(rig_factory, tmp_path, plan=True) as env:
+        ctl = env.rig.ctl
+        assert ctl is not None
+        for action, params in (("set_mode", {"mode": "remote-manual"}), ("start", {})):
+            await ctl.gate.submit(Command("drainage.pump4", action, "operator", "eng", params,
+                                          "engineer"))
+        env.rig.plc.inject_trip(3)
+        await until(None, lambda: ctl.alarms.alarms["drainage.pump4.FAULT"].state
+                    == UNACK_ACTIVE, "the fault alarm", 200)
+        await ctl.gate.submit(Command("drainage.pump1", "start", "operator", "eng", {},
+                                      "engineer"))         # refused: remote-auto
+        app = make_console(env.client, "zh_CN", "演示矿井")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: "1号主排水泵" in str(env.client.names.values()),
+                        "the configured names")
+            for key in ("1", "2", "3", "4", "5"):
+                await pilot.press(key)
+                await pilot.pause(0.3)
+                if key == "4":
+                    await until(pilot, lambda: app.query_one("#events", DataTable).row_count
+                                >= 3, "the command log")
+                shown = visible_text(app)
+                assert foreign_words(shown) == [], (key, shown)
+            await pilot.press("3")
+            await pilot.press("enter")                             # an alarm's detail
+            await until(pilot, lambda: len(app.screen_stack) == 2, "the detail view")
+            shown = visible_text(app)
+            assert foreign_words(shown) == [], shown

@@ -2,20 +2,24 @@
 
 High-performance HMI habits (ISA-101): grey when normal, colour only for abnormal (alarm
 priorities, a lost link, a PLC on its fallback), every value with its unit, a value that
-is not good shown with "?" rather than as if it were fresh, nothing that blinks. The
+that is not good dimmed with its reason and age (``display.fmt``, the same on every
+screen; a state or count derived from it likewise), nothing that blinks. The
 screens repaint at most twice a second, whatever the rate of changes, so a busy site
 does not slow the keyboard. Keys 1-5 switch screens; the bottom line shows only the keys
 of the screen in front (click them or press them). Drainage: s start, x stop, m mode,
 r reset the selected pump (each through a dialog that shows the interlock state).
 Alarms: a acknowledge with a comment, h shelve for a time with a reason, u unshelve,
-f filter (text, or P1-P4 for a priority and above). Trends: Enter picks a tag, [ ]
-change the window. q quits.
+f filter (text, or P1-P4 for a priority and above), Enter shows the whole alarm (its
+detail, times and who acknowledged). Trends: Enter picks a tag, [ ] change the window.
+q quits. The header names the site, the user and the role; texts the controller composed
+(reasons, statuses) are shown in the console's language (``fixedsite.texts``) and
+equipment by its configured name. Built for 80x24 up: the header and key lines wrap,
+the tables' wide columns shrink first.
 """
 
 from __future__ import annotations
 
 import gc
-import time
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -23,8 +27,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import ContentSwitcher, DataTable, Static
 
+from fixedsite.console.actions import Actions, when
 from fixedsite.console.client import SiteClient
-from fixedsite.console.dialogs import Ask, Choose, Confirm
 from fixedsite.console.display import PRIORITY_STYLE, fmt
 from fixedsite.console.i18n import T
 from fixedsite.console.trends import TrendView
@@ -52,21 +56,23 @@ def bindings(t: T) -> list[Binding]:
     return [Binding(k, a, t(d), key_display=SHOWN_AS.get(k)) for k, a, d, _v in KEYS]
 
 
-class Console(App[None]):
+class Console(Actions, App[None]):
     CSS = """
     Screen { background: #1e1e1e; color: #c8c8c8; }
-    #status { height: 1; background: #2d2d2d; }
+    #status { height: auto; max-height: 2; background: #2d2d2d; }
     #views { height: 1fr; }
-    #message { height: 1; background: #2d2d2d; }
+    #message { height: auto; max-height: 2; background: #2d2d2d; }
     DataTable { height: 1fr; }
+    #sump { height: auto; }
     #alarm-filter { height: 1; padding: 0 1; }
-    #keys { height: 1; background: #2d2d2d; }
+    #keys { height: auto; max-height: 2; background: #2d2d2d; }
     """
     BINDINGS = bindings(T("en"))
 
     def __init__(self, client: SiteClient, lang: str, title: str = "fixedsite") -> None:
         super().__init__()
         self.client, self.t, self.site_title = client, T(lang), title
+        client.lang = lang
         self.alarm_filter = ""
         self._dirty = True
         client.on_change = self._mark_dirty
@@ -84,15 +90,17 @@ class Console(App[None]):
                 yield Static(id="sump")
                 pumps: DataTable[str] = DataTable(id="pumps", cursor_type="row")
                 pumps.add_column(t("pump"))
-                pumps.add_column(t("state"), width=14)
-                pumps.add_column(t("mode"), width=8)
+                pumps.add_column(t("state"))
+                pumps.add_column(t("mode"))
                 pumps.add_columns(f"{t('flow')} m3/h", f"{t('current')} A",
                                   f"{t('bearing')} °C", f"{t('stator')} °C", t("hours"))
                 yield pumps
             with Vertical(id="alarms"):
                 yield Static(id="alarm-filter")
                 alarms: DataTable[str] = DataTable(id="alarm-list", cursor_type="row")
-                alarms.add_columns(t("priority"), t("alarm"), t("state"))
+                # the state before the text: a long text never pushes it off screen
+                alarms.add_columns(t("priority"), t("state"), t("raised"), t("alarm"),
+                                   t("cleared"), t("acked_at"))
                 yield alarms
             events: DataTable[str] = DataTable(id="events", cursor_type="row")
             events.add_columns(t("time"), t("who"), t("command"), t("target"), t("outcome"),
@@ -104,6 +112,7 @@ class Console(App[None]):
 
     def on_mount(self) -> None:
         self.title = self.site_title
+        self.run_worker(self.client.set_lang(self.t.lang), exclusive=True, group="names")
         self._key_bar()
         self.set_interval(0.5, self._refresh)
         self.set_interval(2.0, self._refresh_slow)
@@ -132,9 +141,10 @@ class Console(App[None]):
             table = self.query_one("#events", DataTable)
             table.clear()
             for i, (ts, who, action, target, outcome, reason) in enumerate(rows):
-                when = time.strftime("%m-%d %H:%M:%S", time.localtime(float(ts)))
-                mark = outcome if outcome == "done" else f"[yellow]{outcome}[/]"
-                table.add_row(when, who, action, target, mark, reason, key=str(i))
+                word = self.t(outcome)
+                mark = word if outcome == "done" else f"[yellow]{word}[/]"
+                table.add_row(when(float(ts)), self.t.text(who), self.t.text(action),
+                              self.shown(target), mark, self.t.text(reason), key=str(i))
         elif self.view() == "trends":
             await self.query_one(TrendView).reload()
 
@@ -184,10 +194,12 @@ class Console(App[None]):
                 counts[row.priority] = counts.get(row.priority, 0) + 1
         link = t("connected") if c.connected else f"[bold white on red] {t('disconnected')} " \
                                                   f"[/] {c.error}"
-        alarm_text = "  ".join(f"[{PRIORITY_STYLE[p]}] P{p} {n} [/]" if n else f"P{p} 0"
-                               for p, n in counts.items())
-        self.query_one("#status", Static).update(f" {self.site_title}   {link}   "
-                                                 f"{t('active_alarms')}: {alarm_text}")
+        alarm_text = " ".join(f"[{PRIORITY_STYLE[p]}] P{p} {n} [/]" if n else f"P{p} 0"
+                              for p, n in counts.items())
+        who = c.user + (f" ({t('role.' + c.role)})" if c.role else "")
+        site = c.names.get("site") or self.site_title
+        self.query_one("#status", Static).update(
+            f" {site}  {t('user')}: {who}  {link}  {alarm_text}")
         # only the screen in front is redrawn: the others catch up when shown
         {"overview": self._overview, "drainage": self._drainage, "alarms": self._alarms,
          "trends": self.query_one(TrendView).show_tags}.get(self.view(), lambda: None)()
@@ -198,60 +210,78 @@ class Console(App[None]):
         for path in sorted(p for p in self.client.values if p.endswith(".online")):
             plc = path.split(".")[1]
             up = self.client.values[path]
-            state = t("online") if up.value and up.good else f"[red]{t('offline')}[/]"
-            lines.append(f"{t('plc')} {plc}: {state}")
+            word = t("online") if up.value else f"[red]{t('offline')}[/]"
+            lines.append(f"{t('plc')} {plc}: {self.fv(path, text=word)}")
         for room in self.rooms():                 # the main room, then rooms relaying to it
             fb = self.v(f"{room}.plc1.fallback")
             if fb and fb.value:
                 lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
-            level = fmt(self.v(f"{room}.sump.level"), " m", 2)
-            title = t("drainage") if room == "drainage" else f"{t('drainage')} ({room})"
-            lines.append(f"{title}: {t('sump_level')} {level}   "
-                         f"{fmt(self.v(f'{room}.control.status'))}")
-            pumps = self.pumps(room)
-            running = sum(1 for p in pumps if (x := self.v(f"{room}.{p}.running")) and x.value)
-            lines.append(f"  {t('pump')}: {running}/{len(pumps)}")
+            level = self.fv(f"{room}.sump.level", " m", 2)
+            lines.append(f"{self.name_of(room)}: {t('sump_level')} {level}")
+            lines.append(f"  {self.status_text(room)}")
+            lines.append(f"  {t('pump')}: {self.running_text(room)}")
         self.query_one("#overview", Static).update("\n".join(lines))
 
     def all_pumps(self) -> list[str]:
         """Every pump of every room as its path (``room.pump``), the main room's first."""
         return [f"{room}.{p}" for room in self.rooms() for p in self.pumps(room)]
 
-    @staticmethod
-    def shown(path: str) -> str:
-        """A pump's name for people: ``pump1`` in the main room, ``lower.pump1`` elsewhere."""
-        return path.removeprefix("drainage.")
+    def shown(self, path: str) -> str:
+        """Equipment for people: its configured name in the console's language, else its
+        id (``pump1`` in the main room, ``lower.pump1`` elsewhere)."""
+        return self.client.names.get(path) or path.removeprefix("drainage.")
+
+    def name_of(self, room: str) -> str:
+        return self.client.names.get(room) or (
+            self.t("drainage") if room == "drainage" else f"{self.t('drainage')} ({room})")
+
+    def fv(self, path: str, unit: str = "", nd: int = 1, text: str | None = None) -> str:
+        """A tag as every screen shows it (not good: dimmed, reason, age)."""
+        return fmt(self.v(path), unit, nd, self.t, self.client.now(), text)
+
+    def status_text(self, room: str) -> str:
+        v = self.v(f"{room}.control.status")
+        return self.fv(f"{room}.control.status",
+                       text=self.t.text(str(v.value)) if v and v.value else None)
+
+    def running_text(self, room: str) -> str:
+        """Pumps running of all, counted from the same states the drainage screen shows,
+        and no better than the worst of them."""
+        pumps = self.pumps(room)
+        states = [self.v(f"{room}.{p}.state") for p in pumps]
+        n = sum(1 for v in states if v is not None and v.value == "running")
+        worst = next((v for v in states if v is not None and not v.trusted), None)
+        text = f"{n}/{len(pumps)} {self.t('running_of')}"
+        return text if worst is None else fmt(worst, "", 1, self.t, self.client.now(),
+                                              text)
 
     def _mode(self, path: str) -> str:
         """Local (the selector at the pump), else the PLC's mode register, in words."""
         local, mode = self.v(f"{path}.local"), self.v(f"{path}.mode")
         if local and local.value:
-            return self.t("local")
-        if mode is None or not isinstance(mode.value, float):
-            return "?"
-        word = self.t(f"mode.{int(mode.value)}")
-        return word + ("" if mode.good and not mode.stale else "?")
+            return self.fv(f"{path}.local", text=self.t("local"))
+        if mode is None or not isinstance(mode.value, int | float):
+            return "--"
+        return self.fv(f"{path}.mode", text=self.t(f"mode.{int(mode.value)}"))
 
     def _state(self, path: str) -> str:
         v = self.v(f"{path}.state")
         if v is None:
             return "--"
-        word = self.t(f"st.{v.value}")
-        return word + ("" if v.good and not v.stale else "?")
+        return self.fv(f"{path}.state", text=self.t(f"st.{v.value}"))
 
     def _drainage(self) -> None:
         t = self.t
         lines = []
         for room in self.rooms():
-            plan = ""
+            lines.append(f"{self.name_of(room)}: {t('sump_level')} "
+                         f"{self.fv(f'{room}.sump.level', ' m', 2)}  "
+                         f"{self.fv(f'{room}.sump.fill', ' %', 1)}")
             if self.v(f"{room}.plan.pumps") is not None:
-                plan = (f"   {t('plan')}: {fmt(self.v(f'{room}.plan.pumps'), '', 0)} "
-                        f"{t('pumps_now')}, {t('saving')} "
-                        f"{fmt(self.v(f'{room}.plan.saving_pct'), ' %', 1)}   "
-                        f"{fmt(self.v(f'{room}.control.status'))}")
-            lines.append(("" if room == "drainage" else f"{room}: ")
-                         + f"{t('sump_level')}: {fmt(self.v(f'{room}.sump.level'), ' m', 2)}   "
-                         f"{fmt(self.v(f'{room}.sump.fill'), ' %', 1)}{plan}")
+                lines.append(f"  {t('plan')}: {self.fv(f'{room}.plan.pumps', '', 0)} "
+                             f"{t('pumps_now')}, {t('saving')} "
+                             f"{self.fv(f'{room}.plan.saving_pct', ' %', 1)}")
+            lines.append(f"  {self.status_text(room)}")
         self.query_one("#sump", Static).update("\n".join(lines))
         table = self.query_one("#pumps", DataTable)
         for path in self.all_pumps():
@@ -259,9 +289,9 @@ class Console(App[None]):
             if (x := self.v(f"{path}.state")) is not None and x.value == "fault":
                 state = f"[bold white on red]{state}[/]"
             row = [self.shown(path), state, self._mode(path),
-                   fmt(self.v(f"{path}.flow"), "", 0), fmt(self.v(f"{path}.current")),
-                   fmt(self.v(f"{path}.bearing_temp")), fmt(self.v(f"{path}.stator_temp")),
-                   fmt(self.v(f"{path}.run_hours"))]
+                   self.fv(f"{path}.flow", "", 0), self.fv(f"{path}.current"),
+                   self.fv(f"{path}.bearing_temp"), self.fv(f"{path}.stator_temp"),
+                   self.fv(f"{path}.run_hours")]
             if path in table.rows:
                 for col, value in zip(table.columns, row, strict=True):
                     table.update_cell(path, col, value)
@@ -276,7 +306,8 @@ class Console(App[None]):
         if len(f) == 2 and f[0] in "pP" and f[1] in "1234":
             rows = [r for r in rows if r.priority <= int(f[1])]
         elif f:
-            rows = [r for r in rows if f.lower() in f"{r.id} {r.text}".lower()]
+            rows = [r for r in rows
+                    if f.lower() in f"{r.id} {r.text} {r.text_zh}".lower()]
         return sorted(rows, key=lambda r: (r.shelved, r.priority, -r.t))
 
     def _alarms(self) -> None:
@@ -289,103 +320,17 @@ class Console(App[None]):
         keep = table.cursor_row
         table.clear()
         for r in rows:
+            acked = f"{when(r.acked)} {r.acked_by}".strip()
+            cells = [t("shelved") if r.shelved else t(r.state), when(r.t),
+                     self._alarm_text(r.id), when(r.cleared), acked]
             if r.shelved:
-                table.add_row(f"[dim] {r.priority} [/]", f"[dim]{r.text}[/]",
-                              f"[dim]{t('shelved')}[/]", key=r.id)
+                table.add_row(f"[dim] {r.priority} [/]", *(f"[dim]{c}[/]" for c in cells),
+                              key=r.id)
             else:
                 style = PRIORITY_STYLE.get(r.priority, "")
-                table.add_row(f"[{style}] {r.priority} [/]", r.text, t(r.state), key=r.id)
+                table.add_row(f"[{style}] {r.priority} [/]", *cells, key=r.id)
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1))
-
-    # --- commands --------------------------------------------------------------------------
-    def _selected(self, table_id: str) -> str | None:
-        table = self.query_one(f"#{table_id}", DataTable)
-        if table.row_count == 0:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-
-    def say(self, text: str) -> None:
-        self.query_one("#message", Static).update(text)
-
-    async def _call(self, target: str, method: str, *args: Any) -> None:
-        done, why = await self.client.call(target, method, *args)
-        self.say(f"{self.t('done') if done else self.t('refused')}: {why}")
-
-    def _pump_state(self, path: str) -> str:
-        """The interlock state a command dialog shows before the operator confirms."""
-        t, room = self.t, path.split(".")[0]
-        reason = self.v(f"{path}.fault_reason")
-        return (f"{t('interlocks')}: {t('state')} {self._state(path)}, "
-                f"{t('mode')} {self._mode(path)}, "
-                f"{t('sump_level')} {fmt(self.v(f'{room}.sump.level'), ' m', 2)}"
-                + (f"\n{reason.value}" if reason and reason.value else ""))
-
-    def action_command(self, action: str) -> None:
-        pump = self._selected("pumps")
-        if pump is None:
-            return
-
-        async def go(ok: bool | None) -> None:
-            if ok:
-                await self._call(pump, action.capitalize())
-        self.push_screen(Confirm(f"{self.t(action)} {self.shown(pump)}?\n"
-                                 f"{self._pump_state(pump)}"), go)
-
-    def action_mode(self) -> None:
-        pump = self._selected("pumps")
-        if pump is None:
-            return
-        options = [("remote-manual", self.t("remote-manual")),
-                   ("remote-auto", self.t("remote-auto"))]
-
-        async def go(mode: str | None) -> None:
-            if mode is not None:
-                await self._call(pump, "SetMode", mode)
-        self.push_screen(Choose(f"{self.t('mode')} {self.shown(pump)}\n"
-                                f"{self._pump_state(pump)}",
-                                options), go)
-
-    def action_ack(self) -> None:
-        alarm = self._selected("alarm-list")
-        if alarm is None:
-            return
-
-        async def go(answer: list[str] | None) -> None:
-            if answer is not None:
-                await self._call("alarms", "Acknowledge", alarm, answer[0])
-        self.push_screen(Ask(f"{self.t('ack')} {alarm}", [(self.t("comment"), "")]), go)
-
-    def action_shelve(self) -> None:
-        alarm = self._selected("alarm-list")
-        if alarm is None:
-            return
-
-        async def go(answer: list[str] | None) -> None:
-            if answer is None:
-                return
-            try:
-                minutes = float(answer[0])
-            except ValueError:
-                self.say(f"{self.t('refused')}: {answer[0]!r} - {self.t('minutes')}?")
-                return
-            await self._call("alarms", "Shelve", alarm, minutes * 60.0, answer[1])
-        self.push_screen(Ask(f"{self.t('shelve')} {alarm}", [(self.t("minutes"), "60"),
-                                                              (self.t("reason"), "")]), go)
-
-    async def action_unshelve(self) -> None:
-        alarm = self._selected("alarm-list")
-        if alarm is not None:
-            await self._call("alarms", "Unshelve", alarm)
-
-    def action_filter(self) -> None:
-        def go(answer: list[str] | None) -> None:
-            if answer is not None:
-                self.alarm_filter = answer[0].strip()
-                self._dirty = True
-                self._refresh()
-        self.push_screen(Ask(self.t("filter_help"), [(self.t("filter"), self.alarm_filter)]),
-                         go)
 
     async def action_shorter(self) -> None:
         await self.query_one(TrendView).widen(-1)
@@ -396,6 +341,8 @@ class Console(App[None]):
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "trend-tags":
             await self.query_one(TrendView).pick(str(event.row_key.value))
+        elif event.data_table.id == "alarm-list":
+            self.action_detail()
 
 
 def make_console(client: SiteClient, lang: str, title: str) -> Console:

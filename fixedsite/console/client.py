@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,33 @@ CLIENT_URI = "urn:fixedsite:console"
 
 @dataclass
 class Value:
+    """A tag as the console last heard it. ``why`` names what is wrong with a value that
+    is not good (a key of the texts catalogue: comm_fail, stale, out_of_range ...), ``ts``
+    is when it last changed on the site's clock (value or quality)."""
+
     value: Any
     good: bool
     stale: bool = False
+    why: str = ""
+    ts: float = 0.0
+
+    @property
+    def trusted(self) -> bool:
+        return self.good and not self.stale
+
+
+# OPC UA status -> the tag store's reason (what the screen says), the worst first
+_STATUS_WHY = {ua.StatusCodes.BadCommunicationError: "comm_fail",
+               ua.StatusCodes.BadOutOfRange: "out_of_range",
+               ua.StatusCodes.BadWaitingForInitialData: "not_yet_read",
+               ua.StatusCodes.UncertainLastUsableValue: "stale"}
+
+
+def why_of(status: ua.StatusCode) -> str:
+    """The reason a screen shows for a status code: "" when good."""
+    if status.is_good():
+        return ""
+    return _STATUS_WHY.get(status.value, "uncertain" if status.is_uncertain() else "bad")
 
 
 @dataclass(frozen=True)
@@ -47,8 +72,13 @@ class AlarmRow:
     text: str
     priority: int
     state: str            # active (unacknowledged), acked, rtn (returned, unacknowledged)
-    t: float
+    t: float              # raised: when it went active (site time, Unix s)
     shelved: bool = False
+    cleared: float = 0.0  # 0: still active
+    acked: float = 0.0    # 0: not acknowledged
+    acked_by: str = ""
+    text_zh: str = ""
+    detail: str = ""      # what completes the text (a fault reason, the link's last error)
 
 
 ROW_STATE = {"unack_active": "active", "ack_active": "acked", "unack_rtn": "rtn"}
@@ -62,6 +92,12 @@ class SiteClient:
         self.connected = False
         self.error = ""
         self.ns = 0
+        self.site_now = 0.0                 # the newest source time heard: the site's clock
+        self._heard = (0.0, 0.0)            # (wall, site) when site_now last moved
+        self._rate = 1.0                    # site seconds per wall second, as observed
+        self.names: dict[str, str] = {}     # system / equipment id -> name to show
+        self.lang = "en"
+        self.role = ""                      # as the server says (site.WhoAmI), else unknown
         self.on_change: Callable[[], None] = lambda: None
         self._touched: set[str] = set()
         self._client: Client | None = None
@@ -115,11 +151,61 @@ class SiteClient:
         # what stood before we listened; events that arrived meanwhile are newer and win
         node = c.get_node(ua.NodeId("alarms", self.ns))
         cols = await node.call_method(ua.NodeId("alarms.Current", self.ns))
-        for aid, prio, state, shelved, t, text in zip(*(x or [] for x in cols), strict=True):
-            if aid not in self._touched:
-                self.mirror(aid, text, prio, state, bool(shelved), t)
+        for row in zip(*(x or [] for x in cols), strict=True):
+            if row[0] not in self._touched:
+                args, more = _current_row(row)
+                self.mirror(*args, **more)
+        self.names = await self._names(c)
+        self.role = await self._role(c)
         self.connected, self.error = True, ""
         self.on_change()
+
+    def heard(self, ts: float) -> None:
+        """A source time heard: the site's clock is at least there. Its rate against the
+        wall is measured, so ages keep growing while the link is down."""
+        if ts <= self.site_now:
+            return
+        wall = time.monotonic()
+        w0, s0 = self._heard
+        if s0 and wall - w0 > 2.0:
+            self._rate = max(1.0, (ts - s0) / (wall - w0))
+            self._heard = (wall, ts)
+        elif not s0:
+            self._heard = (wall, ts)
+        self.site_now = ts
+
+    def now(self) -> float:
+        """The site's time as best known here: the newest time heard while connected,
+        carried on at the observed rate while not."""
+        if self.connected or not self.site_now:
+            return self.site_now
+        w0, s0 = self._heard
+        return max(self.site_now, s0 + (time.monotonic() - w0) * self._rate)
+
+    async def set_lang(self, lang: str) -> None:
+        """The language names are shown in (the console's); fetched again now if connected."""
+        self.lang = lang
+        if self._client is not None and self.connected:
+            self.names = await self._names(self._client)
+            self.on_change()
+
+    async def _role(self, c: Client) -> str:
+        try:
+            _user, role = await c.get_node(ua.NodeId("site", self.ns)).call_method(
+                ua.NodeId("site.WhoAmI", self.ns))
+        except (TimeoutError, ua.UaError, OSError, ValueError):
+            return ""
+        return str(role or "")
+
+    async def _names(self, c: Client) -> dict[str, str]:
+        """The configured names of systems and equipment in the console's language (a
+        server without ``site.Names`` leaves the ids)."""
+        try:
+            ids, names = await c.get_node(ua.NodeId("site", self.ns)).call_method(
+                ua.NodeId("site.Names", self.ns), ua.Variant(self.lang, ua.VariantType.String))
+        except (TimeoutError, ua.UaError, OSError, ValueError):
+            return {}
+        return {str(i): str(n) for i, n in zip(ids or [], names or [], strict=False) if n}
 
     async def _site_uri(self, c: Client) -> str:
         uris = await c.get_namespace_array()
@@ -154,7 +240,7 @@ class SiteClient:
                 if self.connected:
                     self.connected, self.error = False, str(e) or "connection lost"
                     for v in self.values.values():
-                        v.stale = True
+                        v.stale, v.why = True, v.why or "disconnected"
                     self.on_change()
             with contextlib.suppress(Exception):
                 if c is not None:
@@ -169,17 +255,18 @@ class SiteClient:
                 pause = min(pause * 2, 10.0)
 
     def mirror(self, aid: str, text: str, priority: int, state: str, shelved: bool,
-               t: float | None) -> None:
-        """One alarm's state as the server says it is now (t: when it became active; None
-        keeps the time already shown)."""
+               t: float | None, **more: Any) -> None:
+        """One alarm's state as the server says it is now (t: when it was raised; None
+        keeps the time already shown; ``more``: AlarmRow's other fields)."""
         self._touched.add(aid)
         row_state = ROW_STATE.get(state, "normal")
         if row_state == "normal" and not shelved:
             self.alarms.pop(aid, None)
             return
         old = self.alarms.get(aid)
-        when = t if t is not None else (old.t if old is not None else 0.0)
-        self.alarms[aid] = AlarmRow(aid, text, int(priority), row_state, when, shelved)
+        when = t if t else (old.t if old is not None else 0.0)
+        self.alarms[aid] = AlarmRow(aid, text, int(priority), row_state, when, shelved,
+                                    **more)
 
     async def _site_call(self, method: str, *args: ua.Variant) -> Any:
         """A read-only method of the site object; None when it cannot be had now."""
@@ -236,12 +323,40 @@ class _Handler:
         self.c = client
 
     def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        status = data.monitored_item.Value.StatusCode
-        self.c.values[node.nodeid.Identifier] = Value(val, status.is_good())
+        dv = data.monitored_item.Value
+        status = dv.StatusCode
+        ts = dv.SourceTimestamp.timestamp() if dv.SourceTimestamp is not None else 0.0
+        self.c.heard(ts)
+        self.c.values[node.nodeid.Identifier] = Value(val, status.is_good(), False,
+                                                      why_of(status), ts)
         self.c.on_change()
 
     def event_notification(self, ev: Any) -> None:
-        """Each event carries the alarm's state after it, so the mirror just copies it."""
-        t = ev.Time.timestamp() if ev.Transition == "active" else None
-        self.c.mirror(ev.AlarmId, ev.Message.Text, ev.Priority, ev.State, bool(ev.Shelved), t)
+        """Each event carries the alarm's state and own times after it, so the mirror
+        just copies it."""
+        raised = float(getattr(ev, "RaisedTime", 0.0) or 0.0)
+        t = raised or (ev.Time.timestamp() if ev.Transition == "active" else None)
+        self.c.mirror(ev.AlarmId, ev.Message.Text, ev.Priority, ev.State, bool(ev.Shelved), t,
+                      **_more(getattr(ev, "ClearedTime", 0.0), getattr(ev, "AckedTime", 0.0),
+                              getattr(ev, "AckedBy", ""), getattr(ev, "MessageZh", ""),
+                              getattr(ev, "Detail", "")))
         self.c.on_change()
+
+
+def _more(cleared: Any, acked: Any, acked_by: Any, text_zh: Any, detail: Any
+          ) -> dict[str, Any]:
+    return {"cleared": float(cleared or 0.0), "acked": float(acked or 0.0),
+            "acked_by": str(acked_by or ""), "text_zh": str(text_zh or ""),
+            "detail": str(detail or "")}
+
+
+def _current_row(row: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A row of ``alarms.Current`` as ``mirror``'s arguments: (id, priority, state,
+    shelved, raised, cleared, acked, acked_by, text, text_zh, detail), or the older
+    six columns (id, priority, state, shelved, time, text)."""
+    if len(row) == 6:
+        aid, prio, state, shelved, t, text = row
+        return (aid, text, prio, state, bool(shelved), t), {}
+    aid, prio, state, shelved, raised, cleared, acked, acked_by, text, text_zh, detail = row
+    return ((aid, text, prio, state, bool(shelved), raised),
+            _more(cleared, acked, acked_by, text_zh, detail))

@@ -20,8 +20,9 @@ class Dialog(ModalScreen[Any]):
 
     DEFAULT_CSS = """
     Dialog { align: center middle; }
-    Dialog > Vertical { width: 68; height: auto; border: round $primary; padding: 1 2;
-                        background: $surface; }
+    Dialog > Vertical { width: 68; max-width: 96%; height: auto; max-height: 96%;
+                        border: round $primary; padding: 0 1; background: $surface; }
+    Dialog .keys { color: $text-muted; margin-top: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
@@ -32,14 +33,14 @@ class Dialog(ModalScreen[Any]):
 class Confirm(Dialog):
     BINDINGS = [Binding("y,enter", "yes", "confirm"), Binding("n,escape", "cancel", "cancel")]
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, keys: str = "y / Enter   n / Esc") -> None:
         super().__init__()
-        self.text = text
+        self.text, self.keys = text, keys
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.text, id="confirm-text")
-            yield Label("\\[y] / Enter   \\[n] / Esc")
+            yield Label(self.keys, classes="keys", markup=False)
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -48,16 +49,16 @@ class Confirm(Dialog):
 class Choose(Dialog):
     """Pick one of a few options by its number key (the state it acts on shown above)."""
 
-    def __init__(self, text: str, options: list[tuple[str, str]]) -> None:
+    def __init__(self, text: str, options: list[tuple[str, str]], keys: str = "Esc") -> None:
         super().__init__()
-        self.text, self.options = text, options
+        self.text, self.options, self.keys = text, options, keys
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.text, id="choose-text")
             for i, (_value, label) in enumerate(self.options, 1):
                 yield Label(f"\\[{i}] {label}")
-            yield Label("\\[Esc]")
+            yield Label(self.keys, classes="keys", markup=False)
 
     def on_key(self, event: Any) -> None:
         if event.key.isdigit() and 1 <= int(event.key) <= len(self.options):
@@ -68,9 +69,10 @@ class Choose(Dialog):
 class Ask(Dialog):
     """One or more text fields; Enter in the last one answers with all their values."""
 
-    def __init__(self, title: str, fields: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, fields: list[tuple[str, str]],
+                 keys: str = "Enter   Esc") -> None:
         super().__init__()
-        self.title_text, self.fields = title, fields
+        self.title_text, self.fields, self.keys = title, fields, keys
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -78,6 +80,7 @@ class Ask(Dialog):
             for i, (label, default) in enumerate(self.fields):
                 yield Label(label)
                 yield Input(default, id=f"field{i}")
+            yield Label(self.keys, classes="keys", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))
@@ -85,3 +88,18 @@ class Ask(Dialog):
             self.focus_next()
             return
         self.dismiss([i.value for i in inputs])
+
+
+class Info(Dialog):
+    """Text to read (an alarm's detail, why a key did nothing); any of Esc / Enter closes."""
+
+    BINDINGS = [Binding("escape,enter,q", "cancel", "close")]
+
+    def __init__(self, text: str, keys: str = "Esc") -> None:
+        super().__init__()
+        self.text, self.keys = text, keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.text, id="info-text", markup=False)
+            yield Label(self.keys, classes="keys", markup=False)

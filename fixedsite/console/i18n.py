@@ -5,6 +5,8 @@ from __future__ import annotations
 import locale
 import os
 
+from fixedsite.texts import translate
+
 TEXT: dict[str, dict[str, str]] = {
     "overview": {"en": "Overview", "zh_CN": "总览"},
     "drainage": {"en": "Drainage", "zh_CN": "排水"},
@@ -83,6 +85,39 @@ TEXT: dict[str, dict[str, str]] = {
     "active": {"en": "active", "zh_CN": "未确认"},
     "acked": {"en": "acknowledged", "zh_CN": "已确认"},
     "rtn": {"en": "cleared, unacknowledged", "zh_CN": "已恢复未确认"},
+    # why a value is not good (display.fmt), from the OPC UA status
+    "q.comm_fail": {"en": "comm lost", "zh_CN": "通信中断"},
+    "q.stale": {"en": "stale", "zh_CN": "数据过期"},
+    "q.out_of_range": {"en": "out of range", "zh_CN": "超量程"},
+    "q.not_yet_read": {"en": "not read yet", "zh_CN": "尚未读取"},
+    "q.uncertain": {"en": "uncertain", "zh_CN": "可疑"},
+    "q.bad": {"en": "bad", "zh_CN": "坏值"},
+    "q.disconnected": {"en": "no link to controller", "zh_CN": "与控制器断开"},
+    "raised": {"en": "Raised", "zh_CN": "发生"},
+    "cleared": {"en": "Cleared", "zh_CN": "恢复"},
+    "acked_at": {"en": "Acknowledged", "zh_CN": "确认"},
+    "detail": {"en": "Detail", "zh_CN": "详情"},
+    "by": {"en": "by", "zh_CN": "确认人"},
+    "keys_confirm": {"en": "Enter confirm   Esc cancel", "zh_CN": "回车 确认   Esc 取消"},
+    "keys_yes_no": {"en": "y / Enter confirm   n / Esc cancel",
+                    "zh_CN": "y / 回车 确认   n / Esc 取消"},
+    "keys_pick": {"en": "number key picks   Esc cancel", "zh_CN": "按数字键选择   Esc 取消"},
+    "keys_close": {"en": "Esc / Enter close", "zh_CN": "Esc / 回车 关闭"},
+    "user": {"en": "User", "zh_CN": "用户"},
+    "running_of": {"en": "running", "zh_CN": "台运行"},
+    "auto_start_hint": {"en": "{pump} is in remote auto: level control starts and stops it.",
+                        "zh_CN": "{pump} 处于远程自动：由水位控制启停。"},
+    "switch_and_start": {"en": "switch to remote manual, then {action}",
+                         "zh_CN": "切换到远程手动，然后{action}"},
+    "ask_engineer": {"en": "Ask an engineer to switch it to remote manual (key m), "
+                           "or leave it to level control.",
+                     "zh_CN": "请工程师将其切换到远程手动（m 键），或交由水位控制。"},
+    "role.viewer": {"en": "viewer", "zh_CN": "查看员"},
+    "role.operator": {"en": "operator", "zh_CN": "操作员"},
+    "role.engineer": {"en": "engineer", "zh_CN": "工程师"},
+    "role.admin": {"en": "admin", "zh_CN": "管理员"},
+    "alarm_detail": {"en": "Alarm detail", "zh_CN": "报警详情"},
+    "details": {"en": "Details", "zh_CN": "详情"},
 }
 
 
@@ -99,6 +134,11 @@ class T:
     def __init__(self, lang: str) -> None:
         self.lang = lang
 
-    def __call__(self, key: str) -> str:
+    def __call__(self, key: str, **args: object) -> str:
         entry = TEXT.get(key)
-        return entry.get(self.lang, entry["en"]) if entry else key
+        text = entry.get(self.lang, entry["en"]) if entry else key
+        return text.format(**args) if args else text
+
+    def text(self, english: str) -> str:
+        """A text the controller composed (a reason, a status) in this language."""
+        return translate(english, self.lang)
