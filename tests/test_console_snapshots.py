@@ -18,11 +18,11 @@ from fixedsite.console.client import AlarmRow, SiteClient, Value
 T0 = 1_790_000_000.0
 
 
-def fixed_client() -> SiteClient:
+def fixed_client(lang: str) -> SiteClient:
     c = SiteClient("opc.tcp://127.0.0.1:1/x/", "li", "-", Path("/nonexistent"))
     c.connected = True
     v: dict[str, Any] = {"comm.drain1.online": True, "drainage.sump.level": 1.734,
-                         "drainage.sump.fill": 37.2, "drainage.control.status": "demand 2",
+                         "drainage.sump.fill": 37.2, "drainage.control.status": "demand 2 (plan)",
                          "drainage.plc1.fallback": False}
     for i in range(1, 5):
         on = i <= 2
@@ -35,20 +35,30 @@ def fixed_client() -> SiteClient:
               f"drainage.pump{i}.bearing_temp": 57.1 if on else 24.0,
               f"drainage.pump{i}.stator_temp": 61.3 if on else 24.0,
               f"drainage.pump{i}.run_hours": 100.0 * i}
-    c.values = {k: Value(x, True) for k, x in v.items()}
+    c.values = {k: Value(x, True, ts=T0 - 5) for k, x in v.items()}
     c.values["drainage.pump3.state"] = Value("fault", True)
-    c.values["drainage.pump3.bearing_temp"] = Value(24.0, False)       # shown with "?"
-    c.alarms = {"drainage.pump3.FAULT": AlarmRow("drainage.pump3.FAULT",
-                                                 "Main pump 3 fault: motor overload relay "
-                                                 "tripped", 2, "active", T0),
-                "drainage.sump.level.H": AlarmRow("drainage.sump.level.H",
-                                                  "Main sump level H (2.2)", 2, "acked",
-                                                  T0 - 60)}
+    # not good: dimmed, with the reason and how long ago (2 min 10 s)
+    c.values["drainage.pump3.bearing_temp"] = Value(24.0, False, why="comm_fail",
+                                                    ts=T0 - 130)
+    c.site_now = T0
+    c.role = "operator"
+    zh = lang == "zh_CN"
+    c.names = {f"drainage.pump{i}": f"{i}号主排水泵" if zh else f"Main pump {i}"
+               for i in range(1, 5)} | {"drainage": "-350 m 水平主排水" if zh else
+                                        "Main drainage, -350 m level"}
+    c.alarms = {"drainage.pump3.FAULT": AlarmRow(
+        "drainage.pump3.FAULT", "Main pump 3 fault", 2, "active", T0 - 300,
+        text_zh="3号主排水泵 故障", detail="PLC trip 1: motor overload relay tripped"),
+        "drainage.sump.level.H": AlarmRow(
+            "drainage.sump.level.H", "Main sump level H (2.2)", 2, "acked", T0 - 3600,
+            acked=T0 - 3000, acked_by="li", text_zh="主水仓水位 高限（2.2）")}
     return c
 
 
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)])
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 @pytest.mark.parametrize("screen", ["1", "2", "3", "5"])
-def test_screen(snap_compare: Any, lang: str, screen: str) -> None:
-    app = make_console(fixed_client(), lang, "Demo mine")
-    assert snap_compare(app, press=[screen], terminal_size=(110, 24))
+def test_screen(snap_compare: Any, lang: str, screen: str, size: tuple[int, int]) -> None:
+    """80x24 is the smallest terminal a console must work in: nothing cut off there."""
+    app = make_console(fixed_client(lang), lang, "演示矿井" if lang == "zh_CN" else "Demo mine")
+    assert snap_compare(app, press=[screen], terminal_size=size)

@@ -92,8 +92,8 @@ class Console(Actions, App[None]):
                 pumps.add_column(t("pump"))
                 pumps.add_column(t("state"))
                 pumps.add_column(t("mode"))
-                pumps.add_columns(f"{t('flow')} m3/h", f"{t('current')} A",
-                                  f"{t('bearing')} °C", f"{t('stator')} °C", t("hours"))
+                pumps.add_columns(f"{t('flow')} m3/h", f"{t('current')} A", t("hours"),
+                                  f"{t('temps')} °C")          # the widest last
                 yield pumps
             with Vertical(id="alarms"):
                 yield Static(id="alarm-filter")
@@ -290,8 +290,9 @@ class Console(Actions, App[None]):
                 state = f"[bold white on red]{state}[/]"
             row = [self.shown(path), state, self._mode(path),
                    self.fv(f"{path}.flow", "", 0), self.fv(f"{path}.current"),
-                   self.fv(f"{path}.bearing_temp"), self.fv(f"{path}.stator_temp"),
-                   self.fv(f"{path}.run_hours")]
+                   self.fv(f"{path}.run_hours", "", 0),
+                   f"{self.fv(f'{path}.bearing_temp', '', 0)} / "
+                   f"{self.fv(f'{path}.stator_temp', '', 0)}"]
             if path in table.rows:
                 for col, value in zip(table.columns, row, strict=True):
                     table.update_cell(path, col, value)

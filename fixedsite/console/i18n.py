@@ -25,6 +25,7 @@ TEXT: dict[str, dict[str, str]] = {
     "bearing": {"en": "Bearing", "zh_CN": "轴承温度"},
     "stator": {"en": "Stator", "zh_CN": "定子温度"},
     "hours": {"en": "Run h", "zh_CN": "运行小时"},
+    "temps": {"en": "Bearing / stator", "zh_CN": "轴承/定子"},
     "priority": {"en": "P", "zh_CN": "级"},
     "alarm": {"en": "Alarm", "zh_CN": "报警"},
     "active_alarms": {"en": "Active alarms", "zh_CN": "当前报警"},
