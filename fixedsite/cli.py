@@ -1,4 +1,4 @@
-"""``fixedsite`` command line: check-config, run, hil, demo, diagram."""
+"""The ``fixedsite`` command line: one subcommand per job (``build_parser``)."""
 
 from __future__ import annotations
 
@@ -390,61 +390,141 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_DEFAULT = "(default: the demo config, configs/demo-mine.toml)"
+DESCRIPTION = ("fixedsite: supervisory control of a mine's pumping stations (controller, "
+               "simulated site, operator console, records). 'fixedsite COMMAND --help' "
+               "shows a command's options.")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, so nobody has to read the code to know
+    what an option is when not given; a help that already says it (a default that is
+    worked out, e.g. 'from the config') is left as written, and a flag (off unless given)
+    or an option with no default has nothing to name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or "(default:" in text or action.default is None or \
+                action.default is False or action.default is argparse.SUPPRESS or \
+                not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # the commands' names are not counted by argparse: a long one would sit alone on
+        # its line with its description under it
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            longest = max((len(a.dest) for a in action._get_subactions()), default=0)  # noqa: SLF001
+            self._action_max_length = max(self._action_max_length,
+                                          longest + self._current_indent + 2)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # a file name or a 'remote-auto' is never cut at its hyphen
+        import textwrap
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _command(sub: Any, name: str, line: str) -> argparse.ArgumentParser:
+    """A subcommand whose one line is both its entry in ``fixedsite --help`` and the
+    head of its own ``--help``."""
+    return sub.add_parser(name, help=line, description=line[0].upper() + line[1:] + ".",
+                          formatter_class=_Help)
+
+
+def _config_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=DEMO_CONFIG, metavar="FILE",
+                   help=f"the site config {DEMO_DEFAULT}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fixedsite", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
-    sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check-config", help="validate a site config and exit")
-    c.add_argument("file", type=Path)
-    for name, helptext in (("run", "run the controller"),
-                           ("hil", "run the simulated site (HIL) alone"),
-                           ("demo", "HIL site and controller in one process")):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("--config", type=Path, default=DEMO_CONFIG)
-        s.add_argument("--scale", type=_scale, help="time acceleration (overrides [clock])")
-        s.add_argument("--clock-anchor", type=_finite,
+    p = argparse.ArgumentParser(prog="fixedsite", description=DESCRIPTION,
+                                formatter_class=_Help)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log at INFO (otherwise warnings and errors only)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           title="commands")
+    c = _command(sub, "check-config", "validate a site config, print every problem, exit")
+    c.add_argument("file", type=Path, help="the site config (TOML) to check")
+    for name, line in (("run", "run the controller against the site's PLCs"),
+                       ("hil", "run the simulated site (HIL) alone, for a controller "
+                               "started apart"),
+                       ("demo", "run the simulated site and the controller in one process, "
+                                "with the console")):
+        s = _command(sub, name, line)
+        _config_option(s)
+        s.add_argument("--scale", type=_scale,
+                       help="time acceleration, simulated s per wall s (default: the "
+                            "config's [clock] scale)")
+        s.add_argument("--clock-anchor", type=_finite, metavar="EPOCH_S",
                        help="wall time (epoch s) at which simulated time starts; give the "
-                            "HIL's value to a separately started controller")
-        s.add_argument("--every", type=_positive, default=1.0, help="status period, wall s")
+                            "HIL's value to a separately started controller (default: now)")
+        s.add_argument("--every", type=_positive, default=1.0, metavar="S",
+                       help="status period, wall seconds")
         s.add_argument("--plain", action="store_true",
                        help="plain text status (the demo otherwise opens the console)")
-        s.add_argument("--lang", choices=["zh_CN", "en"], help="console language")
+        s.add_argument("--lang", choices=["zh_CN", "en"],
+                       help="console language (default: the config's [site] lang)")
         if name == "hil":
             from fixedsite.cli_hil import add_hil_options
             add_hil_options(s)
-    sub.add_parser("diagram", help="print the pump sequence as a Mermaid state diagram")
-    a = sub.add_parser("audit", help="check or show the audit log")
-    a.add_argument("action", choices=["verify", "tail"])
-    a.add_argument("--config", type=Path, default=DEMO_CONFIG)
-    a.add_argument("--db", type=Path, help="the audit database (default: from the config)")
-    a.add_argument("--last", type=_count(1), default=20)
-    r = sub.add_parser("report", help="monthly run hours, starts, energy by tariff, alarms, "
-                                      "fault time")
-    r.add_argument("--config", type=Path, default=DEMO_CONFIG)
-    r.add_argument("--db", type=Path, help="the history database (default: from the config)")
-    r.add_argument("--month", type=_month, help="YYYY-MM (default: this month)")
-    r.add_argument("--csv", action="store_true")
-    n = sub.add_parser("plan", help="the pump plan for the next 24 h and its cost against "
-                                    "level control alone")
-    n.add_argument("--config", type=Path, default=DEMO_CONFIG)
-    n.add_argument("--db", type=Path, help="the history database (default: from the config)")
-    n.add_argument("--level", type=_finite, help="sump level now, m (default: last stored)")
-    n.add_argument("--running", type=_count(0), default=0, help="pumps running now")
-    n.add_argument("--inflow", type=_non_negative,
-                   help="inflow m3/h to assume when there is no history")
-    k = sub.add_parser("console", help="the operator console (an OPC UA client)")
-    k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/")
-    k.add_argument("--user", required=True)
-    k.add_argument("--lang", choices=["zh_CN", "en"])
-    k.add_argument("--config", type=Path, help="take the language from this site config")
-    k.add_argument("--pki", type=Path, help="where the console keeps its certificate")
-    u = sub.add_parser("user", help="remote-operation users: add, passwd, remove, list")
-    u.add_argument("action", choices=["add", "passwd", "remove", "list"])
-    u.add_argument("name", nargs="?")
+    _command(sub, "diagram", "print the pump sequence as a Mermaid state diagram")
+    a = _command(sub, "audit", "check the audit log's hash chain or show its last commands")
+    a.add_argument("action", choices=["verify", "tail"],
+                   help="verify: check the hash chain; tail: show the last commands")
+    _config_option(a)
+    a.add_argument("--db", type=Path, metavar="FILE",
+                   help="the audit database (default: audit.db in the config's storage dir)")
+    a.add_argument("--last", type=_count(1), default=20, metavar="N",
+                   help="how many commands tail shows")
+    r = _command(sub, "report", "monthly run hours, starts, energy by tariff period, "
+                                "alarms, fault time")
+    _config_option(r)
+    r.add_argument("--db", type=Path, metavar="FILE",
+                   help="the history database (default: history.db in the config's "
+                        "storage dir)")
+    r.add_argument("--month", type=_month, metavar="YYYY-MM",
+                   help="the month to report (default: this month)")
+    r.add_argument("--csv", action="store_true", help="CSV instead of a text table")
+    n = _command(sub, "plan", "the pump plan for the next 24 h and its cost against level "
+                              "control alone")
+    _config_option(n)
+    n.add_argument("--db", type=Path, metavar="FILE",
+                   help="the history database: its inflow, level and clock (default: "
+                        "history.db in the config's storage dir; none: --inflow)")
+    n.add_argument("--level", type=_finite, metavar="M",
+                   help="sump level now, m (default: the last stored, else the middle of "
+                        "the band)")
+    n.add_argument("--running", type=_count(0), default=0, metavar="N",
+                   help="pumps running now")
+    n.add_argument("--inflow", type=_non_negative, metavar="M3H",
+                   help="inflow m3/h to assume when there is no history (default: the "
+                        "HIL's normal inflow)")
+    k = _command(sub, "console", "the operator console, an OPC UA client of a controller")
+    k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/",
+                   help="the controller's OPC UA endpoint")
+    k.add_argument("--user", required=True, help="your user name (see 'fixedsite user'); "
+                   "the password is asked, or taken from FIXEDSITE_PASSWORD")
+    k.add_argument("--lang", choices=["zh_CN", "en"],
+                   help="console language (default: --config's [site] lang, else the "
+                        "locale)")
+    k.add_argument("--config", type=Path, metavar="FILE",
+                   help="take the language from this site config (default: none)")
+    k.add_argument("--pki", type=Path, metavar="DIR",
+                   help="where the console keeps its certificate and its log (default: "
+                        "~/.local/share/fixedsite/console)")
+    u = _command(sub, "user", "remote-operation users: add, passwd, remove, list")
+    u.add_argument("action", choices=["add", "passwd", "remove", "list"],
+                   help="what to do")
+    u.add_argument("name", nargs="?", help="the user (all but list)")
     u.add_argument("--role", choices=["viewer", "operator", "engineer", "admin"],
-                   default="viewer")
-    u.add_argument("--config", type=Path, default=DEMO_CONFIG)
-    u.add_argument("--file", type=Path, help="the users file (default: from the config)")
+                   default="viewer", help="the role a new user gets")
+    _config_option(u)
+    u.add_argument("--file", type=Path, metavar="FILE",
+                   help="the users file (default: users.json in the config's storage dir)")
     u.add_argument("--password-stdin", action="store_true",
                    help="read the password from standard input (for scripts)")
     return p
