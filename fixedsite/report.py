@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fixedsite.alarms.engine import AlarmEvent
 from fixedsite.alarms.kpi import Figures, figures
-from fixedsite.config import SiteConfig
+from fixedsite.config import SiteConfig, TariffConfig, TariffPeriod
 from fixedsite.historian import Historian
 
 ALIVE_EVERY_S = 60.0           # the controller writes an "alive" event this often
@@ -31,7 +31,7 @@ class Row:
     run_hours: float = 0.0
     starts: int = 0
     energy_kwh: float = 0.0
-    by_period: dict[str, float] = field(default_factory=dict)
+    by_period: dict[str, float] = field(default_factory=dict)   # by ``tier``
     cost: float = 0.0
     alarms: int = 0
 
@@ -42,10 +42,22 @@ class Report:
     t0: float
     t1: float
     rows: list[Row]
-    periods: list[str]
+    periods: list[str]                 # the tiers, each once, in the tariff's order
     fault_hours: float
     alarms_total: int
     alarm_figures: Figures | None = None
+
+
+def tier(tariff: TariffConfig, period: TariffPeriod) -> str:
+    """The report column a period's energy goes to: a line of the utility's bill.
+
+    The bill lists kWh per price tier (critical, peak, flat, valley), whatever hours and
+    months each tier covers, and an energy accountant checks the report against it; so
+    the periods a tariff names alike (the demo's summer and winter "peak") share one
+    column. A name used at two prices is two lines of the bill: its price joins the name.
+    """
+    prices = {p.price for p in tariff.periods if p.name == period.name}
+    return period.name if len(prices) == 1 else f"{period.name}_{period.price:g}"
 
 
 def month_span(year: int, month: int) -> tuple[float, float]:
@@ -90,7 +102,8 @@ def _union_hours(spans: list[tuple[float, float]]) -> float:
 
 
 def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
-    periods = [p.name for p in cfg.tariff.periods] if cfg.tariff else []
+    tariff = cfg.tariff
+    periods = list(dict.fromkeys(tier(tariff, p) for p in tariff.periods)) if tariff else []
     events = h.events_between(t0 - 31 * 86400, t1)
     alarm_events = [e for e in events if e["kind"] == "alarm" and t0 <= e["t"] < t1
                     and str(e["text"]).startswith("active")]
@@ -107,11 +120,11 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
             energy = h.samples(f"{base}.energy", t0, t1)
             row.energy_kwh = _rise(energy)
             row.by_period = dict.fromkeys(periods, 0.0)
-            if cfg.tariff is not None:
+            if tariff is not None:
                 for (_, a), (tb, b) in zip(energy, energy[1:], strict=False):
-                    period = cfg.tariff.at(tb)
+                    period = tariff.at(tb)
                     inc = b - a if b >= a else b
-                    row.by_period[period.name] += inc
+                    row.by_period[tier(tariff, period)] += inc
                     row.cost += inc * period.price
             rows.append(row)
     spans = _intervals([e for e in events if e["kind"] == "alarm"], (".LOST", ".FALLBACK"),

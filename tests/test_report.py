@@ -74,3 +74,75 @@ def test_report_cli(tmp_path: Path) -> None:
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert "drainage.pump1,240.00,10,72000.0,30000.0" in r.stdout
+
+
+def _metered(tmp_path: Path, year: int, mon: int, days: int = 3) -> tuple[Path, float, float]:
+    """pump1 metering 300 kWh every hour of the month's first ``days`` days."""
+    t0, t1 = month_span(year, mon)
+    h = Historian(tmp_path / "history.db", deadband_pct=0.0, max_interval_s=1)
+    for k in range(0, days * 24 + 1):
+        h.record("drainage.pump1.energy", t0 + k * 3600, 300.0 * k, Quality.GOOD)
+    h.close()
+    return tmp_path / "history.db", t0, t1
+
+
+def _csv_row(text: str, equipment: str) -> dict[str, str]:
+    """The equipment's row by column; every column name once (a dict would hide a twin)."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(set(rows[0])) == len(rows[0]), f"a column twice: {rows[0]}"
+    return next(dict(zip(rows[0], r, strict=True)) for r in rows if r[0] == equipment)
+
+
+@pytest.mark.parametrize("mon, hours", [
+    (7, {"valley": 10, "flat": 7, "peak": 3, "critical": 4}),      # summer: 16-18, 22-23
+    (11, {"valley": 10, "flat": 7, "peak": 7, "critical": 0}),     # 16-23
+])
+def test_two_periods_named_peak_are_one_column_on_the_bill(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mon: int,
+        hours: dict[str, int]) -> None:
+    """The demo tariff has two periods called "peak" (same price, other months and hours):
+    one "peak" column, as on the utility's bill, and the columns add up to the energy
+    metered (it showed two "peak" columns, each with all of it: 21 MWh counted twice)."""
+    db, t0, t1 = _metered(tmp_path, 2026, mon)
+    monkeypatch.setattr(time, "time", lambda: t1)
+    h = Historian(db)
+    r = build(CFG, h, t0, t1)
+    h.close()
+    row = _csv_row(as_csv(r), "drainage.pump1")
+    columns = [c for c in row if c.startswith("energy_") and c != "energy_kwh"]
+    assert columns == ["energy_valley_kwh", "energy_flat_kwh", "energy_peak_kwh",
+                       "energy_critical_kwh"]
+    for period, n in hours.items():
+        assert float(row[f"energy_{period}_kwh"]) == pytest.approx(3 * n * 300), period
+    assert sum(float(row[c]) for c in columns) == pytest.approx(float(row["energy_kwh"]))
+    assert float(row["energy_kwh"]) == pytest.approx(3 * 24 * 300)
+    header = as_text(r).splitlines()[1].split()
+    assert header.count("peak") == 1
+
+
+def test_periods_with_one_name_and_two_prices_stay_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same name at another price is another line of the bill: its own column, named
+    with its price, and still nothing lost or counted twice."""
+    tariff = CFG.tariff
+    assert tariff is not None
+    periods = [p.model_copy(update={"price": 1.5}) if p.name == "peak" and 7 in p.months
+               else p for p in tariff.periods]
+    cfg = CFG.model_copy(update={"tariff": tariff.model_copy(update={"periods": periods})})
+    db, t0, t1 = _metered(tmp_path, 2026, 7)
+    monkeypatch.setattr(time, "time", lambda: t1)
+    h = Historian(db)
+    r = build(cfg, h, t0, t1)
+    h.close()
+    row = _csv_row(as_csv(r), "drainage.pump1")
+    columns = [c for c in row if c.startswith("energy_") and c != "energy_kwh"]
+    assert columns == ["energy_valley_kwh", "energy_flat_kwh", "energy_peak_1.2025_kwh",
+                       "energy_peak_1.5_kwh", "energy_critical_kwh"]
+    assert float(row["energy_peak_1.5_kwh"]) == pytest.approx(3 * 3 * 300)
+    assert float(row["energy_peak_1.2025_kwh"]) == 0.0
+    assert sum(float(row[c]) for c in columns) == pytest.approx(3 * 24 * 300)
+    assert float(row["cost_cny"]) == pytest.approx(
+        3 * 300 * (10 * 0.26 + 7 * 0.65 + 3 * 1.5 + 4 * 1.3325))
