@@ -43,12 +43,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import math
 import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +65,19 @@ from fixedsite.alarms import AlarmEvent
 from fixedsite.alarms.handler import MAX_SHELVE_S
 from fixedsite.config import OpcUaConfig
 from fixedsite.gate import Command
+from fixedsite.northbound_alarms import SEVERITY, AlarmConditions
+from fixedsite.northbound_args import (
+    REASONS,
+    Arg,
+    check_inputs,
+    diagnostics,
+    one_of,
+    positive,
+    refusal,
+    shelve_time,
+    within,
+)
+from fixedsite.northbound_names import LANGS, Names, enums, signal_description
 from fixedsite.runtime import Controller
 from fixedsite.tags import COMM_FAIL, NOT_READ, OUT_OF_RANGE, STALE, Quality, Tag
 from fixedsite.users import LoginGuard, UserStore
@@ -76,7 +87,9 @@ log = logging.getLogger(__name__)
 
 CURRENT_USER: contextvars.ContextVar[User | None] = contextvars.ContextVar("opcua_user",
                                                                           default=None)
-SEVERITY = {1: 900, 2: 700, 3: 500, 4: 300}
+__all__ = ["SEVERITY", "Arg", "Northbound", "status_of"]
+# the asyncua session of the request being served, set by its connection's processor
+_SERVING: contextvars.ContextVar[Any] = contextvars.ContextVar("opcua_session", default=None)
 _WRITES = {ua.ObjectIds.WriteRequest_Encoding_DefaultBinary,
            ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary,
            ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary,
@@ -192,6 +205,8 @@ class _Processor(UaProcessor):
                 self.nb._unsecured_refused(_peer(self.name))
             raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
         _LOGIN.set(None)
+        _SERVING.set(self.session)
+        REASONS.set({} if kind == _CALL else None)
         if kind != _ACTIVATE:
             answer = await super()._process_message(typeid, requesthdr, seqhdr, body)
             if kind == ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary and \
@@ -215,6 +230,14 @@ class _Processor(UaProcessor):
             if not own:
                 self.session = None
             raise
+
+    def send_response(self, requesthandle: int, seqhdr: Any, response: Any,
+                      msgtype: Any = ua.MessageType.SecureMessage) -> None:
+        """asyncua's, with the Call response's DiagnosticInfos: the reason of each call
+        refused (``northbound_args``), which asyncua's server leaves empty."""
+        if isinstance(response, ua.CallResponse):
+            response.DiagnosticInfos = diagnostics(response.Results)
+        super().send_response(requesthandle, seqhdr, response, msgtype)
 
     async def _check_login(self, requesthdr: Any, body: Any
                            ) -> tuple[str, str, Account | None] | None:
@@ -291,81 +314,13 @@ def _peer(name: Any) -> str:
     return str(name or "unknown peer")
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One declared argument of a method: what a foreign client reads to call it, and
-    what the server checks before the call runs (``check``: a reason, or None)."""
-
-    name: str
-    vtype: ua.VariantType
-    description: str
-    array: bool = False
-    check: Callable[[Any], str | None] | None = None
-
-    def argument(self) -> ua.Argument:
-        return ua.Argument(Name=self.name, DataType=ua.NodeId(self.vtype.value, 0),
-                           ValueRank=1 if self.array else -1,
-                           ArrayDimensions=[0] if self.array else [],
-                           Description=ua.LocalizedText(self.description))
-
-
-_INTS = {ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16,
-         ua.VariantType.UInt16, ua.VariantType.Int32, ua.VariantType.UInt32,
-         ua.VariantType.Int64, ua.VariantType.UInt64}
-_NUMBERS = _INTS | {ua.VariantType.Float, ua.VariantType.Double}
-
-
-def _value(arg: Arg, v: Any) -> tuple[Any, str | None, int]:
-    """The Python value of one input, or the reason and status it is refused with."""
-    if not isinstance(v, ua.Variant):
-        v = ua.Variant(v)
-    if v.is_array or isinstance(v.Value, list | tuple):
-        return None, f"{arg.name} must be one value, not an array", \
-            ua.StatusCodes.BadTypeMismatch
-    value, vt = v.Value, v.VariantType
-    if arg.vtype == ua.VariantType.String:
-        ok = vt == ua.VariantType.String and isinstance(value, str)
-        want = "a string"
-    elif arg.vtype == ua.VariantType.Double:
-        ok = vt in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool)
-        want = "a number"
-        if ok:
-            value = float(value)
-            if not math.isfinite(value):
-                return None, f"{arg.name} must be a finite number, not {value}", \
-                    ua.StatusCodes.BadOutOfRange
-    elif arg.vtype == ua.VariantType.Int32:
-        ok = vt in _INTS and isinstance(value, int) and not isinstance(value, bool)
-        want = "an integer"
-    else:
-        ok, want = vt == arg.vtype, arg.vtype.name
-    if not ok:
-        return None, f"{arg.name} must be {want}, not {vt.name} {value!r}"[:200], \
-            ua.StatusCodes.BadTypeMismatch
-    why = arg.check(value) if arg.check is not None else None
-    if why is not None:
-        return None, f"{arg.name} {why}", ua.StatusCodes.BadOutOfRange
-    return value, None, ua.StatusCodes.Good
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else f"must be more than 0, not {value:g}"
-
-
-def _shelve_time(value: float) -> str | None:
-    if value <= 0:
-        return f"must be more than 0 s, not {value:g}"
-    if value > MAX_SHELVE_S:
-        return f"must be at most {MAX_SHELVE_S:.0f} s ({MAX_SHELVE_S / 3600:g} h), " \
-               f"not {value:g}"
-    return None
-
-
 _OK = [Arg("accepted", ua.VariantType.Boolean,
            "true if the command was accepted and carried out"),
        Arg("reason", ua.VariantType.String, "what was done, or why it was refused")]
 _ALARM = Arg("alarm", ua.VariantType.String,
-             "the alarm's id, as in alarms.Current (e.g. drainage.sump.level.HH)")
+             'the alarm\'s id, as in alarms.Current, e.g. "drainage.sump.level.HH"')
+# descriptions of the tags the controller derives (not in equipment.TYPES)
+DERIVED_TEXT = {"fault_reason": "why the pump's sequence faulted (empty when it has not)"}
 
 
 class Northbound:
@@ -385,6 +340,9 @@ class Northbound:
         self.server = _Server(user_manager=self._users)
         self.server.nb = self
         self.nodes: dict[str, Node] = {}
+        self.names = Names(ctl.cfg)
+        self.enums = enums(ctl.cfg)
+        self.conditions = AlarmConditions(self)
         self._pending: dict[str, Tag] = {}
         self._events: list[AlarmEvent] = []
         self._wake = asyncio.Event()
@@ -541,115 +499,147 @@ class Northbound:
 
     # --- address space -----------------------------------------------------------------------
     async def _build(self) -> None:
-        ns, store = self.ns, self.ctl.store
+        """Objects and variables in one AddNodes request each (a few hundred nodes), with
+        their configured names, descriptions, units, ranges and enumerations; then the
+        methods and the alarm conditions."""
+        ns, store, cfg = self.ns, self.ctl.store, self.ctl.cfg
+        names = self.names
         objects = self.server.nodes.objects
         site = await objects.add_object(ua.NodeId("site", ns),
-                                        ua.QualifiedName(self.ctl.cfg.site.name, ns))
-        folders: dict[str, Node] = {}
+                                        ua.QualifiedName(cfg.site.name, ns))
+        await self._describe(site, names.display("site"), names.description("site"))
+        objs: list[ua.AddNodesItem] = []
+        variables: list[ua.AddNodesItem] = []
+        props: list[ua.AddNodesItem] = []
+        folders: set[str] = set()
         for path in sorted(store.paths()):
             system, equipment, signal = path.split(".", 2)
-            parent = folders.get(system)
-            if parent is None:
-                parent = folders[system] = await site.add_object(
-                    ua.NodeId(system, ns), ua.QualifiedName(system, ns))
             key = f"{system}.{equipment}"
-            eq = folders.get(key)
-            if eq is None:
-                eq = folders[key] = await parent.add_object(ua.NodeId(key, ns),
-                                                            ua.QualifiedName(equipment, ns))
-                if key in self.ctl.pumps:
-                    await self._pump_methods(eq, key)
+            for ident, parent, bname in ((system, ua.NodeId("site", ns), system),
+                                         (key, ua.NodeId(system, ns), equipment)):
+                if ident not in folders:
+                    folders.add(ident)
+                    objs.append(_object(ua.NodeId(ident, ns), parent, ua.QualifiedName(bname, ns),
+                                        names.display(ident), names.description(ident)))
             tag = store[path]
-            var = await eq.add_variable(ua.NodeId(path, ns), ua.QualifiedName(signal, ns),
-                                        _variant(tag.value, tag.meta.kind))
+            enum = self.enums.get(path)
+            desc = enum.description if enum is not None else \
+                signal_description(cfg, path, tag.meta.description) or \
+                DERIVED_TEXT.get(signal, "")
+            node = ua.NodeId(path, ns)
+            variables.append(_variable(node, ua.NodeId(key, ns), ua.QualifiedName(signal, ns),
+                                       self._value(path, tag), desc, enum is not None))
+            if enum is not None:
+                props.append(_property(ua.NodeId(f"{path}.EnumStrings", ns), node,
+                                       "EnumStrings", enum.strings(),
+                                       "the word of each value, index == value"))
             if tag.meta.unit:
-                await var.add_property(ua.NodeId(f"{path}.EngineeringUnits", ns),
-                                       "EngineeringUnits", ua.EUInformation(
-                                           DisplayName=ua.LocalizedText(tag.meta.unit)))
+                props.append(_property(ua.NodeId(f"{path}.EngineeringUnits", ns), node,
+                                       "EngineeringUnits", ua.Variant(ua.EUInformation(
+                                           DisplayName=ua.LocalizedText(tag.meta.unit)),
+                                           ua.VariantType.ExtensionObject), "unit"))
             if tag.meta.low is not None and tag.meta.high is not None:
-                await var.add_property(ua.NodeId(f"{path}.EURange", ns), "EURange",
-                                       ua.Range(tag.meta.low, tag.meta.high))
-            self.nodes[path] = var
+                props.append(_property(ua.NodeId(f"{path}.EURange", ns), node, "EURange",
+                                       ua.Variant(ua.Range(tag.meta.low, tag.meta.high),
+                                                  ua.VariantType.ExtensionObject),
+                                       "the range the signal can show"))
             self._pending[path] = tag
+        isession = self.server.iserver.isession
+        for batch in (objs, variables, props):
+            for r in await isession.add_nodes(batch):
+                r.StatusCode.check()
+        for path in store.paths():
+            self.nodes[path] = self.server.get_node(ua.NodeId(path, ns))
+        for key in sorted(folders):
+            if key in self.ctl.pumps:
+                await self._pump_methods(self.server.get_node(ua.NodeId(key, ns)), key)
         self.alarms_node = await site.add_object(ua.NodeId("alarms", ns),
                                                  ua.QualifiedName("Alarms", ns))
+        await self._describe(self.alarms_node, ua.LocalizedText("Alarms", "en"),
+                             ua.LocalizedText("the site's alarms: methods to read and act "
+                                              "on them; their events (FixedsiteAlarmEvent, "
+                                              "an AlarmConditionType) come from here and "
+                                              "from the Server object", "en"))
         await self._alarm_methods(self.alarms_node)
+        await self._site_methods(site)
+        await self.conditions.build(self.alarms_node)
 
-        s, d, i = ua.VariantType.String, ua.VariantType.Double, ua.VariantType.Int32
-        await self._method(site, "site", "RecentCommands", self._recent, [
-            Arg("count", i, "how many of the last commands, newest first (0 to 1000)")], [
-            Arg("lines", s, "one command a line, tab-separated: time, user or source, "
-                "action, target, done or refused, reason", array=True)])
-        await self._method(site, "site", "History", self._history, [
-            Arg("path", s, "the tag's path, e.g. drainage.sump.level"),
-            Arg("window_s", d, "the last so many seconds of site time (more than 0)",
-                check=_positive),
-            Arg("buckets", i, "how many buckets (1 to 2000)")], [
-            Arg("starts", d, "each bucket's start, Unix seconds", array=True),
-            Arg("averages", d, "each bucket's time-weighted average", array=True),
-            Arg("minima", d, "each bucket's minimum", array=True),
-            Arg("maxima", d, "each bucket's maximum", array=True),
-            Arg("width_s", d, "the width of a bucket, in seconds")])
-        self.event_type = await self.server.create_custom_event_type(
-            ns, "FixedsiteAlarmEvent", ua.ObjectIds.BaseEventType,
-            [("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
-             ("Priority", ua.VariantType.Int32), ("Area", ua.VariantType.String),
-             ("User", ua.VariantType.String), ("State", ua.VariantType.String),
-             ("Shelved", ua.VariantType.Boolean)])
-        self.event_gen = await self.server.get_event_generator(self.event_type,
-                                                               self.alarms_node)
+    async def _describe(self, node: Node, display: ua.LocalizedText,
+                        description: ua.LocalizedText) -> None:
+        for attr, text in ((ua.AttributeIds.DisplayName, display),
+                           (ua.AttributeIds.Description, description)):
+            await node.write_attribute(attr, ua.DataValue(
+                ua.Variant(text, ua.VariantType.LocalizedText)))
 
-    async def _method(self, node: Node, target: str, name: str,
-                      fn: Callable[..., Awaitable[list[ua.Variant]]], inputs: list[Arg],
-                      outputs: list[Arg], command: bool = False, doc: str = "") -> None:
-        """Add a method whose inputs are declared and checked before ``fn`` runs: a bad
-        call (or a removed user's) is refused with a reason and audited, never answered
-        with asyncua's BadUnexpectedError. A command method answers ``(False, reason)``,
-        a read method a Bad status with one result per input."""
+    def _value(self, path: str, tag: Tag) -> ua.Variant:
+        enum = self.enums.get(path)
+        if enum is None:
+            return _variant(tag.value, tag.meta.kind)
+        code = enum.code(tag.value)
+        return ua.Variant(enum.unknown() if code is None else code, ua.VariantType.UInt32)
+
+    def _data_value(self, path: str, tag: Tag) -> ua.DataValue:
+        """A tag's value and status; an enumerated tag whose value has no code (a mode
+        register holding 1.5, a state never published) keeps the status of its tag if
+        that is already not good, else BadOutOfRange: never a reading."""
+        status = self.status(tag)
+        enum = self.enums.get(path)
+        if enum is not None and enum.code(tag.value) is None and status.is_good():
+            status = ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+        return ua.DataValue(self._value(path, tag), StatusCode=status,
+                            SourceTimestamp=_utc(tag.ts), ServerTimestamp=_utc(tag.ts))
+
+    @staticmethod
+    def status(tag: Tag) -> ua.StatusCode:
+        return status_of(tag)
+
+    def current_session(self) -> Any:
+        """The asyncua session of the request being served (the processor's)."""
+        return _SERVING.get()
+
+    def _wrap(self, target: str, name: str, fn: Callable[..., Awaitable[Any]],
+              inputs: list[Arg], command: bool = False, with_parent: bool = False
+              ) -> Callable[..., Awaitable[Any]]:
+        """A method callback whose inputs are checked before ``fn`` runs: a bad call (or
+        a removed user's) is refused with a Bad status and a reason (``northbound_args``)
+        and audited, never answered with asyncua's BadUnexpectedError. A command method
+        refused also answers ``(False, reason)``."""
 
         async def call(parent: ua.NodeId, *values: Any) -> Any:
             actor, role = self._caller()
             if role is None:
                 return self._refuse(actor, target, name, self._gone_reason(actor),
-                                    ua.StatusCodes.BadUserAccessDenied, [], command)
-            if len(values) != len(inputs):
-                names = ", ".join(a.name for a in inputs) or "no arguments"
-                why = f"{name} takes {len(inputs)} argument(s) ({names}), got {len(values)}"
-                code = (ua.StatusCodes.BadArgumentsMissing if len(values) < len(inputs)
-                        else ua.StatusCodes.BadTooManyArguments)
-                return self._refuse(actor, target, name, why, code, [], command)
-            args, codes, whys = [], [], []
-            for arg, v in zip(inputs, values, strict=True):
-                value, why, code = _value(arg, v)
-                args.append(value)
-                codes.append(ua.StatusCode(code))
-                if why is not None:
-                    whys.append(why)
-            if whys:
-                return self._refuse(actor, target, name, f"{name}: " + "; ".join(whys),
-                                    ua.StatusCodes.BadInvalidArgument, codes, command)
+                                    ua.StatusCodes.BadUserAccessDenied, [], [], command)
+            args, why, code, codes, whys = check_inputs(name, inputs, values)
+            if why is not None:
+                return self._refuse(actor, target, name, why, code, codes, whys, command)
             try:
-                return await fn(*args)
+                return await (fn(parent, *args) if with_parent else fn(*args))
             except Exception as e:
                 log.exception("OPC UA %s.%s failed", target, name)
                 return self._refuse(actor, target, name, f"{name} failed: {e!r}"[:300],
-                                    ua.StatusCodes.BadInternalError, [], command)
+                                    ua.StatusCodes.BadInternalError, [], [], command)
+        return call
+
+    async def _method(self, node: Node, target: str, name: str,
+                      fn: Callable[..., Awaitable[list[ua.Variant]]], inputs: list[Arg],
+                      outputs: list[Arg], doc: str, command: bool = False) -> None:
+        """Add a method, described, with its inputs declared and checked (``_wrap``)."""
         method = await node.add_method(ua.NodeId(f"{target}.{name}", self.ns),
-                                       ua.QualifiedName(name, self.ns), call,
+                                       ua.QualifiedName(name, self.ns),
+                                       self._wrap(target, name, fn, inputs, command),
                                        [a.argument() for a in inputs],
                                        [a.argument() for a in outputs])
-        if doc:
-            await method.write_attribute(ua.AttributeIds.Description, ua.DataValue(
-                ua.Variant(ua.LocalizedText(doc), ua.VariantType.LocalizedText)))
+        await method.write_attribute(ua.AttributeIds.Description, ua.DataValue(
+            ua.Variant(ua.LocalizedText(doc, "en"), ua.VariantType.LocalizedText)))
 
     def _refuse(self, actor: str, target: str, name: str, why: str, code: int,
-                codes: list[ua.StatusCode], command: bool) -> Any:
+                codes: list[ua.StatusCode], whys: list[str | None], command: bool) -> Any:
         log.warning("OPC UA %s.%s by %s refused: %s", target, name, actor or "anonymous", why)
         self._audit("access", actor or "anonymous", name, why, target)
-        if command:
-            return [ua.Variant(False, ua.VariantType.Boolean),
-                    ua.Variant(why, ua.VariantType.String)]
-        return ua.CallMethodResult(StatusCode=ua.StatusCode(code), InputArgumentResults=codes)
+        outputs = [ua.Variant(False, ua.VariantType.Boolean),
+                   ua.Variant(why, ua.VariantType.String)] if command else []
+        return refusal(code, why, codes, whys, outputs)
 
     async def _recent(self, n: int) -> list[ua.Variant]:
         """The last commands from every source, newest first: who did what, and how it
@@ -657,7 +647,7 @@ class Northbound:
         lines = [f"{r.t:.0f}\t{r.command.user or r.command.source}\t{r.command.action}"
                  f"\t{r.command.target}\t{'done' if r.decision.accepted else 'refused'}"
                  f"\t{r.decision.reason}"
-                 for r in list(self.ctl.gate.records)[::-1][:max(0, min(n, 1000))]]
+                 for r in list(self.ctl.gate.records)[::-1][:n]]
         return [ua.Variant(lines, ua.VariantType.String)]
 
     async def _history(self, path: str, window: float, buckets: int) -> list[ua.Variant]:
@@ -667,82 +657,146 @@ class Northbound:
         a gap shorter than its ``max_interval_s`` means "unchanged". Empty arrays when the
         tag has no history or the controller keeps none; the query runs off the loop."""
         h, now = self.ctl.historian, self.ctl.clock.now()
-        n = max(1, min(buckets, 2000))
         rows = []
-        if h is not None and path in self.nodes:
-            rows = await asyncio.to_thread(h.query, path, now - window, now, n)
+        if h is not None:
+            rows = await asyncio.to_thread(h.query, path, now - window, now, buckets)
         cols = ([r.t for r in rows], [r.avg for r in rows], [r.lo for r in rows],
                 [r.hi for r in rows])
         d = ua.VariantType.Double
         return [*(ua.Variant(c, d) for c in cols),
-                ua.Variant(h.bucket_width(now - window, now, n) if h else 0.0, d)]
+                ua.Variant(h.bucket_width(now - window, now, buckets) if h else 0.0, d)]
+
+    def _a_tag(self, path: str) -> str | None:
+        return None if path in self.nodes else f"{path!r} is not a tag of this server"[:200]
+
+    async def _site_methods(self, site: Node) -> None:
+        s, d, i = ua.VariantType.String, ua.VariantType.Double, ua.VariantType.Int32
+        await self._method(site, "site", "RecentCommands", self._recent, [
+            Arg("count", i, "how many of the last commands, newest first: 0 to 1000, "
+                "e.g. 20", check=within(0, 1000))], [
+            Arg("lines", s, "one command a line, tab-separated: time (Unix s), user or "
+                "source, action, target, done or refused, reason", array=True)],
+            "the last commands from every source (operators, level control, planner), "
+            "newest first, with how each ended")
+        await self._method(site, "site", "History", self._history, [
+            Arg("path", s, 'a tag\'s path (its NodeId string), e.g. "drainage.sump.level"',
+                check=self._a_tag),
+            Arg("window_s", d, "the last so many seconds of site time: more than 0, "
+                "e.g. 3600", check=positive),
+            Arg("buckets", i, "how many buckets: 1 to 2000, e.g. 60",
+                check=within(1, 2000))], [
+            Arg("starts", d, "each bucket's start, Unix seconds", array=True),
+            Arg("averages", d, "each bucket's time-weighted average", array=True),
+            Arg("minima", d, "each bucket's minimum", array=True),
+            Arg("maxima", d, "each bucket's maximum", array=True),
+            Arg("width_s", d, "the width of a bucket, in seconds")],
+            "a trend of one tag from the site's history: min/avg/max per time bucket "
+            "(buckets with no stored sample are left out: stored on change)")
+        await self._method(site, "site", "Names", self._names, [
+            Arg("lang", s, 'the language: "zh_CN" or "en", e.g. "en"',
+                check=one_of(*LANGS))], [
+            Arg("ids", s, 'each id: "site", systems ("drainage") and equipment '
+                '("drainage.pump1"), as in the NodeIds', array=True),
+            Arg("names", s, "each one's configured name in that language (Chinese falls "
+                "back to the English, then to the id)", array=True)],
+            "the configured names of the site, its systems and equipment, in either "
+            "language (DisplayNames are in the site's own language only)")
+        await self._method(site, "site", "WhoAmI", self._whoami, [], [
+            Arg("user", s, "the user name this session logged in with (empty: anonymous)"),
+            Arg("role", s, "that user's role now: viewer, operator, engineer or admin")],
+            "who this session is and the role its commands are checked with")
+
+    async def _names(self, lang: str) -> list[ua.Variant]:
+        ids = self.names.ids()
+        return [ua.Variant(ids, ua.VariantType.String),
+                ua.Variant([self.names.name(i, lang) for i in ids], ua.VariantType.String)]
+
+    async def _whoami(self) -> list[ua.Variant]:
+        name, role = self._caller()
+        return [ua.Variant(name, ua.VariantType.String),
+                ua.Variant(role or "", ua.VariantType.String)]
 
     async def _pump_methods(self, node: Node, target: str) -> None:
-        for name, action, what in (("Start", "start", "start the pump (its whole sequence)"),
-                                   ("Stop", "stop", "stop the pump"),
+        for name, action, what in (("Start", "start", "start the pump (its whole sequence: "
+                                                      "priming, motor, valve, flow proven)"),
+                                   ("Stop", "stop", "stop the pump (valve closed first)"),
                                    ("Reset", "reset", "reset the pump's fault")):
             async def call(action: str = action) -> list[ua.Variant]:
-                return await self._submit(target, action, {})
-            await self._method(node, target, name, call, [], _OK, command=True, doc=what)
+                return await self._command(target, action, {})
+            await self._method(node, target, name, call, [], _OK,
+                               f"{what}; needs the operator role and the pump in "
+                               "remote-manual; answers whether it was done and why",
+                               command=True)
 
         async def set_mode(mode: str) -> list[ua.Variant]:
-            return await self._submit(target, "set_mode", {"mode": mode})
+            return await self._command(target, "set_mode", {"mode": mode})
         await self._method(node, target, "SetMode", set_mode, [
-            Arg("mode", ua.VariantType.String, "remote-manual or remote-auto (local is "
-                "chosen at the panel); needs the engineer role")], _OK, command=True)
+            Arg("mode", ua.VariantType.String, 'the remote mode: "remote-manual" or '
+                '"remote-auto" (local is chosen at the panel), e.g. "remote-manual"',
+                check=one_of("remote-manual", "remote-auto"))], _OK,
+            "set the pump's remote mode in its PLC; needs the engineer role", command=True)
 
     async def _alarm_methods(self, node: Node) -> None:
         s, d = ua.VariantType.String, ua.VariantType.Double
 
         async def ack(alarm: str, comment: str) -> list[ua.Variant]:
-            return await self._submit("alarms", "ack", {"id": alarm, "comment": comment})
+            return await self._command("alarms", "ack", {"id": alarm, "comment": comment})
 
         async def shelve(alarm: str, seconds: float, comment: str) -> list[ua.Variant]:
-            return await self._submit("alarms", "shelve", {
+            return await self._command("alarms", "shelve", {
                 "id": alarm, "duration_s": seconds, "comment": comment})
 
         async def unshelve(alarm: str) -> list[ua.Variant]:
-            return await self._submit("alarms", "unshelve", {"id": alarm})
+            return await self._command("alarms", "unshelve", {"id": alarm})
 
         async def current() -> list[ua.Variant]:
-            """Every standing or shelved alarm now, as columns (id, priority, state,
-            shelved, time, text): what a client reads once after subscribing to events."""
-            rows = self.ctl.alarms.snapshot()
-            return [ua.Variant([r.alarm for r in rows], s),
-                    ua.Variant([r.priority for r in rows], ua.VariantType.Int32),
-                    ua.Variant([r.state for r in rows], s),
-                    ua.Variant([r.shelved for r in rows], ua.VariantType.Boolean),
-                    ua.Variant([r.t for r in rows], d), ua.Variant([r.text for r in rows], s)]
+            return self.conditions.current()
 
+        t = "Unix seconds, 0 = "
         await self._method(node, "alarms", "Current", current, [], [
             Arg("ids", s, "each alarm's id", array=True),
             Arg("priorities", ua.VariantType.Int32, "1 (highest) to 4", array=True),
-            Arg("states", s, "ISA-18.2 state", array=True),
+            Arg("states", s, "ISA-18.2 state: unack_active, ack_active, unack_rtn, or "
+                "normal (then shelved)", array=True),
             Arg("shelved", ua.VariantType.Boolean, "shelved or out of service", array=True),
-            Arg("times", d, "last transition, Unix seconds", array=True),
-            Arg("texts", s, "the alarm's message", array=True)])
+            Arg("raised", d, f"when it went active, {t}never", array=True),
+            Arg("cleared", d, f"when its condition went away, {t}still active", array=True),
+            Arg("acked", d, f"when it was acknowledged, {t}not acknowledged", array=True),
+            Arg("acked_by", s, "who acknowledged it (empty: nobody)", array=True),
+            Arg("texts", s, "the alarm's fixed text, English", array=True),
+            Arg("texts_zh", s, "the same in Chinese", array=True),
+            Arg("details", s, "what completes the text (a fault reason, a raw error)",
+                array=True)],
+            "every alarm that stands (active or not acknowledged) or is shelved, with its "
+            "own times: what a client reads once after subscribing to the alarm events")
         await self._method(node, "alarms", "Acknowledge", ack, [
-            _ALARM, Arg("comment", s, "a comment for the record (may be empty)")],
-            _OK, command=True)
+            _ALARM, Arg("comment", s, 'a comment for the record (may be empty), '
+                        'e.g. "seen on site"')], _OK,
+            "acknowledge an alarm; needs the operator role", command=True)
         await self._method(node, "alarms", "Shelve", shelve, [
             _ALARM, Arg("seconds", d, f"how long, in seconds: more than 0, at most "
-                        f"{MAX_SHELVE_S:.0f} ({MAX_SHELVE_S / 3600:g} h); it ends by itself",
-                        check=_shelve_time),
-            Arg("comment", s, "why it is shelved (required)")], _OK, command=True)
+                        f"{MAX_SHELVE_S:.0f} ({MAX_SHELVE_S / 3600:g} h); it ends by "
+                        "itself; e.g. 3600", check=shelve_time(MAX_SHELVE_S)),
+            Arg("comment", s, 'why it is shelved (required), e.g. "sensor under repair"')],
+            _OK, "shelve an alarm for a while (it follows its condition silently); needs "
+            "the engineer role", command=True)
         await self._method(node, "alarms", "Unshelve", unshelve, [_ALARM], _OK,
+                           "end an alarm's shelving now; needs the engineer role",
                            command=True)
 
-    async def _submit(self, target: str, action: str, params: dict[str, Any]
-                      ) -> list[ua.Variant]:
+    async def submit(self, target: str, action: str, params: dict[str, Any]
+                     ) -> tuple[bool, str]:
+        """A command through the gate as the calling user: (accepted, reason)."""
         name, role = self._caller()
         if role is None:            # removed between the method's check and now
-            d_ok, d_why = False, self._gone_reason(name)
-        else:
-            d = await self.ctl.gate.submit(Command(target, action, "operator", name, params,
-                                                   role))
-            d_ok, d_why = d.accepted, d.reason
-        return [ua.Variant(d_ok, ua.VariantType.Boolean),
-                ua.Variant(d_why, ua.VariantType.String)]
+            return False, self._gone_reason(name)
+        d = await self.ctl.gate.submit(Command(target, action, "operator", name, params, role))
+        return d.accepted, d.reason
+
+    async def _command(self, target: str, action: str, params: dict[str, Any]
+                       ) -> list[ua.Variant]:
+        ok, why = await self.submit(target, action, params)
+        return [ua.Variant(ok, ua.VariantType.Boolean), ua.Variant(why, ua.VariantType.String)]
 
     # --- pushing changes -----------------------------------------------------------------------
     def _on_tag(self, tag: Tag) -> None:
@@ -766,23 +820,58 @@ class Northbound:
     async def _push_once(self) -> None:
         pending, self._pending = self._pending, {}
         for path, tag in pending.items():
-            dv = ua.DataValue(_variant(tag.value, tag.meta.kind), StatusCode=status_of(tag),
-                              SourceTimestamp=_utc(tag.ts), ServerTimestamp=_utc(tag.ts))
-            await self.server.write_attribute_value(self.nodes[path].nodeid, dv)
+            await self.server.write_attribute_value(self.nodes[path].nodeid,
+                                                    self._data_value(path, tag))
         events, self._events = self._events, []
         for ev in events:
-            gen = self.event_gen
-            gen.event.Message = ua.LocalizedText(ev.text)
-            gen.event.Severity = SEVERITY.get(ev.priority, 300)
-            gen.event.AlarmId = ev.alarm
-            gen.event.Transition = ev.what
-            gen.event.Priority = ev.priority
-            gen.event.Area = ev.area
-            gen.event.User = ev.user
-            gen.event.State = ev.state
-            gen.event.Shelved = ev.shelved
-            await gen.trigger(time_attr=_utc(ev.t))
+            await self.conditions.publish(ev)
 
+
+def _object(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName,
+            display: ua.LocalizedText, description: ua.LocalizedText) -> ua.AddNodesItem:
+    attrs = ua.ObjectAttributes(DisplayName=display, Description=description, EventNotifier=0)
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
+                           NodeClass=ua.NodeClass.Object, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.Organizes),
+                           TypeDefinition=ua.NodeId(ua.ObjectIds.BaseObjectType),
+                           NodeAttributes=attrs)
+
+
+def _variable(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName, value: ua.Variant,
+              description: str, enum: bool) -> ua.AddNodesItem:
+    """A read-only variable: its DataType from its value's type for life; an enumeration
+    is a MultiStateDiscreteType (UInt32)."""
+    attrs = ua.VariableAttributes(
+        DisplayName=ua.LocalizedText(bname.Name), Value=value,
+        Description=ua.LocalizedText(description or bname.Name, "en"),
+        DataType=ua.NodeId(value.VariantType.value, 0), ValueRank=ua.ValueRank.Scalar,
+        AccessLevel=ua.AccessLevel.CurrentRead.mask,
+        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0,
+        Historizing=False)
+    typedef = ua.ObjectIds.MultiStateDiscreteType if enum else ua.ObjectIds.BaseDataVariableType
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
+                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+                           TypeDefinition=ua.NodeId(typedef), NodeAttributes=attrs)
+
+
+def _property(node: ua.NodeId, parent: ua.NodeId, name: str, value: ua.Variant,
+              description: str) -> ua.AddNodesItem:
+    array = isinstance(value.Value, list)
+    dtype = {"EngineeringUnits": ua.ObjectIds.EUInformation,
+             "EURange": ua.ObjectIds.Range}.get(name, value.VariantType.value)
+    attrs = ua.VariableAttributes(
+        DisplayName=ua.LocalizedText(name), Description=ua.LocalizedText(description, "en"),
+        Value=value, DataType=ua.NodeId(dtype, 0),
+        ValueRank=ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar,
+        ArrayDimensions=[0] if array else None,
+        AccessLevel=ua.AccessLevel.CurrentRead.mask,
+        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0)
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=ua.QualifiedName(name, 0),
+                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),
+                           TypeDefinition=ua.NodeId(ua.ObjectIds.PropertyType),
+                           NodeAttributes=attrs)
 
 async def _trust_list(folder: Path) -> Any:
     """Only client certificates found in ``folder`` may open a session; none: nobody."""

@@ -14,6 +14,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.crypto import security_policies
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.ua.ua_binary import struct_from_binary
 from conftest import Rig, free_port
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -51,6 +52,23 @@ class Site:
 
     def node(self, c: Client, path: str) -> Any:
         return c.get_node(ua.NodeId(path, self.nb.ns))
+
+    async def raw_call(self, c: Client, obj: str | ua.NodeId, method: str | ua.NodeId,
+                       *args: ua.Variant) -> tuple[ua.CallMethodResult, str]:
+        """A Call as a foreign client sees it: the method's whole result (status, a status
+        and diagnostic per input, outputs) and the reason in the response's DiagnosticInfo
+        (asyncua's ``call_method`` keeps neither)."""
+        ids = [x if isinstance(x, ua.NodeId) else ua.NodeId(x, self.nb.ns)
+               for x in (obj, method if isinstance(method, ua.NodeId) or "." in method
+                         else f"{obj}.{method}")]
+        request = ua.CallRequest()
+        request.Parameters.MethodsToCall = [ua.CallMethodRequest(
+            ObjectId=ids[0], MethodId=ids[1], InputArguments=list(args))]
+        assert c.uaclient.protocol is not None
+        data = await c.uaclient.protocol.send_request(request)
+        response = struct_from_binary(ua.CallResponse, data)
+        diags = response.DiagnosticInfos or []
+        return response.Results[0], (diags[0].AdditionalInfo or "") if diags else ""
 
 
 @pytest_asyncio.fixture
@@ -159,7 +177,9 @@ async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
     try:
         sub = await c.create_subscription(50, Handler())
         alarms = site.node(c, "alarms")
-        etype = await c.nodes.base_event_type.get_child(f"{site.nb.ns}:FixedsiteAlarmEvent")
+        etype = await c.nodes.base_event_type.get_child(
+            ["0:ConditionType", "0:AcknowledgeableConditionType", "0:AlarmConditionType",
+             f"{site.nb.ns}:FixedsiteAlarmEvent"])
         await sub.subscribe_events(alarms, etype)
         await site.rig.site.drainage.server.stop()          # the PLC goes away
         async with asyncio.timeout(15):
@@ -168,7 +188,10 @@ async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
                 if ev.AlarmId == "comm.drain1.LOST":
                     break
         assert ev.Transition == "active" and ev.Priority == 1 and ev.Severity == 900
-        assert "PLC drain1" in ev.Message.Text
+        assert "PLC drain1" in ev.Message.Text and ev.MessageZh and ev.State == "unack_active"
+        # the alarm's own times: raised when it went active, not cleared, not acknowledged
+        assert ev.RaisedTime == pytest.approx(ev.Time.timestamp(), abs=1e-3)
+        assert ev.ClearedTime == 0.0 and ev.AckedTime == 0.0 and ev.AckedBy == ""
     finally:
         await c.disconnect()
         await site.rig.site.drainage.server.start()

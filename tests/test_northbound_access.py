@@ -235,8 +235,10 @@ async def test_a_removed_users_open_session_is_refused(site: Site) -> None:
     try:
         assert isinstance(await site.node(c, "drainage.sump.level").read_value(), float)
         UserStore(site.users.path).remove("gone")
-        ok, why = await call(c, site, "drainage.pump2", "SetMode", "remote-auto")
-        assert not ok and "no longer" in why
+        res, why = await site.raw_call(c, "drainage.pump2", "SetMode",
+                                       ua.Variant("remote-auto", ua.VariantType.String))
+        assert res.StatusCode.value == ua.StatusCodes.BadUserAccessDenied
+        assert "no longer" in why and res.OutputArguments[1].Value == why
         with pytest.raises(ua.UaStatusCodeError):
             await site.node(c, "drainage.sump.level").read_value()
     finally:
@@ -313,94 +315,126 @@ async def test_a_burst_of_wrong_logins_does_not_block_the_loop(site: Site) -> No
     assert len([r for r in site.audited("login") if r["actor"].startswith("nobody")]) >= burst
 
 
-# --- 16: bad method arguments: a refusal with a reason, audited --------------------------------
+# --- 16: bad method arguments: a Bad status with a reason, audited ----------------------------
 
-BAD_SHELVE = [("string seconds", [ua.Variant("3600", ua.VariantType.String)]),
-              ("NaN", [ua.Variant(math.nan, ua.VariantType.Double)]),
-              ("infinity", [ua.Variant(math.inf, ua.VariantType.Double)]),
-              ("negative", [ua.Variant(-5.0, ua.VariantType.Double)]),
-              ("too long", [ua.Variant(9 * 3600.0, ua.VariantType.Double)]),
-              ("array", [ua.Variant([60.0, 60.0], ua.VariantType.Double)])]
+def refused(res: ua.CallMethodResult, why: str, method: str, code: int) -> None:
+    """What a foreign client sees of a refused call: the Bad status, the reason in the
+    response's DiagnosticInfo, a command's (False, reason) beside it, and the input to
+    blame with its own status and reason."""
+    assert res.StatusCode.value == code, ua.StatusCode(res.StatusCode.value).name
+    assert why.startswith(method) and len(why) < 300 and "Traceback" not in why
+    if res.OutputArguments:
+        assert [v.Value for v in res.OutputArguments] == [False, why]
+    blamed = [(r, d) for r, d in zip(res.InputArgumentResults,
+                                     res.InputArgumentDiagnosticInfos, strict=False)
+              if not r.is_good()]
+    if code == ua.StatusCodes.BadInvalidArgument:
+        assert blamed and all(d.AdditionalInfo and d.AdditionalInfo in why for _, d in blamed)
 
 
-@pytest.mark.parametrize(("what", "seconds"), BAD_SHELVE, ids=[w for w, _ in BAD_SHELVE])
+BAD_SHELVE = [("string seconds", [ua.Variant("3600", ua.VariantType.String)],
+               ua.StatusCodes.BadTypeMismatch),
+              ("NaN", [ua.Variant(math.nan, ua.VariantType.Double)], ua.StatusCodes.BadOutOfRange),
+              ("infinity", [ua.Variant(math.inf, ua.VariantType.Double)],
+               ua.StatusCodes.BadOutOfRange),
+              ("negative", [ua.Variant(-5.0, ua.VariantType.Double)],
+               ua.StatusCodes.BadOutOfRange),
+              ("too long", [ua.Variant(9 * 3600.0, ua.VariantType.Double)],
+               ua.StatusCodes.BadOutOfRange),
+              ("array", [ua.Variant([60.0, 60.0], ua.VariantType.Double)],
+               ua.StatusCodes.BadTypeMismatch)]
+
+
+@pytest.mark.parametrize(("what", "seconds", "blame"), BAD_SHELVE,
+                         ids=[w for w, _, _ in BAD_SHELVE])
 async def test_bad_shelve_arguments_are_refused_and_audited(site: Site, what: str,
-                                                            seconds: list[ua.Variant]
-                                                            ) -> None:
+                                                            seconds: list[ua.Variant],
+                                                            blame: int) -> None:
     c = await site.client("bad", "bad-password")
     alarm = next(iter(site.rig.ctl.alarms.alarms))
     try:
-        ok, why = await call(c, site, "alarms", "Shelve",
-                             ua.Variant(alarm, ua.VariantType.String), *seconds,
-                             ua.Variant("why", ua.VariantType.String))
+        res, why = await site.raw_call(c, "alarms", "Shelve",
+                                       ua.Variant(alarm, ua.VariantType.String), *seconds,
+                                       ua.Variant("why", ua.VariantType.String))
     finally:
         await c.disconnect()
-    assert ok is False and why
+    refused(res, why, "Shelve", ua.StatusCodes.BadInvalidArgument)
+    assert [r.value for r in res.InputArgumentResults] == [0, blame, 0]
     assert site.rig.ctl.alarms.alarms[alarm].shelved_until is None
-    last = (site.audited("access", "bad") + site.audited("command", "bad"))
-    assert any(r["action"] in ("Shelve", "shelve") and r["decision"] == "refused"
-               and r["reason"] == why for r in last), why
+    last = site.audited("access", "bad")
+    assert last[-1]["action"] == "Shelve" and last[-1]["decision"] == "refused"
+    assert last[-1]["reason"] == why
 
 
-BAD_CALLS = [("SetMode missing", "drainage.pump1", "SetMode", []),
+BAD_CALLS = [("SetMode missing", "drainage.pump1", "SetMode", [],
+              ua.StatusCodes.BadArgumentsMissing),
              ("SetMode number", "drainage.pump1", "SetMode",
-              [ua.Variant(3, ua.VariantType.Int32)]),
+              [ua.Variant(3, ua.VariantType.Int32)], ua.StatusCodes.BadInvalidArgument),
              ("SetMode array", "drainage.pump1", "SetMode",
-              [ua.Variant(["remote-auto"], ua.VariantType.String)]),
+              [ua.Variant(["remote-auto"], ua.VariantType.String)],
+              ua.StatusCodes.BadInvalidArgument),
+             ("SetMode unknown mode", "drainage.pump1", "SetMode",
+              [ua.Variant("local", ua.VariantType.String)], ua.StatusCodes.BadInvalidArgument),
              ("SetMode too many", "drainage.pump1", "SetMode",
-              [ua.Variant("remote-auto", ua.VariantType.String)] * 2),
+              [ua.Variant("remote-auto", ua.VariantType.String)] * 2,
+              ua.StatusCodes.BadTooManyArguments),
+             ("Start with an argument", "drainage.pump1", "Start",
+              [ua.Variant(1, ua.VariantType.Int32)], ua.StatusCodes.BadTooManyArguments),
              ("Acknowledge array", "alarms", "Acknowledge",
-              [ua.Variant(["x"], ua.VariantType.String), ua.Variant("c", ua.VariantType.String)]),
-             ("Shelve missing", "alarms", "Shelve", [ua.Variant("x", ua.VariantType.String)])]
-
-
-@pytest.mark.parametrize(("what", "obj", "method", "args"), BAD_CALLS,
-                         ids=[b[0] for b in BAD_CALLS])
-async def test_bad_command_calls_are_refused_with_a_reason(site: Site, what: str, obj: str,
-                                                           method: str,
-                                                           args: list[ua.Variant]) -> None:
-    c = await site.client("bad", "bad-password")
-    try:
-        ok, why = await call(c, site, obj, method, *args)
-    finally:
-        await c.disconnect()
-    assert ok is False and method in why
-    rows = site.audited("access", "bad")
-    assert rows[-1]["action"] == method and rows[-1]["reason"] == why
-
-
-BAD_READS = [("History infinite window", "site", "History",
+              [ua.Variant(["x"], ua.VariantType.String), ua.Variant("c", ua.VariantType.String)],
+              ua.StatusCodes.BadInvalidArgument),
+             ("Shelve missing", "alarms", "Shelve", [ua.Variant("x", ua.VariantType.String)],
+              ua.StatusCodes.BadArgumentsMissing),
+             ("History infinite window", "site", "History",
               [ua.Variant("drainage.sump.level", ua.VariantType.String),
-               ua.Variant(math.inf, ua.VariantType.Double), ua.Variant(10, ua.VariantType.Int32)]),
+               ua.Variant(math.inf, ua.VariantType.Double), ua.Variant(10, ua.VariantType.Int32)],
+              ua.StatusCodes.BadInvalidArgument),
              ("History NaN window", "site", "History",
               [ua.Variant("drainage.sump.level", ua.VariantType.String),
-               ua.Variant(math.nan, ua.VariantType.Double), ua.Variant(10, ua.VariantType.Int32)]),
+               ua.Variant(math.nan, ua.VariantType.Double), ua.Variant(10, ua.VariantType.Int32)],
+              ua.StatusCodes.BadInvalidArgument),
              ("History string buckets", "site", "History",
               [ua.Variant("drainage.sump.level", ua.VariantType.String),
-               ua.Variant(60.0, ua.VariantType.Double), ua.Variant("10", ua.VariantType.String)]),
+               ua.Variant(60.0, ua.VariantType.Double), ua.Variant("10", ua.VariantType.String)],
+              ua.StatusCodes.BadInvalidArgument),
+             ("History too many buckets", "site", "History",
+              [ua.Variant("drainage.sump.level", ua.VariantType.String),
+               ua.Variant(60.0, ua.VariantType.Double), ua.Variant(10**6, ua.VariantType.Int32)],
+              ua.StatusCodes.BadInvalidArgument),
+             ("History unknown tag", "site", "History",
+              [ua.Variant("no.such.tag", ua.VariantType.String),
+               ua.Variant(60.0, ua.VariantType.Double), ua.Variant(10, ua.VariantType.Int32)],
+              ua.StatusCodes.BadInvalidArgument),
              ("RecentCommands string", "site", "RecentCommands",
-              [ua.Variant("ten", ua.VariantType.String)]),
-             ("RecentCommands missing", "site", "RecentCommands", [])]
+              [ua.Variant("ten", ua.VariantType.String)], ua.StatusCodes.BadInvalidArgument),
+             ("RecentCommands negative", "site", "RecentCommands",
+              [ua.Variant(-1, ua.VariantType.Int32)], ua.StatusCodes.BadInvalidArgument),
+             ("RecentCommands missing", "site", "RecentCommands", [],
+              ua.StatusCodes.BadArgumentsMissing),
+             ("Names unknown language", "site", "Names",
+              [ua.Variant("fr", ua.VariantType.String)], ua.StatusCodes.BadInvalidArgument),
+             ("Names number", "site", "Names",
+              [ua.Variant(1.0, ua.VariantType.Double)], ua.StatusCodes.BadInvalidArgument),
+             ("WhoAmI with an argument", "site", "WhoAmI",
+              [ua.Variant("x", ua.VariantType.String)], ua.StatusCodes.BadTooManyArguments)]
 
 
-@pytest.mark.parametrize(("what", "obj", "method", "args"), BAD_READS,
-                         ids=[b[0] for b in BAD_READS])
-async def test_bad_read_calls_get_a_clear_status_and_are_audited(site: Site, what: str,
-                                                                 obj: str, method: str,
-                                                                 args: list[ua.Variant]
-                                                                 ) -> None:
+@pytest.mark.parametrize(("what", "obj", "method", "args", "code"), BAD_CALLS,
+                         ids=[b[0] for b in BAD_CALLS])
+async def test_bad_calls_get_a_bad_status_and_a_reason(site: Site, what: str, obj: str,
+                                                       method: str, args: list[ua.Variant],
+                                                       code: int) -> None:
     c = await site.client("bad", "bad-password")
     try:
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        res, why = await site.raw_call(c, obj, method, *args)
+        with pytest.raises(ua.UaStatusCodeError) as e:      # asyncua's own call: an error
             await call(c, site, obj, method, *args)
     finally:
         await c.disconnect()
-    assert e.value.code in (ua.StatusCodes.BadInvalidArgument, ua.StatusCodes.BadTypeMismatch,
-                            ua.StatusCodes.BadArgumentsMissing,
-                            ua.StatusCodes.BadTooManyArguments)
+    refused(res, why, method, code)
+    assert e.value.code == code
     rows = site.audited("access", "bad")
-    assert rows[-1]["action"] == method and rows[-1]["decision"] == "refused"
-    assert rows[-1]["reason"]
+    assert rows[-1]["action"] == method and rows[-1]["reason"] == why
 
 
 async def test_methods_describe_their_arguments(site: Site) -> None:
