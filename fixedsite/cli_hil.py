@@ -1,58 +1,266 @@
-"""``fixedsite hil``: the simulated site, run alone for a test engineer.
+"""``fixedsite hil``: the simulated site, run alone for a test engineer, and driven from
+another shell (``fixedsite hil inject …``).
 
-Kept apart from ``cli.py`` because the HIL's own commands (its register map, and later
-driving a running HIL from another shell) are the test engineer's, not the operator's.
+Kept apart from ``cli.py`` because the HIL's own commands (its register map, faults,
+scenarios, its plant kept across runs) are the test engineer's, not the operator's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fixedsite.cli import _clock, _status_until, _until_signalled
-from fixedsite.config import load
+from fixedsite.cli import DEMO_DEFAULT, CliError, _clock, _command, _status_until, _until_signalled
+from fixedsite.clock import ScaledClock
+from fixedsite.config import PlcStatusEq, SiteConfig, SumpEq, load
+
+if TYPE_CHECKING:
+    from fixedsite.hil.site import HilSite
+
+
+def add_plant_options(s: argparse.ArgumentParser) -> None:
+    """Options of every command that runs the simulated plant (hil, demo)."""
+    s.add_argument("--fresh", action="store_true",
+                   help="start the simulated plant from the config's initial state instead "
+                        "of where the last run left it (hil-state.json in the storage dir)")
+    s.add_argument("--scenario", type=Path, metavar="FILE",
+                   help="a scenario file (TOML, [[at]] t = s, inject = ..., target = ...): "
+                        "faults at set simulated times from the start; see "
+                        "configs/scenario-link-cut.toml")
 
 
 def add_hil_options(s: argparse.ArgumentParser) -> None:
-    """The options only ``fixedsite hil`` takes (beside run's and demo's common ones)."""
+    """The options only ``fixedsite hil`` takes (beside run's and demo's common ones), and
+    its actions on a HIL already running."""
     s.add_argument("--list-tags", action="store_true",
-                   help="print the simulated PLCs' register maps and exit")
+                   help="print the simulated PLCs' register maps (address, tag as the config "
+                        "names it, type, scale, unit, range, meaning, read/write) and exit")
+    s.add_argument("--csv", type=Path, metavar="FILE",
+                   help="write the register maps as CSV to FILE ('-': standard output) and "
+                        "exit, for the PLC programmer")
+    add_plant_options(s)
+    sub = s.add_subparsers(dest="hil_action", metavar="ACTION", required=False,
+                           title="actions on a HIL running in another shell (fixedsite hil "
+                                 "or fixedsite demo, same config)")
+    i = _command(sub, "inject", "inject a fault into a running HIL: pump trip, valve or "
+                                "sensor stuck, sensor drift, inflow surge, local, PLC link")
+    i.add_argument("fault", nargs="?",
+                   help="the fault: pump-trip, valve-stuck, sensor-stuck, sensor-drift, "
+                        "inflow-surge, local, link, heartbeat-deaf (--list says more)")
+    i.add_argument("target", nargs="?",
+                   help="what it hits, named as in the config: pump1 (or drainage.pump1 "
+                        "where two systems have one), valve1, lt1, a system, a PLC")
+    i.add_argument("args", nargs="*",
+                   help="on / off, down / up, or a number, as --list shows")
+    i.add_argument("--list", action="store_true",
+                   help="show every fault, what it takes and the names it can hit, and exit")
+    i.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                   help=f"the site config of the running HIL {DEMO_DEFAULT}")
+    t = _command(sub, "status", "the running HIL's levels, pumps, links and faults")
+    t.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                   help=f"the site config of the running HIL {DEMO_DEFAULT}")
 
 
 def cmd_hil(args: argparse.Namespace) -> int:
-    from fixedsite.hil.drainage_plc import register_map
-    from fixedsite.hil.site import HilSite
-
     cfg = load(args.config)
-    if args.list_tags:
-        for h in cfg.hil.drainage:
-            sump = cfg.systems[h.system].equipment[cfg.systems[h.system].control.sump]
-            n_sensors = len(getattr(sump, "sensors", []))
-            print(f"# {h.system} PLC {h.plc} ({cfg.plcs[h.plc].host}:{cfg.plcs[h.plc].port})")
-            for name, addr in register_map(len(cfg.systems[h.system].control.pumps),
-                                           n_sensors):
-                print(f"{addr:<18} {name}")
-        return 0
+    action = getattr(args, "hil_action", None)
+    if action == "inject":
+        return _inject(cfg, args)
+    if action == "status":
+        return _status(cfg)
+    if args.list_tags or args.csv is not None:
+        return _list_tags(cfg, args.csv)
+    from fixedsite.hil.scenario import load as load_scenario
+
+    scenario = load_scenario(args.scenario, cfg) if args.scenario else ()
     clock = _clock(cfg, args)
 
     async def body(stop: asyncio.Event) -> None:
-        site = HilSite(cfg, clock)
-        await site.start()
+        site = await start_site(cfg, clock, args, scenario)
         print(f"HIL running (scale x{clock.scale:g}, clock anchor {clock.anchor:.3f}); "
-              "Ctrl-C stops", flush=True)
+              f"'fixedsite hil inject' drives it; Ctrl-C stops", flush=True)
+        shown = 0
 
         def render() -> str:
-            lines = []
+            nonlocal shown
+            lines = [f"t+{t - site.t0:.0f} s  {by}: {what}"
+                     for t, what, by in site.injected[shown:]]
+            shown = len(site.injected)
             for u in site.units:
                 pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
                                  for i, p in enumerate(u.plant.pumps))
                 mode = "FALLBACK" if u.plc.fallback else "remote"
+                link = "" if u.server.running else "  LINK DOWN"
                 lines.append(f"{u.cfg.system}: level {u.plant.sump.level:.2f} m  inflow "
-                             f"{u.plant.inflow_now:.0f} m3/h  PLC {mode}  {pumps}")
+                             f"{u.plant.inflow_now:.0f} m3/h  PLC {mode}{link}  {pumps}")
             return "\n".join(lines)
         try:
             await _status_until(stop, render, args.every, live=False)
         finally:
             await site.stop()
+            if site.state_file is not None:
+                print(f"plant state saved to {site.state_file}", flush=True)
     asyncio.run(_until_signalled(body))
+    return 0
+
+
+async def start_site(cfg: SiteConfig, clock: ScaledClock, args: argparse.Namespace,
+                     scenario: Sequence[object] | None = None) -> HilSite:
+    """The HIL as ``fixedsite hil`` and ``fixedsite demo`` run it: with its control socket,
+    its plant restored (unless --fresh) and saved on stop, and --scenario's faults."""
+    from fixedsite.hil.control import HilError
+    from fixedsite.hil.scenario import Step
+    from fixedsite.hil.scenario import load as load_scenario
+    from fixedsite.hil.site import HilSite, control_path, state_path
+
+    if scenario is None:
+        path = getattr(args, "scenario", None)
+        scenario = load_scenario(path, cfg) if path else ()
+    steps = [s for s in scenario if isinstance(s, Step)]
+    site = HilSite(cfg, clock, control=control_path(cfg), state=state_path(cfg),
+                   fresh=bool(getattr(args, "fresh", False)), scenario=steps)
+    try:
+        await site.start()
+    except HilError as e:
+        raise CliError(str(e)) from None
+    if site.state_note:
+        print(site.state_note, flush=True)
+    if steps:
+        print(f"scenario: {len(steps)} steps, the last at t={steps[-1].t:g} s", flush=True)
+    return site
+
+
+# --- driving a running HIL -----------------------------------------------------------------
+def _ask(cfg: SiteConfig, message: dict[str, object]) -> dict[str, object]:
+    from fixedsite.hil.control import NoHil, request
+    from fixedsite.hil.site import control_path
+
+    try:
+        answer = request(control_path(cfg), message)
+    except NoHil as e:
+        raise CliError(f"{e}; start one with 'fixedsite hil' (or 'fixedsite demo')") \
+            from None
+    except TimeoutError:
+        raise CliError(f"the HIL at {control_path(cfg)} did not answer in time") from None
+    if not answer.get("ok"):
+        raise CliError(str(answer.get("error", "refused, no reason given")))
+    return answer
+
+
+def _inject(cfg: SiteConfig, args: argparse.Namespace) -> int:
+    from fixedsite.hil.control import FAULTS, InjectError, parse, targets
+
+    if args.list:
+        names = targets(cfg)
+        print("fixedsite hil inject FAULT TARGET [ARGS]   (on a HIL running this config)")
+        for name, f in FAULTS.items():
+            print(f"  {name:<15} {f.kind.upper():<7} {f.args:<17} {f.help}")
+        print("targets:")
+        for kind, items in names.items():
+            print(f"  {kind:<7} {', '.join(items)}")
+        return 0
+    if args.fault is None:
+        raise CliError("inject: which fault? ('fixedsite hil inject --list' shows them)")
+    try:
+        parse(cfg, args.fault, args.target, args.args)   # refused here, HIL or not
+    except InjectError as e:
+        raise CliError(f"inject: {e}") from None
+    answer = _ask(cfg, {"op": "inject", "fault": args.fault, "target": args.target,
+                        "args": args.args})
+    print(answer["result"])
+    return 0
+
+
+def _status(cfg: SiteConfig) -> int:
+    answer = _ask(cfg, {"op": "status"})
+    units = answer["units"]
+    assert isinstance(units, list)
+    print(f"HIL at t+{answer['t']:.0f} simulated s")
+    for u in units:
+        pumps = "  ".join(
+            f"{n}:{'run' if p['running'] else 'off'}"
+            f"{' TRIP' if p['fault'] else ''}{' LOCAL' if p['local'] else ''}"
+            for n, p in u["pumps"].items())
+        print(f"{u['system']}: level {u['level_m']:.2f} m  {u['plc']} link {u['link']}"
+              f"{'  FALLBACK' if u['fallback'] else ''}  {pumps}")
+    return 0
+
+
+# --- the register map ----------------------------------------------------------------------
+CSV_COLUMNS = ["system", "plc", "address", "modbus", "tag", "type", "scale", "unit",
+               "range_min", "range_max", "meaning", "access"]
+_MODBUS_BASE = {"coil": 1, "di": 10001, "ir": 30001, "hr": 40001}
+
+
+def map_rows(cfg: SiteConfig) -> list[dict[str, str]]:
+    """The simulated PLCs' points, one row each, equipment named as the config names it."""
+    from fixedsite.hil.control import unit_names
+    from fixedsite.hil.drainage_plc import points
+
+    rows = []
+    for h, names in zip(cfg.hil.drainage, unit_names(cfg), strict=True):
+        system = cfg.systems[h.system]
+        sump = system.equipment[system.control.sump]
+        top = sump.volume_curve[-1][0] if isinstance(sump, SumpEq) else 5.0
+        status = next((n for n, eq in system.equipment.items()
+                       if isinstance(eq, PlcStatusEq) and eq.plc == h.plc), None)
+        rated = [getattr(system.equipment[p], "rated_flow_m3h", 280.0) for p in names.pumps]
+        who = {"sump.0": system.control.sump} | \
+            {f"pump.{i}": p for i, p in enumerate(names.pumps)} | \
+            {f"valve.{i}": v for i, v in enumerate(names.valves)} | \
+            {f"sensor.{j}": s for j, s in enumerate(names.sensors)}
+        for p in points(len(names.pumps), len(names.sensors), top,
+                        round(2.5 * max(rated, default=280.0))):
+            if p.role == "plc.0" and (status is None or p.signal == "heartbeat"):
+                tag = f"plcs.{h.plc}.{p.signal}"      # where the config names it
+            else:
+                tag = f"{h.system}.{status if p.role == 'plc.0' else who[p.role]}.{p.signal}"
+            rows.append({"system": h.system, "plc": h.plc, "address": p.address,
+                         "modbus": _modbus(p.address), "tag": tag, "type": p.type,
+                         "scale": f"{p.scale:g}", "unit": p.unit,
+                         "range_min": "" if p.range is None else f"{p.range[0]:g}",
+                         "range_max": "" if p.range is None else f"{p.range[1]:g}",
+                         "meaning": p.meaning, "access": "R/W" if p.writable else "R"})
+    return rows
+
+
+def _modbus(address: str) -> str:
+    """The classic 5-digit reference a PLC programmer's tools show (hr:10 is 40011)."""
+    table, _, rest = address.partition(":")
+    offset, _, bit = rest.split(":")[0].partition(".")
+    ref = f"{_MODBUS_BASE[table] + int(offset):05d}"
+    return f"{ref} bit {bit}" if bit else ref
+
+
+def _list_tags(cfg: SiteConfig, csv_path: Path | None) -> int:
+    rows = map_rows(cfg)
+    if csv_path is not None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        if str(csv_path) == "-":
+            sys.stdout.write(buf.getvalue())
+        else:
+            csv_path.write_text(buf.getvalue(), encoding="utf-8")
+            print(f"{len(rows)} points written to {csv_path}")
+        return 0
+    plc = None
+    for r in rows:
+        if r["plc"] != plc:
+            plc = r["plc"]
+            p = cfg.plcs[plc]
+            print(f"{'' if plc == rows[0]['plc'] else chr(10)}# {r['system']}: PLC {plc} "
+                  f"({p.host}:{p.port}, device {p.device_id}); value = raw x scale")
+            print(f"{'address':<13} {'tag':<35} {'type':<7} {'scale':>5} {'unit':<5} "
+                  f"{'range':<11} {'R/W':<3} meaning")
+        rng = f"{r['range_min']}..{r['range_max']}" if r["range_min"] else ""
+        print(f"{r['address']:<13} {r['tag']:<35} {r['type']:<7} {r['scale']:>5} "
+              f"{r['unit']:<5} {rng:<11} {r['access']:<3} {r['meaning']}")
     return 0

@@ -205,15 +205,21 @@ class Sump:
 
 @dataclass
 class LevelSensor:
-    """A pressure-type level transmitter with a little noise; can be stuck."""
+    """A pressure-type level transmitter with a little noise; can be stuck, or drift (a
+    fouled or ageing cell: an offset growing at ``drift_m_per_h``)."""
 
     noise_m: float = 0.003
     stuck_at: float | None = None
+    drift_m_per_h: float = 0.0
+    offset_m: float = 0.0
 
     def read(self, level: float, rng: np.random.Generator) -> float:
         if self.stuck_at is not None:
             return self.stuck_at
-        return max(0.0, level + self.noise_m * float(rng.standard_normal()))
+        return max(0.0, level + self.offset_m + self.noise_m * float(rng.standard_normal()))
+
+    def step(self, dt: float) -> None:
+        self.offset_m += self.drift_m_per_h * dt / 3600.0
 
 
 class DrainagePlant:
@@ -246,6 +252,8 @@ class DrainagePlant:
             for p, s, v in zip(self.pumps, self.specs, self.valves, strict=True):
                 step_valve(v, h)
                 step_pump(p, s, v, level, h)
+            for sensor in self.sensors:
+                sensor.step(h)
             self.inflow_now = self.inflow.rate(t + i * h, h)
             relayed = sum(f.pumped() for f in self.feeders)
             self.sump.step(self.inflow_now + relayed, self.pumped(), h)

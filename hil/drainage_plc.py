@@ -37,41 +37,102 @@ B_RUNNING, B_PRIMED, B_LOCAL, B_V_OPENED, B_V_CLOSED, B_V_FAULT, B_PRIMING = ran
 FAULT_OVERLOAD, FAULT_DRY_RUN = 1, 2
 
 
-def register_map(n_pumps: int, n_sensors: int) -> list[tuple[str, str]]:
-    """(role.index.signal, address) for every point: what ``--list-tags`` prints."""
-    out: list[tuple[str, str]] = [("plc.0.heartbeat", f"hr:{HR_HEARTBEAT}"),
-                                  ("plc.0.fallback", f"di:{DI_FALLBACK}"),
-                                  ("plc.0.heartbeat_echo", f"ir:{IR_PLC + 1}"),
-                                  ("sump.0.float_low", f"di:{DI_FLOAT_LOW}"),
-                                  ("sump.0.float_high", f"di:{DI_FLOAT_HIGH}"),
-                                  ("sump.0.float_highhigh", f"di:{DI_FLOAT_HH}")]
+@dataclass(frozen=True)
+class Point:
+    """One point of the PLC's register map as the PLC programmer needs it: where, what
+    type, how it is scaled, what its values mean and who writes it."""
+
+    role: str            # "pump.0", "sump.0", ...: the PLC's own numbering
+    signal: str
+    address: str         # fixedsite notation: "hr:10", "ir:20.3", "ir:21:float32"
+    type: str            # bool, uint16, int16, uint32, float32
+    scale: float = 1.0   # engineering value = raw x scale
+    unit: str = ""
+    range: tuple[float, float] | None = None
+    meaning: str = ""
+    writable: bool = False
+
+
+FAULT_MEANING = f"0 healthy, {FAULT_OVERLOAD} motor overload, {FAULT_DRY_RUN} dry running; " \
+    "write 0 to reset (refused while the cause persists)"
+MODE_MEANING = "1 remote-manual, 2 remote-auto (0 or other: not set, commands refused); " \
+    "LOCAL is the field selector, status bit local"
+
+
+def points(n_pumps: int, n_sensors: int, sump_top_m: float = 5.0,
+           flow_max_m3h: float = 700.0) -> list[Point]:
+    """Every point of a drainage PLC with ``n_pumps`` and ``n_sensors``, in map order: the
+    one table ``register_map``, ``--list-tags`` and its CSV are made from."""
+    out = [Point("plc.0", "heartbeat", f"hr:{HR_HEARTBEAT}", "uint16",
+                 meaning="controller writes a changing value; unchanged for the watchdog "
+                         "time, the PLC falls back to its float switches", writable=True),
+           Point("plc.0", "fallback", f"di:{DI_FALLBACK}", "bool",
+                 meaning="1 PLC runs the pumps on its float switches (heartbeat lost), "
+                         "0 controller in charge"),
+           Point("plc.0", "heartbeat_echo", f"ir:{IR_PLC + 1}", "uint16",
+                 meaning="the last heartbeat value the PLC received"),
+           Point("sump.0", "float_low", f"di:{DI_FLOAT_LOW}", "bool",
+                 meaning="1 level below the low float: no pump may run"),
+           Point("sump.0", "float_high", f"di:{DI_FLOAT_HIGH}", "bool",
+                 meaning="1 level at or above the high float"),
+           Point("sump.0", "float_highhigh", f"di:{DI_FLOAT_HH}", "bool",
+                 meaning="1 level at or above the high-high float")]
     for j in range(n_sensors):
-        out.append((f"sensor.{j}.level", f"ir:{IR_LEVEL + 2 * j}:float32"))
+        out.append(Point(f"sensor.{j}", "level", f"ir:{IR_LEVEL + 2 * j}:float32", "float32",
+                         unit="m", range=(0.0, sump_top_m),
+                         meaning="water level above the sump floor"))
     for i in range(n_pumps):
         h, r, c = HR_PUMP + HR_PUMP_STRIDE * i, IR_PUMP + IR_PUMP_STRIDE * i, \
             COIL_PUMP + COIL_PUMP_STRIDE * i
-        out += [(f"pump.{i}.mode", f"hr:{h}"), (f"pump.{i}.fault_code", f"hr:{h + 1}"),
-                (f"pump.{i}.prime_cmd", f"coil:{c}"), (f"pump.{i}.run_cmd", f"coil:{c + 1}"),
-                (f"valve.{i}.open_cmd", f"coil:{c + 2}"),
-                (f"pump.{i}.running", f"ir:{r}.{B_RUNNING}"),
-                (f"pump.{i}.primed", f"ir:{r}.{B_PRIMED}"),
-                (f"pump.{i}.local", f"ir:{r}.{B_LOCAL}"),
-                (f"valve.{i}.opened", f"ir:{r}.{B_V_OPENED}"),
-                (f"valve.{i}.closed", f"ir:{r}.{B_V_CLOSED}"),
-                (f"valve.{i}.fault", f"ir:{r}.{B_V_FAULT}"),
-                (f"pump.{i}.flow", f"ir:{r + 1}:float32"),
-                (f"pump.{i}.discharge_pressure", f"ir:{r + 3}"),
-                (f"pump.{i}.suction_vacuum", f"ir:{r + 4}"),
-                (f"pump.{i}.current", f"ir:{r + 5}"),
-                (f"pump.{i}.voltage", f"ir:{r + 6}"),
-                (f"pump.{i}.power", f"ir:{r + 7}"),
-                (f"pump.{i}.energy", f"ir:{r + 8}:uint32"),
-                (f"pump.{i}.bearing_temp", f"ir:{r + 10}:int16"),
-                (f"pump.{i}.stator_temp", f"ir:{r + 11}:int16"),
-                (f"valve.{i}.position", f"ir:{r + 12}"),
-                (f"pump.{i}.run_hours", f"ir:{r + 13}:uint32"),
-                (f"pump.{i}.starts", f"ir:{r + 15}")]
+        pump, valve = f"pump.{i}", f"valve.{i}"
+
+        def bit(role: str, signal: str, b: int, meaning: str, r: int = r) -> Point:
+            return Point(role, signal, f"ir:{r}.{b}", "bool", meaning=meaning)
+        out += [
+            Point(pump, "mode", f"hr:{h}", "uint16", meaning=MODE_MEANING, writable=True),
+            Point(pump, "fault_code", f"hr:{h + 1}", "uint16", meaning=FAULT_MEANING,
+                  writable=True),
+            Point(pump, "prime_cmd", f"coil:{c}", "bool",
+                  meaning="1 run the vacuum priming pump", writable=True),
+            Point(pump, "run_cmd", f"coil:{c + 1}", "bool",
+                  meaning="1 run the main motor (refused unless primed)", writable=True),
+            Point(valve, "open_cmd", f"coil:{c + 2}", "bool",
+                  meaning="1 drive the discharge valve open, 0 closed", writable=True),
+            bit(pump, "running", B_RUNNING, "1 motor running (contactor feedback)"),
+            bit(pump, "primed", B_PRIMED, "1 casing full, priming complete"),
+            bit(pump, "local", B_LOCAL, "1 field selector in LOCAL: remote commands ignored"),
+            bit(valve, "opened", B_V_OPENED, "1 open limit switch"),
+            bit(valve, "closed", B_V_CLOSED, "1 closed limit switch"),
+            bit(valve, "fault", B_V_FAULT, "1 actuator fault (travel timeout)"),
+            Point(pump, "flow", f"ir:{r + 1}:float32", "float32", unit="m3/h",
+                  range=(0.0, flow_max_m3h), meaning="discharge flow"),
+            Point(pump, "discharge_pressure", f"ir:{r + 3}", "uint16", 0.001, "MPa",
+                  (0.0, 6.0), "discharge pressure"),
+            Point(pump, "suction_vacuum", f"ir:{r + 4}", "uint16", 0.1, "kPa", (0.0, 100.0),
+                  "suction vacuum"),
+            Point(pump, "current", f"ir:{r + 5}", "uint16", 0.1, "A", (0.0, 400.0),
+                  "motor current"),
+            Point(pump, "voltage", f"ir:{r + 6}", "uint16", 0.01, "kV", (0.0, 8.0),
+                  "supply voltage"),
+            Point(pump, "power", f"ir:{r + 7}", "uint16", 0.1, "kW", (0.0, 1000.0),
+                  "motor active power"),
+            Point(pump, "energy", f"ir:{r + 8}:uint32", "uint32", 1.0, "kWh", None,
+                  "motor energy counter, high word first"),
+            Point(pump, "bearing_temp", f"ir:{r + 10}:int16", "int16", 0.1, "degC",
+                  (-20.0, 150.0), "bearing temperature"),
+            Point(pump, "stator_temp", f"ir:{r + 11}:int16", "int16", 0.1, "degC",
+                  (-20.0, 200.0), "stator winding temperature"),
+            Point(valve, "position", f"ir:{r + 12}", "uint16", 0.1, "%", (0.0, 100.0),
+                  "valve position, 0 closed"),
+            Point(pump, "run_hours", f"ir:{r + 13}:uint32", "uint32", 0.1, "h", None,
+                  "motor run-hour counter, high word first"),
+            Point(pump, "starts", f"ir:{r + 15}", "uint16", meaning="motor start counter")]
     return out
+
+
+def register_map(n_pumps: int, n_sensors: int) -> list[tuple[str, str]]:
+    """(role.index.signal, address) for every point, in the PLC's own numbering."""
+    return [(f"{p.role}.{p.signal}", p.address) for p in points(n_pumps, n_sensors)]
 
 
 def _u16(v: float) -> int:
