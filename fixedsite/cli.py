@@ -29,6 +29,14 @@ class CliError(Exception):
     """A refusal of the arguments or files given: printed as it is, exit 2."""
 
 
+class DatabaseBusy(CliError):
+    """A database another process holds locked past ``BUSY_TIMEOUT_S``: a command that can
+    do without it (plan) says so and carries on; the others stop with this line."""
+
+
+BUSY_TIMEOUT_S = 2.0      # how long a reading command waits for a database held locked
+
+
 # --- argument types: a bad number is refused by argparse (usage, exit 2) before anything
 # --- opens a file, binds a port or starts a clock
 def _finite(text: str) -> float:
@@ -96,9 +104,13 @@ def _database(path: Path, what: str, opener: Callable[[Path], Any]) -> Any:
     article = "an" if what[0] in "aeiou" else "a"
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True)) as con:
+                                                uri=True, timeout=BUSY_TIMEOUT_S)) as con:
             found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                 "name = ?", (_TABLES[what],)).fetchone()
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            raise DatabaseBusy(f"{path}: locked by another process ({e})") from None
+        raise CliError(f"{path}: not {article} {what} database ({e})") from None
     except sqlite3.DatabaseError as e:
         raise CliError(f"{path}: not {article} {what} database ({e})") from None
     if found is None:
@@ -253,7 +265,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fixedsite.historian import Historian
+    from fixedsite.report import HistoryReader as Historian
     from fixedsite.report import as_csv, as_text, build, month_span
 
     cfg = load(args.config)
@@ -271,8 +283,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fixedsite.historian import Historian
-    from fixedsite.plan_text import as_text, make_plans
+    from fixedsite.plan_text import as_text, history_note, make_plans, site_now
+    from fixedsite.report import HistoryReader
 
     cfg = load(args.config)
     if cfg.tariff is None or not any(s.plan for s in cfg.systems.values()):
@@ -281,9 +293,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 2
     _check_plan_args(cfg, args)
     db = Path(args.db or cfg.storage_dir() / "history.db")
-    history = _database(db, "history", Historian) if db.exists() else None   # optional
+    without = ("forecast from --inflow (else the HIL's normal inflow), level from --level "
+               "(else the band's middle)")
+    history, note = None, f"history: none at {db}: {without}"
+    if db.exists():                       # optional: a plan can be made without it
+        try:
+            history = _database(db, "history", lambda p: HistoryReader(p, BUSY_TIMEOUT_S))
+            note = None
+        except DatabaseBusy as e:
+            note = f"history: {e}: planning without it: {without}"
     try:
-        for shown in make_plans(cfg, history, args.level, args.running, args.inflow):
+        now, clock_note = site_now(cfg, history, args.clock_anchor)
+        note = note or history_note(history, now)
+        print(clock_note)
+        if note:
+            print(note)
+        for shown in make_plans(cfg, history, args.level, args.running, args.inflow, now):
             print(as_text(cfg, shown))
     except sqlite3.DatabaseError as e:
         raise CliError(f"{db}: not a history database ({e})") from None
@@ -500,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the band)")
     n.add_argument("--running", type=_count(0), default=0, metavar="N",
                    help="pumps running now")
+    n.add_argument("--clock-anchor", type=_finite, metavar="EPOCH_S",
+                   help="the anchor the controller was started with, for the site's "
+                        "[clock] (default: the controller's clock as its history records "
+                        "it, else the history's latest record)")
     n.add_argument("--inflow", type=_non_negative, metavar="M3H",
                    help="inflow m3/h to assume when there is no history (default: the "
                         "HIL's normal inflow)")

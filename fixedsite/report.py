@@ -13,13 +13,35 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fixedsite.alarms.engine import AlarmEvent
 from fixedsite.alarms.kpi import Figures, figures
 from fixedsite.config import SiteConfig, TariffConfig, TariffPeriod
 from fixedsite.historian import Historian
+
+
+class HistoryReader(Historian):
+    """A historian opened read-only, for the commands that only read (report, plan): one
+    run beside a controller takes no write lock on the controller's database and creates
+    nothing in a file it was pointed at."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 5.0) -> None:
+        self._timeout_s = timeout_s
+        super().__init__(path)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True,
+                             timeout=self._timeout_s, check_same_thread=False)
+        self._ids = dict(db.execute("SELECT path, id FROM tags").fetchall())
+        return db
+
+    def close(self) -> None:
+        self.db.close()                   # nothing to flush: it never writes
+
 
 ALIVE_EVERY_S = 60.0           # the controller writes an "alive" event this often
 ALIVE_GAP_S = 3 * ALIVE_EVERY_S  # ...and is counted down when the next is later than this
