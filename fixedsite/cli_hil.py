@@ -45,7 +45,7 @@ def add_hil_options(s: argparse.ArgumentParser) -> None:
                    help="write the register maps as CSV to FILE ('-': standard output) and "
                         "exit, for the PLC programmer")
     add_plant_options(s)
-    sub = s.add_subparsers(dest="hil_action", metavar="ACTION", required=False,
+    sub = s.add_subparsers(dest="hil_action", metavar="[ACTION]", required=False,
                            title="actions on a HIL running in another shell (fixedsite hil "
                                  "or fixedsite demo, same config)")
     i = _command(sub, "inject", "inject a fault into a running HIL: pump trip, valve or "

@@ -178,7 +178,7 @@ class HilSite:
         except plant_state.StateError as e:
             self.units = self._build()       # nothing half-restored is kept
             self.state_note = f"{path}: {e}; plant started fresh"
-            log.warning("%s", self.state_note)
+            log.info("%s", self.state_note)        # the command that started us prints it
             return
         levels = ", ".join(f"{u.cfg.system} {u.plant.sump.level:.2f} m" for u in self.units)
         self.state_note = f"plant state restored from {path} ({levels})"

@@ -49,7 +49,8 @@ def snapshot(units: list[DrainageUnit], names: list[Any], site_id: str,
         out.append({
             "sump": {"volume": plant.sump.volume, "overflowed_m3": plant.sump.overflowed_m3,
                      "max_level": plant.max_level, "min_level": plant.min_level},
-            "inflow": {"ar": plant.inflow._ar},  # noqa: SLF001 - the noise's memory
+            "inflow": {"ar": plant.inflow._ar,   # noqa: SLF001 - the noise's memory
+                       "now": plant.inflow_now},
             "pumps": [dataclasses.asdict(p) for p in plant.pumps],
             "valves": [{"position": v.position, "target": v.target, "stuck": v.stuck}
                        for v in plant.valves],
@@ -156,11 +157,12 @@ def _unit(u: DrainageUnit, s: Any, w: str) -> list[Callable[[], None]]:
     hi = _real(_get(sump, "max_level", f"{w}sump."), f"{w}sump.max_level", 0)
     lo = _real(_get(sump, "min_level", f"{w}sump."), f"{w}sump.min_level", 0)
     ar = _real(_get(_get(s, "inflow", w), "ar", f"{w}inflow."), f"{w}inflow.ar", -10, 10)
+    inflow = _real(_get(_get(s, "inflow", w), "now", f"{w}inflow."), f"{w}inflow.now", 0)
 
     def set_sump() -> None:
         plant.sump.volume, plant.sump.overflowed_m3 = volume, over
         plant.max_level, plant.min_level = hi, lo
-        plant.inflow._ar = ar  # noqa: SLF001
+        plant.inflow._ar, plant.inflow_now = ar, inflow  # noqa: SLF001
     sets.append(set_sump)
     pumps = _get(s, "pumps", w)
     if not isinstance(pumps, list) or len(pumps) != len(plant.pumps):
