@@ -379,9 +379,57 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+CONSOLE_LOG = "console.log"
+
+
+def _console_logging(pki: Path) -> Path:
+    """Everything logged while the console runs goes to a file beside its certificate:
+    the OPC UA library warns on the terminal while it connects (a certificate without
+    this host's name, the session time-out the server granted) and while it fails (the
+    service fault of a refused login), which would bury the one line an operator needs,
+    and anything written under the full-screen console garbles it."""
+    pki.mkdir(parents=True, exist_ok=True)
+    path = pki / CONSOLE_LOG
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                           "%(message)s"))
+    root.addHandler(handler)
+    logging.captureWarnings(True)               # a library's DeprecationWarning too
+    return path
+
+
+def connect_refusal(url: str, user: str, e: BaseException, log_path: Path) -> str:
+    """One line for a console that could not connect: what happened in words an operator
+    acts on (retype the password, start the controller, check the address), not the
+    library's exception."""
+    from asyncua import ua
+
+    code = getattr(e, "code", None)
+    login = {ua.StatusCodes.BadUserAccessDenied, ua.StatusCodes.BadIdentityTokenRejected,
+             ua.StatusCodes.BadIdentityTokenInvalid, ua.StatusCodes.BadUserSignatureInvalid}
+    trust = {ua.StatusCodes.BadCertificateUntrusted, ua.StatusCodes.BadSecurityChecksFailed,
+             ua.StatusCodes.BadCertificateInvalid, ua.StatusCodes.BadCertificateUriInvalid}
+    if code in login:
+        why = (f"login refused for {user}: wrong user name or password (or the user is "
+               "locked out for a while)")
+    elif code in trust:
+        why = ("the server does not accept this console's certificate (ask for it to be "
+               f"trusted; details in {log_path})")
+    elif isinstance(e, (ConnectionError, TimeoutError, OSError)):
+        why = f"no answer ({e.__class__.__name__}: {e or 'timed out'}); is a controller " \
+              "running there?"
+    else:
+        text = " ".join(str(e).split()) or e.__class__.__name__
+        why = f"cannot connect as {user}: {text} (details in {log_path})"
+    return f"fixedsite console: {url}: {why}"
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     import getpass
-    import os
 
     from fixedsite.console.app import make_console
     from fixedsite.console.client import SiteClient
@@ -393,13 +441,19 @@ def cmd_console(args: argparse.Namespace) -> int:
     password = os.environ.get("FIXEDSITE_PASSWORD") or getpass.getpass(
         f"password for {args.user}: ")
     pki = args.pki or Path.home() / ".local" / "share" / "fixedsite" / "console"
+    log_path = _console_logging(pki)
 
     async def body() -> None:
         client = SiteClient(args.url, args.user, password, pki)
         try:
             await client.connect()
         except Exception as e:
-            print(f"cannot connect to {args.url} as {args.user}: {e}", file=sys.stderr)
+            logging.getLogger("fixedsite.console").warning("cannot connect to %s as %s",
+                                                           args.url, args.user,
+                                                           exc_info=True)
+            with contextlib.suppress(Exception):
+                await client.close()
+            print(connect_refusal(args.url, args.user, e, log_path), file=sys.stderr)
             raise SystemExit(2) from None
         try:
             await make_console(client, pick_lang(args.lang, cfg_lang), args.url).run_async()
