@@ -402,7 +402,8 @@ def _console_logging(pki: Path) -> Path:
     return path
 
 
-def connect_refusal(url: str, user: str, e: BaseException, log_path: Path) -> str:
+def connect_refusal(url: str, user: str, e: BaseException, log_path: Path,
+                    lang: str = "en") -> str:
     """One line for a console that could not connect: what happened in words an operator
     acts on (retype the password, start the controller, check the address), not the
     library's exception."""
@@ -413,18 +414,23 @@ def connect_refusal(url: str, user: str, e: BaseException, log_path: Path) -> st
              ua.StatusCodes.BadIdentityTokenInvalid, ua.StatusCodes.BadUserSignatureInvalid}
     trust = {ua.StatusCodes.BadCertificateUntrusted, ua.StatusCodes.BadSecurityChecksFailed,
              ua.StatusCodes.BadCertificateInvalid, ua.StatusCodes.BadCertificateUriInvalid}
+    zh = lang == "zh_CN"
     if code in login:
-        why = (f"login refused for {user}: wrong user name or password (or the user is "
+        why = (f"{user} 登录被拒绝：用户名或密码错误（或该用户已被暂时锁定）" if zh else
+               f"login refused for {user}: wrong user name or password (or the user is "
                "locked out for a while)")
     elif code in trust:
-        why = ("the server does not accept this console's certificate (ask for it to be "
+        why = (f"服务器不接受本控制台的证书（请让其信任该证书；详情见 {log_path}）" if zh else
+               "the server does not accept this console's certificate (ask for it to be "
                f"trusted; details in {log_path})")
     elif isinstance(e, (ConnectionError, TimeoutError, OSError)):
-        why = f"no answer ({e.__class__.__name__}: {e or 'timed out'}); is a controller " \
-              "running there?"
+        cause = f"{e.__class__.__name__}: {e or 'timed out'}"
+        why = (f"无应答（{cause}）；该地址上是否有控制器在运行？" if zh else
+               f"no answer ({cause}); is a controller running there?")
     else:
         text = " ".join(str(e).split()) or e.__class__.__name__
-        why = f"cannot connect as {user}: {text} (details in {log_path})"
+        why = (f"无法以 {user} 连接：{text}（详情见 {log_path}）" if zh else
+               f"cannot connect as {user}: {text} (details in {log_path})")
     return f"fixedsite console: {url}: {why}"
 
 
@@ -442,6 +448,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         f"password for {args.user}: ")
     pki = args.pki or Path.home() / ".local" / "share" / "fixedsite" / "console"
     log_path = _console_logging(pki)
+    lang = pick_lang(args.lang, cfg_lang)
 
     async def body() -> None:
         client = SiteClient(args.url, args.user, password, pki)
@@ -453,10 +460,10 @@ def cmd_console(args: argparse.Namespace) -> int:
                                                            exc_info=True)
             with contextlib.suppress(Exception):
                 await client.close()
-            print(connect_refusal(args.url, args.user, e, log_path), file=sys.stderr)
+            print(connect_refusal(args.url, args.user, e, log_path, lang), file=sys.stderr)
             raise SystemExit(2) from None
         try:
-            await make_console(client, pick_lang(args.lang, cfg_lang), args.url).run_async()
+            await make_console(client, lang, args.url).run_async()
         finally:
             await client.close()
     asyncio.run(body())

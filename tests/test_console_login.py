@@ -15,13 +15,13 @@ from test_northbound import site as site  # noqa: F401  (the fixture: controller
 FIXEDSITE = Path(sys.executable).parent / "fixedsite"
 
 
-async def console(site: Site, tmp_path: Path, user: str, password: str
+async def console(site: Site, tmp_path: Path, user: str, password: str, lang: str = "en"
                   ) -> tuple[int, str, str]:
     """The command as typed in a terminal, in its own process (its logging set up as
     there), while this loop serves it."""
     env = {**os.environ, "FIXEDSITE_PASSWORD": password}
     proc = await asyncio.create_subprocess_exec(
-        str(FIXEDSITE), "console", "--url", site.url, "--user", user,
+        str(FIXEDSITE), "console", "--url", site.url, "--user", user, "--lang", lang,
         "--pki", str(tmp_path / "console"), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -46,6 +46,11 @@ async def test_a_wrong_password_is_one_line_and_exit_2(site: Site, tmp_path: Pat
     assert err.splitlines() == [f"fixedsite console: {site.url}: login refused for nobody: "
                                 "wrong user name or password (or the user is locked out "
                                 "for a while)"]
+    # and in the console's Chinese
+    rc, _, err = await console(site, tmp_path, "op", "x", lang="zh_CN")
+    assert rc == 2
+    assert err.splitlines() == [f"fixedsite console: {site.url}: op 登录被拒绝：用户名或密码"
+                                "错误（或该用户已被暂时锁定）"]
 
 
 async def test_no_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -54,7 +59,7 @@ async def test_no_server_is_one_line_and_exit_2(tmp_path: Path) -> None:
     url = f"opc.tcp://127.0.0.1:{free_port()}/fixedsite/"
     env = {**os.environ, "FIXEDSITE_PASSWORD": "x"}
     proc = await asyncio.create_subprocess_exec(
-        str(FIXEDSITE), "console", "--url", url, "--user", "op",
+        str(FIXEDSITE), "console", "--url", url, "--user", "op", "--lang", "en",
         "--pki", str(tmp_path / "console"), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
