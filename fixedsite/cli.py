@@ -197,6 +197,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
         await ctl.start()
         try:
             if with_hil and northbound is not None and sys.stdout.isatty() and not args.plain:
+                # under the full-screen console the log goes to a file (storage dir)
+                _console_logging(cfg.storage_dir())
                 await _demo_console(cfg, northbound, args.lang)
             else:
                 await _status_until(stop, lambda: render(ctl), args.every,
