@@ -20,11 +20,10 @@ import numpy as np
 from fixedsite.clock import ManualClock, ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
+from fixedsite.report import ALIVE_GAP_S
 from fixedsite.sequences.drainage_plan import Plan, level_only, pumped
 from fixedsite.sequences.drainage_planner import Planner, link_relay
 from fixedsite.tags import TagStore
-
-ALIVE_GAP_S = 180.0      # a controller promises its next "alive" event within this (report)
 
 
 @dataclass
