@@ -31,11 +31,16 @@ a subclass of asyncua's, installed by ``_Server.start``):
   every refusal audited with the peer; ``get_user`` then only reads that answer.
 
 Roles are read from the user file on every request and call, never cached at login: a
-removed user's session is refused, a demoted one acts with its new role. Method
-arguments are declared (name, type, description) and checked before anything runs: a
-missing, wrong-typed, array or non-finite argument gets a refusal with a reason (a
-command method answers ``(False, reason)``, a read method a Bad status per argument),
-and is audited (kind ``access``).
+removed user's session is refused, a demoted one acts with its new role.
+
+What a foreign client needs to use the server without our code, in its own modules:
+method arguments declared with a name, type and a description with an example, checked
+before anything runs, a bad call answered with a Bad status and its reason in
+DiagnosticInfo and audited (kind ``access``): ``northbound_args``; DisplayNames and
+descriptions from the config, pump ``mode`` and ``state`` as MultiStateDiscrete
+enumerations, ``site.Names``: ``northbound_names``; alarms as Alarms & Conditions events
+(what asyncua supports and what not): ``northbound_alarms``. A command the gate refuses
+is not a bad call: Good status, ``(False, reason)``.
 """
 
 from __future__ import annotations
@@ -77,7 +82,15 @@ from fixedsite.northbound_args import (
     shelve_time,
     within,
 )
-from fixedsite.northbound_names import LANGS, Names, enums, signal_description
+from fixedsite.northbound_names import (
+    LANGS,
+    Names,
+    enums,
+    object_item,
+    property_item,
+    signal_description,
+    variable_item,
+)
 from fixedsite.runtime import Controller
 from fixedsite.tags import COMM_FAIL, NOT_READ, OUT_OF_RANGE, STALE, Quality, Tag
 from fixedsite.users import LoginGuard, UserStore
@@ -519,27 +532,28 @@ class Northbound:
                                          (key, ua.NodeId(system, ns), equipment)):
                 if ident not in folders:
                     folders.add(ident)
-                    objs.append(_object(ua.NodeId(ident, ns), parent, ua.QualifiedName(bname, ns),
-                                        names.display(ident), names.description(ident)))
+                    objs.append(object_item(ua.NodeId(ident, ns), parent,
+                                            ua.QualifiedName(bname, ns), names.display(ident),
+                                            names.description(ident)))
             tag = store[path]
             enum = self.enums.get(path)
             desc = enum.description if enum is not None else \
                 signal_description(cfg, path, tag.meta.description) or \
                 DERIVED_TEXT.get(signal, "")
             node = ua.NodeId(path, ns)
-            variables.append(_variable(node, ua.NodeId(key, ns), ua.QualifiedName(signal, ns),
+            variables.append(variable_item(node, ua.NodeId(key, ns), ua.QualifiedName(signal, ns),
                                        self._value(path, tag), desc, enum is not None))
             if enum is not None:
-                props.append(_property(ua.NodeId(f"{path}.EnumStrings", ns), node,
+                props.append(property_item(ua.NodeId(f"{path}.EnumStrings", ns), node,
                                        "EnumStrings", enum.strings(),
                                        "the word of each value, index == value"))
             if tag.meta.unit:
-                props.append(_property(ua.NodeId(f"{path}.EngineeringUnits", ns), node,
+                props.append(property_item(ua.NodeId(f"{path}.EngineeringUnits", ns), node,
                                        "EngineeringUnits", ua.Variant(ua.EUInformation(
                                            DisplayName=ua.LocalizedText(tag.meta.unit)),
                                            ua.VariantType.ExtensionObject), "unit"))
             if tag.meta.low is not None and tag.meta.high is not None:
-                props.append(_property(ua.NodeId(f"{path}.EURange", ns), node, "EURange",
+                props.append(property_item(ua.NodeId(f"{path}.EURange", ns), node, "EURange",
                                        ua.Variant(ua.Range(tag.meta.low, tag.meta.high),
                                                   ua.VariantType.ExtensionObject),
                                        "the range the signal can show"))
@@ -827,51 +841,6 @@ class Northbound:
             await self.conditions.publish(ev)
 
 
-def _object(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName,
-            display: ua.LocalizedText, description: ua.LocalizedText) -> ua.AddNodesItem:
-    attrs = ua.ObjectAttributes(DisplayName=display, Description=description, EventNotifier=0)
-    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
-                           NodeClass=ua.NodeClass.Object, ParentNodeId=parent,
-                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.Organizes),
-                           TypeDefinition=ua.NodeId(ua.ObjectIds.BaseObjectType),
-                           NodeAttributes=attrs)
-
-
-def _variable(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName, value: ua.Variant,
-              description: str, enum: bool) -> ua.AddNodesItem:
-    """A read-only variable: its DataType from its value's type for life; an enumeration
-    is a MultiStateDiscreteType (UInt32)."""
-    attrs = ua.VariableAttributes(
-        DisplayName=ua.LocalizedText(bname.Name), Value=value,
-        Description=ua.LocalizedText(description or bname.Name, "en"),
-        DataType=ua.NodeId(value.VariantType.value, 0), ValueRank=ua.ValueRank.Scalar,
-        AccessLevel=ua.AccessLevel.CurrentRead.mask,
-        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0,
-        Historizing=False)
-    typedef = ua.ObjectIds.MultiStateDiscreteType if enum else ua.ObjectIds.BaseDataVariableType
-    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
-                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
-                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
-                           TypeDefinition=ua.NodeId(typedef), NodeAttributes=attrs)
-
-
-def _property(node: ua.NodeId, parent: ua.NodeId, name: str, value: ua.Variant,
-              description: str) -> ua.AddNodesItem:
-    array = isinstance(value.Value, list)
-    dtype = {"EngineeringUnits": ua.ObjectIds.EUInformation,
-             "EURange": ua.ObjectIds.Range}.get(name, value.VariantType.value)
-    attrs = ua.VariableAttributes(
-        DisplayName=ua.LocalizedText(name), Description=ua.LocalizedText(description, "en"),
-        Value=value, DataType=ua.NodeId(dtype, 0),
-        ValueRank=ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar,
-        ArrayDimensions=[0] if array else None,
-        AccessLevel=ua.AccessLevel.CurrentRead.mask,
-        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0)
-    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=ua.QualifiedName(name, 0),
-                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
-                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),
-                           TypeDefinition=ua.NodeId(ua.ObjectIds.PropertyType),
-                           NodeAttributes=attrs)
 
 async def _trust_list(folder: Path) -> Any:
     """Only client certificates found in ``folder`` may open a session; none: nobody."""

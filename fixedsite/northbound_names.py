@@ -140,3 +140,49 @@ def signal_description(cfg: SiteConfig, path: str, given: str) -> str:
         if spec is not None:
             return spec.description
     return ""
+
+def object_item(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName,
+            display: ua.LocalizedText, description: ua.LocalizedText) -> ua.AddNodesItem:
+    attrs = ua.ObjectAttributes(DisplayName=display, Description=description, EventNotifier=0)
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
+                           NodeClass=ua.NodeClass.Object, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.Organizes),
+                           TypeDefinition=ua.NodeId(ua.ObjectIds.BaseObjectType),
+                           NodeAttributes=attrs)
+
+
+def variable_item(node: ua.NodeId, parent: ua.NodeId, bname: ua.QualifiedName, value: ua.Variant,
+              description: str, enum: bool) -> ua.AddNodesItem:
+    """A read-only variable: its DataType from its value's type for life; an enumeration
+    is a MultiStateDiscreteType (UInt32)."""
+    attrs = ua.VariableAttributes(
+        DisplayName=ua.LocalizedText(bname.Name), Value=value,
+        Description=ua.LocalizedText(description or bname.Name, "en"),
+        DataType=ua.NodeId(value.VariantType.value, 0), ValueRank=ua.ValueRank.Scalar,
+        AccessLevel=ua.AccessLevel.CurrentRead.mask,
+        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0,
+        Historizing=False)
+    typedef = ua.ObjectIds.MultiStateDiscreteType if enum else ua.ObjectIds.BaseDataVariableType
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=bname,
+                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasComponent),
+                           TypeDefinition=ua.NodeId(typedef), NodeAttributes=attrs)
+
+
+def property_item(node: ua.NodeId, parent: ua.NodeId, name: str, value: ua.Variant,
+              description: str) -> ua.AddNodesItem:
+    array = isinstance(value.Value, list)
+    dtype = {"EngineeringUnits": ua.ObjectIds.EUInformation,
+             "EURange": ua.ObjectIds.Range}.get(name, value.VariantType.value)
+    attrs = ua.VariableAttributes(
+        DisplayName=ua.LocalizedText(name), Description=ua.LocalizedText(description, "en"),
+        Value=value, DataType=ua.NodeId(dtype, 0),
+        ValueRank=ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar,
+        ArrayDimensions=[0] if array else None,
+        AccessLevel=ua.AccessLevel.CurrentRead.mask,
+        UserAccessLevel=ua.AccessLevel.CurrentRead.mask, WriteMask=0, UserWriteMask=0)
+    return ua.AddNodesItem(RequestedNewNodeId=node, BrowseName=ua.QualifiedName(name, 0),
+                           NodeClass=ua.NodeClass.Variable, ParentNodeId=parent,
+                           ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),
+                           TypeDefinition=ua.NodeId(ua.ObjectIds.PropertyType),
+                           NodeAttributes=attrs)
