@@ -169,9 +169,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     async def body(stop: asyncio.Event) -> None:
         site = None
         if with_hil:
-            from fixedsite.hil.site import HilSite
-            site = HilSite(cfg, clock)
-            await site.start()
+            from fixedsite.cli_hil import start_site
+            site = await start_site(cfg, clock, args)
         from fixedsite.audit import AuditLog
         from fixedsite.historian import Historian
 
@@ -559,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hil":
             from fixedsite.cli_hil import add_hil_options
             add_hil_options(s)
+        if name == "demo":
+            from fixedsite.cli_hil import add_plant_options
+            add_plant_options(s)
     _command(sub, "diagram", "print the pump sequence as a Mermaid state diagram")
     a = _command(sub, "audit", "check the audit log's hash chain or show its last commands")
     a.add_argument("action", choices=["verify", "tail"],

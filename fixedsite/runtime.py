@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from fixedsite.alarms import AlarmEngine, build_defs
 from fixedsite.alarms.handler import AlarmHandler
 from fixedsite.audit import AuditError, AuditLog
-from fixedsite.clock import Clock
+from fixedsite.clock import Clock, ScaledClock
 from fixedsite.config import PumpEq, SiteConfig, SumpEq
 from fixedsite.drivers.modbus import ModbusDriver, Point
 from fixedsite.drivers.modbus_codec import Scaling
@@ -146,9 +146,13 @@ class Controller:
                          pl.name, n)
 
     def _lifecycle(self, what: str) -> None:
-        """A planned start or stop is an event in the history, not an alarm."""
+        """A planned start or stop is an event in the history, not an alarm. A start
+        records the clock, so ``fixedsite plan`` beside it runs on the same time."""
         if self.historian is not None:
-            self.historian.event(self.clock.now(), "lifecycle", self.cfg.site.id, what)
+            c = self.clock
+            data = {"clock": {"scale": c.scale, "origin": c.origin, "anchor": c.anchor}} \
+                if what == "started" and isinstance(c, ScaledClock) else None
+            self.historian.event(c.now(), "lifecycle", self.cfg.site.id, what, data)
         log.info("controller %s", what)
 
     async def start(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 log = logging.getLogger(__name__)
 CLIENT_URI = "urn:fixedsite:console"
+SESSION_TIMEOUT_MS = 600_000        # asyncua's server grants at most 10 min
 
 
 @dataclass
@@ -107,7 +109,8 @@ class SiteClient:
         self.pki.mkdir(parents=True, exist_ok=True)
         key, cert = self.pki / "console_key.pem", self.pki / "console_cert.der"
         if not (key.exists() and cert.exists()):
-            await setup_self_signed_certificate(key, cert, CLIENT_URI, "localhost",
+            # named for this host: asyncua checks its own certificate against it
+            await setup_self_signed_certificate(key, cert, CLIENT_URI, socket.gethostname(),
                                                 [ExtendedKeyUsageOID.CLIENT_AUTH],
                                                 {"commonName": "fixedsite console"})
         return key, cert
@@ -129,6 +132,7 @@ class SiteClient:
     async def _connect(self) -> None:
         key, cert = await self._certificate()
         c = Client(self.url, timeout=5)
+        c.session_timeout = SESSION_TIMEOUT_MS    # what the server grants: asked, not cut
         c.application_uri = CLIENT_URI
         c.set_user(self.user)
         c.set_password(self.password)
