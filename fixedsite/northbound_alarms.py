@@ -1,8 +1,9 @@
 """Alarms on the northbound OPC UA server, as OPC UA Alarms & Conditions (Part 9).
 
-Every alarm transition is one event of type ``FixedsiteAlarmEvent``, a subtype of the
-standard ``AlarmConditionType`` (browse path from Types: BaseEventType / ConditionType /
-AcknowledgeableConditionType / AlarmConditionType / FixedsiteAlarmEvent), so a
+Every alarm transition is one event of type ``FixedsiteAlarmEvent`` (NodeId
+``ns=<site>;s=FixedsiteAlarmEvent``), a subtype of the standard ``AlarmConditionType``
+(browse path from Types: BaseEventType / ConditionType / AcknowledgeableConditionType /
+AlarmConditionType / FixedsiteAlarmEvent; each of our fields a described property), so a
 third-party SCADA subscribed to AlarmConditionType (or ConditionType) shows it as an
 alarm, and our console reads our own fields from the same event. It is emitted from the
 site's ``Alarms`` object and from the standard ``Server`` object (where most SCADA
@@ -72,14 +73,25 @@ log = logging.getLogger(__name__)
 
 SEVERITY = {1: 900, 2: 700, 3: 500, 4: 300}
 EVENT_TYPE = "FixedsiteAlarmEvent"
-OUR_FIELDS: list[tuple[str, ua.VariantType]] = [
-    ("AlarmId", ua.VariantType.String), ("Transition", ua.VariantType.String),
-    ("Priority", ua.VariantType.Int32), ("Area", ua.VariantType.String),
-    ("User", ua.VariantType.String), ("State", ua.VariantType.String),
-    ("Shelved", ua.VariantType.Boolean), ("RaisedTime", ua.VariantType.Double),
-    ("ClearedTime", ua.VariantType.Double), ("AckedTime", ua.VariantType.Double),
-    ("AckedBy", ua.VariantType.String), ("MessageZh", ua.VariantType.String),
-    ("Detail", ua.VariantType.String)]
+# our fields of each event: name, type, description
+OUR_FIELDS: list[tuple[str, ua.VariantType, str]] = [
+    ("AlarmId", ua.VariantType.String, "the alarm's id, e.g. drainage.sump.level.HH"),
+    ("Transition", ua.VariantType.String, "what happened: active, rtn, clear, ack, shelve, "
+     "unshelve, oos, in_service (snapshot: read from alarms.Current)"),
+    ("Priority", ua.VariantType.Int32, "1 (highest) to 4"),
+    ("Area", ua.VariantType.String, "the plant area (system) it belongs to"),
+    ("User", ua.VariantType.String, "who acknowledged, shelved or unshelved it (empty: "
+     "the plant did)"),
+    ("State", ua.VariantType.String, "ISA-18.2 state after the transition: normal, "
+     "unack_active, ack_active, unack_rtn"),
+    ("Shelved", ua.VariantType.Boolean, "shelved or out of service after the transition"),
+    ("RaisedTime", ua.VariantType.Double, "when it went active, Unix s (0 = never)"),
+    ("ClearedTime", ua.VariantType.Double, "when its condition went away, Unix s "
+     "(0 = still active)"),
+    ("AckedTime", ua.VariantType.Double, "when it was acknowledged, Unix s (0 = not)"),
+    ("AckedBy", ua.VariantType.String, "who acknowledged it"),
+    ("MessageZh", ua.VariantType.String, "the fixed text in Chinese (Message: English)"),
+    ("Detail", ua.VariantType.String, "what completes the text: a fault reason, a raw error")]
 _TIMES = ("ActiveState/TransitionTime", "AckedState/TransitionTime",
           "EnabledState/TransitionTime", "Comment/SourceTimestamp",
           "Quality/SourceTimestamp", "LastSeverity/SourceTimestamp")
@@ -91,6 +103,11 @@ _UNSUPPORTED = {ua.ObjectIds.AcknowledgeableConditionType_Confirm: "Confirm",
 
 def _utc(t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, UTC)
+
+
+async def _describe(node: Node, text: str) -> None:
+    await node.write_attribute(ua.AttributeIds.Description, ua.DataValue(
+        ua.Variant(ua.LocalizedText(text, "en"), ua.VariantType.LocalizedText)))
 
 
 def condition_id(alarm: str) -> str:
@@ -113,14 +130,17 @@ class AlarmConditions:
     async def build(self, alarms_node: Node) -> None:
         nb, ns = self.nb, self.nb.ns
         server = nb.server
-        etype = await server.create_custom_event_type(
-            ns, EVENT_TYPE, ua.ObjectIds.AlarmConditionType, list(OUR_FIELDS))
-        await etype.write_attribute(ua.AttributeIds.Description, ua.DataValue(ua.Variant(
-            ua.LocalizedText("a fixedsite alarm transition: the standard AlarmConditionType "
-                             "fields and the alarm's own (AlarmId, Transition, Priority, Area, "
-                             "User, State, Shelved, RaisedTime, ClearedTime, AckedTime, "
-                             "AckedBy, MessageZh, Detail)", "en"),
-            ua.VariantType.LocalizedText)))
+        base = server.get_node(ua.NodeId(ua.ObjectIds.AlarmConditionType))
+        etype = await base.add_object_type(ua.NodeId(EVENT_TYPE, ns),
+                                           ua.QualifiedName(EVENT_TYPE, ns))
+        await _describe(etype, "a fixedsite alarm transition: the standard AlarmConditionType "
+                        "fields and the alarm's own (" + ", ".join(f[0] for f in OUR_FIELDS)
+                        + ")")
+        for name, vtype, what in OUR_FIELDS:
+            prop = await etype.add_property(ua.NodeId(f"{EVENT_TYPE}.{name}", ns),
+                                            ua.QualifiedName(name, ns),
+                                            ua.get_default_value(vtype), varianttype=vtype)
+            await _describe(prop, what)
         self.event_type = etype
         gen = EventGenerator(server.iserver.isession)
         await gen.init(etype.nodeid, alarms_node.nodeid)
