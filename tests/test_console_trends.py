@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Rig, free_port
@@ -330,3 +331,24 @@ async def test_trend_of_two_real_tags_from_the_controller(
             await until(pilot, lambda: not env.client.connected, "link gone", 100)
             await view.reload()
             assert "no data: no link to controller" in head(app)
+
+
+@pytest.mark.parametrize(("lang", "size"), [("zh_CN", (80, 24)), ("en", (140, 40))])
+def test_snapshot_two_tags(snap_compare: Any, tmp_path: Path, local_tz,  # type: ignore[no-untyped-def]
+                           lang: str, size: tuple[int, int]) -> None:
+    """The chart as an operator sees it: a level and pumps running (whole numbers, the
+    right axis), data from 12:00 in an 8 h window, in the site's zone (UTC+8)."""
+    local_tz("CST-8")
+    src = HistorySource(tmp_path / "h.db", {"drainage.sump.level": "m",
+                                            "drainage.pumps_running": ""})
+    src.record("drainage.sump.level", level(NOW - 6 * H, NOW))
+    src.record("drainage.pumps_running", pumps(NOW - 6 * H, NOW))
+
+    async def pick(pilot) -> None:  # type: ignore[no-untyped-def]
+        view = pilot.app.query_one(TrendView)
+        await view.pick("drainage.sump.level")
+        await view.pick("drainage.pumps_running")
+        view.show_tags()
+        await pilot.pause()
+
+    assert snap_compare(TrendApp(src, lang), terminal_size=size, run_before=pick)

@@ -247,9 +247,8 @@ class TrendView(Vertical):
             lines.append(self._legend(i, path, units))
         if not self.tags:
             lines.append(t("trend_pick") + "   " + word(t, "trend_add_hint", n=MAX_TAGS))
-        elif not shown:
-            lines.append(t("no_history") if self.client.connected
-                         else word(t, "trend_no_link"))
+        elif not shown and not self.client.connected:
+            lines.append(word(t, "trend_no_link"))     # each tag's line says no history
         if self.note:
             lines.append(f"[b]{self.note}[/b]")
         self.query_one("#trend-head", Static).update("\n".join(lines))
