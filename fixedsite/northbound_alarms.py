@@ -1,7 +1,7 @@
 """Alarms on the northbound OPC UA server, as OPC UA Alarms & Conditions (Part 9).
 
 Every alarm transition is one event of type ``FixedsiteAlarmEvent`` (NodeId
-``ns=<site>;s=FixedsiteAlarmEvent``), a subtype of the standard ``AlarmConditionType``
+``ns=<site>;s=type:FixedsiteAlarmEvent``), a subtype of the standard ``AlarmConditionType``
 (browse path from Types: BaseEventType / ConditionType / AcknowledgeableConditionType /
 AlarmConditionType / FixedsiteAlarmEvent; each of our fields a described property), so a
 third-party SCADA subscribed to AlarmConditionType (or ConditionType) shows it as an
@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 SEVERITY = {1: 900, 2: 700, 3: 500, 4: 300}
 EVENT_TYPE = "FixedsiteAlarmEvent"
+TYPE_ID = f"type:{EVENT_TYPE}"        # ':' is in no configured name: never a tag's NodeId
 # our fields of each event: name, type, description
 OUR_FIELDS: list[tuple[str, ua.VariantType, str]] = [
     ("AlarmId", ua.VariantType.String, "the alarm's id, e.g. drainage.sump.level.HH"),
@@ -131,13 +132,13 @@ class AlarmConditions:
         nb, ns = self.nb, self.nb.ns
         server = nb.server
         base = server.get_node(ua.NodeId(ua.ObjectIds.AlarmConditionType))
-        etype = await base.add_object_type(ua.NodeId(EVENT_TYPE, ns),
+        etype = await base.add_object_type(ua.NodeId(TYPE_ID, ns),
                                            ua.QualifiedName(EVENT_TYPE, ns))
         await _describe(etype, "a fixedsite alarm transition: the standard AlarmConditionType "
                         "fields and the alarm's own (" + ", ".join(f[0] for f in OUR_FIELDS)
                         + ")")
         for name, vtype, what in OUR_FIELDS:
-            prop = await etype.add_property(ua.NodeId(f"{EVENT_TYPE}.{name}", ns),
+            prop = await etype.add_property(ua.NodeId(f"{TYPE_ID}.{name}", ns),
                                             ua.QualifiedName(name, ns),
                                             ua.get_default_value(vtype), varianttype=vtype)
             await _describe(prop, what)

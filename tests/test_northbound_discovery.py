@@ -300,7 +300,7 @@ async def test_a_scada_follows_an_alarm_as_a_standard_condition(site: Site) -> N
         assert getattr(ev, "AckedState/Id") is False and ev.Retain is True
         assert ev.Severity == 900 and ev.SourceName == "comm.drain1.online"
         assert ev.ActiveState.Text == "Active" and "PLC drain1" in ev.Message.Text
-        assert ev.EventType == ua.NodeId("FixedsiteAlarmEvent", site.nb.ns)
+        assert ev.EventType == ua.NodeId("type:FixedsiteAlarmEvent", site.nb.ns)
         etype = c.get_node(ev.EventType)                    # its own fields, described
         fields = {(await p.read_browse_name()).Name: (await p.read_description()).Text
                   for p in await etype.get_properties()}
