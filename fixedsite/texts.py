@@ -82,6 +82,7 @@ CATALOGUE: dict[str, str] = {
     "audit log cannot be written: {why}": "审计日志无法写入：{why}",
     "failed: {why}": "执行失败：{why}",
     "{reason} (NOT AUDITED: {why})": "{reason}（未记入审计：{why}）",
+    "auto": "自动控制", "planner": "错峰计划", "failover": "故障切换", "not set": "未设置",
     "operator": "操作员", "viewer": "查看员", "engineer": "工程师", "admin": "管理员",
     "start": "启动", "stop": "停止", "reset": "复位", "set_mode": "设置模式",
     "acknowledge": "确认", "shelve": "搁置", "unshelve": "取消搁置",

@@ -44,12 +44,14 @@ KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "
         ("u", "unshelve", "unshelve", "alarms"), ("f", "filter", "filter", "alarms"),
         ("left_square_bracket", "shorter", "shorter", "trends"),
         ("right_square_bracket", "longer", "longer", "trends"),
+        ("backspace", "trend_drop", "trend_drop", "trends"),
+        ("c", "trend_clear", "trend_clear", "trends"),
         ("q", "quit", "quit", None)]
 SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
-SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]"}
+SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]", "backspace": "⌫"}
 FOCUS_ON = {"drainage": "pumps", "alarms": "alarm-list", "events": "events",
             "trends": "trend-tags"}
-IN_MARKUP = {"left_square_bracket": "\\[", "right_square_bracket": "]"}
+IN_MARKUP = {"left_square_bracket": "\\[", "right_square_bracket": "]", "backspace": "⌫"}
 
 
 def bindings(t: T) -> list[Binding]:
@@ -338,6 +340,12 @@ class Console(Actions, App[None]):
 
     async def action_longer(self) -> None:
         await self.query_one(TrendView).widen(1)
+
+    def action_trend_drop(self) -> None:
+        self.query_one(TrendView).drop_last()
+
+    def action_trend_clear(self) -> None:
+        self.query_one(TrendView).clear()
 
     async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "trend-tags":

@@ -98,6 +98,7 @@ class SiteClient:
         self._heard = (0.0, 0.0)            # (wall, site) when site_now last moved
         self._rate = 1.0                    # site seconds per wall second, as observed
         self.names: dict[str, str] = {}     # system / equipment id -> name to show
+        self.enums: dict[str, list[str]] = {}   # enumerated tag -> its words by value
         self.lang = "en"
         self.role = ""                      # as the server says (site.WhoAmI), else unknown
         self.on_change: Callable[[], None] = lambda: None
@@ -145,12 +146,14 @@ class SiteClient:
         variables: list[Any] = []
         site = await self._site_node(c)
         await self._collect(site, variables)
+        self.enums = await self._enum_words(c, variables)
         handler = _Handler(self)
         self.alarms, self._touched = {}, set()
         sub = await c.create_subscription(100, handler)
         for i in range(0, len(variables), 500):
             await sub.subscribe_data_change(variables[i:i + 500])
-        etype = await c.nodes.base_event_type.get_child(f"{self.ns}:FixedsiteAlarmEvent")
+        # our alarm event type, an AlarmConditionType with the fields a mirror needs
+        etype = c.get_node(ua.NodeId("type:FixedsiteAlarmEvent", self.ns))
         await sub.subscribe_events(c.get_node(ua.NodeId("alarms", self.ns)), etype)
         # what stood before we listened; events that arrived meanwhile are newer and win
         node = c.get_node(ua.NodeId("alarms", self.ns))
@@ -210,6 +213,21 @@ class SiteClient:
         except (TimeoutError, ua.UaError, OSError, ValueError):
             return {}
         return {str(i): str(n) for i, n in zip(ids or [], names or [], strict=False) if n}
+
+    async def _enum_words(self, c: Client, variables: list[Any]) -> dict[str, list[str]]:
+        """A sequence state is served as an enumeration (a number and its EnumStrings):
+        the screens want its word. Read once per connection."""
+        out: dict[str, list[str]] = {}
+        for node in variables:
+            path = str(node.nodeid.Identifier)
+            if not path.endswith(".state"):
+                continue
+            try:
+                words = await c.get_node(ua.NodeId(f"{path}.EnumStrings", self.ns)).read_value()
+            except (TimeoutError, ua.UaError, OSError):
+                continue
+            out[path] = [w.Text for w in words]
+        return out
 
     async def _site_uri(self, c: Client) -> str:
         uris = await c.get_namespace_array()
@@ -331,8 +349,11 @@ class _Handler:
         status = dv.StatusCode
         ts = dv.SourceTimestamp.timestamp() if dv.SourceTimestamp is not None else 0.0
         self.c.heard(ts)
-        self.c.values[node.nodeid.Identifier] = Value(val, status.is_good(), False,
-                                                      why_of(status), ts)
+        path = node.nodeid.Identifier
+        words = self.c.enums.get(path)
+        if words is not None and isinstance(val, int):
+            val = words[val] if 0 <= val < len(words) else "unknown"
+        self.c.values[path] = Value(val, status.is_good(), False, why_of(status), ts)
         self.c.on_change()
 
     def event_notification(self, ev: Any) -> None:

@@ -35,39 +35,9 @@ MAX_TAGS = 4
 COLOURS = [((200, 200, 200), (105, 105, 105)), ((130, 165, 205), (62, 80, 102)),
            ((200, 172, 130), (102, 88, 66)), ((178, 158, 210), (88, 78, 106))]
 
-# The screen's words until the console's catalogue (i18n.TEXT) carries them: T answers an
-# unknown key with the key itself, and then these stand in, in the screen's language.
-WORDS: dict[str, dict[str, str]] = {
-    "span_min": {"en": "{n} min", "zh_CN": "{n} 分钟"},
-    "span_h": {"en": "{n} h", "zh_CN": "{n} 小时"},
-    "span_d": {"en": "{n} d", "zh_CN": "{n} 天"},
-    "trend_data_from": {"en": "data from {at} only", "zh_CN": "数据仅从 {at} 起"},
-    "trend_min": {"en": "min", "zh_CN": "最小"},
-    "trend_max": {"en": "max", "zh_CN": "最大"},
-    "trend_axis_left": {"en": "left axis", "zh_CN": "左轴"},
-    "trend_axis_right": {"en": "right axis", "zh_CN": "右轴"},
-    "trend_full": {"en": "at most {n} tags on one chart: remove one first",
-                   "zh_CN": "一张图最多 {n} 个位号：请先移除一个"},
-    "trend_third_unit": {"en": "{tag} is in {unit}: one chart has two value axes "
-                               "({units}); remove a tag first",
-                         "zh_CN": "{tag} 的单位是 {unit}：一张图只有两个数值轴（{units}），"
-                                  "请先移除一个位号"},
-    "trend_no_link": {"en": "no data: no link to controller",
-                      "zh_CN": "无数据：与控制器断开"},
-    "trend_add_hint": {"en": "Enter adds the tag under the cursor (up to {n})",
-                       "zh_CN": "回车添加光标处位号（最多 {n} 个）"},
-    "trend_drop": {"en": "Remove last", "zh_CN": "移除末项"},
-    "trend_clear": {"en": "Clear", "zh_CN": "清空"},
-}
-
-
 def word(t: T, key: str, **args: object) -> str:
-    """``t(key)``, or this screen's own text for a key the catalogue does not have yet."""
-    text = t(key, **args)
-    if text == key and key in WORDS:
-        entry = WORDS[key]
-        text = entry.get(t.lang, entry["en"]).format(**args)
-    return text
+    """The screen's words come from the console's catalogue (``i18n.TEXT``)."""
+    return t(key, **args)
 
 
 def window_label(seconds: float, t: T | None = None) -> str:
