@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 
 from fixedsite.clock import Clock
 from fixedsite.tags import COMM_FAIL, STALE, Quality, Tag, TagMeta, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class Link:
         """Every tag of the PLC bad with ``comm_fail`` at once: the link is lost, or the
         task that read it has died and nothing will refresh them."""
         if self.closing:
-            reason = "driver closed"
+            reason = say("driver closed")
         self._down(reason)
         self.store.mark(self.tags, Quality.BAD, COMM_FAIL)
         for src in self.sources:
@@ -164,7 +165,7 @@ class Link:
                 src.forget()
         if now - max(self.last_good, self.since) <= self.window:
             return
-        reason = self.why or f"no reply for {self.window:g} s"
+        reason = self.why or say("no reply for {s} s", s=f"{self.window:g}")
         if self.online_tag.value is not False:
             self._down(reason)
         elif self.why and self.error_tag.value != reason:

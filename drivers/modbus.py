@@ -195,7 +195,7 @@ class ModbusDriver:
     # --- connection ---------------------------------------------------------------------
     async def run(self) -> None:
         link = self.link
-        reason = "not connected yet"
+        reason = say("not connected yet")
         # a flag as well as cancellation: Python 3.11's wait_for (inside pymodbus) can
         # swallow a cancel that races a completing connect
         while not link.closing:
@@ -209,9 +209,9 @@ class ModbusDriver:
                 connected, reason = False, str(e)
             if not connected:
                 client.close()
-                self.mark_offline(reason if reason else "connect failed")
+                self.mark_offline(reason if reason else say("connect failed"))
                 await link.back_off()
-                reason = "connection refused or timed out"
+                reason = say("connection refused or timed out")
                 continue
             # connected is not online: that takes a good reply (see drivers/link.py)
             self._client, self._timeouts = client, 0
@@ -235,17 +235,17 @@ class ModbusDriver:
     async def _request(self, fn: str, *args: Any, **kw: Any) -> Any:
         client = self._client
         if client is None:
-            raise CommLost("not connected")
+            raise CommLost(say("not connected"))
         async with self._lock:
             self.requests += 1
             try:
                 rr = await getattr(client, fn)(*args, device_id=self.cfg.device_id, **kw)
             except ConnectionException as e:
-                raise CommLost(f"connection dropped: {e}") from None
+                raise CommLost(say("connection dropped: {why}", why=e)) from None
             except ModbusIOException:
                 self._timeouts += 1
                 if not client.connected:
-                    raise CommLost("connection dropped while waiting for a reply") from None
+                    raise CommLost(say("connection dropped while waiting for a reply")) from None
                 if self._timeouts >= TIMEOUTS_BEFORE_LOSS:
                     junk = bytes(getattr(client.ctx, "recv_buffer", b""))
                     raise CommLost(f"unframeable bytes from the PLC: {junk[:16].hex(' ')}"
@@ -299,13 +299,14 @@ class ModbusDriver:
                     self._split(g, block)
                     continue
                 self._bad_block(g, block, f"plc_exception_{e.code}",
-                                why=f"every read refused: PLC exception {e.code}")
+                                why=say("every read refused: PLC exception {code}", code=e.code))
                 continue
             except ModbusIOException:               # one time-out: the watchdog judges
                 self._bad_block(g, block, STALE, f"no reply within {self.cfg.timeout_s:g} s")
                 continue
             except (MalformedReply, ModbusException, ValueError) as e:
-                self._bad_block(g, block, MALFORMED, str(e), why=f"every reply malformed: {e}")
+                self._bad_block(g, block, MALFORMED, str(e),
+                                why=say("every reply malformed: {why}", why=e))
                 continue
             now = self.clock.now()
             g.fresh[id(block)].last_ok = now

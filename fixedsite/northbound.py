@@ -46,6 +46,7 @@ is not a bad call: Good status, ``(False, reason)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import socket
@@ -834,11 +835,25 @@ class Northbound:
     async def _push_once(self) -> None:
         pending, self._pending = self._pending, {}
         for path, tag in pending.items():
-            await self.server.write_attribute_value(self.nodes[path].nodeid,
-                                                    self._data_value(path, tag))
+            try:            # one value that cannot be served must not hold back the rest
+                await self.server.write_attribute_value(self.nodes[path].nodeid,
+                                                        self._data_value(path, tag))
+            except Exception:
+                log.exception("OPC UA: %s not updated; marked bad", path)
+                await self._write_bad(path)
         events, self._events = self._events, []
         for ev in events:
-            await self.conditions.publish(ev)
+            try:
+                await self.conditions.publish(ev)
+            except Exception:
+                log.exception("OPC UA: alarm event %s %s not published", ev.alarm, ev.what)
+
+    async def _write_bad(self, path: str) -> None:
+        """A node whose value could not be written must not go on showing the old one as
+        Good: BadInternalError with no value."""
+        with contextlib.suppress(Exception):
+            await self.server.write_attribute_value(self.nodes[path].nodeid, ua.DataValue(
+                StatusCode=ua.StatusCode(ua.StatusCodes.BadInternalError)))
 
 
 

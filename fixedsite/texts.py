@@ -23,7 +23,9 @@ from functools import lru_cache
 CATALOGUE: dict[str, str] = {
     # --- pump states, modes, quality reasons: words that appear inside other texts -------
     "stopped": "停止", "priming": "灌水", "starting": "启动中", "opening_valve": "开阀",
-    "proving_flow": "确认流量", "running": "运行", "stopping": "停止中", "fault": "故障",
+    "proving_flow": "确认流量",
+    "opening valve": "开阀", "proving flow": "确认流量", "running": "运行",
+    "stopping": "停止中", "fault": "故障",
     "unknown": "未知", "local": "就地", "remote-manual": "远程手动",
     "remote-auto": "远程自动",
     "comm_fail": "通信中断", "stale": "数据过期", "out_of_range": "超量程",
@@ -85,7 +87,8 @@ CATALOGUE: dict[str, str] = {
     "auto": "自动控制", "planner": "错峰计划", "failover": "故障切换", "not set": "未设置",
     "operator": "操作员", "viewer": "查看员", "engineer": "工程师", "admin": "管理员",
     "start": "启动", "stop": "停止", "reset": "复位", "set_mode": "设置模式",
-    "acknowledge": "确认", "shelve": "搁置", "unshelve": "取消搁置",
+    "acknowledge": "确认", "ack": "确认报警", "shelve": "搁置", "unshelve": "取消搁置",
+    "out_of_service": "停用", "alarms": "报警",
     # --- alarm actions ------------------------------------------------------------------
     "{alarm} is not waiting for acknowledgement": "{alarm} 无需确认",
     "shelving needs a duration": "搁置需要时长", "shelving needs a comment saying why":
@@ -96,6 +99,14 @@ CATALOGUE: dict[str, str] = {
     "acknowledged {alarm}": "已确认 {alarm}", "shelved {alarm}": "已搁置 {alarm}",
     "unshelved {alarm}": "已取消搁置 {alarm}", "{alarm} out of service": "{alarm} 已停用",
     "{reason}: {why}": "{reason}：{why}",        # the most general: a word and its detail
+    # --- the link to a PLC (what completes its comm alarm)
+    "driver closed": "驱动已关闭", "no reply for {s} s": "{s} s 无应答",
+    "not connected yet": "尚未连接", "connect failed": "连接失败",
+    "connection refused or timed out": "连接被拒绝或超时", "not connected": "未连接",
+    "connection dropped: {why}": "连接断开：{why}",
+    "connection dropped while waiting for a reply": "等待应答时连接断开",
+    "every read refused: PLC exception {code}": "全部读取被拒：PLC 异常码 {code}",
+    "every reply malformed: {why}": "全部应答格式错误：{why}",
     # --- the drivers' write results --------------------------------------------------------
     "PLC refused the write (exception {code})": "PLC 拒绝写入（异常码 {code}）",
     "no verified reply: {why}": "无可确认的应答：{why}",
@@ -118,7 +129,7 @@ CATALOGUE: dict[str, str] = {
     "high-high: min rest / starts cap": "高高水位：越过最短停歇/启动次数限制",
     "near low-low: min run": "接近低低水位：越过最短运行",
     "planning failed: level control alone": "计划失败：仅按水位控制",
-    "{status}; {n} pumps available": "{status}；{n} 台泵可用",
+    "{n} pumps available": "{n} 台泵可用",
     "band cannot hold: {m3:.0f} m3 over": "水位带无法保持：超出 {m3:.0f} m3",
     "optimal (DP, 0.5 m3 grid)": "最优（动态规划，0.5 m3 网格）",
     "relay: DP per room, bottom up (0.5 m3 grid)":
@@ -140,6 +151,11 @@ CATALOGUE: dict[str, str] = {
 }
 
 _FIELDS = string.Formatter()
+# placeholders that hold ids (a user called "admin" is not the word admin): never translated
+IDS = frozenset({"user", "pump", "alarm", "signal", "path", "target", "valve", "plc"})
+# placeholders that are one word (ids and numbers)
+WORDS = IDS | {"n", "code", "limit", "level", "ll", "flow", "min", "m3", "sp", "rate",
+               "hhmm", "value"}
 
 
 def say(template: str, /, **args: object) -> str:
@@ -153,8 +169,8 @@ def _pattern(template: str) -> tuple[re.Pattern[str], list[str]]:
     for literal, field, _spec, _conv in _FIELDS.parse(template):
         parts.append(re.escape(literal))
         if field is not None:
-            names.append(field)
-            parts.append(f"(?P<{field}>.+?)")
+            names.append(field)     # an id or a number is one word: it cannot swallow text
+            parts.append(f"(?P<{field}>\\S+?)" if field in WORDS else f"(?P<{field}>.+?)")
     return re.compile("^" + "".join(parts) + "$", re.S), names
 
 
@@ -208,6 +224,8 @@ def _zh(text: str, names: Mapping[str, str], depth: int) -> str:
     return text
 
 
+
+
 def _fill(template: str, m: re.Match[str], names: Mapping[str, str], depth: int) -> str:
-    args = {k: _zh(v, names, depth + 1) for k, v in m.groupdict().items()}
+    args = {k: v if k in IDS else _zh(v, names, depth + 1) for k, v in m.groupdict().items()}
     return _zh_template(template).format(**args)

@@ -187,7 +187,7 @@ def _switch(args: Sequence[object], words: tuple[str, str] = ("on", "off"),
 def _number(value: object, what: str, lo: float, hi: float) -> float:
     try:
         x = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         x = math.nan
     if not math.isfinite(x) or not lo <= x <= hi:
         raise InjectError(f"{what}: expected a number from {lo:g} to {hi:g}, got {value!r}")
@@ -290,8 +290,9 @@ class ControlServer:
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            return {"ok": False, "error": f"not a JSON line: {e}"}
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            return {"ok": False, "error": f"not a JSON line: {type(e).__name__}"
+                                          f"{': ' + str(e) if str(e) else ''}"[:300]}
         if not isinstance(request, dict):
             return {"ok": False, "error": "expected a JSON object such as "
                                           '{"op": "inject", "fault": ..., "target": ...}'}

@@ -87,7 +87,7 @@ def parse_scenario(raw: dict[str, Any], cfg: SiteConfig, name: str = "<scenario>
         if "inject" not in e:
             problems.append((f"{where}.inject", f"missing; one of: {', '.join(FAULTS)}"))
             continue
-        if e["inject"] not in FAULTS:
+        if not isinstance(e["inject"], str) or e["inject"] not in FAULTS:
             problems.append((f"{where}.inject", f"unknown fault {e['inject']!r} (one of: "
                                                 f"{', '.join(FAULTS)})"))
             continue

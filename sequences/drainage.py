@@ -252,7 +252,8 @@ class PumpSequence:
         if limit is not None and self.clock.now() - self.entered > self.clock.guard_timeout(
                 limit):
             await self._fail(say("{step} not complete within {limit:.0f} s: {why}",
-                                 step=self.state, limit=limit, why=self._waiting_for()))
+                                 step=self.state.replace("_", " "), limit=limit,
+                                 why=self._waiting_for()))
 
     async def _adopt(self) -> None:
         """First good scan after (re)start: take the plant as it is. A pump caught between

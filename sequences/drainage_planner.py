@@ -327,10 +327,10 @@ class Planner:
         self.baseline_cost = baseline_cost(alone, base, rp.volume[-1], prices, self.p.step_s)
         up = self.store.update
         up(self.tags["pumps"], float(rp.pumps[0]))
-        up(self.tags["status"], say("{status}; {n} pumps available", status=result.status,
-                                    n=room.available) + (
-            "; " + say("band cannot hold: {m3:.0f} m3 over", m3=rp.outside_m3)
-            if rp.outside_m3 > 0 else ""))
+        parts = [result.status, say("{n} pumps available", n=room.available)]
+        if rp.outside_m3 > 0:
+            parts.append(say("band cannot hold: {m3:.0f} m3 over", m3=rp.outside_m3))
+        up(self.tags["status"], "; ".join(parts))       # each part read back on its own
         up(self.tags["cost"], round(rp.cost, 1))
         up(self.tags["baseline_cost"], round(self.baseline_cost, 1))
         up(self.tags["saving_pct"], round(100 * (1 - rp.cost / self.baseline_cost), 1)

@@ -351,6 +351,9 @@ async def test_a_chinese_console_shows_no_english_words(rig_factory: Callable[..
                     == UNACK_ACTIVE, "the fault alarm", 200)
         await ctl.gate.submit(Command("drainage.pump1", "start", "operator", "eng", {},
                                       "engineer"))         # refused: remote-auto
+        # a reason with markup in it (any OPC UA user can cause one) is shown as text
+        await ctl.gate.submit(Command("alarms", "ack", "operator", "eng", {"id": "[/]"},
+                                      "engineer"))
         app = make_console(env.client, "zh_CN", "演示矿井")
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: "1号主排水泵" in str(env.client.names.values()),
@@ -360,7 +363,8 @@ async def test_a_chinese_console_shows_no_english_words(rig_factory: Callable[..
                 await pilot.pause(0.3)
                 if key == "4":
                     await until(pilot, lambda: app.query_one("#events", DataTable).row_count
-                                >= 3, "the command log")
+                                >= 4, "the command log")
+                    assert "没有报警 '\\[/]'" in visible_text(app)     # escaped, drawn
                 shown = visible_text(app)
                 assert foreign_words(shown) == [], (key, shown)
             await pilot.press("3")
@@ -368,3 +372,22 @@ async def test_a_chinese_console_shows_no_english_words(rig_factory: Callable[..
             await until(pilot, lambda: len(app.screen_stack) == 2, "the detail view")
             shown = visible_text(app)
             assert foreign_words(shown) == [], shown
+
+
+def test_the_age_of_a_bad_value_grows_while_nothing_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing changes on a site whose PLC fell silent: the age on screen must still grow,
+    at the site's rate (here x60), whether the console's link is up or down."""
+    wall = [1000.0]
+    monkeypatch.setattr("fixedsite.console.client.time.monotonic", lambda: wall[0])
+    c = SiteClient("opc.tcp://127.0.0.1:1/x/", "li", "-", Path("/nonexistent"))
+    t0 = 1_790_000_000.0
+    c.heard(t0)
+    wall[0] += 3.0
+    c.heard(t0 + 180.0)                      # 180 site s in 3 wall s: x60
+    c.connected = True
+    wall[0] += 10.0
+    assert c.now() == pytest.approx(t0 + 780.0)
+    c.connected = False
+    wall[0] += 1.0
+    assert c.now() == pytest.approx(t0 + 840.0)

@@ -219,7 +219,10 @@ async def test_junk_on_the_socket_is_answered_and_the_hil_runs_on(hil: Hil) -> N
             b'{"op": "inject", "fault": "inflow-surge", "target": "drainage", '
             b'"args": [1e400]}',
             b'{"op": "inject", "fault": "local", "target": "pump1", "args": "on"}',
-            b'{"op": "inject", "fault": ["pump-trip"], "target": "pump1"}']
+            b'{"op": "inject", "fault": ["pump-trip"], "target": "pump1"}',
+            b"[" * 50_000,                                    # nested past the recursion
+            b'{"op": "inject", "fault": "inflow-surge", "target": "drainage", '
+            b'"args": [1' + b"0" * 400 + b']}']                # an int no float holds
     try:
         for line in junk:
             writer.write(line + b"\n")
@@ -352,6 +355,8 @@ async def test_scenario_injects_at_its_times_on_the_hil_clock(tmp_path: Path) ->
      "at.0.args: m/h: expected a number"),
     ("[[at]]\nt = 1\ninject = 'local'\ntarget = 'pump1'\nwhen = 3\n", "at.0.when: unknown key"),
     ("at = 3\n", "at: missing; expected [[at]] tables"),
+    ("[[at]]\nt = 1\ninject = ['link']\ntarget = 'drain1'\n", "at.0.inject: unknown fault"),
+    ("[[at]]\nt = 1\ninject = {a = 1}\ntarget = 'drain1'\n", "at.0.inject: unknown fault"),
     ("[[at]\nt = 1", "not valid TOML"),
 ])
 def test_a_bad_scenario_is_refused_with_its_key_path_before_anything_starts(

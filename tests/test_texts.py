@@ -81,3 +81,19 @@ def test_english_and_unknown_texts_come_back_as_they_are() -> None:
     assert translate("something nobody wrote through say", "zh_CN") == \
         "something nobody wrote through say"
     assert translate("", "zh_CN") == ""
+
+
+def test_ids_stay_ids_and_a_status_of_three_parts_reads_whole() -> None:
+    """A user named like a role is still that user; a plan status with a band that
+    cannot hold is Chinese in every part (both were English or wrong before)."""
+    refusal = say("{user} ({role}) may not {action}: it needs the {need} role",
+                  user="operator", role="operator", action="set_mode", need="engineer")
+    assert translate(refusal, "zh_CN") == "operator（操作员）无权设置模式：需要工程师角色"
+    status = "; ".join([say("optimal (DP, 0.5 m3 grid)"), say("{n} pumps available", n=3),
+                        say("band cannot hold: {m3:.0f} m3 over", m3=12.0)])
+    assert translate(status, "zh_CN") == \
+        "最优（动态规划，0.5 m3 网格）；3 台泵可用；水位带无法保持：超出 12 m3"
+    step = say("{step} not complete within {limit:.0f} s: {why}", step="opening valve",
+               limit=90, why=say("valve open limit not reached"))
+    assert step == "opening valve not complete within 90 s: valve open limit not reached"
+    assert translate(step, "zh_CN") == "开阀未在 90 s 内完成：阀门未到全开限位"

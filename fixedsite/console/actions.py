@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Ask, Choose, Confirm, Info
@@ -132,8 +133,8 @@ class Actions:
     def _alarm_text(self, alarm: str) -> str:
         row = self.client.alarms.get(alarm)
         if row is None:
-            return alarm
-        return row.text_zh if self.t.lang == "zh_CN" and row.text_zh else row.text
+            return escape(alarm)
+        return escape(row.text_zh if self.t.lang == "zh_CN" and row.text_zh else row.text)
 
     def action_detail(self) -> None:
         """The whole alarm: its id, times, who acknowledged, and the raw detail that the
@@ -143,11 +144,11 @@ class Actions:
         if row is None:
             return
         t = self.t
-        lines = [f"{t('alarm_detail')}: {row.id}", self._alarm_text(row.id),
+        lines = [f"{t('alarm_detail')}: {escape(row.id)}", self._alarm_text(row.id),
                  f"P{row.priority}   {t(row.state)}" + (f"   {t('shelved')}" if row.shelved
                                                          else ""),
                  f"{t('raised')}: {when(row.t)}", f"{t('cleared')}: {when(row.cleared)}",
-                 f"{t('acked_at')}: {when(row.acked)} {row.acked_by}"]
+                 f"{t('acked_at')}: {when(row.acked)} {escape(row.acked_by)}"]
         if row.detail:
             lines.append(f"{t('detail')}: {t.text(row.detail)}")
         self.push_screen(Info("\n".join(lines), t("keys_close")))
@@ -163,7 +164,8 @@ class Actions:
             try:
                 minutes = float(answer[0])
             except ValueError:
-                self.say(f"{self.t('refused')}: {answer[0]!r} - {self.t('minutes')}?")
+                self.say(f"{self.t('refused')}: {escape(repr(answer[0]))} - "
+                         f"{self.t('minutes')}?")
                 return
             await self._call("alarms", "Shelve", alarm, minutes * 60.0, answer[1])
         self.push_screen(Ask(f"{self.t('shelve')} {self._alarm_text(alarm)}",

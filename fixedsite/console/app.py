@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -47,6 +48,7 @@ KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "
         ("backspace", "trend_drop", "trend_drop", "trends"),
         ("c", "trend_clear", "trend_clear", "trends"),
         ("q", "quit", "quit", None)]
+SOURCE_WORDS = ("auto", "planner", "failover")     # who, when no person acted
 SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
 SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]", "backspace": "⌫"}
 FOCUS_ON = {"drainage": "pumps", "alarms": "alarm-list", "events": "events",
@@ -145,8 +147,11 @@ class Console(Actions, App[None]):
             for i, (ts, who, action, target, outcome, reason) in enumerate(rows):
                 word = self.t(outcome)
                 mark = word if outcome == "done" else f"[yellow]{word}[/]"
-                table.add_row(when(float(ts)), self.t.text(who), self.t.text(action),
-                              self.shown(target), mark, self.t.text(reason), key=str(i))
+                # a user is an id, never a word to translate; a source is a word
+                actor = self.t.text(who) if who in SOURCE_WORDS else escape(who)
+                where = self.t.text(target) if target == "alarms" else self.shown(target)
+                table.add_row(when(float(ts)), actor, self.t.text(action), where, mark,
+                              self.t.text(reason), key=str(i))
         elif self.view() == "trends":
             await self.query_one(TrendView).reload()
 
@@ -195,11 +200,11 @@ class Console(Actions, App[None]):
             if not row.shelved:
                 counts[row.priority] = counts.get(row.priority, 0) + 1
         link = t("connected") if c.connected else f"[bold white on red] {t('disconnected')} " \
-                                                  f"[/] {c.error}"
+                                                  f"[/] {escape(c.error)}"
         alarm_text = " ".join(f"[{PRIORITY_STYLE[p]}] P{p} {n} [/]" if n else f"P{p} 0"
                               for p, n in counts.items())
-        who = c.user + (f" ({t('role.' + c.role)})" if c.role else "")
-        site = c.names.get("site") or self.site_title
+        who = escape(c.user) + (f" ({t('role.' + c.role)})" if c.role else "")
+        site = escape(c.names.get("site") or self.site_title)
         self.query_one("#status", Static).update(
             f" {site}  {t('user')}: {who}  {link}  {alarm_text}")
         # only the screen in front is redrawn: the others catch up when shown
@@ -216,8 +221,11 @@ class Console(Actions, App[None]):
             lines.append(f"{t('plc')} {plc}: {self.fv(path, text=word)}")
         for room in self.rooms():                 # the main room, then rooms relaying to it
             fb = self.v(f"{room}.plc1.fallback")
-            if fb and fb.value:
+            if fb and fb.value and fb.trusted:
                 lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
+            elif fb and not fb.trusted:       # unknown is not "no fallback": say so
+                lines.append(f"{t('fallback')} {room}: "
+                             f"{self.fv(f'{room}.plc1.fallback', text='?')}")
             level = self.fv(f"{room}.sump.level", " m", 2)
             lines.append(f"{self.name_of(room)}: {t('sump_level')} {level}")
             lines.append(f"  {self.status_text(room)}")
@@ -231,11 +239,11 @@ class Console(Actions, App[None]):
     def shown(self, path: str) -> str:
         """Equipment for people: its configured name in the console's language, else its
         id (``pump1`` in the main room, ``lower.pump1`` elsewhere)."""
-        return self.client.names.get(path) or path.removeprefix("drainage.")
+        return escape(self.client.names.get(path) or path.removeprefix("drainage."))
 
     def name_of(self, room: str) -> str:
-        return self.client.names.get(room) or (
-            self.t("drainage") if room == "drainage" else f"{self.t('drainage')} ({room})")
+        return escape(self.client.names.get(room) or (
+            self.t("drainage") if room == "drainage" else f"{self.t('drainage')} ({room})"))
 
     def fv(self, path: str, unit: str = "", nd: int = 1, text: str | None = None) -> str:
         """A tag as every screen shows it (not good: dimmed, reason, age)."""
@@ -263,7 +271,7 @@ class Console(Actions, App[None]):
         if local and local.value:
             return self.fv(f"{path}.local", text=self.t("local"))
         if mode is None or not isinstance(mode.value, int | float):
-            return "--"
+            return self.fv(f"{path}.mode", text="--")
         return self.fv(f"{path}.mode", text=self.t(f"mode.{int(mode.value)}"))
 
     def _state(self, path: str) -> str:
@@ -323,7 +331,7 @@ class Console(Actions, App[None]):
         keep = table.cursor_row
         table.clear()
         for r in rows:
-            acked = f"{when(r.acked)} {r.acked_by}".strip()
+            acked = escape(f"{when(r.acked)} {r.acked_by}".strip())
             cells = [t("shelved") if r.shelved else t(r.state), when(r.t),
                      self._alarm_text(r.id), when(r.cleared), acked]
             if r.shelved:

@@ -182,10 +182,11 @@ class SiteClient:
         self.site_now = ts
 
     def now(self) -> float:
-        """The site's time as best known here: the newest time heard while connected,
-        carried on at the observed rate while not."""
-        if self.connected or not self.site_now:
-            return self.site_now
+        """The site's time as best known here: the newest time heard, carried on at the
+        observed rate since (a site where nothing changes, or a lost link, must still
+        show the age of a bad value growing)."""
+        if not self.site_now:
+            return 0.0
         w0, s0 = self._heard
         return max(self.site_now, s0 + (time.monotonic() - w0) * self._rate)
 
@@ -261,8 +262,11 @@ class SiteClient:
             except Exception as e:
                 if self.connected:
                     self.connected, self.error = False, str(e) or "connection lost"
-                    for v in self.values.values():
-                        v.stale, v.why = True, v.why or "disconnected"
+                    lost = self.now()
+                    for v in self.values.values():   # their age counts from the loss
+                        if v.trusted:
+                            v.ts, v.why = lost, "disconnected"
+                        v.stale = True
                     self.on_change()
             with contextlib.suppress(Exception):
                 if c is not None:

@@ -101,5 +101,5 @@ class Info(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.text, id="info-text", markup=False)
+            yield Label(self.text, id="info-text")     # its dynamic parts come escaped
             yield Label(self.keys, classes="keys", markup=False)

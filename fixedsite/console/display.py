@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.markup import escape
+
 PRIORITY_STYLE = {1: "bold white on red", 2: "bold black on yellow", 3: "yellow", 4: "cyan"}
 MARK = "⟂"
 
@@ -32,10 +34,11 @@ def fmt(v: Any, unit: str = "", nd: int = 1, word: Callable[[str], str] | None =
         now: float = 0.0, text: str | None = None) -> str:
     """A value for display. Not good: dimmed, with the mark, the reason in the screen's
     language (``word``) and its age on the site's clock (``now``); never ``None``.
-    ``text`` replaces the value's own text (a state word, a translated status)."""
+    ``text`` replaces the value's own text (a state word, a translated status) and comes
+    escaped for markup; the value's own text is escaped here."""
     if v is None:
         return "--"
-    shown = text if text is not None else number(v.value, nd)
+    shown = text if text is not None else escape(number(v.value, nd))
     if v.value is None or shown == "":
         shown = "--"
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import locale
 import os
 
+from rich.markup import escape
+
 from fixedsite.texts import translate
 
 TEXT: dict[str, dict[str, str]] = {
@@ -162,5 +164,6 @@ class T:
         return text.format(**args) if args else text
 
     def text(self, english: str) -> str:
-        """A text the controller composed (a reason, a status) in this language."""
-        return translate(english, self.lang)
+        """A text the controller composed (a reason, a status) in this language, escaped
+        for the screens' markup: a '[/]' in a reason must not end the console."""
+        return escape(translate(english, self.lang))
