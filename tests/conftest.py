@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from fixedsite.cli import main
 from fixedsite.clock import ScaledClock
 from fixedsite.config import DEMO_CONFIG, SiteConfig, parse
 from fixedsite.hil.site import HilSite
@@ -30,6 +31,18 @@ def fill_sqlite(db: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.OperationalError):
         while True:
             db.execute("INSERT INTO filler VALUES (zeroblob(100))")
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``fixedsite argv`` in process: (exit code, stdout, stderr). argparse's own
+    refusals end in SystemExit, as they do from the shell."""
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return rc, out, err
 
 
 def free_port() -> int:

@@ -8,23 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import demo_text, free_port
-
-from fixedsite.cli import main
+from conftest import cli, demo_text, free_port
 
 FIXEDSITE = Path(sys.executable).parent / "fixedsite"
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run ``fixedsite argv`` in process: (exit code, stdout, stderr). argparse's own
-    refusals end in SystemExit, as they do from the shell."""
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.fixture(autouse=True)

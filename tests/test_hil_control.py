@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import demo_text, free_port
+from conftest import cli, demo_text, free_port
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from fixedsite.cli import main
 from fixedsite.cli_hil import start_site
 from fixedsite.clock import ScaledClock
 from fixedsite.config import ConfigError, SiteConfig, load
@@ -40,16 +39,6 @@ def write_site(tmp_path: Path, scale: float = 600.0, relay: bool = False,
     path = tmp_path / "site.toml"
     path.write_text(text + f'\n[storage]\ndir = "{tmp_path}/var"\n', encoding="utf-8")
     return path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @dataclass
