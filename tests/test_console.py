@@ -391,3 +391,28 @@ def test_the_age_of_a_bad_value_grows_while_nothing_changes(
     c.connected = False
     wall[0] += 1.0
     assert c.now() == pytest.approx(t0 + 840.0)
+
+
+async def test_a_plc_link_cut_shows_the_last_values_marked_never_blank(env: Env) -> None:
+    """OPC UA sends a Bad value without its value: the console keeps the last one, dimmed
+    with the reason and age, on the overview and the drainage screen alike; all clear
+    again once the PLC answers (issue 10, item 1)."""
+    app = Console(env.client, "en", "demo")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: "Sump level 1." in text(app, "#overview"), "level shown")
+        await env.rig.site.drainage.server.stop()
+        await until(pilot, lambda: "Sump level 1." in text(app, "#overview")
+                    and "⟂ comm lost" in text(app, "#overview"),
+                    lambda: f"the level marked: {text(app, '#overview')!r}", tries=150)
+        shown = text(app, "#overview")
+        assert re.search(r"Sump level 1\.\d\d m ⟂ comm lost \d\d:\d\d:\d\d", shown), shown
+        assert "fallback unknown" in shown
+        assert re.search(r"Pump: .*\d/4 running.* ⟂ comm lost", shown), shown
+        await pilot.press("2")
+        table = app.query_one("#pumps", DataTable)
+        await until(pilot, lambda: table.row_count == 4, "four pumps")
+        state = str(table.get_cell_at((0, 1)))
+        assert "stopped" in state and "⟂ comm lost" in state, state     # not "--"
+        await env.rig.site.drainage.server.start()
+        await until(pilot, lambda: "⟂" not in text(app, "#sump"), "clear again", tries=150)
+        assert "⟂" not in str(table.get_cell_at((0, 1)))

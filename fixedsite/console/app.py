@@ -224,7 +224,7 @@ class Console(Actions, App[None]):
             if fb and fb.value and fb.trusted:
                 lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
             elif fb and not fb.trusted:       # unknown is not "no fallback": say so
-                lines.append(f"{t('fallback')} {room}: "
+                lines.append(f"{t('fallback_unknown')} {escape(room)}: "
                              f"{self.fv(f'{room}.plc1.fallback', text='?')}")
             level = self.fv(f"{room}.sump.level", " m", 2)
             lines.append(f"{self.name_of(room)}: {t('sump_level')} {level}")

@@ -354,6 +354,9 @@ class _Handler:
         ts = dv.SourceTimestamp.timestamp() if dv.SourceTimestamp is not None else 0.0
         self.c.heard(ts)
         path = node.nodeid.Identifier
+        prev = self.c.values.get(path)
+        if val is None and not status.is_good() and prev is not None:
+            val = prev.value     # a Bad value comes without one: show the last, marked
         words = self.c.enums.get(path)
         if words is not None and isinstance(val, int):
             val = words[val] if 0 <= val < len(words) else "unknown"

@@ -43,6 +43,7 @@ TEXT: dict[str, dict[str, str]] = {
     "stale": {"en": "stale", "zh_CN": "数据过期"},
     "fallback": {"en": "PLC ON FLOAT SWITCHES", "zh_CN": "PLC 浮球自控"},
     "quit": {"en": "Quit", "zh_CN": "退出"},
+    "fallback_unknown": {"en": "PLC fallback unknown", "zh_CN": "PLC 浮球自控状态未知"},
     "events": {"en": "Commands", "zh_CN": "操作记录"},
     "time": {"en": "Time", "zh_CN": "时间"},
     "who": {"en": "Who", "zh_CN": "操作人"},
