@@ -311,6 +311,11 @@ async def test_a_relay_room_is_shown_and_commanded_beside_the_main_one(
             assert ctl.store.value("lower.pump2.mode") == 1
             assert ctl.store.value("drainage.pump2.mode") == 2
             assert env.rig.site.unit("lower").plc.hr[20] == 1          # pump 2 mode word
+            row = table.get_row_index("lower.pump2")
+            await until(pilot, lambda: str(table.get_cell_at((row, 2))) == "manual",
+                        "the new mode shown")
+            # a longer word than the column was first sized for is shown whole
+            assert table.ordered_columns[2].content_width >= len("manual")
 
 
 ALLOWED = {"PLC", "Esc", "m", "h", "A", "C", "s", "kW", "min", "HH", "H", "L", "LL", "y", "n",

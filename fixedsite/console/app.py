@@ -305,7 +305,7 @@ class Console(Actions, App[None]):
                    f"{self.fv(f'{path}.stator_temp', '', 0)}"]
             if path in table.rows:
                 for col, value in zip(table.columns, row, strict=True):
-                    table.update_cell(path, col, value)
+                    table.update_cell(path, col, value, update_width=True)
             else:
                 table.add_row(*row, key=path)
 

@@ -23,6 +23,7 @@ class Dialog(ModalScreen[Any]):
     Dialog > Vertical { width: 68; max-width: 96%; height: auto; max-height: 96%;
                         border: round $primary; padding: 0 1; background: $surface; }
     Dialog .keys { color: $text-muted; margin-top: 1; }
+    Dialog Label { width: 100%; }      /* long details wrap inside the box */
     """
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 

@@ -126,7 +126,8 @@ class TrendView(Vertical):
         for path in self.numeric_tags():
             value = fmt(self.client.values.get(path), "", 2)
             if path in table.rows:
-                table.update_cell(path, table.ordered_columns[1].key, value)
+                table.update_cell(path, table.ordered_columns[1].key, value,
+                                  update_width=True)
             else:
                 table.add_row(path, value, key=path)
 
