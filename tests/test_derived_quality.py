@@ -25,9 +25,12 @@ async def test_derived_tags_carry_the_worst_quality_of_their_inputs(
     await rig.site.drainage.server.stop()
     derived = [ctl.store[f"{running.path}.state"], state, reason, demand, plan,
                ctl.store["drainage.sump.level"]]
-    await rig.until(lambda: all(t.quality is not Quality.GOOD for t in derived), 1800,
-                    "every derived tag to leave Good")
     run_state = ctl.store[f"{running.path}.state"]
+    # missed polls first make the inputs uncertain (stale); the link is declared down
+    # (and its inputs bad) only after its timeout, so wait for that, not the first change
+    await rig.until(lambda: all(t.quality is not Quality.GOOD for t in derived)
+                    and run_state.quality is Quality.BAD and demand.quality is Quality.BAD,
+                    1800, "every derived tag to leave Good, the pump's state and demand Bad")
     assert run_state.value == "running"                 # the last value, kept
     assert run_state.quality is Quality.BAD and run_state.reason == COMM_FAIL
     assert demand.quality is Quality.BAD and demand.reason == COMM_FAIL
