@@ -32,9 +32,9 @@ from collections.abc import Awaitable, Callable
 from pymodbus.client import AsyncModbusTcpClient
 
 from fixedsite.clock import ScaledClock
-from fixedsite.config import PlcConfig
 from fixedsite.drivers.modbus import ModbusDriver, Point
 from fixedsite.drivers.modbus_codec import Scaling, parse_address
+from fixedsite.drivers.modbus_config import ModbusPlc as PlcConfig
 from fixedsite.drivers.modbus_plan import plan_reads
 from fixedsite.tags import TagMeta, TagStore
 

@@ -30,7 +30,6 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import DecodePDU, ModbusPDU
 
 from fixedsite.clock import Clock
-from fixedsite.config import PlcConfig
 from fixedsite.drivers.link import Link, Source
 from fixedsite.drivers.modbus_codec import (
     READ_FUNCTIONS,
@@ -43,7 +42,9 @@ from fixedsite.drivers.modbus_codec import (
     parse_address,
     reply_problem,
 )
+from fixedsite.drivers.modbus_config import ModbusPlc
 from fixedsite.drivers.modbus_plan import Block, plan_reads
+from fixedsite.drivers.protocol import Mapped
 from fixedsite.io import WriteResult
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagStore
 from fixedsite.texts import say
@@ -140,7 +141,7 @@ class _Group:
 
 
 class ModbusDriver:
-    def __init__(self, name: str, cfg: PlcConfig, store: TagStore, clock: Clock,
+    def __init__(self, name: str, cfg: ModbusPlc, store: TagStore, clock: Clock,
                  points: list[Point], stale_after_periods: float = 3.0,
                  min_poll_s: float = MIN_POLL_REAL_S) -> None:
         self.name = name
@@ -422,6 +423,16 @@ class ModbusDriver:
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
+
+
+def from_config(name: str, cfg: ModbusPlc, store: TagStore, clock: Clock,
+                signals: list[Mapped], stale_after_periods: float) -> ModbusDriver:
+    """The registry's factory (drivers/modbus_config.py): a signal's own word order and
+    period, else its PLC's."""
+    points = [Point(s.tag, s.address, Scaling(s.map.scale, s.map.offset),
+                    s.map.word_order or cfg.word_order, s.map.period_s or cfg.poll_period_s)
+              for s in signals]
+    return ModbusDriver(name, cfg, store, clock, points, stale_after_periods)
 
 
 def _values(rr: Any, table: str, start: int, count: int) -> list[int] | list[bool]:

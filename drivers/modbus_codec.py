@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from fixedsite.drivers.scaling import Scaling
+
 WordOrder = Literal["big", "little"]
 
 REGISTER_TABLES = ("hr", "ir")
@@ -55,6 +57,15 @@ class Address:
     @property
     def end(self) -> int:
         return self.index + self.width
+
+    # the neutral view the config checks use for every protocol (drivers/protocol.py)
+    @property
+    def space(self) -> str:
+        return self.table
+
+    @property
+    def start(self) -> int:
+        return self.index
 
     def __str__(self) -> str:
         s = f"{self.table}:{self.index}"
@@ -122,25 +133,6 @@ def encode_registers(value: float, dtype: str, word_order: WordOrder) -> list[in
     if len(words) == 2 and word_order == "little":
         words.reverse()
     return words
-
-
-@dataclass(frozen=True, slots=True)
-class Scaling:
-    """Engineering value = raw * scale + offset (a 4-20 mA card's counts to metres)."""
-
-    scale: float = 1.0
-    offset: float = 0.0
-
-    def to_eng(self, raw: float) -> float:
-        if self.scale == 1.0 and self.offset == 0.0:
-            return raw
-        return raw * self.scale + self.offset
-
-    def to_raw(self, eng: float) -> float:
-        if self.scale == 1.0 and self.offset == 0.0:
-            return eng
-        raw = (eng - self.offset) / self.scale
-        return round(raw) if abs(raw - round(raw)) < 1e-6 else raw
 
 
 Decoder = Callable[[Sequence[int] | Sequence[bool], int], "int | float | bool"]

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fixedsite.drivers.modbus_codec import Scaling
+from fixedsite.drivers.scaling import Scaling
 
 __all__ = ["AREAS", "AREA_CODES", "S7Address", "Scaling", "TYPES", "WRITABLE_AREAS",
            "decode", "decoder", "encode", "parse_address"]
@@ -79,6 +79,15 @@ class S7Address:
     @property
     def end(self) -> int:
         return self.offset + self.width
+
+    # the neutral view the config checks use for every protocol (drivers/protocol.py)
+    @property
+    def space(self) -> str:
+        return f"DB{self.db}" if self.area == "DB" else self.area
+
+    @property
+    def start(self) -> int:
+        return self.offset
 
     @property
     def writable(self) -> bool:

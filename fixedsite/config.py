@@ -20,78 +20,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveFloat,
     ValidationError,
     field_validator,
 )
 
-from fixedsite.drivers.modbus_codec import Address, parse_address
+from fixedsite.drivers.registry import PROTOCOLS, PlcConfig
 from fixedsite.equipment import TYPES, SignalDef
+from fixedsite.schema import Model, SignalMap
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.toml"
-
-
-# No level, limit, scale, curve point, delay, flow or price of a plant is smaller than this
-# (but 0) or larger than its inverse: such a number is a typo, and it overflows or divides
-# by zero somewhere downstream (the HIL's pump curves square a rated flow).
-TINY, HUGE = 1e-9, 1e9
-
-
-def _floats(v: Any) -> Iterator[float]:
-    if isinstance(v, float):
-        yield v
-    elif isinstance(v, tuple | list):
-        for x in v:
-            yield from _floats(x)
-
-
-class _Model(BaseModel):
-    # allow_inf_nan=False: every float of the schema (levels, limits, scales, curve points,
-    # ranges, delays, periods, flows, prices) must be finite; TOML's nan and inf are refused
-    # here once rather than field by field; _plausible bounds their size the same way
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _plausible(cls, v: Any) -> Any:
-        for x in _floats(v):
-            if x != 0 and not TINY <= abs(x) <= HUGE:
-                raise ValueError(f"{x:g} is no plausible quantity here; expected 0 or a size "
-                                 f"between {TINY:g} and {HUGE:g}")
-        return v
-
-
-class SignalMap(_Model):
-    address: str
-    unit: str | None = None
-    range: tuple[float, float] | None = None
-    scale: float = 1.0
-    offset: float = 0.0
-    word_order: Literal["big", "little"] | None = None
-    period_s: PositiveFloat | None = None
 
 
 SignalEntry = str | SignalMap
 
 
-class PlcConfig(_Model):
-    protocol: Literal["modbus"]
-    host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
-    device_id: int = Field(default=1, ge=0, le=255)
-    word_order: Literal["big", "little"] = "big"
-    poll_period_s: PositiveFloat = 1.0
-    timeout_s: PositiveFloat = 1.0
-    max_gap: int = Field(default=32, ge=0, le=124)
-    heartbeat: str | None = None
-    heartbeat_period_s: PositiveFloat = 1.0
-    backoff_max_s: PositiveFloat = 5.0
-
-
-class _Equipment(_Model):
+class _Equipment(Model):
     plc: str
     name: str = ""          # for people, in English; the id stands in when empty
     name_zh: str = ""       # the same in Chinese; the English (then the id) when empty
@@ -131,7 +76,7 @@ Equipment = Annotated[PumpEq | ValveEq | SumpEq | LevelSensorEq | PlcStatusEq,
                       Field(discriminator="type")]
 
 
-class DrainageControl(_Model):
+class DrainageControl(Model):
     sump: str
     pumps: list[str] = Field(min_length=1)
     start_levels_m: list[float] = Field(min_length=1)
@@ -153,7 +98,7 @@ class DrainageControl(_Model):
     max_starts_per_day: int = Field(default=12, ge=1)    # per pump, rolling 24 h
 
 
-class DrainagePlan(_Model):
+class DrainagePlan(Model):
     """Peak-valley planning of a pump room (absent: level control alone)."""
 
     band_m: tuple[float, float]              # where the plan may move the level
@@ -170,7 +115,7 @@ class DrainagePlan(_Model):
     override_release_m: PositiveFloat = 0.1   # hysteresis of the level rule above the band
 
 
-class DrainageSystem(_Model):
+class DrainageSystem(Model):
     kind: Literal["drainage"]
     name: str = ""
     name_zh: str = ""
@@ -181,7 +126,7 @@ class DrainageSystem(_Model):
     discharges_into: str | None = None
 
 
-class ClockConfig(_Model):
+class ClockConfig(Model):
     scale: float = Field(default=1.0, gt=0, le=100_000)   # past it a day is under a second
     origin: str | None = None   # ISO date-time the simulated clock starts at
 
@@ -202,12 +147,12 @@ class ClockConfig(_Model):
             datetime.datetime.fromisoformat(self.origin).timestamp()
 
 
-class ControllerConfig(_Model):
+class ControllerConfig(Model):
     scan_period_s: PositiveFloat = 1.0
     stale_after_periods: float = Field(default=3.0, ge=1.5)
 
 
-class HilDrainage(_Model):
+class HilDrainage(Model):
     system: str
     plc: str
     normal_inflow_m3h: PositiveFloat
@@ -226,11 +171,11 @@ class HilDrainage(_Model):
     seed: int = Field(default=1, ge=0)    # numpy's generators take no negative seed
 
 
-class HilConfig(_Model):
+class HilConfig(Model):
     drainage: list[HilDrainage] = []
 
 
-class AlarmEntry(_Model):
+class AlarmEntry(Model):
     kind: Literal["limit", "discrete", "quality", "rate"]
     tag: str
     text: str
@@ -250,7 +195,7 @@ class AlarmEntry(_Model):
     enable_when: str | None = None
 
 
-class StorageConfig(_Model):
+class StorageConfig(Model):
     dir: str | None = None          # default: var/<site id>, relative to the working dir
     deadband_pct: float = Field(default=0.2, ge=0, le=50)   # of the signal's range
     max_interval_s: PositiveFloat = 300.0
@@ -262,14 +207,14 @@ class StorageConfig(_Model):
     keep_run_records_days: float = Field(default=92.0, ge=92.0)   # >= 3 months
 
 
-class TariffPeriod(_Model):
+class TariffPeriod(Model):
     name: str                                  # e.g. critical, peak, flat, valley
     price: PositiveFloat                       # CNY per kWh
     hours: list[tuple[float, float]] = Field(min_length=1)   # [start, end) in hours of day
     months: list[int] = Field(default_factory=lambda: list(range(1, 13)))  # where it applies
 
 
-class TariffConfig(_Model):
+class TariffConfig(Model):
     source: str = ""
     periods: list[TariffPeriod] = Field(min_length=1)
 
@@ -285,7 +230,7 @@ class TariffConfig(_Model):
         return self.period_at(lt.tm_hour + lt.tm_min / 60 + lt.tm_sec / 3600, lt.tm_mon)
 
 
-class UplinkConfig(_Model):
+class UplinkConfig(Model):
     url: str = Field(pattern=r"^https?://")
     token: str = "fixedsite"
     org: str = "fixedsite"
@@ -296,7 +241,7 @@ class UplinkConfig(_Model):
     max_queue: int = Field(default=5_000_000, ge=1000)
 
 
-class OpcUaConfig(_Model):
+class OpcUaConfig(Model):
     endpoint: str = Field(default="opc.tcp://127.0.0.1:48400/fixedsite/",
                           pattern=r"^opc\.tcp://[^/:]+:\d+(/.*)?$")
     anonymous: Literal["off", "read"] = "off"
@@ -306,14 +251,14 @@ class OpcUaConfig(_Model):
     lockout_s: PositiveFloat = 900.0      # then that user is refused for this long
 
 
-class SiteInfo(_Model):
+class SiteInfo(Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
     name_zh: str = ""
     lang: Literal["zh_CN", "en"] = "zh_CN"
 
 
-class SiteConfig(_Model):
+class SiteConfig(Model):
     site: SiteInfo
     clock: ClockConfig = ClockConfig()
     controller: ControllerConfig = ControllerConfig()
@@ -336,15 +281,16 @@ class SiteConfig(_Model):
                 defs = TYPES[eq.type]
                 for sig_name, entry in eq.signals.items():
                     m = entry if isinstance(entry, SignalMap) else SignalMap(address=entry)
+                    proto = PROTOCOLS[self.plcs[eq.plc].protocol]
                     yield Signal(f"{sys_name}.{eq_name}.{sig_name}", eq.plc,
-                                 parse_address(m.address), m, defs[sig_name])
+                                 proto.parse_address(m.address), m, defs[sig_name])
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
     path: str
     plc: str
-    address: Address
+    address: Any            # the PLC's protocol's own address type
     map: SignalMap
     spec: SignalDef
 
@@ -416,7 +362,8 @@ def _pydantic_problem(err: Any) -> tuple[str, str] | None:
     loc = list(err["loc"])
     # a discriminated union puts the type tag into the path: equipment.pump1.pump.x
     loc = [p for i, p in enumerate(loc)
-           if not (p in _TYPE_TAGS and i >= 2 and loc[i - 2] == "equipment")]
+           if not (p in _TYPE_TAGS and i >= 2 and loc[i - 2] == "equipment")
+           and not (p in PROTOCOLS and i == 2 and loc[0] == "plcs")]
     # a signal is "address" or { address = ... }: pydantic answers for both members of
     # the union; keep the one the input meant (a table is a SignalMap), or one plain word
     for i in range(2, len(loc)):
@@ -435,6 +382,12 @@ def _pydantic_problem(err: Any) -> tuple[str, str] | None:
         return key, "unknown key (misspelt, or not valid here)"
     if kind == "missing":
         return key, "missing; this key is required"
+    if kind in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ["plcs"]:
+        got = err["input"].get("protocol") if isinstance(err["input"], dict) else None
+        what = f"unknown protocol {got!r}" if kind == "union_tag_invalid" else \
+            "missing; this key is required"
+        return key_path(*loc, "protocol"), f"{what}; expected one of: " \
+            f"{', '.join(sorted(PROTOCOLS))}"
     if kind == "union_tag_invalid":
         return key, f"unknown equipment type {err['input'].get('type')!r}; expected one " \
                     f"of: {', '.join(sorted(TYPES))}"

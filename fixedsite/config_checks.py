@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fixedsite.config import (
     DrainageSystem,
@@ -13,7 +14,8 @@ from fixedsite.config import (
     SumpEq,
     key_path,
 )
-from fixedsite.drivers.modbus_codec import Address, parse_address
+from fixedsite.drivers.protocol import Address
+from fixedsite.drivers.registry import spec
 from fixedsite.equipment import CONTROLLER_SIGNALS, DERIVED, PLAN_SIGNALS, TYPES
 
 Problems = list[tuple[str, str]]
@@ -47,16 +49,16 @@ def cross_check(cfg: SiteConfig) -> Problems:
     for pname, plc in cfg.plcs.items():
         if plc.heartbeat is not None:
             key = f"plcs.{pname}.heartbeat"
-            hb = _address(problems, key, plc.heartbeat, used[pname], writable=True)
-            if hb is not None and (hb.table != "hr" or hb.width != 1 or hb.bit is not None):
-                problems.append((key, f"{plc.heartbeat!r}: the heartbeat is a 16-bit counter "
-                                 "the controller writes with write_register; expected a "
-                                 "holding register such as 'hr:0'"))
-    endpoints: dict[tuple[str, int, int], str] = {}
+            hb = _address(problems, key, plc.heartbeat, used[pname], writable=True,
+                          plc=plc)
+            why = None if hb is None else spec(plc).heartbeat_problem(hb, plc.heartbeat)
+            if why is not None:
+                problems.append((key, why))
+    endpoints: dict[tuple[object, ...], str] = {}
     for pname, plc in cfg.plcs.items():
-        ep = (plc.host, plc.port, plc.device_id)
+        ep = (plc.protocol, *spec(plc).endpoint(plc))
         if ep in endpoints:
-            problems.append((f"plcs.{pname}.port", f"same host, port and device id as PLC "
+            problems.append((f"plcs.{pname}.port", f"same host, port and device as PLC "
                              f"{endpoints[ep]!r}"))
         endpoints[ep] = pname
     for sname, system in cfg.systems.items():
@@ -247,8 +249,11 @@ def _check_equipment(cfg: SiteConfig, sname: str, system: DrainageSystem,
                 continue
             m = entry if isinstance(entry, SignalMap) else SignalMap(address=entry)
             akey = key + (".address" if isinstance(entry, SignalMap) else "")
+            plc = cfg.plcs[eq.plc]
             addr = _address(problems, akey, m.address, used[eq.plc],
-                            writable=defs[sig].writable)
+                            writable=defs[sig].writable, plc=plc)
+            for sub, msg in spec(plc).signal_problems(m):
+                problems.append((f"{key}.{sub}", msg))
             if addr is not None and defs[sig].kind == "number" and addr.dtype == "bool":
                 problems.append((akey, f"{sig} is a number but {m.address!r} is a single "
                                  "bit; expected a register address"))
@@ -282,19 +287,20 @@ def _check_equipment(cfg: SiteConfig, sname: str, system: DrainageSystem,
 
 
 def _address(problems: Problems, key: str, text: str,
-             used: list[tuple[Address, str]], writable: bool) -> Address | None:
+             used: list[tuple[Address, str]], writable: bool, plc: Any) -> Address | None:
+    proto = spec(plc)
     try:
-        addr = parse_address(text)
+        addr: Address = proto.parse_address(text)
     except ValueError as e:
         problems.append((key, str(e)))
         return None
     if writable and not addr.writable:
-        problems.append((key, f"this signal is written by the controller but {addr.table}: "
-                         "is read-only; expected hr: or coil:"))
+        problems.append((key, f"this signal is written by the controller but {text!r} is "
+                         f"read-only; {proto.read_only_hint}"))
     for other, okey in used:
-        if other.table != addr.table:
+        if other.space != addr.space:
             continue
-        overlap = other.index < addr.end and addr.index < other.end
+        overlap = other.start < addr.end and addr.start < other.end
         a_bit, o_bit = addr.bit is not None, other.bit is not None
         # a status word and its bits may both be mapped; two bits clash only if the same
         if overlap and a_bit == o_bit and (not a_bit or other.bit == addr.bit):

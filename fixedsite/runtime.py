@@ -17,8 +17,8 @@ from fixedsite.alarms.handler import AlarmHandler
 from fixedsite.audit import AuditError, AuditLog
 from fixedsite.clock import Clock, ScaledClock
 from fixedsite.config import PumpEq, SiteConfig, SumpEq
-from fixedsite.drivers.modbus import ModbusDriver, Point
-from fixedsite.drivers.modbus_codec import Scaling
+from fixedsite.drivers.protocol import Driver, Mapped
+from fixedsite.drivers.registry import spec
 from fixedsite.gate import CommandGate
 from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
@@ -39,7 +39,7 @@ ScanStep = tuple[str, Callable[[], Awaitable[None]], list[Tag]]
 class Router:
     """A Writer that sends each write to the driver of the signal's PLC."""
 
-    def __init__(self, drivers: dict[str, ModbusDriver]) -> None:
+    def __init__(self, drivers: dict[str, Driver]) -> None:
         self._by_path = {path: d for d in drivers.values() for path in d.points}
 
     async def write(self, path: str, value: float | bool) -> WriteResult:
@@ -58,19 +58,18 @@ class Controller:
         self.historian = historian
         self.uplink = uplink
         self.store = TagStore(clock)
-        points: dict[str, list[Point]] = {name: [] for name in cfg.plcs}
+        mapped: dict[str, list[Mapped]] = {name: [] for name in cfg.plcs}
         for sig in cfg.signals():
-            m, spec, plc = sig.map, sig.spec, cfg.plcs[sig.plc]
+            m, spec_ = sig.map, sig.spec
             low, high = m.range if m.range else (None, None)
-            tag = self.store.define(sig.path, TagMeta(m.unit or spec.unit, low, high,
-                                                      spec.writable, spec.description,
-                                                      spec.kind))
-            points[sig.plc].append(Point(tag, sig.address, Scaling(m.scale, m.offset),
-                                         m.word_order or plc.word_order,
-                                         m.period_s or plc.poll_period_s))
+            tag = self.store.define(sig.path, TagMeta(m.unit or spec_.unit, low, high,
+                                                      spec_.writable, spec_.description,
+                                                      spec_.kind))
+            mapped[sig.plc].append(Mapped(tag, sig.address, m))
         stale = cfg.controller.stale_after_periods
-        self.drivers = {name: ModbusDriver(name, plc, self.store, clock, points[name], stale)
-                        for name, plc in cfg.plcs.items()}
+        self.drivers: dict[str, Driver] = {
+            name: spec(plc).make_driver(name, plc, self.store, clock, mapped[name], stale)
+            for name, plc in cfg.plcs.items()}
         self.writer = Router(self.drivers)
         # Level control at high-high must not wait on a full disk: automatic commands still
         # act when the audit log fails (recorded in the gate's records and the history,

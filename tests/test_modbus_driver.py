@@ -20,9 +20,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from fixedsite.alarms.engine import AlarmEngine
 from fixedsite.alarms.model import build_defs
 from fixedsite.clock import ScaledClock
-from fixedsite.config import PlcConfig
 from fixedsite.drivers.modbus import ModbusDriver, Point
 from fixedsite.drivers.modbus_codec import Scaling, parse_address, reply_problem
+from fixedsite.drivers.modbus_config import ModbusPlc as PlcConfig
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, TagMeta, TagStore
 
 
