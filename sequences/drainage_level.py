@@ -192,12 +192,16 @@ class LevelControl:
 
     async def _start_next(self, level: float, running: int, auto: list[PumpSequence],
                           hh: bool, status: str) -> str:
-        """The rested pump with the fewest hours and starts left today; at high-high
-        every available pump, rested or not, and the command says it overrode."""
+        """The rested pump with the fewest starts in the last 24 h, then the fewest hours
+        (by hours alone the same pump took every start until its cap held it, idle pumps
+        beside it); at high-high every available pump, those within their limits first,
+        and a command that breaks one says it overrode."""
         now, pc = self.clock.now(), self.pacing
-        stopped = sorted((p for p in auto if p.state == "stopped"), key=lambda p: p.run_hours())
+        stopped = sorted((p for p in auto if p.state == "stopped"),
+                         key=lambda p: (p.starts_today(now), p.run_hours()))
         ready = [p for p in stopped if self._may_start(p, now)]
-        todo = (stopped if hh else ready[:1])[:self.demand - running]
+        todo = (ready + [p for p in stopped if p not in ready] if hh else ready[:1]
+                )[:self.demand - running]
         for p in todo:
             params: dict[str, object] = {"level_m": round(level, 3)}
             if p not in ready:

@@ -381,3 +381,35 @@ async def test_a_step_timeout_without_a_flow_meter_still_fails_safe() -> None:
     assert s.seqs[0].state == "fault"
     assert s.take_writes() == [("pump1.prime_cmd", False), ("valve1.open_cmd", False),
                                ("pump1.run_cmd", False)]
+
+
+async def test_the_pump_with_fewest_starts_today_goes_first_then_the_fewest_hours() -> None:
+    """Hours alone sent every start to the same pump until the daily cap held it, with
+    three others idle (seen in a planned demo day on CI: 6, 6, 2 and 6 starts, then a
+    held start let the sump reach high-high)."""
+    s = Soft(n_pumps=3, level=0.7, mode=2)
+    await s.scan()
+    for k in range(3):                         # pump1 (fewest hours) started 3 times today
+        s.seqs[0]._started(s.clock.now() - 7200.0 * (k + 1))
+    s.seqs[1]._started(s.clock.now() - 7200.0)  # pump2 once; pump3 (most hours) never
+    _level(s, 1.55)
+    await s.scan(CTL.min_rest_s)
+    assert s.take_writes() == [("pump3.prime_cmd", True)]
+
+
+async def test_at_high_high_a_pump_within_its_limits_starts_before_one_that_overrides() -> None:
+    s = Soft(n_pumps=2, level=0.7, mode=2)
+    await s.scan()
+    for k in range(CTL.max_starts_per_day):      # pump1 is at its cap
+        s.seqs[0]._started(s.clock.now() - 3600.0 * (k + 1))
+    s.running(2)
+    await s.scan(CTL.min_rest_s)
+    s.plant(2, running=False, primed=False, flow=0.0)     # pump2 tripped off: rested, free
+    s.plant(2, "valve", opened=False, closed=True)
+    await s.scan()
+    await s.scan(CTL.min_rest_s + 1)                       # and has rested since
+    _level(s, CTL.high_high_m + 0.01)
+    await s.scan()
+    starts = [r.command for r in s.gate.records if r.command.action == "start"]
+    assert [c.target for c in starts][:1] == ["drainage.pump2"], starts
+    assert "override" not in starts[0].params
