@@ -42,9 +42,9 @@ from fixedsite.clock import ScaledClock  # noqa: E402
 from fixedsite.gate import Record  # noqa: E402
 from fixedsite.hil.site import HilSite  # noqa: E402
 from fixedsite.runtime import Controller  # noqa: E402
-from fixedsite.sequences.drainage_level import automatic_pacing  # noqa: E402
-from fixedsite.sequences.drainage_plan import Room, plan  # noqa: E402
-from fixedsite.sequences.drainage_planner import PlanView  # noqa: E402
+from fixedsite.sequences.drainage.level import automatic_pacing  # noqa: E402
+from fixedsite.sequences.drainage.plan import Room, plan  # noqa: E402
+from fixedsite.sequences.drainage.planner import PlanView  # noqa: E402
 
 DAY = 86400.0
 SETTLE_S = 7 * 3600.0      # runs end at 07:00, the end of the night valley: every strategy

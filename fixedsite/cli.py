@@ -472,7 +472,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
-    from fixedsite.sequences.drainage import PumpSequence
+    from fixedsite.sequences.drainage.pump import PumpSequence
     print(PumpSequence.diagram())
     return 0
 

@@ -201,7 +201,7 @@ _MODBUS_BASE = {"coil": 1, "di": 10001, "ir": 30001, "hr": 40001}
 def map_rows(cfg: SiteConfig) -> list[dict[str, str]]:
     """The simulated PLCs' points, one row each, equipment named as the config names it."""
     from fixedsite.hil.control import unit_names
-    from fixedsite.hil.drainage_plc import points
+    from fixedsite.hil.drainage.plc import points
 
     rows = []
     for h, names in zip(cfg.hil.drainage, unit_names(cfg), strict=True):

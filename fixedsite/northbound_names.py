@@ -27,7 +27,7 @@ from asyncua import ua
 
 from fixedsite.config import SiteConfig
 from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL, TYPES
-from fixedsite.sequences.drainage import STATES
+from fixedsite.sequences.drainage.pump import STATES
 
 LANGS = ("zh_CN", "en")
 LOCALE = {"zh_CN": "zh-CN", "en": "en"}

@@ -21,15 +21,15 @@ from fixedsite.clock import ManualClock, ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.historian import Historian
 from fixedsite.report import ALIVE_GAP_S
-from fixedsite.sequences.drainage_plan import Plan, level_only, pumped
-from fixedsite.sequences.drainage_planner import Planner, link_relay
+from fixedsite.sequences.drainage.plan import Plan, level_only, pumped
+from fixedsite.sequences.drainage.planner import Planner, link_relay
 from fixedsite.tags import TagStore
 
 
 @dataclass
 class Baseline:
     """Level control alone over the plan's horizon, in the parts the plan's comparison
-    adds up (``drainage_planner.baseline_cost``): what it pays for pumping, where it leaves
+    adds up (``sequences.drainage.planner.baseline_cost``): what it pays for pumping, where it leaves
     the sump, and what a m3 left in (or taken out) beyond the plan's end is counted at."""
 
     pumped_cost: float

@@ -23,9 +23,9 @@ from fixedsite.gate import CommandGate
 from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
 from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
-from fixedsite.sequences.drainage import PumpHandler, PumpSequence
-from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
-from fixedsite.sequences.drainage_planner import Planner, link_relay
+from fixedsite.sequences.drainage.level import LevelControl, SumpLevel
+from fixedsite.sequences.drainage.planner import Planner, link_relay
+from fixedsite.sequences.drainage.pump import PumpHandler, PumpSequence
 from fixedsite.supervisor import ScanHealth, Supervisor
 from fixedsite.tags import Tag, TagMeta, TagStore
 from fixedsite.texts import say

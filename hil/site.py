@@ -30,8 +30,8 @@ from fixedsite.hil.control import (
     targets,
     unit_names,
 )
-from fixedsite.hil.drainage import DrainagePlant, Inflow, PumpSpec, Sump
-from fixedsite.hil.drainage_plc import DrainagePlc
+from fixedsite.hil.drainage.plant import DrainagePlant, Inflow, PumpSpec, Sump
+from fixedsite.hil.drainage.plc import DrainagePlc
 from fixedsite.hil.modbus_server import ImageServer
 from fixedsite.hil.scenario import Step
 

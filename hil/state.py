@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fixedsite.hil.drainage import PumpState
+from fixedsite.hil.drainage.plant import PumpState
 
 if TYPE_CHECKING:
     from fixedsite.hil.site import DrainageUnit

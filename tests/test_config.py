@@ -323,7 +323,7 @@ def test_check_config_cli_exit_codes(write_config: Callable[[str], Path]) -> Non
 
 def test_hil_map_and_demo_config_agree() -> None:
     """The demo config is the PLC's hand-over document: every address must match it."""
-    from fixedsite.hil.drainage_plc import register_map
+    from fixedsite.hil.drainage.plc import register_map
 
     cfg = load(DEMO_CONFIG)
     hil: dict[str, str] = {}

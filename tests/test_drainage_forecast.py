@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fixedsite.config import DEMO_CONFIG, load
-from fixedsite.sequences.drainage_forecast import (
+from fixedsite.sequences.drainage.forecast import (
     InflowForecast,
     InflowMeter,
     inflows_from_samples,

@@ -11,8 +11,8 @@ import itertools
 import numpy as np
 import pytest
 
-from fixedsite.sequences.drainage_plan import Room, level_only, plan, pumped, slot_starts
-from fixedsite.sequences.drainage_plan_model import margins
+from fixedsite.sequences.drainage.plan import Room, level_only, plan, pumped, slot_starts
+from fixedsite.sequences.drainage.plan_model import margins
 
 HOURS = np.arange(24.0)
 PRICES = np.where((HOURS < 7) | ((HOURS >= 11) & (HOURS < 14)), 0.26,

@@ -13,8 +13,8 @@ from fixedsite.config import DEMO_CONFIG, SumpEq, load
 from fixedsite.equipment import PUMP, VALVE
 from fixedsite.gate import Command, CommandGate
 from fixedsite.io import SoftWriter
-from fixedsite.sequences.drainage import PumpHandler, PumpSequence
-from fixedsite.sequences.drainage_level import LevelControl, SumpLevel
+from fixedsite.sequences.drainage.level import LevelControl, SumpLevel
+from fixedsite.sequences.drainage.pump import PumpHandler, PumpSequence
 from fixedsite.tags import Quality, TagStore
 
 CTL = load(DEMO_CONFIG).systems["drainage"].control

@@ -11,7 +11,7 @@ from conftest import Rig
 from fixedsite.audit import AuditLog, verify
 from fixedsite.clock import ManualClock
 from fixedsite.gate import Command, CommandGate, Decision, Record
-from fixedsite.hil.drainage_plc import COIL_PUMP, COIL_PUMP_STRIDE, HR_PUMP, HR_PUMP_STRIDE
+from fixedsite.hil.drainage.plc import COIL_PUMP, COIL_PUMP_STRIDE, HR_PUMP, HR_PUMP_STRIDE
 from fixedsite.runtime import Controller
 
 

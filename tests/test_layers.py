@@ -178,7 +178,8 @@ def unfold(tree: Path, package: str) -> Path:
 # (package the probe module goes in, its one import, the contract it must break)
 PROBES = [
     ("fixedsite.sequences", "from fixedsite.drivers import link", "sequences never import drivers"),
-    ("fixedsite.drivers", "import fixedsite.sequences.drainage", "drivers never import sequences"),
+    ("fixedsite.drivers", "import fixedsite.sequences.drainage.pump",
+     "drivers never import sequences"),
     ("fixedsite", "from fixedsite.hil import site",
      "nothing at run time imports hil, only the CLI verbs that start one"),
     # Through the allowed door: the contract above no longer sees it, this one does.

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 from conftest import Rig
 
-from fixedsite.hil.drainage import DrainagePlant
-from fixedsite.sequences.drainage_level import automatic_pacing
+from fixedsite.hil.drainage.plant import DrainagePlant
+from fixedsite.sequences.drainage.level import automatic_pacing
 
 DAY = 86400.0
 # a November day from the start of its evening peak, whatever the hour CI runs the test

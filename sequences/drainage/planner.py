@@ -30,13 +30,12 @@ from fixedsite.clock import Clock
 from fixedsite.config import DrainageSystem, PumpEq, SumpEq, TariffConfig
 from fixedsite.equipment import PLAN_SIGNALS
 from fixedsite.historian import Historian
-from fixedsite.sequences.drainage import PumpSequence
-from fixedsite.sequences.drainage_forecast import (
+from fixedsite.sequences.drainage.forecast import (
     InflowForecast,
     InflowMeter,
     inflows_from_samples,
 )
-from fixedsite.sequences.drainage_plan import (
+from fixedsite.sequences.drainage.plan import (
     Plan,
     Room,
     level_only,
@@ -44,6 +43,7 @@ from fixedsite.sequences.drainage_plan import (
     pumped,
     slot_starts,
 )
+from fixedsite.sequences.drainage.pump import PumpSequence
 from fixedsite.tags import STALE, Quality, TagMeta, TagStore
 from fixedsite.texts import say
 

@@ -10,7 +10,7 @@ upper sump from flooding because the lower one pumped into it in the wrong hour.
 HiGHS (``scipy.optimize.milp``) proves optimality slowly on this structure (flat prices
 inside a tariff period make many schedules tie) and, on two rooms over 96 steps, finds no
 schedule inside the band within a minute. So the controller plans relay room by room
-(``drainage_plan.plan``), and this program serves as the yardstick: its dual bound says
+(``plan.plan``), and this program serves as the yardstick: its dual bound says
 how far from the best possible that plan can be.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array, csr_array
 
-from fixedsite.sequences.drainage_plan_model import (
+from fixedsite.sequences.drainage.plan_model import (
     PENALTY,
     Plan,
     Room,

@@ -12,7 +12,7 @@ ordered slots, last in first out: a decrease stops the slot the last increase st
 (which physical pump fills a slot is the level control's duty rotation). So a decrease
 needs the last change to be a decrease or at least ``min_run`` steps old, and an
 increase needs the last change to be an increase or at least ``min_rest`` steps old.
-Starts are priced (``Room.start_cost``); ``drainage_plan.plan`` raises that price until
+Starts are priced (``Room.start_cost``); ``plan.plan`` raises that price until
 a cap on starts holds.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fixedsite.sequences.drainage_plan_model import PENALTY, Room, margins, pumped
+from fixedsite.sequences.drainage.plan_model import PENALTY, Room, margins, pumped
 
 UP, DOWN = 0, 1
 

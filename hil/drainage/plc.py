@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from fixedsite.hil.drainage import DrainagePlant
+from fixedsite.hil.drainage.plant import DrainagePlant
 
 # --- register map (the hand-over document) ---------------------------------------
 HR_HEARTBEAT = 0

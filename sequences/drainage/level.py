@@ -30,10 +30,10 @@ import numpy as np
 from fixedsite.clock import Clock
 from fixedsite.config import DrainageControl, DrainagePlan, SumpEq
 from fixedsite.gate import Command, CommandGate, Record
-from fixedsite.sequences.drainage import PumpSequence
+from fixedsite.sequences.drainage.pump import PumpSequence
 
 if TYPE_CHECKING:
-    from fixedsite.sequences.drainage_planner import Planner
+    from fixedsite.sequences.drainage.planner import Planner
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
 from fixedsite.texts import say
 

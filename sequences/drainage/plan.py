@@ -9,9 +9,9 @@ pumps, on kW (the maximum-demand charge) and on discharge (water treatment); per
 minimum run and rest; at the horizon's end the volume may not exceed the volume now, so
 cost is not pushed into tomorrow.
 
-Each room by the exact dynamic program (``drainage_plan_dp``); rooms in relay room by
+Each room by the exact dynamic program (``plan_dp``); rooms in relay room by
 room from the bottom up (``plan``). The one mixed-integer program over all rooms
-(``drainage_plan_milp``, ``exact=True``) is the yardstick, not the controller's solver.
+(``plan_milp``, ``exact=True``) is the yardstick, not the controller's solver.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from fixedsite.sequences.drainage_plan_dp import solve_room
-from fixedsite.sequences.drainage_plan_milp import solve_rooms
-from fixedsite.sequences.drainage_plan_model import (
+from fixedsite.sequences.drainage.plan_dp import solve_room
+from fixedsite.sequences.drainage.plan_milp import solve_rooms
+from fixedsite.sequences.drainage.plan_model import (
     Plan,
     Room,
     RoomPlan,
