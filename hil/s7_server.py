@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snap7.datatypes import S7Area, S7WordLen
+from snap7.error import S7ConnectionError
 from snap7.server import Server
 from snap7.type import SrvArea
 
@@ -190,6 +191,8 @@ class S7Memory:
     """
 
     def __init__(self, fields: Iterable[S7Field], slack: int = SLACK) -> None:
+        if slack < 0:
+            raise ValueError(f"slack {slack} is negative")
         self.fields: dict[str, S7Field] = {}
         for f in fields:
             if f.name in self.fields:
@@ -356,7 +359,7 @@ class _BitData(bytearray):
 
 
 class _BitExactServer(Server):
-    """snap7's Server with two things a real S7 CPU does that 3.3.0 does not.
+    """snap7's Server, doing what a real S7 CPU does where snap7 3.3.0 does not.
 
     1. A BIT write changes exactly that bit. In snap7 3.3.0,
        ``Server._parse_address_specification`` turns a BIT address (byte*8 + bit) into the
@@ -367,7 +370,13 @@ class _BitExactServer(Server):
        and never read-modify-writes a byte the PLC also writes), so the simulator must
        have it too. Fixed here: the parser keeps the bit on the write data
        (:class:`_BitData`) and the writer sets or clears that one bit under the area lock.
-    2. ``stop()`` drops the connected clients at once, as a PLC switched off or
+    2. A BIT read answers 0 or 1 for that bit. snap7 answered the whole byte (DBX4.3
+       read 0x80 when only bit 7 was set), so a read-back of a bit write would pass
+       whatever was written. Only the single-item read is fixed: the multi-item read,
+       which AsyncClient never sends, still answers the byte.
+    3. A write running past the end of a block is refused whole. snap7 wrote the part
+       that fit, then answered an error.
+    4. ``stop()`` drops the connected clients at once, as a PLC switched off or
        restarted does. snap7 only stops its accept loop; each client thread notices within
        5 s (its receive timeout) and stop() joins each for up to 1 s, so clients were
        served by a "stopped" server and the event loop waited.
@@ -385,6 +394,16 @@ class _BitExactServer(Server):
             spec["bit"] = addr_spec[11] & 0x07   # low 3 bits of the 24-bit bit address
         return spec
 
+    def _handle_read_area(self, request: dict[str, Any],
+                          client_address: tuple[str, int]) -> bytes:
+        response = bytes(super()._handle_read_area(request, client_address))
+        spec = (request.get("parameters") or {}).get("address_spec") or {}
+        # one item, read OK (return code 0xFF after the 12-byte header and 2-byte
+        # parameters) and one data byte: keep only the addressed bit
+        if "bit" in spec and len(response) == 19 and response[14] == 0xFF:
+            return response[:-1] + bytes([response[-1] >> spec["bit"] & 1])
+        return response
+
     def _parse_write_address(self, request: dict[str, Any]) -> (
             tuple[S7Area, int, int, int, bytearray] | None):
         parsed = super()._parse_write_address(request)
@@ -398,9 +417,12 @@ class _BitExactServer(Server):
 
     def _write_to_memory_area(self, area: S7Area, db_number: int, start: int,
                               write_data: bytearray) -> bool:
-        if not isinstance(write_data, _BitData):
-            return bool(super()._write_to_memory_area(area, db_number, start, write_data))
         key = (area, db_number)
+        if not isinstance(write_data, _BitData):
+            buf = self.memory_areas.get(key)
+            if buf is None or not 0 <= start <= len(buf) - len(write_data):
+                return False   # refused whole: snap7 wrote the part that fit first
+            return bool(super()._write_to_memory_area(area, db_number, start, write_data))
         if key not in self.memory_areas or len(write_data) != 1 or write_data[0] > 1:
             return False   # answered as a write error, as a CPU refuses a bad bit write
         with self.area_locks[key]:
@@ -447,6 +469,8 @@ class S7Server:
     """
 
     def __init__(self, memory: S7Memory, port: int, host: str = "127.0.0.1") -> None:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"S7 server: port {port} is outside 1..65535")
         if host in ("0.0.0.0", ""):
             raise ValueError("the S7 HIL server listens on one interface (127.0.0.1), "
                              "never on every interface (0.0.0.0)")
@@ -470,7 +494,11 @@ class S7Server:
         if self.running:
             return
         _check_port_free(self.host, self.port)
-        self._srv.start_to(self.host, self.port)
+        try:
+            self._srv.start_to(self.host, self.port)
+        except S7ConnectionError as e:   # the bind failed after all (a race with the probe)
+            raise OSError(errno.EADDRINUSE, f"S7 server: cannot listen on "
+                          f"{self.host}:{self.port}: {e}") from None
         log.info("S7 server on %s:%d (%s)", self.host, self.port,
                  ", ".join([f"DB{n}" for n in self.memory.dbs] + ["M", "I", "Q"]))
 

@@ -371,6 +371,59 @@ async def test_a_bit_write_changes_only_that_bit_next_to_a_bit_the_plc_toggles(
         c.disconnect()
 
 
+async def test_a_bit_read_answers_that_bit_alone(plc: S7Server) -> None:
+    """A CPU answers a BIT read with 0 or 1 for that bit; snap7 3.3.0's Server sent the
+    whole byte, so DBX4.3 read as 0x80 (non-zero) when only the PLC's bit 7 was set: a
+    read-back of a bit write would have passed whatever the client wrote."""
+    mem = plc.memory
+    c = Client()
+    c.connect("127.0.0.1", 0, 1, plc.port)
+    try:
+        for mine, plcs in [("run_cmd", "plc_alive"), ("m_flag", "m_neigh"),
+                           ("pump_on", "q_neigh")]:
+            f = mem.field(mine)
+            assert f.bit is not None
+
+            def read_bit(f: S7Field = f) -> bytearray:
+                assert f.bit is not None
+                return c.read_area(AREA[f.area], f.db, f.offset * 8 + f.bit, 1,
+                                   word_len=WordLen.Bit)
+
+            mem.set(plcs, True)
+            mem.set(mine, False)
+            assert await asyncio.to_thread(read_bit) == b"\x00", f.notation
+            mem.set(mine, True)
+            mem.set(plcs, False)
+            assert await asyncio.to_thread(read_bit) == b"\x01", f.notation
+        # outside the area is an error, not a zero
+        with pytest.raises(S7Error):
+            await asyncio.to_thread(c.read_area, Area.DB, 10, 999 * 8 + 1, 1, WordLen.Bit)
+    finally:
+        c.disconnect()
+
+
+async def test_a_write_past_the_end_of_a_block_is_refused_whole(plc: S7Server) -> None:
+    """A CPU refuses a write that runs past the end of a DB and writes none of it;
+    snap7 3.3.0's Server wrote the part that fit, then answered an error."""
+    mem = plc.memory
+    size = len(mem.dbs[20])
+    mem.write("DB", 20, size - 2, b"\x11\x22")
+    c = await connect(plc)
+    try:
+        with pytest.raises(S7Error):
+            await call(c.db_write(20, size - 2, bytearray(b"\xaa\xbb\xcc\xdd")))
+        with pytest.raises(S7Error):
+            await call(c.db_write(20, size, bytearray(b"\xaa")))
+    finally:
+        await c.disconnect()
+    assert mem.read("DB", 20, size - 2, 2) == b"\x11\x22"
+
+
+def test_a_port_outside_1_to_65535_is_refused() -> None:
+    with pytest.raises(ValueError, match="port 0 is outside 1..65535"):
+        S7Server(S7Memory(FIELDS), port=0)
+
+
 async def test_stop_drops_clients_at_once_and_start_again_keeps_the_data(
         plc: S7Server) -> None:
     plc.memory.set("total", 987_654)
