@@ -102,7 +102,7 @@ async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
     plant = site.units[0].plant
     v0 = float(plant.sump.volume)
     if mode != "level":
-        pl = ctl.planners[0]
+        pl = ctl.systems["drainage"].planner
         if z is not None:                    # the forecast band's width, to try others
             pl.forecast.z = z
         pl.seed(history)
@@ -128,7 +128,7 @@ async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
     r.starts = sum(p.starts for p in plant.pumps) - starts0
     r.end_m3 = float(plant.sump.volume) - v0
     if mode == "planner":
-        r.replans = list(ctl.planners[0].solve_times)
+        r.replans = list(ctl.systems["drainage"].planner.solve_times)
     r.pace = automatic_pacing(records)
     await ctl.stop()
     await site.stop()
@@ -138,7 +138,7 @@ async def run(mode: str, days: int, scale: float, t: np.ndarray, q: np.ndarray,
 def perfect_view(ctl: Controller, t: np.ndarray, q: np.ndarray, days: int,
                  v0: float) -> PlanView:
     """The whole week planned once on the true inflow (margin 0: nothing is uncertain)."""
-    pl = ctl.planners[0]
+    pl = ctl.systems["drainage"].planner
     step = pl.p.step_s
     edges = np.arange(0, days * DAY + SETTLE_S + 1, step)
     true = np.array([q[(t >= a) & (t < b)].mean() for a, b in zip(edges, edges[1:],

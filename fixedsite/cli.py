@@ -322,8 +322,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _check_plan_args(cfg: SiteConfig, args: argparse.Namespace) -> None:
     """--running and --level describe the room at the top of each relay chain: no more
     pumps than it has, no level its sump's curve and transmitters cannot show."""
-    from fixedsite.config import SumpEq
     from fixedsite.config_checks import tag_ranges
+    from fixedsite.sequences.drainage.config import SumpEq
 
     ranges = tag_ranges(cfg)
     for name, system in cfg.systems.items():

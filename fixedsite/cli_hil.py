@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from fixedsite.cli import DEMO_DEFAULT, CliError, _clock, _command, _status_until, _until_signalled
 from fixedsite.clock import ScaledClock
-from fixedsite.config import PlcStatusEq, SiteConfig, SumpEq, load
+from fixedsite.config import SiteConfig, load
+from fixedsite.sequences.drainage.config import PlcStatusEq, SumpEq
 
 if TYPE_CHECKING:
     from fixedsite.hil.site import HilSite

@@ -17,113 +17,25 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     Field,
     PositiveFloat,
     ValidationError,
+    create_model,
     field_validator,
 )
 
+from fixedsite import systems
 from fixedsite.drivers.registry import PROTOCOLS, PlcConfig
-from fixedsite.equipment import TYPES, SignalDef
+from fixedsite.equipment import SignalDef
 from fixedsite.schema import Model, SignalMap
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.toml"
 
 
 SignalEntry = str | SignalMap
-
-
-class _Equipment(Model):
-    plc: str
-    name: str = ""          # for people, in English; the id stands in when empty
-    name_zh: str = ""       # the same in Chinese; the English (then the id) when empty
-    signals: dict[str, SignalEntry] = {}
-
-
-class PumpEq(_Equipment):
-    type: Literal["pump"]
-    valve: str
-    rated_flow_m3h: PositiveFloat
-    rated_head_m: PositiveFloat
-    rated_power_kw: PositiveFloat
-    rated_current_a: PositiveFloat
-    efficiency: float = Field(default=0.78, gt=0, le=1)
-
-
-class ValveEq(_Equipment):
-    type: Literal["valve"]
-    travel_s: PositiveFloat = 40.0
-
-
-class SumpEq(_Equipment):
-    type: Literal["sump"]
-    sensors: list[str] = Field(min_length=1)
-    volume_curve: list[tuple[float, float]] = Field(min_length=2)
-
-
-class LevelSensorEq(_Equipment):
-    type: Literal["level_sensor"]
-
-
-class PlcStatusEq(_Equipment):
-    type: Literal["plc_status"]
-
-
-Equipment = Annotated[PumpEq | ValveEq | SumpEq | LevelSensorEq | PlcStatusEq,
-                      Field(discriminator="type")]
-
-
-class DrainageControl(Model):
-    sump: str
-    pumps: list[str] = Field(min_length=1)
-    start_levels_m: list[float] = Field(min_length=1)
-    stop_levels_m: list[float] = Field(min_length=1)
-    high_high_m: PositiveFloat
-    low_low_m: PositiveFloat
-    normal_band_m: tuple[float, float]
-    prime_timeout_s: PositiveFloat = 120.0
-    start_timeout_s: PositiveFloat = 30.0
-    valve_timeout_s: PositiveFloat = 90.0
-    flow_proven_timeout_s: PositiveFloat = 60.0
-    stop_timeout_s: PositiveFloat = 150.0
-    min_flow_m3h: PositiveFloat = 50.0
-    sensor_disagree_m: PositiveFloat = 0.3
-    # every automatic start and stop keeps these (a plan brings its own); only a hard
-    # limit (high-high, low-low) or a fault overrides them, and says so
-    min_run_s: float = Field(default=900.0, ge=0)
-    min_rest_s: float = Field(default=300.0, ge=0)
-    max_starts_per_day: int = Field(default=12, ge=1)    # per pump, rolling 24 h
-
-
-class DrainagePlan(Model):
-    """Peak-valley planning of a pump room (absent: level control alone)."""
-
-    band_m: tuple[float, float]              # where the plan may move the level
-    step_s: PositiveFloat = 900.0
-    horizon_h: PositiveFloat = 24.0
-    max_pumps: int | None = Field(default=None, ge=1)     # at once: maximum-demand charge
-    max_kw: PositiveFloat | None = None
-    max_discharge_m3h: PositiveFloat | None = None        # water treatment downstream
-    min_run_s: float = Field(default=1800.0, ge=0)
-    min_rest_s: float = Field(default=900.0, ge=0)
-    start_cost: float = Field(default=2.0, ge=0)          # CNY a start: wear, inrush
-    max_starts_per_day: int = Field(default=6, ge=1)      # per pump (slot), over 24 h
-    z: PositiveFloat = 1.64                               # band width of the forecast
-    override_release_m: PositiveFloat = 0.1   # hysteresis of the level rule above the band
-
-
-class DrainageSystem(Model):
-    kind: Literal["drainage"]
-    name: str = ""
-    name_zh: str = ""
-    equipment: dict[str, Equipment]
-    control: DrainageControl
-    plan: DrainagePlan | None = None
-    # relay pumping: the system whose sump this room's pumps discharge into
-    discharges_into: str | None = None
 
 
 class ClockConfig(Model):
@@ -150,29 +62,6 @@ class ClockConfig(Model):
 class ControllerConfig(Model):
     scan_period_s: PositiveFloat = 1.0
     stale_after_periods: float = Field(default=3.0, ge=1.5)
-
-
-class HilDrainage(Model):
-    system: str
-    plc: str
-    normal_inflow_m3h: PositiveFloat
-    max_inflow_m3h: PositiveFloat
-    daily_swing: float = Field(default=0.15, ge=0, lt=1)
-    noise: float = Field(default=0.05, ge=0, lt=1)
-    initial_level_m: float = Field(default=1.2, ge=0)
-    static_head_m: PositiveFloat
-    priming_s: PositiveFloat = 40.0
-    prime_hold_s: PositiveFloat = 1800.0
-    watchdog_s: PositiveFloat = 10.0
-    initial_mode: Literal["remote-manual", "remote-auto"] = "remote-auto"
-    float_low_m: PositiveFloat
-    float_high_m: PositiveFloat
-    float_highhigh_m: PositiveFloat
-    seed: int = Field(default=1, ge=0)    # numpy's generators take no negative seed
-
-
-class HilConfig(Model):
-    drainage: list[HilDrainage] = []
 
 
 class AlarmEntry(Model):
@@ -263,8 +152,8 @@ class SiteConfig(Model):
     clock: ClockConfig = ClockConfig()
     controller: ControllerConfig = ControllerConfig()
     plcs: dict[str, PlcConfig] = Field(min_length=1)
-    systems: dict[str, DrainageSystem]
-    hil: HilConfig = HilConfig()
+    systems: dict[str, SystemConfig]     # each by its kind's model (fixedsite/systems.py)
+    hil: HilConfig = Field(default_factory=lambda: HilConfig())
     storage: StorageConfig = StorageConfig()
     alarms: list[AlarmEntry] = []
     uplink: UplinkConfig | None = None
@@ -277,8 +166,9 @@ class SiteConfig(Model):
     def signals(self) -> Iterator[Signal]:
         """Every mapped signal with its tag path, PLC and parsed address."""
         for sys_name, system in self.systems.items():
+            types = systems.get(system.kind).equipment
             for eq_name, eq in system.equipment.items():
-                defs = TYPES[eq.type]
+                defs = types[eq.type]
                 for sig_name, entry in eq.signals.items():
                     m = entry if isinstance(entry, SignalMap) else SignalMap(address=entry)
                     proto = PROTOCOLS[self.plcs[eq.plc].protocol]
@@ -331,10 +221,11 @@ def load(path: str | Path) -> SiteConfig:
 
 
 def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
+    _schema()
     try:
         cfg = SiteConfig.model_validate(raw)
     except ValidationError as e:
-        problems = [p for err in e.errors() if (p := _pydantic_problem(err)) is not None]
+        problems = [p for err in e.errors() if (p := _pydantic_problem(err, raw)) is not None]
         raise ConfigError(name, list(dict.fromkeys(problems))) from None
     except RecursionError:
         raise ConfigError(name, [("", "values nested too deeply to check")]) from None
@@ -346,7 +237,39 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
     return cfg
 
 
-_TYPE_TAGS = set(TYPES)
+# --- the schema's system-shaped parts, from the registry ----------------------------
+# [systems.X] is one model per registered kind, chosen by ``kind``; [hil] has one list
+# per kind the HIL can simulate. Both are (re)built before a parse whenever the registry
+# has changed (a test or an integrator may register a system at run time).
+SystemConfig: Any = Model
+HilConfig: Any = Model
+_built_for: tuple[str, ...] | None = None
+
+
+def _schema() -> None:
+    global SystemConfig, HilConfig, _built_for
+    specs = systems.registered()
+    if _built_for == tuple(specs):
+        return
+    models = tuple(s.config for s in specs.values())
+    if not models:
+        SystemConfig = _NoSystem
+    elif len(models) == 1:
+        SystemConfig = models[0]
+    else:
+        SystemConfig = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+    HilConfig = create_model("HilConfig", __base__=Model, **{
+        s.kind: (list[s.hil], []) for s in specs.values() if s.hil is not None})
+    SiteConfig.model_rebuild(force=True)
+    _built_for = tuple(specs)
+
+
+class _NoSystem(Model):
+    """Stands in while no system is installed: every [systems.X] is refused by kind."""
+
+    kind: Literal["(no system is installed)"]
+
+
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -358,12 +281,31 @@ def key_path(*parts: object) -> str:
                     for p in parts)
 
 
-def _pydantic_problem(err: Any) -> tuple[str, str] | None:
+def _raw_system(raw: Any, name: object) -> dict[str, Any] | None:
+    """[systems.<name>] as the file had it, if it is a table."""
+    tables = raw.get("systems") if isinstance(raw, dict) else None
+    table = tables.get(name) if isinstance(tables, dict) and isinstance(name, str) else None
+    return table if isinstance(table, dict) else None
+
+
+def _pydantic_problem(err: Any, raw: dict[str, Any]) -> tuple[str, str] | None:
     loc = list(err["loc"])
-    # a discriminated union puts the type tag into the path: equipment.pump1.pump.x
+    # a discriminated union puts the tag into the path: equipment.pump1.pump.x,
+    # plcs.drain1.modbus.port, systems.drainage.drainage.control
+    kinds, types = systems.registered(), set(systems.equipment_types())
     loc = [p for i, p in enumerate(loc)
-           if not (p in _TYPE_TAGS and i >= 2 and loc[i - 2] == "equipment")
-           and not (p in PROTOCOLS and i == 2 and loc[0] == "plcs")]
+           if not (p in types and i >= 2 and loc[i - 2] == "equipment")
+           and not (p in PROTOCOLS and i == 2 and loc[0] == "plcs")
+           and not (p in kinds and i == 2 and loc[0] == "systems")]
+    if len(loc) >= 2 and loc[0] == "systems" and (
+            (err["type"] in ("union_tag_invalid", "union_tag_not_found") and len(loc) == 2)
+            or (err["type"] in ("literal_error", "missing") and loc[2:] == ["kind"])):
+        table = _raw_system(raw, loc[1])
+        got = table.get("kind") if table is not None else None
+        what = "missing; this key is required" if got is None else \
+            f"unknown system kind {got!r}"
+        return key_path(*loc[:2], "kind"), f"{what}; expected one of: " \
+            f"{', '.join(sorted(kinds)) or '(no system is installed)'}"
     # a signal is "address" or { address = ... }: pydantic answers for both members of
     # the union; keep the one the input meant (a table is a SignalMap), or one plain word
     for i in range(2, len(loc)):
@@ -389,8 +331,11 @@ def _pydantic_problem(err: Any) -> tuple[str, str] | None:
         return key_path(*loc, "protocol"), f"{what}; expected one of: " \
             f"{', '.join(sorted(PROTOCOLS))}"
     if kind == "union_tag_invalid":
+        table = _raw_system(raw, loc[1]) if loc[:1] == ["systems"] else None
+        spec = kinds.get(table.get("kind")) if table is not None else None
+        known = sorted(spec.equipment if spec is not None else types)
         return key, f"unknown equipment type {err['input'].get('type')!r}; expected one " \
-                    f"of: {', '.join(sorted(TYPES))}"
+                    f"of: {', '.join(known)}"
     got = err.get("input")
     if not isinstance(got, dict | list):
         msg += f" (got {got!r})"

@@ -566,7 +566,7 @@ class Northbound:
         for path in store.paths():
             self.nodes[path] = self.server.get_node(ua.NodeId(path, ns))
         for key in sorted(folders):
-            if key in self.ctl.pumps:
+            if key in self.ctl.sequences:
                 await self._pump_methods(self.server.get_node(ua.NodeId(key, ns)), key)
         self.alarms_node = await site.add_object(ua.NodeId("alarms", ns),
                                                  ua.QualifiedName("Alarms", ns))

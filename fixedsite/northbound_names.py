@@ -26,7 +26,7 @@ from typing import Any
 from asyncua import ua
 
 from fixedsite.config import SiteConfig
-from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL, TYPES
+from fixedsite.sequences.drainage.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL, TYPES
 from fixedsite.sequences.drainage.pump import STATES
 
 LANGS = ("zh_CN", "en")

@@ -29,8 +29,9 @@ from fixedsite.tags import TagStore
 @dataclass
 class Baseline:
     """Level control alone over the plan's horizon, in the parts the plan's comparison
-    adds up (``sequences.drainage.planner.baseline_cost``): what it pays for pumping, where it leaves
-    the sump, and what a m3 left in (or taken out) beyond the plan's end is counted at."""
+    adds up (``sequences.drainage.planner.baseline_cost``): what it pays for pumping,
+    where it leaves the sump, and what a m3 left in (or taken out) beyond the plan's end is
+    counted at."""
 
     pumped_cost: float
     end_m3: float

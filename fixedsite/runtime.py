@@ -10,30 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Any
 
+from fixedsite import systems
 from fixedsite.alarms import AlarmEngine, build_defs
 from fixedsite.alarms.handler import AlarmHandler
 from fixedsite.audit import AuditError, AuditLog
 from fixedsite.clock import Clock, ScaledClock
-from fixedsite.config import PumpEq, SiteConfig, SumpEq
+from fixedsite.config import SiteConfig
 from fixedsite.drivers.protocol import Driver, Mapped
 from fixedsite.drivers.registry import spec
 from fixedsite.gate import CommandGate
 from fixedsite.historian import Historian, Recorder
 from fixedsite.io import WriteResult
 from fixedsite.report import ALIVE_EVERY_S, ALIVE_GAP_S
-from fixedsite.sequences.drainage.level import LevelControl, SumpLevel
-from fixedsite.sequences.drainage.planner import Planner, link_relay
-from fixedsite.sequences.drainage.pump import PumpHandler, PumpSequence
 from fixedsite.supervisor import ScanHealth, Supervisor
-from fixedsite.tags import Tag, TagMeta, TagStore
+from fixedsite.systems import BuildContext
+from fixedsite.tags import TagMeta, TagStore
 from fixedsite.texts import say
 from fixedsite.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
-ScanStep = tuple[str, Callable[[], Awaitable[None]], list[Tag]]
 
 
 class Router:
@@ -76,32 +74,22 @@ class Controller:
         # marked NOT AUDITED, with the audit alarm standing); an operator's are refused.
         self.gate = CommandGate(clock, audit=audit,
                                 unaudited_sources=("auto", "planner", "failover"))
-        self.pumps: dict[str, PumpSequence] = {}
-        self.levels: list[LevelControl] = []
-        self.planners: list[Planner] = []
-        self._steps: list[ScanStep] = []      # the scan's parts, each failing alone
+        # every system through its plug-in (fixedsite/systems.py): sequences behind the
+        # gate, controls, planners; the scan's parts each fail alone
+        self._build = BuildContext(cfg, self.store, clock, self.writer, self.gate, log)
+        self.systems: dict[str, Any] = {}
+        by_kind: dict[str, list[Any]] = {}
         for sname, system in cfg.systems.items():
-            ctl = system.control
-            sump = system.equipment[ctl.sump]
-            assert isinstance(sump, SumpEq)
-            level = SumpLevel(sname, ctl.sump, sump, ctl, self.store)
-            seqs = []
-            for pname in ctl.pumps:
-                eq = system.equipment[pname]
-                assert isinstance(eq, PumpEq)
-                seq = PumpSequence(sname, pname, eq.valve, ctl, self.store, self.writer, clock)
-                self.pumps[seq.path] = seq
-                self.gate.register(seq.path, PumpHandler(seq, level.update))
-                seqs.append(seq)
-                self._steps.append((seq.path, seq.scan, [seq.state_tag, seq.reason_tag]))
-            lc = LevelControl(sname, ctl, level, seqs, self.gate, self.store, clock,
-                              system.plan if cfg.tariff is not None else None)
-            self.levels.append(lc)
-            self._steps.append((f"{sname}.control", lc.scan, lc.published()))
-            if system.plan is not None and cfg.tariff is not None:
-                lc.planner = Planner(sname, system, cfg.tariff, seqs, self.store, clock)
-                self.planners.append(lc.planner)
-        link_relay(self.planners)
+            spec_ = systems.get(system.kind)
+            built = spec_.load(spec_.build)(self._build, sname, system)
+            self.systems[sname] = built
+            by_kind.setdefault(system.kind, []).append(built)
+        for kind, built_list in by_kind.items():
+            spec_ = systems.get(kind)
+            if spec_.link is not None:
+                spec_.load(spec_.link)(self._build, built_list)
+        self.sequences = self._build.sequences     # by tag path: what commands address
+        self._steps = self._build.steps
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
         self._steps.append(("alarms", self._tick_alarms, []))
@@ -137,13 +125,6 @@ class Controller:
         except AuditError as e:   # supervise all the same; the audit alarm says it
             log.error("config change not audited: %s", e)
 
-    def _seed_planners(self) -> None:
-        if self.historian is not None:
-            for pl in self.planners:
-                n = pl.seed_from(self.historian)
-                log.info("%s planner: %d steps of measured inflow from the historian",
-                         pl.name, n)
-
     def _lifecycle(self, what: str) -> None:
         """A planned start or stop is an event in the history, not an alarm. A start
         records the clock, so ``fixedsite plan`` beside it runs on the same time."""
@@ -158,7 +139,8 @@ class Controller:
         for part in (self.audit, self.historian, self.uplink):
             if part is not None:            # its controller.<part>.* tags, alarmed
                 part.publish_health(self.store)
-        self._seed_planners()
+        for fn in self._build.starts:          # e.g. a planner seeded from the history
+            fn(self.historian)
         self._lifecycle("started")
         sup = self.supervisor
         for name, d in self.drivers.items():

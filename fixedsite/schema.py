@@ -50,3 +50,16 @@ class SignalMap(Model):
     offset: float = 0.0
     word_order: Literal["big", "little"] | None = None
     period_s: PositiveFloat | None = None
+
+
+SignalEntry = str | SignalMap
+
+
+class EquipmentBase(Model):
+    """What every equipment of every system has: its PLC, names for people, and its
+    signals mapped to addresses; a system's equipment types add ``type`` and their own."""
+
+    plc: str
+    name: str = ""          # for people, in English; the id stands in when empty
+    name_zh: str = ""       # the same in Chinese; the English (then the id) when empty
+    signals: dict[str, SignalEntry] = {}

@@ -37,7 +37,7 @@ def render(ctl: Controller) -> str:
                 lines.append(f"  !! {ename}: PLC runs the pumps on its float switches "
                              "(controller heartbeat lost)")
         for p in system.control.pumps:
-            seq = ctl.pumps[f"{sname}.{p}"]
+            seq = ctl.sequences[f"{sname}.{p}"]
             flow = s.value(f"{sname}.{p}.flow")
             cur = s.value(f"{sname}.{p}.current")
             hours = s.value(f"{sname}.{p}.run_hours")

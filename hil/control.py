@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fixedsite.config import PumpEq, SiteConfig, SumpEq
+from fixedsite.config import SiteConfig
+from fixedsite.sequences.drainage.config import PumpEq, SumpEq
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fixedsite.clock import ScaledClock
-from fixedsite.config import HilDrainage, PumpEq, SiteConfig, SumpEq, ValveEq
+from fixedsite.config import SiteConfig
 from fixedsite.hil import state as plant_state
 from fixedsite.hil.control import (
     FAULTS,
@@ -34,6 +34,7 @@ from fixedsite.hil.drainage.plant import DrainagePlant, Inflow, PumpSpec, Sump
 from fixedsite.hil.drainage.plc import DrainagePlc
 from fixedsite.hil.modbus_server import ImageServer
 from fixedsite.hil.scenario import Step
+from fixedsite.sequences.drainage.config import HilDrainage, PumpEq, SumpEq, ValveEq
 
 log = logging.getLogger(__name__)
 

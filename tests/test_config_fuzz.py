@@ -182,12 +182,12 @@ def _node_ids(ctl: Controller) -> None:
         if key not in folders:
             folders.add(key)
             ids.append(key)
-            if key in ctl.pumps:
+            if key in ctl.sequences:
                 ids += [f"{key}.{m}" for m in ("Start", "Stop", "Reset", "SetMode")]
         ids += [path, f"{path}.EngineeringUnits", f"{path}.EURange"]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     assert not dup, f"NodeIds added twice: {dup}"
-    assert set(ctl.pumps) <= folders, "a pump without its folder loses its methods"
+    assert set(ctl.sequences) <= folders, "a pump without its folder loses its methods"
 
 
 def _holds(raw: dict[str, Any]) -> None:

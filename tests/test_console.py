@@ -113,7 +113,7 @@ async def test_start_in_auto_offers_manual_and_reasons_read_in_chinese(env: Env)
         await pilot.press("1")                    # switch to remote-manual, then start
         ctl = env.rig.ctl
         assert ctl is not None
-        await until(pilot, lambda: ctl.pumps["drainage.pump1"].state != "stopped",
+        await until(pilot, lambda: ctl.sequences["drainage.pump1"].state != "stopped",
                     "pump1 starting", tries=100)
         actions = [(r.command.action, r.decision.accepted) for r in ctl.gate.records
                    if r.command.source == "operator"]

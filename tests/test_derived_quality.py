@@ -19,9 +19,9 @@ async def test_derived_tags_carry_the_worst_quality_of_their_inputs(
     state, reason = ctl.store["drainage.pump1.state"], ctl.store["drainage.pump1.fault_reason"]
     demand = ctl.store["drainage.control.demand"]
     plan = ctl.store["drainage.plan.pumps"]
-    await rig.until(lambda: any(p.state == "running" for p in ctl.pumps.values())
+    await rig.until(lambda: any(p.state == "running" for p in ctl.sequences.values())
                     and plan.quality is Quality.GOOD, 3600, "a pump running and a plan")
-    running = next(p for p in ctl.pumps.values() if p.state == "running")
+    running = next(p for p in ctl.sequences.values() if p.state == "running")
     await rig.site.drainage.server.stop()
     derived = [ctl.store[f"{running.path}.state"], state, reason, demand, plan,
                ctl.store["drainage.sump.level"]]

@@ -50,7 +50,7 @@ async def test_a_trip_starts_the_next_pump(rig_factory: Callable[..., Rig]) -> N
     await rig.until(lambda: any(p.motor_on and p.flow > 100 for i, p in
                                 enumerate(rig.plant.pumps) if i not in running_before),
                     600, "a replacement pump running with flow")
-    seq = ctl.pumps[f"drainage.pump{first + 1}"]
+    seq = ctl.sequences[f"drainage.pump{first + 1}"]
     assert seq.state == "fault"
     assert "overload" in seq.fault_reason
     # the tripped pump is not restarted behind the operator's back
@@ -83,7 +83,7 @@ async def test_stuck_valve_faults_the_start_and_another_pump_takes_over(
         rig.plc.inject_valve_stuck(i, i == 0)      # pump 1 has the fewest hours: first
     await rig.site.start()
     ctl = await rig.start_controller()
-    seq = ctl.pumps["drainage.pump1"]
+    seq = ctl.sequences["drainage.pump1"]
     await rig.until(lambda: seq.state == "fault", 1800, "pump1 start to fail on its valve")
     assert "valve open limit not reached" in seq.fault_reason
     await rig.until(lambda: any(p.flow > 100 for p in rig.plant.pumps[1:]), 1800,

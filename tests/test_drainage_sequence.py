@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from fixedsite.clock import ManualClock
-from fixedsite.config import DEMO_CONFIG, SumpEq, load
-from fixedsite.equipment import PUMP, VALVE
+from fixedsite.config import DEMO_CONFIG, load
 from fixedsite.gate import Command, CommandGate
 from fixedsite.io import SoftWriter
+from fixedsite.sequences.drainage.config import SumpEq
+from fixedsite.sequences.drainage.equipment import PUMP, VALVE
 from fixedsite.sequences.drainage.level import LevelControl, SumpLevel
 from fixedsite.sequences.drainage.pump import PumpHandler, PumpSequence
 from fixedsite.tags import Quality, TagStore

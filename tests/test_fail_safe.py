@@ -116,12 +116,12 @@ async def test_unmapped_optional_signals_are_absent_not_errors() -> None:
     try:
         await rig.site.start()
         ctl = await rig.start_controller()
-        await rig.until(lambda: any(s.state == "running" for s in ctl.pumps.values()), 1800,
+        await rig.until(lambda: any(s.state == "running" for s in ctl.sequences.values()), 1800,
                         "a pump started and proved by its open valve")
         assert ctl.store.value("controller.scan.ok") is True
         assert ctl.scan_health.errors == 0
         # duty rotation without counters: the hours this controller saw each pump run
-        running = next(s for s in ctl.pumps.values() if s.state == "running")
+        running = next(s for s in ctl.sequences.values() if s.state == "running")
         await rig.run_for(600)
         assert running.run_hours() > 0.1
     finally:
@@ -134,7 +134,7 @@ async def test_one_failing_sequence_fails_alone(rig_factory: Callable[..., Rig])
     rig = rig_factory(scale=600.0, initial_level_m="2.56")
     await rig.site.start()
     ctl = Controller(rig.cfg, rig.clock)
-    broken = ctl.pumps["drainage.pump1"]
+    broken = ctl.sequences["drainage.pump1"]
 
     async def raising_scan() -> None:
         raise KeyError("drainage.pump1.flow")
@@ -160,7 +160,7 @@ async def test_a_restart_inside_a_start_opens_the_valve(rig_factory: Callable[..
     rig = rig_factory(scale=60.0)
     await rig.site.start()
     ctl = await rig.start_controller()
-    seq = ctl.pumps["drainage.pump1"]
+    seq = ctl.sequences["drainage.pump1"]
     await rig.until(lambda: seq.adopted, 60, "pump1 adopted")
     assert await ctl.gate.submit(Command(seq.path, "set_mode", "operator", "op",
                                          {"mode": "remote-manual"}))
@@ -182,7 +182,7 @@ async def test_a_restart_inside_a_start_opens_the_valve(rig_factory: Callable[..
     assert rig.plant.pumps[0].motor_on and coils[0] and not coils[2], \
         "motor running, priming pump on, valve not commanded: the state the restart finds"
     ctl = await rig.start_controller()
-    again = ctl.pumps["drainage.pump1"]
+    again = ctl.sequences["drainage.pump1"]
     await rig.until(lambda: again.state == "running", 300, "pump1 running after the restart")
     assert rig.plant.valves[0].opened and rig.plant.pumps[0].flow > 100
     assert not rig.plc.coils[0], "priming pump off"
@@ -227,13 +227,13 @@ async def test_the_planner_is_handed_the_voted_volume_never_zero(
     rig = rig_factory(scale=60.0, plan=True, initial_level_m="1.2")
     await rig.site.start()
     ctl = await rig.start_controller()
-    planner = ctl.planners[0]
+    planner = ctl.systems["drainage"].planner
     level = ctl.store["drainage.sump.level"]
     await ctl.store.wait_for(level.path, lambda t: t.quality is Quality.GOOD, 10)
     rig.plant.sensors[1].stuck_at = 9.0            # transmitter 2 over its 0-4 m range
     await ctl.store.wait_for(level.path, lambda t: t.reason == "one_sensor_bad", 10)
     await rig.run_for(10)
-    want = ctl.levels[0].level.volume(level.value)
+    want = ctl.systems["drainage"].level.volume(level.value)
     assert planner.volume is not None and abs(planner.volume - want) < 1.0, \
         (planner.volume, want)
     assert planner.volume > 500                    # ~780 m3 at 1.2 m, not 0
@@ -266,7 +266,7 @@ async def test_full_disks_are_alarmed_and_high_high_still_pumps(
     await rig.until(lambda: ctl.alarms.alarms["controller.historian.FAILED"].state
                     == "unack_active", 4000, "the history alarm")
     assert "full" in str(ctl.store.value("controller.historian.error"))
-    seq = ctl.pumps["drainage.pump1"]
+    seq = ctl.sequences["drainage.pump1"]
     await rig.until(lambda: seq.adopted, 60, "pump1 adopted")
     refused = await ctl.gate.submit(Command(seq.path, "set_mode", "operator", "op",
                                             {"mode": "remote-manual"}, role="engineer"))

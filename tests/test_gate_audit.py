@@ -113,7 +113,7 @@ async def test_no_command_reaches_the_plc_when_the_audit_cannot_be_written(
     await rig.run_for(60)                                      # what the PLC does meanwhile
     assert rig.plc.coils[coils] == [False] * 3 and rig.plc.hr[mode_reg] == 1
     assert not [e for e in rig.plc.events if e.pump == pump]
-    assert ctl.pumps["drainage.pump4"].state == "stopped"
+    assert ctl.sequences["drainage.pump4"].state == "stopped"
     assert [r.decision.accepted for r in ctl.gate.records] == [True, False, False]
     log._db.execute("PRAGMA max_page_count = 1073741823")     # room again
     assert await ctl.gate.submit(start)

@@ -175,7 +175,7 @@ async def test_a_foreign_client_discovers_and_calls_every_method(site: Site) -> 
         assert lines and all(len(line.split("\t")) == 6 for line in lines)
         assert any("\tset_mode\tdrainage.pump1\tdone\t" in line for line in lines)
     finally:
-        for pump in site.rig.ctl.pumps:         # as it was: level control in charge
+        for pump in site.rig.ctl.sequences:         # as it was: level control in charge
             await site.rig.ctl.gate.submit(Command(pump, "set_mode", "operator", "test",
                                                    {"mode": "remote-auto"}, None))
         await c.disconnect()
@@ -213,7 +213,7 @@ async def test_every_method_refuses_bad_arguments_with_a_status_and_a_reason(
 
 async def test_mode_and_state_are_enumerations_with_words(site: Site) -> None:
     c = await site.client("view", "view-password")
-    pump = site.rig.ctl.pumps["drainage.pump1"]
+    pump = site.rig.ctl.sequences["drainage.pump1"]
     try:
         for signal, words, now in (("mode", ["not set", "remote-manual", "remote-auto"],
                                     pump.mode), ("state", [*STATES, "unknown"], pump.state)):

@@ -47,7 +47,7 @@ async def test_a_planned_day_pumps_in_the_valley_and_keeps_the_band(
     ctl = await rig.start_controller()
     # At 1440x a half-second solve would cost 12 plant minutes, which at real speed it
     # does not: the clock stands still while the planner solves (in the scan).
-    ctl.planners[0].inline = rig.clock.held
+    ctl.systems["drainage"].planner.inline = rig.clock.held
     book = energy_by_period(rig)
     await rig.run_for(DAY, lambda: None if book() else None)
     booked = book()
@@ -57,7 +57,7 @@ async def test_a_planned_day_pumps_in_the_valley_and_keeps_the_band(
     assert booked["peak"] / total < 0.9 * hours["peak"] / 24, booked
     band = rig.cfg.systems["drainage"].control.normal_band_m
     assert band[0] <= rig.plant.min_level and rig.plant.max_level <= band[1]
-    planner = ctl.planners[0]
+    planner = ctl.systems["drainage"].planner
     assert planner.replans >= 60                            # every 15-min step, about
     schedule = ctl.store.value("drainage.plan.schedule")
     assert isinstance(schedule, str) and len(schedule) == 96
@@ -69,7 +69,7 @@ async def test_a_planned_day_pumps_in_the_valley_and_keeps_the_band(
     assert plan is not None and pace["runs"] >= 3 and pace["rests"] >= 3, pace
     assert pace["shortest_run_s"] >= plan.min_run_s, pace
     assert pace["shortest_rest_s"] >= plan.min_rest_s, pace
-    for seq in ctl.pumps.values():
+    for seq in ctl.sequences.values():
         assert seq.starts_today(rig.clock.now()) <= plan.max_starts_per_day
 
 
@@ -78,7 +78,7 @@ async def test_a_surge_beyond_the_forecast_is_met_by_the_level_rule(
     rig = rig_factory(scale=1440.0, plan=True, origin=PEAK_STARTS)
     await rig.site.start()
     ctl = await rig.start_controller()
-    ctl.planners[0].inline = rig.clock.held                  # see the planned day
+    ctl.systems["drainage"].planner.inline = rig.clock.held                  # see the planned day
     await rig.run_for(3 * 3600)          # the planner has learnt a bit, rests in the peak
     await rig.until(lambda: rig.plant.sump.level >= 1.75, 4 * 3600, "the sump filling")
     rig.site.surge(0, 0, 4 * 3600, 500.0)                    # 900 m3/h, 4 h, unforecast
@@ -102,7 +102,7 @@ async def test_a_wildly_wrong_forecast_cannot_flood_the_sump(
     await rig.site.start()
     assert rig.cfg.systems["drainage"].plan is not None
     ctl = await rig.start_controller()
-    planner = ctl.planners[0]
+    planner = ctl.systems["drainage"].planner
     now = rig.clock.now()
     step = planner.p.step_s
     # a week of history saying 20 m3/h flows in: the truth is twenty times that
@@ -135,7 +135,7 @@ async def test_relay_rooms_are_planned_together_and_neither_sump_leaves_its_band
     rig = rig_factory(scale=1440.0, plan=True, relay=True, origin=PEAK_STARTS)
     await rig.site.start()
     ctl = await rig.start_controller()
-    upper, lower = ctl.planners
+    upper, lower = ctl.systems["drainage"].planner, ctl.systems["lower"].planner
     assert (upper.name, lower.name, lower.lead) == ("drainage", "lower", upper)
     upper.inline = rig.clock.held
     low_plant = rig.site.unit("lower").plant
@@ -182,7 +182,7 @@ async def test_a_demo_day_keeps_every_pumps_minimum_run_and_rest(
     assert pace["shortest_run_s"] >= plan.min_run_s, pace
     assert pace["shortest_rest_s"] >= plan.min_rest_s, pace
     now = rig.clock.now()
-    for seq in ctl.pumps.values():
+    for seq in ctl.sequences.values():
         assert seq.starts_today(now) <= plan.max_starts_per_day, seq.path
     for sname in ("drainage", "lower"):
         band = rig.cfg.systems[sname].control.normal_band_m

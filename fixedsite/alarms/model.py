@@ -1,13 +1,13 @@
 """Alarm definitions: what the config says, expanded into one definition per alarm.
 
 A limit entry with ``hh``, ``h``, ``l`` and ``ll`` becomes four alarms
-(``drainage.sump.level.HH`` ...); a discrete entry is one alarm on a state or a fault
+(``<system>.<equipment>.level.HH`` ...); a discrete entry is one alarm on a state or a fault
 bit; a quality entry alarms a tag that stays bad; a rate entry alarms a value that moves
 too fast. Every controller also gets, without configuration, a communication alarm per
-PLC, an equipment alarm per sequence fault (its text is the sequence's reason), an
-alarm for a PLC on float-switch fallback, and one per part of the controller that cannot
-do its job (a task restarting, a scan part failing, history, audit or uplink not
-written): no site should have to remember those.
+PLC, the alarms its systems declare (fixedsite/systems.py: an equipment's fault, a PLC on
+its own fallback), and one per part of the controller that cannot do its job (a task
+restarting, a scan part failing, history, audit or uplink not written): no site should
+have to remember those.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fixedsite import systems
 from fixedsite.config import AlarmEntry, SiteConfig
 from fixedsite.equipment import CONTROLLER_SIGNALS
 from fixedsite.texts import say, translate
@@ -94,29 +95,8 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                              priority=1, area="comm", text=say("PLC {plc}: link lost", plc=plc),
                              condition=lambda v: v is False, clear=lambda v: v is True,
                              on_delay_s=0.0, reason_tag=f"comm.{plc}.last_error"))
-    for sname, system in cfg.systems.items():
-        for ename, eq in system.equipment.items():
-            base = f"{sname}.{ename}"
-            if eq.type == "pump":
-                defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.state", kind="equipment",
-                                     priority=2, area=sname, text=say("{name} fault",
-                                                                       name=eq.name or ename),
-                                     condition=lambda v: v == "fault",
-                                     clear=lambda v: v != "fault",
-                                     reason_tag=f"{base}.fault_reason"))
-            if eq.type == "plc_status":
-                # A PLC is on fallback whenever no controller ran; once we run it must see
-                # our heartbeat and say so within a beat and a poll. Only a fallback that
-                # outlasts that is an alarm: a planned start is not.
-                plc = cfg.plcs.get(eq.plc)
-                grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
-                defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
-                                     kind="discrete", priority=1, area=sname,
-                                     text=say("{name}: controller heartbeat lost, PLC on float "
-                                              "switches", name=eq.name or ename),
-                                     condition=lambda v: v is True,
-                                     clear=lambda v: v is False, on_delay_s=grace,
-                                     guard=True))
+    for sname, system in cfg.systems.items():     # each system's own (a pump's fault)
+        defs += systems.get(system.kind).alarms(cfg, sname, system)
     for part, (priority, text) in _CONTROLLER_ALARMS.items():
         if part == "uplink" and cfg.uplink is None:
             continue

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fixedsite.clock import Clock
-from fixedsite.config import DrainageControl, DrainagePlan, SumpEq
 from fixedsite.gate import Command, CommandGate, Record
+from fixedsite.sequences.drainage.config import DrainageControl, DrainagePlan, SumpEq
 from fixedsite.sequences.drainage.pump import PumpSequence
 
 if TYPE_CHECKING:

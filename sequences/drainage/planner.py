@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fixedsite.clock import Clock
-from fixedsite.config import DrainageSystem, PumpEq, SumpEq, TariffConfig
-from fixedsite.equipment import PLAN_SIGNALS
+from fixedsite.config import TariffConfig
 from fixedsite.historian import Historian
+from fixedsite.sequences.drainage.config import DrainageSystem, PumpEq, SumpEq
+from fixedsite.sequences.drainage.equipment import PLAN_SIGNALS
 from fixedsite.sequences.drainage.forecast import (
     InflowForecast,
     InflowMeter,

@@ -21,10 +21,10 @@ from typing import Any
 from transitions.extensions.asyncio import AsyncMachine
 
 from fixedsite.clock import Clock
-from fixedsite.config import DrainageControl
-from fixedsite.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer
+from fixedsite.sequences.drainage.config import DrainageControl
+from fixedsite.sequences.drainage.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
 from fixedsite.tags import Quality, TagMeta, TagStore
 from fixedsite.texts import say
 

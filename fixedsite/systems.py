@@ -1,0 +1,150 @@
+"""The system registry: what the core asks of a kind of plant, so that it never names one.
+
+A system (drainage, ventilation, power, compressed air, hoist, or a test's toy) is one
+``SystemSpec``. The core finds the installed ones through the ``fixedsite.systems`` entry
+point group (``pyproject.toml``), and a test or an integrator may ``register`` one more at
+run time. Config, checks, runtime and alarms take everything system-shaped from here:
+the model of ``[systems.X]`` (chosen by ``kind``), its equipment types and their signals,
+its cross-entry checks, the tags the controller publishes for it, its built-in alarms and
+how its sequences and controls are built into a controller.
+
+The parts that are loaded late (``build``) are named as ``"module:function"`` and imported
+when a controller is made, so reading a config loads no sequence code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from fixedsite.equipment import SignalDef
+from fixedsite.schema import Model
+
+log = logging.getLogger(__name__)
+
+Problems = list[tuple[str, str]]
+GROUP = "fixedsite.systems"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    kind: str                                        # the value of ``kind`` in [systems.X]
+    config: type[Model]                              # that table's model
+    # equipment type -> its signals by name (the table's equipment carry ``type``)
+    equipment: Mapping[str, Mapping[str, SignalDef]]
+    # "module:function" of the builder: (BuildContext, name, system config) -> the built
+    # system, whatever the system's own code keeps (the controller holds it in ``systems``)
+    build: str
+    # problems of one system's table across its entries: (key path, message)
+    check: Callable[[Any, str, Any], Problems] = lambda cfg, name, system: []
+    # problems across every system of this kind (a relay between rooms, HIL units)
+    check_site: Callable[[Any], Problems] = lambda cfg: []
+    # tags the controller publishes for one system (not read from a PLC): path -> kind
+    published: Callable[[str, Any], Mapping[str, str]] = lambda name, system: {}
+    # engineering ranges of published tags: path -> (low, high, key path of the range),
+    # given those of the mapped signals
+    ranges: Callable[[str, Any, Mapping[str, tuple[float, float, str]]],
+                     Mapping[str, tuple[float, float, str]]] = lambda name, system, mapped: {}
+    # the built-in alarms of one system (fixedsite.alarms.model.AlarmDef)
+    alarms: Callable[[Any, str, Any], list[Any]] = lambda cfg, name, system: []
+    # "module:function" run once after every system is built: (BuildContext, [built]) of
+    # this kind, for what ties systems of a kind together (rooms in relay)
+    link: str | None = None
+    # the model of one [[hil.<kind>]] entry, if the HIL can simulate this kind
+    hil: type[Model] | None = None
+
+    def load(self, ref: str) -> Callable[..., Any]:
+        module, _, func = ref.partition(":")
+        fn: Callable[..., Any] = getattr(importlib.import_module(module), func)
+        return fn
+
+
+ScanStep = tuple[str, Callable[[], Awaitable[None]], list[Any]]
+
+
+@dataclass
+class BuildContext:
+    """What a system's builder gets from the controller: the shared parts to wire its
+    sequences to, and the places to put what it makes (its scan steps, the sequences
+    commands are addressed to, what to do when the controller starts)."""
+
+    cfg: Any                     # SiteConfig
+    store: Any                   # TagStore
+    clock: Any                   # Clock
+    writer: Any                  # the Writer that routes a signal to its PLC's driver
+    gate: Any                    # CommandGate
+    log: logging.Logger
+    steps: list[ScanStep] = field(default_factory=list)
+    sequences: dict[str, Any] = field(default_factory=dict)
+    starts: list[Callable[[Any], None]] = field(default_factory=list)
+
+    def scan(self, name: str, step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:
+        """A part of the scan: it fails alone, and the tags it feeds go bad if it does."""
+        self.steps.append((name, step, fed))
+
+    def sequence(self, path: str, seq: Any, handler: Any,
+                 step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:
+        """An equipment's sequence: commands to ``path`` go to ``handler`` through the
+        gate, and ``step`` is its part of the scan."""
+        self.sequences[path] = seq
+        self.gate.register(path, handler)
+        self.scan(path, step, fed)
+
+    def on_start(self, fn: Callable[[Any], None]) -> None:
+        """Run when the controller starts, with its historian (or None)."""
+        self.starts.append(fn)
+
+
+_registry: dict[str, SystemSpec] = {}
+_loaded = False
+_listeners: list[Callable[[], None]] = []
+
+
+def _discover() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for ep in entry_points(group=GROUP):
+        spec = ep.load()
+        if not isinstance(spec, SystemSpec):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is not a SystemSpec")
+        _registry.setdefault(spec.kind, spec)
+
+
+def registered() -> Mapping[str, SystemSpec]:
+    """Every system this installation knows, by kind."""
+    _discover()
+    return _registry
+
+
+def get(kind: str) -> SystemSpec:
+    return registered()[kind]
+
+
+def register(spec: SystemSpec) -> None:
+    """Add a system at run time (a test's toy, an integrator's plant); the config schema
+    is rebuilt to accept its tables."""
+    _discover()
+    _registry[spec.kind] = spec
+    for fn in _listeners:
+        fn()
+
+
+def unregister(kind: str) -> None:
+    _registry.pop(kind, None)
+    for fn in _listeners:
+        fn()
+
+
+def on_change(fn: Callable[[], None]) -> None:
+    _listeners.append(fn)
+
+
+def equipment_types() -> Iterator[str]:
+    for spec in registered().values():
+        yield from spec.equipment

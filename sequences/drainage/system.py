@@ -1,0 +1,114 @@
+"""Drainage as a plug-in of the system registry (``fixedsite/systems.py``).
+
+``SPEC`` is what the core knows of a pump room: the ``[systems.X]`` model for
+``kind = "drainage"``, the equipment types, the config rules, the tags and alarms the
+controller adds, and how a room is built into a controller: a voted sump level, one
+``PumpSequence`` per pump behind the command gate, the level control and, with a tariff
+and a ``[plan]``, the peak-valley planner. Rooms in relay are linked after all are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fixedsite.alarms.model import AlarmDef
+from fixedsite.config import SiteConfig
+from fixedsite.sequences.drainage import checks
+from fixedsite.sequences.drainage.config import DrainageSystem, HilDrainage, PumpEq, SumpEq
+from fixedsite.sequences.drainage.equipment import TYPES
+from fixedsite.systems import BuildContext, SystemSpec
+from fixedsite.texts import say
+
+
+@dataclass
+class Room:
+    """One built pump room, as the controller holds it in ``systems[name]``."""
+
+    name: str
+    level: Any            # SumpLevel
+    control: Any          # LevelControl
+    pumps: list[Any]      # PumpSequence, in the control's order
+    planner: Any | None   # Planner
+
+
+def build(ctx: BuildContext, sname: str, system: DrainageSystem) -> Room:
+    from fixedsite.sequences.drainage.level import LevelControl, SumpLevel
+    from fixedsite.sequences.drainage.planner import Planner
+    from fixedsite.sequences.drainage.pump import PumpHandler, PumpSequence
+
+    ctl = system.control
+    sump = system.equipment[ctl.sump]
+    assert isinstance(sump, SumpEq)
+    level = SumpLevel(sname, ctl.sump, sump, ctl, ctx.store)
+    seqs = []
+    for pname in ctl.pumps:
+        eq = system.equipment[pname]
+        assert isinstance(eq, PumpEq)
+        seq = PumpSequence(sname, pname, eq.valve, ctl, ctx.store, ctx.writer, ctx.clock)
+        ctx.sequence(seq.path, seq, PumpHandler(seq, level.update),
+                     seq.scan, [seq.state_tag, seq.reason_tag])
+        seqs.append(seq)
+    tariff = ctx.cfg.tariff
+    lc = LevelControl(sname, ctl, level, seqs, ctx.gate, ctx.store, ctx.clock,
+                      system.plan if tariff is not None else None)
+    ctx.scan(f"{sname}.control", lc.scan, lc.published())
+    if system.plan is not None and tariff is not None:
+        lc.planner = Planner(sname, system, tariff, seqs, ctx.store, ctx.clock)
+        planner = lc.planner
+
+        def seed(historian: Any) -> None:
+            if historian is None:
+                return
+            n = planner.seed_from(historian)
+            ctx.log.info("%s planner: %d steps of measured inflow from the historian",
+                         sname, n)
+        ctx.on_start(seed)
+    return Room(sname, level, lc, seqs, lc.planner)
+
+
+def link(ctx: BuildContext, rooms: list[Room]) -> None:
+    """Rooms in relay into chains, planned by the room they discharge into."""
+    from fixedsite.sequences.drainage.planner import link_relay
+
+    link_relay([r.planner for r in rooms if r.planner is not None])
+
+
+def alarms(cfg: SiteConfig, sname: str, system: DrainageSystem) -> list[AlarmDef]:
+    defs = []
+    for ename, eq in system.equipment.items():
+        base = f"{sname}.{ename}"
+        if eq.type == "pump":
+            defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.state", kind="equipment",
+                                 priority=2, area=sname, text=say("{name} fault",
+                                                                   name=eq.name or ename),
+                                 condition=lambda v: v == "fault",
+                                 clear=lambda v: v != "fault",
+                                 reason_tag=f"{base}.fault_reason"))
+        if eq.type == "plc_status":
+            # A PLC is on fallback whenever no controller ran; once we run it must see
+            # our heartbeat and say so within a beat and a poll. Only a fallback that
+            # outlasts that is an alarm: a planned start is not.
+            plc = cfg.plcs.get(eq.plc)
+            grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
+            defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
+                                 kind="discrete", priority=1, area=sname,
+                                 text=say("{name}: controller heartbeat lost, PLC on float "
+                                          "switches", name=eq.name or ename),
+                                 condition=lambda v: v is True,
+                                 clear=lambda v: v is False, on_delay_s=grace,
+                                 guard=True))
+    return defs
+
+
+def rooms(systems: dict[str, Any]) -> list[Room]:
+    """The pump rooms among a controller's built systems."""
+    return [s for s in systems.values() if isinstance(s, Room)]
+
+
+SPEC = SystemSpec(
+    kind="drainage", config=DrainageSystem, equipment=TYPES,
+    build="fixedsite.sequences.drainage.system:build",
+    link="fixedsite.sequences.drainage.system:link",
+    check=checks.check, check_site=checks.check_site, published=checks.published,
+    ranges=checks.ranges, alarms=alarms, hil=HilDrainage)
