@@ -226,6 +226,11 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
         cfg = SiteConfig.model_validate(raw)
     except ValidationError as e:
         problems = [p for err in e.errors() if (p := _pydantic_problem(err, raw)) is not None]
+        # a table of a kind nobody knows is checked against no model: say only that
+        unknown = [k.removesuffix("kind") for k, m in problems
+                   if k.startswith("systems.") and m.startswith("unknown system kind")]
+        problems = [(k, m) for k, m in problems
+                    if not any(k.startswith(u) and not k.endswith(".kind") for u in unknown)]
         raise ConfigError(name, list(dict.fromkeys(problems))) from None
     except RecursionError:
         raise ConfigError(name, [("", "values nested too deeply to check")]) from None
@@ -260,6 +265,10 @@ def _schema() -> None:
         SystemConfig = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
     HilConfig = create_model("HilConfig", __base__=Model, **{
         s.kind: (list[s.hil], []) for s in specs.values() if s.hil is not None})
+    # the fields were resolved when the class was made: point them at the new models
+    fields = SiteConfig.model_fields
+    fields["systems"].annotation = dict[str, SystemConfig]  # type: ignore[valid-type]
+    fields["hil"].annotation = HilConfig
     SiteConfig.model_rebuild(force=True)
     _built_for = tuple(specs)
 

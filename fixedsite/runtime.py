@@ -32,6 +32,10 @@ from fixedsite.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
+# Wall seconds a part of the scan may take before it counts as stuck: longer than any
+# honest pass (a start's verified writes are each bounded by the PLC's time-out).
+STEP_TIMEOUT_S = 30.0
+
 
 
 class Router:
@@ -81,6 +85,7 @@ class Controller:
         by_kind: dict[str, list[Any]] = {}
         for sname, system in cfg.systems.items():
             spec_ = systems.get(system.kind)
+            self._build.group = sname
             built = spec_.load(spec_.build)(self._build, sname, system)
             self.systems[sname] = built
             by_kind.setdefault(system.kind, []).append(built)
@@ -89,10 +94,13 @@ class Controller:
             if spec_.link is not None:
                 spec_.load(spec_.link)(self._build, built_list)
         self.sequences = self._build.sequences     # by tag path: what commands address
-        self._steps = self._build.steps
+        # each system scans in its own supervised task, the alarm timers in theirs: one
+        # that raises or hangs holds up neither the others nor the alarms
+        self._groups = self._build.groups
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
-        self._steps.append(("alarms", self._tick_alarms, []))
+        self._groups["alarms"] = [("alarms", self._tick_alarms, [])]
+        self.step_timeout_s = STEP_TIMEOUT_S
         self.supervisor = Supervisor(self.store)
         self.scan_health = ScanHealth(self.store)
         if historian is not None:
@@ -146,7 +154,8 @@ class Controller:
         for name, d in self.drivers.items():
             sup.start(f"driver-{name}", d.run,
                       on_failure=lambda why, d=d: d.mark_offline(f"driver task failed: {why}"))
-        sup.start("scan", self._scan_loop)
+        for group in self._groups:
+            sup.start(f"scan-{group}", lambda g=group: self._scan_loop(g))  # type: ignore[misc]
         if self.historian is not None:
             sup.start("history", self._history_loop)
         if self.uplink is not None:
@@ -166,18 +175,28 @@ class Controller:
             log.error("task %s did not stop in time", name)
 
     async def scan(self) -> None:
-        """One pass of every sequence, every level control and the alarm timers; a part
-        that raises fails alone (its tags go bad, ``controller.scan.ok`` says so) and the
-        others, above all the high-high level control and the alarms, go on."""
+        """One pass of every system's parts and the alarm timers (what the live loops do
+        each period, each system in its own task)."""
+        for group in self._groups:
+            await self.scan_group(group)
+        self.scans += 1
+
+    async def scan_group(self, group: str) -> None:
+        """One pass of a system's parts in order; a part that raises, or is still running
+        after ``step_timeout_s``, fails alone (its tags go bad, ``controller.scan.ok``
+        says so) and the others go on."""
         health = self.scan_health
-        for name, step, fed in self._steps:
+        for name, step, fed in self._groups[group]:
             try:
-                await step()
+                async with asyncio.timeout(self.step_timeout_s):
+                    await step()
+            except TimeoutError:
+                health.failed(name, TimeoutError(
+                    f"still running after {self.step_timeout_s:g} s: stuck"), fed)
             except Exception as e:
                 health.failed(name, e, fed)
             else:
                 health.passed(name, fed)
-        self.scans += 1
 
     async def _tick_alarms(self) -> None:
         self.alarms.tick()
@@ -207,8 +226,10 @@ class Controller:
             except Exception:          # a full disk must not stop supervision
                 log.exception("history write failed; will retry")
 
-    async def _scan_loop(self) -> None:
+    async def _scan_loop(self, group: str) -> None:
         period = self.cfg.controller.scan_period_s
         while not self._stopping:
-            await self.scan()
+            await self.scan_group(group)
+            if group == "alarms":
+                self.scans += 1
             await asyncio.sleep(max(period / self.clock.scale, 0.005))

@@ -78,13 +78,15 @@ class BuildContext:
     writer: Any                  # the Writer that routes a signal to its PLC's driver
     gate: Any                    # CommandGate
     log: logging.Logger
-    steps: list[ScanStep] = field(default_factory=list)
+    group: str = ""              # the system being built: its steps scan in its own task
+    groups: dict[str, list[ScanStep]] = field(default_factory=dict)
     sequences: dict[str, Any] = field(default_factory=dict)
     starts: list[Callable[[Any], None]] = field(default_factory=list)
 
     def scan(self, name: str, step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:
-        """A part of the scan: it fails alone, and the tags it feeds go bad if it does."""
-        self.steps.append((name, step, fed))
+        """A part of the scan, run in order with the other parts of its system: it fails
+        alone, and the tags it feeds go bad if it raises or hangs."""
+        self.groups.setdefault(self.group, []).append((name, step, fed))
 
     def sequence(self, path: str, seq: Any, handler: Any,
                  step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:

@@ -141,7 +141,8 @@ async def test_one_failing_sequence_fails_alone(rig_factory: Callable[..., Rig])
 
     broken.scan = raising_scan  # type: ignore[method-assign]
     # the part's own list of the tags it feeds is what goes bad
-    ctl._steps = [(n, broken.scan if n == broken.path else s, f) for n, s, f in ctl._steps]
+    ctl._groups["drainage"] = [(n, broken.scan if n == broken.path else s, f)
+                               for n, s, f in ctl._groups["drainage"]]
     rig.ctl = ctl
     await ctl.start()
     await rig.until(lambda: ctl.alarms.alarms["drainage.sump.level.HH"].state

@@ -1,0 +1,122 @@
+"""A system added through the registry fails alone (issue 11, item 5): a toy system whose
+scan raises, or hangs, is registered at run time beside the demo's drainage; drainage's
+level control and the alarms go on, the toy's tags go bad and the failure is alarmed.
+HIL on real Modbus TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import pytest
+import pytest_asyncio
+from conftest import Rig, demo_text, free_port
+
+from fixedsite import systems
+from fixedsite.clock import ScaledClock
+from fixedsite.config import ConfigError, parse
+from fixedsite.hil.site import HilSite
+from fixedsite.schema import EquipmentBase, Model
+from fixedsite.systems import BuildContext, SystemSpec
+from fixedsite.tags import LOGIC_ERROR, Quality, TagMeta
+
+
+class ToySystem(Model):
+    kind: Literal["toy"]
+    name: str = ""
+    name_zh: str = ""
+    equipment: dict[str, EquipmentBase] = {}
+    fails: Literal["raise", "hang"] = "raise"
+
+
+class Toy:
+    def __init__(self, ctx: BuildContext, name: str, cfg: ToySystem) -> None:
+        self.cfg, self.passes = cfg, 0
+        self.tag = ctx.store.define(f"{name}.widget.state", TagMeta(kind="text"))
+        ctx.scan(f"{name}.widget", self.scan, [self.tag])
+
+    async def scan(self) -> None:
+        self.passes += 1
+        if self.passes == 1:                 # one good pass after it published "fine"
+            return
+        if self.cfg.fails == "hang":
+            await asyncio.Event().wait()
+        raise RuntimeError("the toy broke")
+
+
+def build_toy(ctx: BuildContext, name: str, cfg: ToySystem) -> Toy:
+    toy = Toy(ctx, name, cfg)
+    ctx.store.update(toy.tag, "fine")
+    return toy
+
+
+TOY = SystemSpec(kind="toy", config=ToySystem, equipment={},
+                 build=f"{__name__}:build_toy",
+                 published=lambda name, system: {f"{name}.widget.state": "text"})
+
+
+@pytest_asyncio.fixture
+async def toy_registered() -> AsyncIterator[None]:
+    systems.register(TOY)
+    try:
+        yield
+    finally:
+        systems.unregister("toy")
+
+
+def toy_rig(fails: str) -> Rig:
+    text = demo_text(free_port(), scale=600.0, initial_level_m="2.56") + \
+        f'\n[systems.toy]\nkind = "toy"\nfails = "{fails}"\n'
+    cfg = parse(tomllib.loads(text), "toy.toml")
+    rig = Rig(cfg, ScaledClock(600.0))
+    rig.site = HilSite(cfg, rig.clock)
+    return rig
+
+
+@pytest.mark.parametrize("fails", ["raise", "hang"])
+async def test_a_failing_system_fails_alone(toy_registered: None, fails: str) -> None:
+    rig = toy_rig(fails)
+    await rig.site.start()
+    try:
+        ctl = await rig.start_controller()
+        ctl.step_timeout_s = 0.5          # wall seconds before a hanging part is stuck
+        toy: Any = ctl.systems["toy"]
+        await rig.until(lambda: ctl.store.value("controller.scan.ok") is False, 600,
+                        "the toy's failure seen")
+        # drainage goes on: the sump over high-high starts pumps, and the alarms act
+        await rig.until(lambda: sum(p.motor_on for p in rig.plant.pumps) >= 2, 1800,
+                        "drainage starting pumps while the toy fails")
+        await rig.until(lambda: ctl.alarms.alarms["controller.scan.FAILED"].state
+                        == "unack_active", 600, "the scan alarm")
+        assert ctl.alarms.alarms["drainage.sump.level.HH"].state in (
+            "unack_active", "unack_cleared")
+        failed = ctl.store.value("controller.scan.failed")
+        want = "stuck" if fails == "hang" else "RuntimeError: the toy broke"
+        assert "toy.widget: " in failed and want in failed, failed
+        state = ctl.store["toy.widget.state"]
+        assert state.quality is Quality.BAD and state.reason == LOGIC_ERROR
+        assert state.value == "fine"                  # the last value, kept
+        assert toy.passes >= 2
+        assert ctl.store["drainage.sump.level"].quality is Quality.GOOD
+    finally:
+        await rig.stop_controller()
+        await rig.site.stop()
+
+
+def test_an_unregistered_kind_is_refused_naming_the_known_ones() -> None:
+    text = demo_text(free_port()) + '\n[systems.toy]\nkind = "toy"\n'
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "toy.toml")
+    assert info.value.problems == [("systems.toy.kind", "unknown system kind 'toy'; "
+                                    "expected one of: drainage")]
+
+
+def test_a_registered_kind_is_checked_by_its_own_model(toy_registered: None) -> None:
+    text = demo_text(free_port()) + '\n[systems.toy]\nkind = "toy"\nfails = "explode"\n'
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "toy.toml")
+    (key, msg), = info.value.problems
+    assert key == "systems.toy.fails" and "'raise' or 'hang'" in msg, (key, msg)
+
