@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,17 +33,18 @@ log = logging.getLogger(__name__)
 SOURCES = ("operator", "auto", "planner", "failover")
 
 
-# The least role an operator needs for each action (users.ROLES order); an action not
-# listed needs admin. Automatic sources act on the controller's own authority.
-ROLE_FOR = {"start": "operator", "stop": "operator", "reset": "operator", "ack": "operator",
-            "set_mode": "engineer", "shelve": "engineer", "unshelve": "engineer",
+# The least role an operator needs for the alarm actions (users.ROLES order); an
+# equipment's actions bring their roles when their handler is registered (its system's
+# CommandSpec); an action found in neither needs admin. Automatic sources act on the
+# controller's own authority.
+ROLE_FOR = {"ack": "operator", "shelve": "engineer", "unshelve": "engineer",
             "out_of_service": "engineer"}
 
 
 @dataclass(frozen=True)
 class Command:
-    target: str                 # equipment path, "drainage.pump1"
-    action: str                 # "start", "stop", "set_mode", "reset"
+    target: str                 # equipment path, "<system>.<equipment>"
+    action: str                 # one of the equipment's CommandSpec actions
     source: str = "operator"
     user: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -86,11 +87,16 @@ class CommandGate:
         self.audit = audit
         self.unaudited_sources = frozenset(unaudited_sources)
         self._handlers: dict[str, Handler] = {}
+        self._roles: dict[str, dict[str, str]] = {}
         self.records: deque[Record] = deque(maxlen=keep)
         self.sinks: list[Callable[[Record], None]] = []
 
-    def register(self, target: str, handler: Handler) -> None:
+    def register(self, target: str, handler: Handler,
+                 roles: Mapping[str, str] | None = None) -> None:
+        """Commands to ``target`` go to ``handler``; ``roles``: the least role each of its
+        actions needs from a remote user."""
         self._handlers[target] = handler
+        self._roles[target] = dict(roles or {})
 
     @property
     def targets(self) -> list[str]:
@@ -169,7 +175,8 @@ class CommandGate:
         if cmd.source not in SOURCES:
             return Decision(False, say("unknown command source {source}", source=repr(cmd.source)))
         if cmd.source == "operator" and cmd.role is not None:
-            need = ROLE_FOR.get(cmd.action, "admin")
+            need = self._roles.get(cmd.target, {}).get(cmd.action) or \
+                ROLE_FOR.get(cmd.action, "admin")
             if cmd.role not in ROLES or rank(cmd.role) < rank(need):
                 return Decision(False, say("{user} ({role}) may not {action}: it needs the "
                                            "{need} role", user=cmd.user or "this user",

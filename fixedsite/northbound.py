@@ -93,6 +93,7 @@ from fixedsite.northbound_names import (
     variable_item,
 )
 from fixedsite.runtime import Controller
+from fixedsite.systems import CommandSpec
 from fixedsite.tags import COMM_FAIL, NOT_READ, OUT_OF_RANGE, STALE, Quality, Tag
 from fixedsite.users import LoginGuard, UserStore
 from fixedsite.users import User as Account
@@ -328,6 +329,8 @@ def _peer(name: Any) -> str:
     return str(name or "unknown peer")
 
 
+_VTYPE = {"string": ua.VariantType.String, "double": ua.VariantType.Double,
+          "bool": ua.VariantType.Boolean}
 _OK = [Arg("accepted", ua.VariantType.Boolean,
            "true if the command was accepted and carried out"),
        Arg("reason", ua.VariantType.String, "what was done, or why it was refused")]
@@ -566,8 +569,9 @@ class Northbound:
         for path in store.paths():
             self.nodes[path] = self.server.get_node(ua.NodeId(path, ns))
         for key in sorted(folders):
-            if key in self.ctl.sequences:
-                await self._pump_methods(self.server.get_node(ua.NodeId(key, ns)), key)
+            if key in self.ctl.commands:
+                await self._equipment_methods(self.server.get_node(ua.NodeId(key, ns)), key,
+                                              self.ctl.commands[key])
         self.alarms_node = await site.add_object(ua.NodeId("alarms", ns),
                                                  ua.QualifiedName("Alarms", ns))
         await self._describe(self.alarms_node, ua.LocalizedText("Alarms", "en"),
@@ -731,25 +735,18 @@ class Northbound:
         return [ua.Variant(name, ua.VariantType.String),
                 ua.Variant(role or "", ua.VariantType.String)]
 
-    async def _pump_methods(self, node: Node, target: str) -> None:
-        for name, action, what in (("Start", "start", "start the pump (its whole sequence: "
-                                                      "priming, motor, valve, flow proven)"),
-                                   ("Stop", "stop", "stop the pump (valve closed first)"),
-                                   ("Reset", "reset", "reset the pump's fault")):
-            async def call(action: str = action) -> list[ua.Variant]:
-                return await self._command(target, action, {})
-            await self._method(node, target, name, call, [], _OK,
-                               f"{what}; needs the operator role and the pump in "
-                               "remote-manual; answers whether it was done and why",
-                               command=True)
-
-        async def set_mode(mode: str) -> list[ua.Variant]:
-            return await self._command(target, "set_mode", {"mode": mode})
-        await self._method(node, target, "SetMode", set_mode, [
-            Arg("mode", ua.VariantType.String, 'the remote mode: "remote-manual" or '
-                '"remote-auto" (local is chosen at the panel), e.g. "remote-manual"',
-                check=one_of("remote-manual", "remote-auto"))], _OK,
-            "set the pump's remote mode in its PLC; needs the engineer role", command=True)
+    async def _equipment_methods(self, node: Node, target: str,
+                                 commands: tuple[CommandSpec, ...]) -> None:
+        """An equipment's commands as its system declares them (fixedsite/systems.py):
+        each a method with typed, checked arguments, answering whether it was done."""
+        for c in commands:
+            async def call(*values: Any, c: CommandSpec = c) -> list[ua.Variant]:
+                return await self._command(target, c.action, {
+                    a.name: v for a, v in zip(c.args, values, strict=True)})
+            await self._method(node, target, c.method, call, [
+                Arg(a.name, _VTYPE[a.type], a.description,
+                    check=one_of(*a.choices) if a.choices else None) for a in c.args],
+                _OK, c.description, command=True)
 
     async def _alarm_methods(self, node: Node) -> None:
         s, d = ua.VariantType.String, ua.VariantType.Double

@@ -94,6 +94,7 @@ class Controller:
             if spec_.link is not None:
                 spec_.load(spec_.link)(self._build, built_list)
         self.sequences = self._build.sequences     # by tag path: what commands address
+        self.commands = self._build.commands       # what each of them takes (OPC UA)
         # each system scans in its own supervised task, the alarm timers in theirs: one
         # that raises or hangs holds up neither the others nor the alarms
         self._groups = self._build.groups

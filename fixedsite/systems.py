@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal
 
 from fixedsite.equipment import SignalDef
 from fixedsite.schema import Model
@@ -31,6 +31,28 @@ GROUP = "fixedsite.systems"
 
 
 @dataclass(frozen=True)
+class CommandArg:
+    """One typed argument of an equipment command, as a foreign client reads it."""
+
+    name: str
+    type: Literal["string", "double", "bool"]
+    description: str                   # with an example value
+    choices: tuple[str, ...] = ()      # a string argument that takes only these
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A command an equipment type takes: the gate's action, the least role that may give
+    it, and how it is offered (OPC UA method name, description, arguments)."""
+
+    method: str                        # "Start"
+    action: str                        # "start", as the gate and the audit log know it
+    role: str                          # users.ROLES
+    description: str
+    args: tuple[CommandArg, ...] = ()
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     kind: str                                        # the value of ``kind`` in [systems.X]
     config: type[Model]                              # that table's model
@@ -39,6 +61,8 @@ class SystemSpec:
     # "module:function" of the builder: (BuildContext, name, system config) -> the built
     # system, whatever the system's own code keeps (the controller holds it in ``systems``)
     build: str
+    # equipment type -> the commands its sequence takes (through the gate, over OPC UA)
+    commands: Mapping[str, tuple[CommandSpec, ...]] = field(default_factory=dict)
     # problems of one system's table across its entries: (key path, message)
     check: Callable[[Any, str, Any], Problems] = lambda cfg, name, system: []
     # problems across every system of this kind (a relay between rooms, HIL units)
@@ -81,6 +105,7 @@ class BuildContext:
     group: str = ""              # the system being built: its steps scan in its own task
     groups: dict[str, list[ScanStep]] = field(default_factory=dict)
     sequences: dict[str, Any] = field(default_factory=dict)
+    commands: dict[str, tuple[CommandSpec, ...]] = field(default_factory=dict)
     starts: list[Callable[[Any], None]] = field(default_factory=list)
 
     def scan(self, name: str, step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:
@@ -88,12 +113,13 @@ class BuildContext:
         alone, and the tags it feeds go bad if it raises or hangs."""
         self.groups.setdefault(self.group, []).append((name, step, fed))
 
-    def sequence(self, path: str, seq: Any, handler: Any,
+    def sequence(self, path: str, seq: Any, handler: Any, commands: tuple[CommandSpec, ...],
                  step: Callable[[], Awaitable[None]], fed: list[Any]) -> None:
-        """An equipment's sequence: commands to ``path`` go to ``handler`` through the
-        gate, and ``step`` is its part of the scan."""
+        """An equipment's sequence: ``commands`` to ``path`` go to ``handler`` through the
+        gate (each needing its role), and ``step`` is its part of the scan."""
         self.sequences[path] = seq
-        self.gate.register(path, handler)
+        self.commands[path] = commands
+        self.gate.register(path, handler, {c.action: c.role for c in commands})
         self.scan(path, step, fed)
 
     def on_start(self, fn: Callable[[Any], None]) -> None:

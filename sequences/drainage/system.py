@@ -17,7 +17,7 @@ from fixedsite.config import SiteConfig
 from fixedsite.sequences.drainage import checks
 from fixedsite.sequences.drainage.config import DrainageSystem, HilDrainage, PumpEq, SumpEq
 from fixedsite.sequences.drainage.equipment import TYPES
-from fixedsite.systems import BuildContext, SystemSpec
+from fixedsite.systems import BuildContext, CommandArg, CommandSpec, SystemSpec
 from fixedsite.texts import say
 
 
@@ -30,6 +30,21 @@ class Room:
     control: Any          # LevelControl
     pumps: list[Any]      # PumpSequence, in the control's order
     planner: Any | None   # Planner
+
+
+_NEEDS_MANUAL = "; needs the operator role and the pump in remote-manual; answers whether " \
+    "it was done and why"
+PUMP_COMMANDS = (
+    CommandSpec("Start", "start", "operator", "start the pump (its whole sequence: priming, "
+                "motor, valve, flow proven)" + _NEEDS_MANUAL),
+    CommandSpec("Stop", "stop", "operator", "stop the pump (valve closed first)" + _NEEDS_MANUAL),
+    CommandSpec("Reset", "reset", "operator", "reset the pump's fault" + _NEEDS_MANUAL),
+    CommandSpec("SetMode", "set_mode", "engineer", "set the pump's remote mode in its PLC; "
+                "needs the engineer role", (CommandArg(
+                    "mode", "string", 'the remote mode: "remote-manual" or "remote-auto" '
+                    '(local is chosen at the panel), e.g. "remote-manual"',
+                    ("remote-manual", "remote-auto")),)),
+)
 
 
 def build(ctx: BuildContext, sname: str, system: DrainageSystem) -> Room:
@@ -46,7 +61,7 @@ def build(ctx: BuildContext, sname: str, system: DrainageSystem) -> Room:
         eq = system.equipment[pname]
         assert isinstance(eq, PumpEq)
         seq = PumpSequence(sname, pname, eq.valve, ctl, ctx.store, ctx.writer, ctx.clock)
-        ctx.sequence(seq.path, seq, PumpHandler(seq, level.update),
+        ctx.sequence(seq.path, seq, PumpHandler(seq, level.update), PUMP_COMMANDS,
                      seq.scan, [seq.state_tag, seq.reason_tag])
         seqs.append(seq)
     tariff = ctx.cfg.tariff
@@ -107,7 +122,7 @@ def rooms(systems: dict[str, Any]) -> list[Room]:
 
 
 SPEC = SystemSpec(
-    kind="drainage", config=DrainageSystem, equipment=TYPES,
+    kind="drainage", config=DrainageSystem, equipment=TYPES, commands={"pump": PUMP_COMMANDS},
     build="fixedsite.sequences.drainage.system:build",
     link="fixedsite.sequences.drainage.system:link",
     check=checks.check, check_site=checks.check_site, published=checks.published,
