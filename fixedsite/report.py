@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fixedsite import systems
 from fixedsite.alarms.engine import AlarmEvent
 from fixedsite.alarms.kpi import Figures, figures
 from fixedsite.config import SiteConfig, TariffConfig, TariffPeriod
@@ -123,6 +124,11 @@ def _union_hours(spans: list[tuple[float, float]]) -> float:
     return total / 3600.0
 
 
+# The counters a machine's row is made of: any equipment type (a pump, a fan, a compressor,
+# a hoist) whose signals include one of them has a row.
+METERED = frozenset({"run_hours", "starts", "energy"})
+
+
 def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
     tariff = cfg.tariff
     periods = list(dict.fromkeys(tier(tariff, p) for p in tariff.periods)) if tariff else []
@@ -131,8 +137,9 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
                     and str(e["text"]).startswith("active")]
     rows = []
     for sname, system in cfg.systems.items():
+        types = systems.get(system.kind).equipment
         for ename, eq in system.equipment.items():
-            if eq.type != "pump":
+            if not METERED & set(types[eq.type]):       # a machine with counters: a row
                 continue
             base = f"{sname}.{ename}"
             row = Row(base, alarms=sum(1 for e in alarm_events

@@ -78,6 +78,8 @@ class SystemSpec:
     # "module:function" run once after every system is built: (BuildContext, [built]) of
     # this kind, for what ties systems of a kind together (rooms in relay)
     link: str | None = None
+    # "module:function": (controller, name, system config) -> lines of the plain-text status
+    status: str | None = None
     # the model of one [[hil.<kind>]] entry, if the HIL can simulate this kind
     hil: type[Model] | None = None
 

@@ -125,5 +125,6 @@ SPEC = SystemSpec(
     kind="drainage", config=DrainageSystem, equipment=TYPES, commands={"pump": PUMP_COMMANDS},
     build="fixedsite.sequences.drainage.system:build",
     link="fixedsite.sequences.drainage.system:link",
+    status="fixedsite.sequences.drainage.status:status",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage)
