@@ -7,9 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 import os
-import re
 import signal
 import sqlite3
 import sys
@@ -18,107 +16,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from fixedsite import systems
+from fixedsite.cli_args import (
+    CliError,
+    Help,
+    command,
+    config_option,
+    count,
+    database,
+    finite,
+    month,
+    positive,
+    scale,
+)
 from fixedsite.clock import ScaledClock
-from fixedsite.config import DEMO_CONFIG, ConfigError, SiteConfig, load
+from fixedsite.config import ConfigError, SiteConfig, load
 from fixedsite.users import UserError
 
 SIGPIPE_EXIT = 141      # what a shell reports for a writer whose reader went away
-
-
-class CliError(Exception):
-    """A refusal of the arguments or files given: printed as it is, exit 2."""
-
-
-class DatabaseBusy(CliError):
-    """A database another process holds locked past ``BUSY_TIMEOUT_S``: a command that can
-    do without it (plan) says so and carries on; the others stop with this line."""
-
-
-BUSY_TIMEOUT_S = 2.0      # how long a reading command waits for a database held locked
-
-
-# --- argument types: a bad number is refused by argparse (usage, exit 2) before anything
-# --- opens a file, binds a port or starts a clock
-def _finite(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return x
-
-
-def _non_negative(text: str) -> float:
-    x = _finite(text)
-    if x < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
-    return x
-
-
-def _positive(text: str) -> float:
-    x = _finite(text)
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
-    return x
-
-
-def _scale(text: str) -> float:
-    x = _positive(text)
-    if x > 100_000:                   # as [clock] scale: past it a day is under a second
-        raise argparse.ArgumentTypeError(f"{text!r}: time acceleration is at most 100000")
-    return x
-
-
-def _count(least: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            n = int(text)
-        except ValueError:
-            n = least - 1
-        if n < least:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {least}")
-        return n
-    return parse
-
-
-def _month(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", text)
-    if m is None or not 1970 <= int(m[1]) <= 9999 or not 1 <= int(m[2]) <= 12:
-        raise argparse.ArgumentTypeError(f"--month {text}: expected YYYY-MM, a year from "
-                                         "1970 and a month 01..12")
-    return int(m[1]), int(m[2])
-
-
-# a table each kind of database has: a command that only reads checks for it before the
-# database's own class opens the file (and would create its tables in someone else's file)
-_TABLES = {"history": "samples", "audit": "audit"}
-
-
-def _database(path: Path, what: str, opener: Callable[[Path], Any]) -> Any:
-    """Open an existing fixedsite database, or say plainly why not (never create one
-    where the user pointed at a file that is not there, nor tables in a foreign file)."""
-    if not path.is_file():
-        raise CliError(f"no {what} database at {path}" if not path.exists() else
-                       f"{path}: not a file")
-    article = "an" if what[0] in "aeiou" else "a"
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True, timeout=BUSY_TIMEOUT_S)) as con:
-            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                "name = ?", (_TABLES[what],)).fetchone()
-    except sqlite3.OperationalError as e:
-        if "locked" in str(e) or "busy" in str(e):
-            raise DatabaseBusy(f"{path}: locked by another process ({e})") from None
-        raise CliError(f"{path}: not {article} {what} database ({e})") from None
-    except sqlite3.DatabaseError as e:
-        raise CliError(f"{path}: not {article} {what} database ({e})") from None
-    if found is None:
-        raise CliError(f"{path}: not {article} {what} database (no {_TABLES[what]} table)")
-    try:
-        return opener(path)
-    except sqlite3.DatabaseError as e:
-        raise CliError(f"{path}: not {article} {what} database ({e})") from None
 
 
 def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
@@ -252,7 +167,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         verdict = verify(db)
         print(f"{db}: {'OK' if verdict.ok else 'BROKEN'}: {verdict.message}")
         return 0 if verdict.ok else 1
-    log = _database(db, "audit", AuditLog)
+    log = database(db, "audit", AuditLog)
     if not getattr(log, "ok", True):          # an unusable log says so instead of raising
         log.close()
         raise CliError(f"{db}: not an audit database ({log.error})")
@@ -272,7 +187,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     cfg = load(args.config)
     db = Path(args.db or cfg.storage_dir() / "history.db")
     year, month = args.month or (time.localtime().tm_year, time.localtime().tm_mon)
-    h = _database(db, "history", Historian)
+    h = database(db, "history", Historian)
     try:
         report = build(cfg, h, *month_span(year, month))
     except sqlite3.DatabaseError as e:
@@ -281,68 +196,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     h.close()
     print(as_csv(report) if args.csv else as_text(report), end="\n" if not args.csv else "")
     return 0
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    from fixedsite.plan_text import as_text, history_note, make_plans, site_now
-    from fixedsite.report import HistoryReader
-
-    cfg = load(args.config)
-    if cfg.tariff is None or not any(s.plan for s in cfg.systems.values()):
-        print(f"{args.config}: no system has a [systems.<name>.plan] section and a tariff",
-              file=sys.stderr)
-        return 2
-    _check_plan_args(cfg, args)
-    db = Path(args.db or cfg.storage_dir() / "history.db")
-    without = ("forecast from --inflow (else the HIL's normal inflow), level from --level "
-               "(else the band's middle)")
-    history, note = None, f"history: none at {db}: {without}"
-    if db.exists():                       # optional: a plan can be made without it
-        try:
-            history = _database(db, "history", lambda p: HistoryReader(p, BUSY_TIMEOUT_S))
-            note = None
-        except DatabaseBusy as e:
-            note = f"history: {e}: planning without it: {without}"
-    try:
-        now, clock_note = site_now(cfg, history, args.clock_anchor)
-        note = note or history_note(history, now)
-        print(clock_note)
-        if note:
-            print(note)
-        for shown in make_plans(cfg, history, args.level, args.running, args.inflow, now):
-            print(as_text(cfg, shown))
-    except sqlite3.DatabaseError as e:
-        raise CliError(f"{db}: not a history database ({e})") from None
-    finally:
-        if history is not None:
-            history.close()
-    return 0
-
-
-def _check_plan_args(cfg: SiteConfig, args: argparse.Namespace) -> None:
-    """--running and --level describe the room at the top of each relay chain: no more
-    pumps than it has, no level its sump's curve and transmitters cannot show."""
-    from fixedsite.config_checks import tag_ranges
-    from fixedsite.sequences.drainage.config import SumpEq
-
-    ranges = tag_ranges(cfg)
-    for name, system in cfg.systems.items():
-        if system.plan is None or system.discharges_into is not None:
-            continue
-        ctl = system.control
-        if args.running > len(ctl.pumps):
-            raise CliError(f"--running {args.running}: system {name!r} has "
-                           f"{len(ctl.pumps)} pumps")
-        sump = system.equipment[ctl.sump]
-        if args.level is None or not isinstance(sump, SumpEq):
-            continue
-        lo, hi = sump.volume_curve[0][0], sump.volume_curve[-1][0]
-        if (r := ranges.get(f"{name}.{ctl.sump}.level")) is not None:
-            lo, hi = max(lo, r[0]), min(hi, r[1])
-        if not lo <= args.level <= hi:
-            raise CliError(f"--level {args.level:g}: outside what the sump "
-                           f"'{name}.{ctl.sump}' can show: {lo:g} to {hi:g} m (its volume "
-                           "curve and level transmitters)")
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -471,85 +324,34 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_diagram(args: argparse.Namespace) -> int:
-    from fixedsite.sequences.drainage.pump import PumpSequence
-    print(PumpSequence.diagram())
-    return 0
-
-
-DEMO_DEFAULT = "(default: the demo config, configs/demo-mine.toml)"
-DESCRIPTION = ("fixedsite: supervisory control of a mine's pumping stations (controller, "
-               "simulated site, operator console, records). 'fixedsite COMMAND --help' "
-               "shows a command's options.")
-
-
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, so nobody has to read the code to know
-    what an option is when not given; a help that already says it (a default that is
-    worked out, e.g. 'from the config') is left as written, and a flag (off unless given)
-    or an option with no default has nothing to name."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "%(default)" in text or "(default:" in text or action.default is None or \
-                action.default is False or action.default is argparse.SUPPRESS or \
-                not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, max_help_position=30)
-
-    def add_argument(self, action: argparse.Action) -> None:
-        super().add_argument(action)
-        # the commands' names are not counted by argparse: a long one would sit alone on
-        # its line with its description under it
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            longest = max((len(a.dest) for a in action._get_subactions()), default=0)  # noqa: SLF001
-            self._action_max_length = max(self._action_max_length,
-                                          longest + self._current_indent + 2)
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        # a file name or a 'remote-auto' is never cut at its hyphen
-        import textwrap
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
-
-
-def _command(sub: Any, name: str, line: str) -> argparse.ArgumentParser:
-    """A subcommand whose one line is both its entry in ``fixedsite --help`` and the
-    head of its own ``--help``."""
-    return sub.add_parser(name, help=line, description=line[0].upper() + line[1:] + ".",
-                          formatter_class=_Help)
-
-
-def _config_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=DEMO_CONFIG, metavar="FILE",
-                   help=f"the site config {DEMO_DEFAULT}")
+DESCRIPTION = ("fixedsite: supervisory control of a mine's fixed installations "
+               "(controller, simulated site, operator console, records). "
+               "'fixedsite COMMAND --help' shows a command's options.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fixedsite", description=DESCRIPTION,
-                                formatter_class=_Help)
+                                formatter_class=Help)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="log at INFO (otherwise warnings and errors only)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            title="commands")
-    c = _command(sub, "check-config", "validate a site config, print every problem, exit")
+    c = command(sub, "check-config", "validate a site config, print every problem, exit")
     c.add_argument("file", type=Path, help="the site config (TOML) to check")
     for name, line in (("run", "run the controller against the site's PLCs"),
                        ("hil", "run the simulated site (HIL) alone, for a controller "
                                "started apart"),
                        ("demo", "run the simulated site and the controller in one process, "
                                 "with the console")):
-        s = _command(sub, name, line)
-        _config_option(s)
-        s.add_argument("--scale", type=_scale,
+        s = command(sub, name, line)
+        config_option(s)
+        s.add_argument("--scale", type=scale,
                        help="time acceleration, simulated s per wall s (default: the "
                             "config's [clock] scale)")
-        s.add_argument("--clock-anchor", type=_finite, metavar="EPOCH_S",
+        s.add_argument("--clock-anchor", type=finite, metavar="EPOCH_S",
                        help="wall time (epoch s) at which simulated time starts; give the "
                             "HIL's value to a separately started controller (default: now)")
-        s.add_argument("--every", type=_positive, default=1.0, metavar="S",
+        s.add_argument("--every", type=positive, default=1.0, metavar="S",
                        help="status period, wall seconds")
         s.add_argument("--plain", action="store_true",
                        help="plain text status (the demo otherwise opens the console)")
@@ -561,43 +363,27 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             from fixedsite.cli_hil import add_plant_options
             add_plant_options(s)
-    _command(sub, "diagram", "print the pump sequence as a Mermaid state diagram")
-    a = _command(sub, "audit", "check the audit log's hash chain or show its last commands")
+    a = command(sub, "audit", "check the audit log's hash chain or show its last commands")
     a.add_argument("action", choices=["verify", "tail"],
                    help="verify: check the hash chain; tail: show the last commands")
-    _config_option(a)
+    config_option(a)
     a.add_argument("--db", type=Path, metavar="FILE",
                    help="the audit database (default: audit.db in the config's storage dir)")
-    a.add_argument("--last", type=_count(1), default=20, metavar="N",
+    a.add_argument("--last", type=count(1), default=20, metavar="N",
                    help="how many commands tail shows")
-    r = _command(sub, "report", "monthly run hours, starts, energy by tariff period, "
+    r = command(sub, "report", "monthly run hours, starts, energy by tariff period, "
                                 "alarms, fault time")
-    _config_option(r)
+    config_option(r)
     r.add_argument("--db", type=Path, metavar="FILE",
                    help="the history database (default: history.db in the config's "
                         "storage dir)")
-    r.add_argument("--month", type=_month, metavar="YYYY-MM",
+    r.add_argument("--month", type=month, metavar="YYYY-MM",
                    help="the month to report (default: this month)")
     r.add_argument("--csv", action="store_true", help="CSV instead of a text table")
-    n = _command(sub, "plan", "the pump plan for the next 24 h and its cost against level "
-                              "control alone")
-    _config_option(n)
-    n.add_argument("--db", type=Path, metavar="FILE",
-                   help="the history database: its inflow, level and clock (default: "
-                        "history.db in the config's storage dir; none: --inflow)")
-    n.add_argument("--level", type=_finite, metavar="M",
-                   help="sump level now, m (default: the last stored, else the middle of "
-                        "the band)")
-    n.add_argument("--running", type=_count(0), default=0, metavar="N",
-                   help="pumps running now")
-    n.add_argument("--clock-anchor", type=_finite, metavar="EPOCH_S",
-                   help="the anchor the controller was started with, for the site's "
-                        "[clock] (default: the controller's clock as its history records "
-                        "it, else the history's latest record)")
-    n.add_argument("--inflow", type=_non_negative, metavar="M3H",
-                   help="inflow m3/h to assume when there is no history (default: the "
-                        "HIL's normal inflow)")
-    k = _command(sub, "console", "the operator console, an OPC UA client of a controller")
+    for spec in systems.registered().values():      # a system's own verbs (plan, ...)
+        if spec.cli is not None:
+            spec.load(spec.cli)(sub)
+    k = command(sub, "console", "the operator console, an OPC UA client of a controller")
     k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/",
                    help="the controller's OPC UA endpoint")
     k.add_argument("--user", required=True, help="your user name (see 'fixedsite user'); "
@@ -610,13 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--pki", type=Path, metavar="DIR",
                    help="where the console keeps its certificate and its log (default: "
                         "~/.local/share/fixedsite/console)")
-    u = _command(sub, "user", "remote-operation users: add, passwd, remove, list")
+    u = command(sub, "user", "remote-operation users: add, passwd, remove, list")
     u.add_argument("action", choices=["add", "passwd", "remove", "list"],
                    help="what to do")
     u.add_argument("name", nargs="?", help="the user (all but list)")
     u.add_argument("--role", choices=["viewer", "operator", "engineer", "admin"],
                    default="viewer", help="the role a new user gets")
-    _config_option(u)
+    config_option(u)
     u.add_argument("--file", type=Path, metavar="FILE",
                    help="the users file (default: users.json in the config's storage dir)")
     u.add_argument("--password-stdin", action="store_true",
@@ -661,10 +447,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "hil":
         from fixedsite.cli_hil import cmd_hil
         return cmd_hil(args)
-    if args.command == "diagram":
-        return cmd_diagram(args)
-    if args.command == "plan":
-        return cmd_plan(args)
+    if hasattr(args, "run"):                     # a verb a system brings
+        return int(args.run(args))
     if args.command == "audit":
         return cmd_audit(args)
     if args.command == "report":

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixedsite.cli import DEMO_DEFAULT, CliError, _clock, _command, _status_until, _until_signalled
+from fixedsite.cli import _clock, _status_until, _until_signalled
+from fixedsite.cli_args import DEMO_DEFAULT, CliError, command
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig, load
 from fixedsite.sequences.drainage.config import PlcStatusEq, SumpEq
@@ -49,7 +50,7 @@ def add_hil_options(s: argparse.ArgumentParser) -> None:
     sub = s.add_subparsers(dest="hil_action", metavar="[ACTION]", required=False,
                            title="actions on a HIL running in another shell (fixedsite hil "
                                  "or fixedsite demo, same config)")
-    i = _command(sub, "inject", "inject a fault into a running HIL: pump trip, valve or "
+    i = command(sub, "inject", "inject a fault into a running HIL: pump trip, valve or "
                                 "sensor stuck, sensor drift, inflow surge, local, PLC link")
     i.add_argument("fault", nargs="?",
                    help="the fault: pump-trip, valve-stuck, sensor-stuck, sensor-drift, "
@@ -63,7 +64,7 @@ def add_hil_options(s: argparse.ArgumentParser) -> None:
                    help="show every fault, what it takes and the names it can hit, and exit")
     i.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                    help=f"the site config of the running HIL {DEMO_DEFAULT}")
-    t = _command(sub, "status", "the running HIL's levels, pumps, links and faults")
+    t = command(sub, "status", "the running HIL's levels, pumps, links and faults")
     t.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                    help=f"the site config of the running HIL {DEMO_DEFAULT}")
 

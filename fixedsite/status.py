@@ -1,4 +1,4 @@
-"""A plain-text live status (``fixedsite run --status``): the PLC links, then one block per
+"""The plain-text live status ``fixedsite run`` prints: the PLC links, then one block per
 system as its plug-in writes it (fixedsite/systems.py, ``status``)."""
 
 from __future__ import annotations

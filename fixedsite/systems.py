@@ -80,6 +80,9 @@ class SystemSpec:
     link: str | None = None
     # "module:function": (controller, name, system config) -> lines of the plain-text status
     status: str | None = None
+    # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each
+    # with ``set_defaults(run=function(args) -> exit code)``
+    cli: str | None = None
     # the model of one [[hil.<kind>]] entry, if the HIL can simulate this kind
     hil: type[Model] | None = None
 

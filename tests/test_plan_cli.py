@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import demo_text, free_port
 
-from fixedsite import cli
+from fixedsite import cli, cli_args
 from fixedsite.config import DEMO_CONFIG, load
 from fixedsite.historian import Historian
-from fixedsite.plan_text import make_plans
+from fixedsite.sequences.drainage.plan_text import make_plans
 from fixedsite.tags import Quality
 
 
@@ -200,7 +200,7 @@ def test_a_locked_history_is_one_line_and_the_plan_goes_on(
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=DELETE")
     con.execute("BEGIN EXCLUSIVE")
-    monkeypatch.setattr(cli, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(cli_args, "BUSY_TIMEOUT_S", 0.2)
     try:
         rc, out, err = run(capsys, "--db", str(db))
     finally:

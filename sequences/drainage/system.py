@@ -126,5 +126,6 @@ SPEC = SystemSpec(
     build="fixedsite.sequences.drainage.system:build",
     link="fixedsite.sequences.drainage.system:link",
     status="fixedsite.sequences.drainage.status:status",
+    cli="fixedsite.sequences.drainage.cli:add_verbs",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage)
