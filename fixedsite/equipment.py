@@ -10,7 +10,7 @@ signal of each equipment to an address on its PLC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["bool", "number"]
 
@@ -30,6 +30,28 @@ def flag(desc: str, required: bool = False, writable: bool = False) -> SignalDef
 
 def number(unit: str, desc: str, required: bool = False, writable: bool = False) -> SignalDef:
     return SignalDef("number", unit, required, writable, desc)
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """A tag whose values are words (a mode, a sequence's state): index == value. OPC UA
+    serves it as a MultiStateDiscreteType, the console shows the words."""
+
+    words: list[str]
+    description: str
+
+    def code(self, value: Any) -> int | None:
+        """The value's code, None if it has none (then it is not served as a reading)."""
+        if isinstance(value, str):
+            return self.words.index(value) if value in self.words else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if value != int(value) or not 0 <= value < 2 ** 32:
+            return None
+        return int(value)
+
+    def unknown(self) -> int:
+        return self.words.index("unknown") if "unknown" in self.words else 0
 
 
 # Tags the controller publishes about itself, as controller.<part>.<signal>: (kind, unit,

@@ -90,6 +90,7 @@ from fixedsite.northbound_names import (
     object_item,
     property_item,
     signal_description,
+    strings,
     variable_item,
 )
 from fixedsite.runtime import Controller
@@ -549,7 +550,7 @@ class Northbound:
                                        self._value(path, tag), desc, enum is not None))
             if enum is not None:
                 props.append(property_item(ua.NodeId(f"{path}.EnumStrings", ns), node,
-                                       "EnumStrings", enum.strings(),
+                                       "EnumStrings", strings(enum),
                                        "the word of each value, index == value"))
             if tag.meta.unit:
                 props.append(property_item(ua.NodeId(f"{path}.EngineeringUnits", ns), node,

@@ -7,12 +7,10 @@
   description (``fixedsite/equipment.py``, or the one the publishing module gave).
 * Enumerations as ``MultiStateDiscreteType`` variables (DataType UInt32) whose
   ``EnumStrings`` property (LocalizedText[], locale en) gives the word of each value,
-  index == value, so a foreign client shows words:
-
-  - a pump's ``mode`` (the PLC's register): 0 not set, 1 remote-manual, 2 remote-auto
-    (LOCAL at the field panel is the separate ``local`` signal);
-  - a pump's ``state`` (the sequence): ``STATE_WORDS`` below, ``unknown`` last, served
-    while the state has never been published (with the tag's Bad status).
+  index == value, so a foreign client shows words. Each system declares its own per
+  equipment type (``SystemSpec.enums``; a drainage pump's ``mode`` and ``state``); a
+  sequence's state has ``unknown`` last, served while it has never been published (with
+  the tag's Bad status).
 
   The words stay English on the wire like every value and reason (``fixedsite.texts``
   turns them into Chinese for a person).
@@ -20,69 +18,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from asyncua import ua
 
+from fixedsite import systems
 from fixedsite.config import SiteConfig
-from fixedsite.sequences.drainage.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL, TYPES
-from fixedsite.sequences.drainage.pump import STATES
+from fixedsite.equipment import Enumeration
 
 LANGS = ("zh_CN", "en")
 LOCALE = {"zh_CN": "zh-CN", "en": "en"}
-MODE_WORDS = ["not set", "remote-manual", "remote-auto"]
-assert MODE_WORDS[MODE_REMOTE_MANUAL] == "remote-manual"
-assert MODE_WORDS[MODE_REMOTE_AUTO] == "remote-auto"
-STATE_WORDS = [*STATES, *(["unknown"] if "unknown" not in STATES else [])]
-MODE_TEXT = ("remote mode held in the PLC's register, as a number: 0 not set (no command "
-             "is accepted until a mode is set), 1 remote-manual, 2 remote-auto; see "
-             "EnumStrings. LOCAL at the field panel is the separate signal 'local'")
-STATE_TEXT = ("the pump's start/stop sequence, as a number: "
-              + ", ".join(f"{i} {w}" for i, w in enumerate(STATE_WORDS))
-              + "; see EnumStrings")
-# folders the controller adds beside the configured equipment
-BUILT_IN = {"comm": "communication with each PLC", "controller": "the controller's own health",
-            "control": "level control", "plan": "peak-valley plan"}
+# folders the controller adds beside the configured equipment (a system adds its own:
+# SystemSpec.folders)
+BUILT_IN = {"comm": "communication with each PLC", "controller": "the controller's own health"}
 
 
-@dataclass(frozen=True)
-class Enum:
-    """A tag served as a MultiStateDiscreteType: its words, index == value."""
-
-    words: list[str]
-    description: str
-
-    def strings(self) -> ua.Variant:
-        return ua.Variant([ua.LocalizedText(w, "en") for w in self.words],
-                          ua.VariantType.LocalizedText)
-
-    def code(self, value: Any) -> int | None:
-        """The value's code, None if it has none (then it is not served as a reading)."""
-        if isinstance(value, str):
-            return self.words.index(value) if value in self.words else None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        if value != int(value) or not 0 <= value < 2 ** 32:
-            return None
-        return int(value)
-
-    def unknown(self) -> int:
-        return self.words.index("unknown") if "unknown" in self.words else 0
+def strings(enum: Enumeration) -> ua.Variant:
+    """The EnumStrings property of an enumeration: its words, index == value."""
+    return ua.Variant([ua.LocalizedText(w, "en") for w in enum.words],
+                      ua.VariantType.LocalizedText)
 
 
-MODE = Enum(MODE_WORDS, MODE_TEXT)
-STATE = Enum(STATE_WORDS, STATE_TEXT)
-
-
-def enums(cfg: SiteConfig) -> dict[str, Enum]:
-    """Tag path -> its enumeration: every pump's mode and state."""
-    out: dict[str, Enum] = {}
+def enums(cfg: SiteConfig) -> dict[str, Enumeration]:
+    """Tag path -> its enumeration, as each system declares them per equipment type."""
+    out: dict[str, Enumeration] = {}
     for s, system in cfg.systems.items():
+        by_type = systems.get(system.kind).enums
         for e, eq in system.equipment.items():
-            if eq.type == "pump":
-                out[f"{s}.{e}.mode"] = MODE
-                out[f"{s}.{e}.state"] = STATE
+            out |= {f"{s}.{e}.{sig}": en for sig, en in by_type.get(eq.type, {}).items()}
     return out
 
 
@@ -124,7 +85,10 @@ class Names:
             names = " / ".join(n for n in (en, zh) if n)
             return ua.LocalizedText(f"{kind} {ident}" + (f": {names}" if names else ""), "en")
         last = ident.rsplit(".", 1)[-1]
-        what = BUILT_IN.get(last) or BUILT_IN.get(ident.split(".", 1)[0], "")
+        system = self.cfg.systems.get(ident.split(".", 1)[0])
+        folders = systems.get(system.kind).folders if system is not None else {}
+        what = folders.get(last) or BUILT_IN.get(last) or \
+            BUILT_IN.get(ident.split(".", 1)[0], "")
         return ua.LocalizedText(f"{ident}: {what}" if what else ident, "en")
 
 
@@ -136,7 +100,7 @@ def signal_description(cfg: SiteConfig, path: str, given: str) -> str:
     sys_cfg = cfg.systems.get(system)
     eq = sys_cfg.equipment.get(equipment) if sys_cfg is not None else None
     if eq is not None:
-        spec = TYPES.get(eq.type, {}).get(signal)
+        spec = systems.get(sys_cfg.kind).equipment.get(eq.type, {}).get(signal)
         if spec is not None:
             return spec.description
     return ""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from fixedsite.equipment import SignalDef
+from fixedsite.equipment import Enumeration, SignalDef
 from fixedsite.schema import Model
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,10 @@ class SystemSpec:
     # "module:function" run once after every system is built: (BuildContext, [built]) of
     # this kind, for what ties systems of a kind together (rooms in relay)
     link: str | None = None
+    # equipment type -> its signals served as words (a mode, a sequence's state)
+    enums: Mapping[str, Mapping[str, Enumeration]] = field(default_factory=dict)
+    # sub-folders the controller publishes under a system ("control": "level control")
+    folders: Mapping[str, str] = field(default_factory=dict)
     # "module:function": (controller, name, system config) -> lines of the plain-text status
     status: str | None = None
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each

@@ -31,7 +31,7 @@ from fixedsite.gate import Command
 from fixedsite.historian import Historian
 from fixedsite.northbound import Northbound
 from fixedsite.runtime import Controller
-from fixedsite.sequences.drainage.pump import STATES
+from fixedsite.sequences.drainage.equipment import STATES
 from fixedsite.tags import Quality
 from fixedsite.users import UserStore
 

@@ -3,7 +3,7 @@ tags the controller derives for them."""
 
 from __future__ import annotations
 
-from fixedsite.equipment import SignalDef, flag, number
+from fixedsite.equipment import Enumeration, SignalDef, flag, number
 
 PUMP: dict[str, SignalDef] = {
     "running": flag("motor running (contactor feedback)", required=True),
@@ -87,3 +87,22 @@ PLAN_SIGNALS: dict[str, tuple[str | None, str]] = {
     "inflow": ("m3/h", "forecast inflow now"),
     "inflow_high": ("m3/h", "upper edge of the forecast band now"),
 }
+
+
+# A pump sequence's states (sequences/drainage/pump.py runs them)
+ACTIVE = ["priming", "starting", "opening_valve", "proving_flow", "running"]
+STATES = ["stopped", *ACTIVE, "stopping", "fault"]
+
+MODE_WORDS = ["not set", "remote-manual", "remote-auto"]
+assert MODE_WORDS[MODE_REMOTE_MANUAL] == "remote-manual"
+assert MODE_WORDS[MODE_REMOTE_AUTO] == "remote-auto"
+STATE_WORDS = [*STATES, *(["unknown"] if "unknown" not in STATES else [])]
+MODE_TEXT = ("remote mode held in the PLC's register, as a number: 0 not set (no command "
+             "is accepted until a mode is set), 1 remote-manual, 2 remote-auto; see "
+             "EnumStrings. LOCAL at the field panel is the separate signal 'local'")
+STATE_TEXT = ("the pump's start/stop sequence, as a number: "
+              + ", ".join(f"{i} {w}" for i, w in enumerate(STATE_WORDS))
+              + "; see EnumStrings")
+# what OPC UA serves as MultiStateDiscrete (fixedsite/northbound_names.py)
+ENUMS = {"pump": {"mode": Enumeration(MODE_WORDS, MODE_TEXT),
+                  "state": Enumeration(STATE_WORDS, STATE_TEXT)}}

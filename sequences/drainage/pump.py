@@ -24,14 +24,17 @@ from fixedsite.clock import Clock
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer
 from fixedsite.sequences.drainage.config import DrainageControl
-from fixedsite.sequences.drainage.equipment import MODE_REMOTE_AUTO, MODE_REMOTE_MANUAL
+from fixedsite.sequences.drainage.equipment import (
+    ACTIVE,
+    MODE_REMOTE_AUTO,
+    MODE_REMOTE_MANUAL,
+    STATES,
+)
 from fixedsite.tags import Quality, TagMeta, TagStore
 from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ["priming", "starting", "opening_valve", "proving_flow", "running"]
-STATES = ["stopped", *ACTIVE, "stopping", "fault"]
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "start", "source": "stopped", "dest": "starting", "conditions": "fb_primed"},
     {"trigger": "start", "source": "stopped", "dest": "priming"},

@@ -16,7 +16,7 @@ from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
 from fixedsite.sequences.drainage import checks
 from fixedsite.sequences.drainage.config import DrainageSystem, HilDrainage, PumpEq, SumpEq
-from fixedsite.sequences.drainage.equipment import TYPES
+from fixedsite.sequences.drainage.equipment import ENUMS, TYPES
 from fixedsite.systems import BuildContext, CommandArg, CommandSpec, SystemSpec
 from fixedsite.texts import say
 
@@ -128,4 +128,5 @@ SPEC = SystemSpec(
     status="fixedsite.sequences.drainage.status:status",
     cli="fixedsite.sequences.drainage.cli:add_verbs",
     check=checks.check, check_site=checks.check_site, published=checks.published,
-    ranges=checks.ranges, alarms=alarms, hil=HilDrainage)
+    ranges=checks.ranges, alarms=alarms, hil=HilDrainage, enums=ENUMS,
+    folders={"control": "level control", "plan": "peak-valley plan"})
