@@ -82,6 +82,10 @@ class SystemSpec:
     enums: Mapping[str, Mapping[str, Enumeration]] = field(default_factory=dict)
     # sub-folders the controller publishes under a system ("control": "level control")
     folders: Mapping[str, str] = field(default_factory=dict)
+    # texts for people this kind composes with fixedsite.texts.say: English -> Chinese,
+    # and the placeholders among them that hold ids (never translated)
+    texts: Mapping[str, str] = field(default_factory=dict)
+    text_ids: frozenset[str] = frozenset()
     # "module:function": (controller, name, system config) -> lines of the plain-text status
     status: str | None = None
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each

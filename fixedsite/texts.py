@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 # English template -> Chinese template. Placeholders keep their names (and format specs).
+# The core's texts; each system adds its own (SystemSpec.texts), merged by ``catalogue()``.
 CATALOGUE: dict[str, str] = {
-    # --- pump states, modes, quality reasons: words that appear inside other texts -------
+    # --- states, modes, quality reasons: words that appear inside other texts ----------
     "stopped": "停止", "priming": "灌水", "starting": "启动中", "opening_valve": "开阀",
     "proving_flow": "确认流量",
     "opening valve": "开阀", "proving flow": "确认流量", "running": "运行",
@@ -33,50 +34,7 @@ CATALOGUE: dict[str, str] = {
     "logic_error": "控制逻辑出错", "no_good_sensor": "无可用传感器",
     "sensor_disagree": "传感器读数不一致", "one_sensor_bad": "一台传感器故障",
     "disconnected": "与控制器断开",
-    # --- pump sequence: fault reasons ----------------------------------------------------
-    "motor overload relay tripped": "电机过载继电器动作",
-    "dry running: PLC stopped the pump": "干运行：PLC 已停泵",
-    "PLC trip": "PLC 跳闸",
-    "PLC trip {code}: {cause}": "PLC 跳闸 {code}：{cause}",
-    "unknown cause": "原因不明",
-    "{step} not complete within {limit:.0f} s: {why}": "{step}未在 {limit:.0f} s 内完成：{why}",
-    "casing not primed": "泵体未灌满", "no running feedback": "无运行反馈",
-    "valve open limit not reached": "阀门未到全开限位",
-    "valve not closed or motor still running": "阀门未关闭或电机仍在运行",
-    "valve open, no flow meter": "阀门已开，无流量计",
-    "flow meter reads no good value ({reason})": "流量计无有效读数（{reason}）",
-    "flow {flow:.0f} m3/h below {min:.0f}": "流量 {flow:.0f} m3/h 低于 {min:.0f}",
-    "{signal}={value} not confirmed: {why}": "{signal}={value} 写入未确认：{why}",
-    "{signal}={value} not confirmed on adoption: {why}":
-        "{signal}={value} 接管时写入未确认：{why}",
     # --- the gate: refusals and results --------------------------------------------------
-    "{pump} state unknown (no good data from its PLC); no command until it answers":
-        "{pump} 状态未知（PLC 无有效数据）；PLC 恢复应答前不接受命令",
-    "{pump} is in LOCAL at the field panel": "{pump} 处于现场就地控制",
-    "{pump} mode register holds {value}; expected 1 (remote-manual) or 2 (remote-auto): "
-    "set the mode first":
-        "{pump} 模式寄存器值为 {value}；应为 1（远程手动）或 2（远程自动）：请先设置模式",
-    "unknown mode {mode}; expected one of {modes}": "未知模式 {mode}；应为 {modes} 之一",
-    "{pump} is not faulted": "{pump} 没有故障",
-    "{pump} takes no {action} command": "{pump} 不接受 {action} 命令",
-    "{pump} is in {mode}; automatic commands are not accepted":
-        "{pump} 处于{mode}；不接受自动命令",
-    "{pump} is in remote-auto; switch it to remote-manual first":
-        "{pump} 处于远程自动；请先切换到远程手动",
-    "{pump} is faulted ({why}); reset it first": "{pump} 故障（{why}）；请先复位",
-    "{pump} is still stopping": "{pump} 仍在停止过程中",
-    "discharge valve {valve} reports a fault": "出水阀 {valve} 报故障",
-    "discharge valve {valve}'s fault signal reads no good value":
-        "出水阀 {valve} 的故障信号无有效值",
-    "sump level unknown: no good level sensor": "水仓水位未知：无可用液位计",
-    "sump level {level:.2f} m is at or below low-low {ll} m: the pump would run dry":
-        "水仓水位 {level:.2f} m 不高于低低限 {ll} m：水泵将干运行",
-    "mode {mode} (PLC read back {value})": "模式已设为{mode}（PLC 回读 {value}）",
-    "PLC keeps the trip (cause still present): {why}": "PLC 保持跳闸（原因仍在）：{why}",
-    "reset (PLC read back fault code {value})": "已复位（PLC 回读故障码 {value}）",
-    "PLC still reports a fault": "PLC 仍报故障",
-    "already running or starting": "已在运行或启动中", "already stopped": "已经停止",
-    "now {state} (commands read back)": "现为{state}（命令已回读确认）",
     "unknown command source {source}": "未知命令来源 {source}",
     "{user} ({role}) may not {action}: it needs the {need} role":
         "{user}（{role}）无权{action}：需要{need}角色",
@@ -113,32 +71,8 @@ CATALOGUE: dict[str, str] = {
     "read-back {got} differs from the value written {want}":
         "回读值 {got} 与写入值 {want} 不符",
     "{path} is not mapped to any PLC": "{path} 未映射到任何 PLC",
-    # --- level control and the plan -----------------------------------------------------
-    "holding: sump level unknown": "保持：水仓水位未知",
-    "starting: reading every pump's state": "启动中：正在读取各泵状态",
-    "high-high: all available pumps": "高高水位：全部可用泵运行",
-    "demand {n} ({mode})": "需求 {n} 台（{mode}）",
-    "level rule": "水位规则", "level rule (no fresh plan)": "水位规则（无最新计划）",
-    "level rule: above the plan's band": "水位规则：高于计划水位带",
-    "level rule: below the plan's band": "水位规则：低于计划水位带",
-    "plan": "错峰计划",
-    "start held: {why}": "启动暂缓：{why}",
-    "{pump} has had {n} starts in 24 h": "{pump} 24 小时内已启动 {n} 次",
-    "{pump} rests until {hhmm}": "{pump} 休息至 {hhmm}",
-    "stop held: minimum run until {hhmm}": "停止暂缓：最短运行至 {hhmm}",
-    "high-high: min rest / starts cap": "高高水位：越过最短停歇/启动次数限制",
-    "near low-low: min run": "接近低低水位：越过最短运行",
-    "planning failed: level control alone": "计划失败：仅按水位控制",
-    "{n} pumps available": "{n} 台泵可用",
-    "band cannot hold: {m3:.0f} m3 over": "水位带无法保持：超出 {m3:.0f} m3",
-    "optimal (DP, 0.5 m3 grid)": "最优（动态规划，0.5 m3 网格）",
-    "relay: DP per room, bottom up (0.5 m3 grid)":
-        "接力排水：逐泵房动态规划，自下而上（0.5 m3 网格）",
     # --- built-in alarms (fixed texts; what completes them is their detail) ----------------
     "PLC {plc}: link lost": "PLC {plc}：通信中断",
-    "{name} fault": "{name} 故障",
-    "{name}: controller heartbeat lost, PLC on float switches":
-        "{name}：控制器心跳丢失，PLC 转浮球自控",
     "Controller task ended, restarting": "控制器任务中止，正在重启",
     "Controller logic failing": "控制器逻辑出错",
     "Audit log cannot be written: commands refused": "审计日志无法写入：拒绝操作命令",
@@ -151,11 +85,31 @@ CATALOGUE: dict[str, str] = {
 }
 
 _FIELDS = string.Formatter()
-# placeholders that hold ids (a user called "admin" is not the word admin): never translated
-IDS = frozenset({"user", "pump", "alarm", "signal", "path", "target", "valve", "plc"})
+# placeholders that hold ids (a user called "admin" is not the word admin): never translated;
+# a system adds its own (SystemSpec.text_ids: "pump", ...)
+IDS = {"user", "alarm", "signal", "path", "target", "plc"}
 # placeholders that are one word (ids and numbers)
-WORDS = IDS | {"n", "code", "limit", "level", "ll", "flow", "min", "m3", "sp", "rate",
-               "hhmm", "value"}
+NUMBERS = {"n", "code", "limit", "level", "ll", "flow", "min", "m3", "sp", "rate", "hhmm",
+           "value"}
+_merged: dict[str, str] = {}
+_merged_for: tuple[str, ...] | None = None
+
+
+def catalogue() -> dict[str, str]:
+    """Every template this installation knows: the core's and every registered system's."""
+    global _merged_for
+    from fixedsite import systems  # the registry may change (a test registers one)
+
+    specs = systems.registered()
+    if _merged_for != tuple(specs):
+        _merged.clear()
+        _merged.update(CATALOGUE)
+        for spec in specs.values():
+            _merged.update(spec.texts)
+            IDS.update(spec.text_ids)
+        _merged_for = tuple(specs)
+        _patterns.cache_clear()
+    return _merged
 
 
 def say(template: str, /, **args: object) -> str:
@@ -170,7 +124,8 @@ def _pattern(template: str) -> tuple[re.Pattern[str], list[str]]:
         parts.append(re.escape(literal))
         if field is not None:
             names.append(field)     # an id or a number is one word: it cannot swallow text
-            parts.append(f"(?P<{field}>\\S+?)" if field in WORDS else f"(?P<{field}>.+?)")
+            one_word = field in IDS or field in NUMBERS
+            parts.append(f"(?P<{field}>\\S+?)" if one_word else f"(?P<{field}>.+?)")
     return re.compile("^" + "".join(parts) + "$", re.S), names
 
 
@@ -178,7 +133,7 @@ def _pattern(template: str) -> tuple[re.Pattern[str], list[str]]:
 def _patterns() -> list[tuple[re.Pattern[str], str]]:
     """Templates with placeholders, the most literal text first, so that the most
     specific template wins over a general one like ``{text}: no good value``."""
-    out = [(template, _pattern(template)[0]) for template in CATALOGUE if "{" in template]
+    out = [(template, _pattern(template)[0]) for template in catalogue() if "{" in template]
     out.sort(key=lambda x: -len(re.sub(r"\{[^}]*\}", "", x[0])))
     return [(p, t) for t, p in out]
 
@@ -186,7 +141,7 @@ def _patterns() -> list[tuple[re.Pattern[str], str]]:
 def _zh_template(template: str) -> str:
     """The Chinese template with the format specs dropped: the arguments arrive as the
     English text already shows them (``1.52``), so they are not formatted twice."""
-    return re.sub(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}", r"{\1}", CATALOGUE[template])
+    return re.sub(r"\{(\w+)(?:![rsa])?(?::[^}]*)?\}", r"{\1}", catalogue()[template])
 
 
 def translate(text: str, lang: str, names: Mapping[str, str] | None = None) -> str:
@@ -198,12 +153,13 @@ def translate(text: str, lang: str, names: Mapping[str, str] | None = None) -> s
 
 
 def _zh(text: str, names: Mapping[str, str], depth: int) -> str:
-    if text in CATALOGUE:
-        return CATALOGUE[text]
+    known = catalogue()
+    if text in known:
+        return known[text]
     if text in names:
         return names[text]
     quoted = text[1:-1] if len(text) > 2 and text[0] == text[-1] == "'" else None
-    if quoted is not None and (quoted in CATALOGUE or quoted in names):
+    if quoted is not None and (quoted in known or quoted in names):
         return _zh(quoted, names, depth + 1)
     if depth > 4:
         return text

@@ -12,7 +12,9 @@ import pytest
 
 from fixedsite.alarms.handler import ACTION_DONE
 from fixedsite.alarms.model import LIMIT_TEXT
-from fixedsite.texts import CATALOGUE, say, translate
+from fixedsite.texts import catalogue, say, translate
+
+CATALOGUE = catalogue()            # the core's texts and every installed system's
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [p for d in ("fixedsite", "drivers", "sequences", "hil")

@@ -14,7 +14,7 @@ from typing import Any
 
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
-from fixedsite.sequences.drainage import checks
+from fixedsite.sequences.drainage import checks, texts
 from fixedsite.sequences.drainage.config import DrainageSystem, HilDrainage, PumpEq, SumpEq
 from fixedsite.sequences.drainage.equipment import ENUMS, TYPES
 from fixedsite.systems import BuildContext, CommandArg, CommandSpec, SystemSpec
@@ -129,4 +129,5 @@ SPEC = SystemSpec(
     cli="fixedsite.sequences.drainage.cli:add_verbs",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage, enums=ENUMS,
-    folders={"control": "level control", "plan": "peak-valley plan"})
+    folders={"control": "level control", "plan": "peak-valley plan"},
+    texts=texts.TEXTS, text_ids=texts.IDS)
