@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,12 +36,10 @@ from asyncua.crypto import security_policies
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import demo_config, free_port  # noqa: E402
-
 from fixedsite.audit import AuditLog  # noqa: E402
 from fixedsite.clock import ScaledClock  # noqa: E402
 from fixedsite.config import OpcUaConfig  # noqa: E402
+from fixedsite.hil.demo_config import demo_config, free_port  # noqa: E402
 from fixedsite.hil.site import HilSite  # noqa: E402
 from fixedsite.northbound import Northbound  # noqa: E402
 from fixedsite.runtime import Controller  # noqa: E402

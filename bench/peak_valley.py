@@ -28,18 +28,14 @@ import argparse
 import asyncio
 import logging
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import demo_config, free_port  # noqa: E402
-
 from fixedsite.clock import ScaledClock  # noqa: E402
 from fixedsite.gate import Record  # noqa: E402
+from fixedsite.hil.demo_config import demo_config, free_port  # noqa: E402
 from fixedsite.hil.site import HilSite  # noqa: E402
 from fixedsite.runtime import Controller  # noqa: E402
 from fixedsite.sequences.drainage.level import automatic_pacing  # noqa: E402
