@@ -88,6 +88,8 @@ class SystemSpec:
     text_ids: frozenset[str] = frozenset()
     # "module:function": (controller, name, system config) -> lines of the plain-text status
     status: str | None = None
+    # "module:attribute" of its console view (fixedsite.console.screens.ScreenSpec)
+    console: str | None = None
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each
     # with ``set_defaults(run=function(args) -> exit code)``
     cli: str | None = None

@@ -1,13 +1,14 @@
-"""The operator console (Textual): overview, drainage, alarms, command log, trends.
+"""The operator console (Textual): overview, a view per system, alarms, command log, trends.
 
 High-performance HMI habits (ISA-101): grey when normal, colour only for abnormal (alarm
 priorities, a lost link, a PLC on its fallback), every value with its unit, a value that
 that is not good dimmed with its reason and age (``display.fmt``, the same on every
 screen; a state or count derived from it likewise), nothing that blinks. The
 screens repaint at most twice a second, whatever the rate of changes, so a busy site
-does not slow the keyboard. Keys 1-5 switch screens; the bottom line shows only the keys
-of the screen in front (click them or press them). Drainage: s start, x stop, m mode,
-r reset the selected pump (each through a dialog that shows the interlock state).
+does not slow the keyboard. Number keys switch screens (the overview, each installed
+system's view from ``console/screens.py``, then alarms, commands, trends); the bottom
+line shows only the keys of the screen in front (click them or press them); a system's
+view brings its own keys (drainage: ``console/drainage.py``).
 Alarms: a acknowledge with a comment, h shelve for a time with a reason, u unshelve,
 f filter (text, or P1-P4 for a priority and above), Enter shows the whole alarm (its
 detail, times and who acknowledged). Trends: Enter picks a tag, [ ] change the window.
@@ -32,15 +33,22 @@ from fixedsite.console.actions import Actions, when
 from fixedsite.console.client import SiteClient
 from fixedsite.console.display import PRIORITY_STYLE, fmt
 from fixedsite.console.i18n import T
+from fixedsite.console.screens import screens
 from fixedsite.console.trends import TrendView
 
-# key, action, footer word, the screen it belongs to (None: every screen)
-KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "drainage", None),
-        ("3", "show('alarms')", "alarms", None), ("4", "show('events')", "events", None),
-        ("5", "show('trends')", "trends", None),
-        ("s", "command('start')", "start", "drainage"),
-        ("x", "command('stop')", "stop", "drainage"), ("m", "mode", "mode", "drainage"),
-        ("r", "command('reset')", "reset", "drainage"),
+SCREENS = screens()         # each installed system's view, its words added to the console's
+
+
+def _keys() -> list[tuple[str, str, str, str | None]]:
+    """(key, action, footer word, the screen it belongs to, None: every screen): the
+    overview on 1, each system's view next, then alarms, commands and trends."""
+    views = ["overview", *(s.view for s in SCREENS), "alarms", "events", "trends"]
+    keys: list[tuple[str, str, str, str | None]] = [
+        (str(i), f"show('{v}')", v, None) for i, v in enumerate(views, 1)]
+    for sc in SCREENS:
+        keys += [(k, f"screen('{sc.view}', '{name}')", word, sc.view)
+                 for k, name, word in sc.keys]
+    return keys + [
         ("a", "ack", "ack", "alarms"), ("h", "shelve", "shelve", "alarms"),
         ("u", "unshelve", "unshelve", "alarms"), ("f", "filter", "filter", "alarms"),
         ("left_square_bracket", "shorter", "shorter", "trends"),
@@ -48,11 +56,14 @@ KEYS = [("1", "show('overview')", "overview", None), ("2", "show('drainage')", "
         ("backspace", "trend_drop", "trend_drop", "trends"),
         ("c", "trend_clear", "trend_clear", "trends"),
         ("q", "quit", "quit", None)]
+
+
+KEYS = _keys()
 SOURCE_WORDS = ("auto", "planner", "failover")     # who, when no person acted
 SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
 SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]", "backspace": "⌫"}
-FOCUS_ON = {"drainage": "pumps", "alarms": "alarm-list", "events": "events",
-            "trends": "trend-tags"}
+FOCUS_ON = {"alarms": "alarm-list", "events": "events", "trends": "trend-tags"} | {
+    s.view: s.focus for s in SCREENS if s.focus}
 IN_MARKUP = {"left_square_bracket": "\\[", "right_square_bracket": "]", "backspace": "⌫"}
 
 
@@ -90,15 +101,9 @@ class Console(Actions, App[None]):
         yield Static(id="status")
         with ContentSwitcher(initial="overview", id="views"):
             yield Static(id="overview")
-            with Vertical(id="drainage"):
-                yield Static(id="sump")
-                pumps: DataTable[str] = DataTable(id="pumps", cursor_type="row")
-                pumps.add_column(t("pump"))
-                pumps.add_column(t("state"))
-                pumps.add_column(t("mode"))
-                pumps.add_columns(f"{t('flow')} m3/h", f"{t('current')} A", t("hours"),
-                                  f"{t('temps')} °C")          # the widest last
-                yield pumps
+            for sc in SCREENS:
+                with Vertical(id=sc.view):
+                    yield from sc.compose(self)
             with Vertical(id="alarms"):
                 yield Static(id="alarm-filter")
                 alarms: DataTable[str] = DataTable(id="alarm-list", cursor_type="row")
@@ -135,8 +140,17 @@ class Console(Actions, App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A screen's keys work, and show in the footer, only on that screen."""
+        if action == "screen":
+            return bool(parameters) and parameters[0] == self.view()
         screen = SCREEN_OF.get(action)
         return screen is None or screen == self.view()
+
+    def action_screen(self, view: str, name: str) -> Any:
+        """A key of a system's screen: that screen says what it does."""
+        for sc in SCREENS:
+            if sc.view == view:
+                return sc.act(self, name)
+        return None
 
     async def _refresh_slow(self) -> None:
         """What is read from the server on demand, only while its screen is shown."""
@@ -181,15 +195,6 @@ class Console(Actions, App[None]):
     def v(self, path: str) -> Any:
         return self.client.values.get(path)
 
-    def pumps(self, room: str = "drainage") -> list[str]:
-        return sorted({p.split(".")[1] for p in self.client.values
-                       if p.startswith(f"{room}.pump") and p.endswith(".run_cmd")})
-
-    def rooms(self) -> list[str]:
-        """Pump rooms on the server, the main one (``drainage``) first."""
-        found = {p.split(".")[0] for p in self.client.values if p.endswith(".control.status")}
-        return sorted(found, key=lambda r: (r != "drainage", r))
-
     def _refresh(self) -> None:
         if not self._dirty:
             return
@@ -208,8 +213,10 @@ class Console(Actions, App[None]):
         self.query_one("#status", Static).update(
             f" {site}  {t('user')}: {who}  {link}  {alarm_text}")
         # only the screen in front is redrawn: the others catch up when shown
-        {"overview": self._overview, "drainage": self._drainage, "alarms": self._alarms,
-         "trends": self.query_one(TrendView).show_tags}.get(self.view(), lambda: None)()
+        views = {"overview": self._overview, "alarms": self._alarms,
+                 "trends": self.query_one(TrendView).show_tags}
+        views |= {sc.view: (lambda sc=sc: sc.refresh(self)) for sc in SCREENS}
+        views.get(self.view(), lambda: None)()
 
     def _overview(self) -> None:
         t = self.t
@@ -219,95 +226,19 @@ class Console(Actions, App[None]):
             up = self.client.values[path]
             word = t("online") if up.value else f"[red]{t('offline')}[/]"
             lines.append(f"{t('plc')} {plc}: {self.fv(path, text=word)}")
-        for room in self.rooms():                 # the main room, then rooms relaying to it
-            fb = self.v(f"{room}.plc1.fallback")
-            if fb and fb.value and fb.trusted:
-                lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
-            elif fb and not fb.trusted:       # unknown is not "no fallback": say so
-                lines.append(f"{t('fallback_unknown')} {escape(room)}: "
-                             f"{self.fv(f'{room}.plc1.fallback', text='?')}")
-            level = self.fv(f"{room}.sump.level", " m", 2)
-            lines.append(f"{self.name_of(room)}: {t('sump_level')} {level}")
-            lines.append(f"  {self.status_text(room)}")
-            lines.append(f"  {t('pump')}: {self.running_text(room)}")
+        for sc in SCREENS:                        # each system's lines
+            lines += sc.overview(self)
         self.query_one("#overview", Static).update("\n".join(lines))
-
-    def all_pumps(self) -> list[str]:
-        """Every pump of every room as its path (``room.pump``), the main room's first."""
-        return [f"{room}.{p}" for room in self.rooms() for p in self.pumps(room)]
 
     def shown(self, path: str) -> str:
         """Equipment for people: its configured name in the console's language, else its
-        id (``pump1`` in the main room, ``lower.pump1`` elsewhere)."""
-        return escape(self.client.names.get(path) or path.removeprefix("drainage."))
-
-    def name_of(self, room: str) -> str:
-        return escape(self.client.names.get(room) or (
-            self.t("drainage") if room == "drainage" else f"{self.t('drainage')} ({room})"))
+        id (without the main system's prefix: ``pump1``, but ``lower.pump1``)."""
+        main = SCREENS[0].view if SCREENS else ""
+        return escape(self.client.names.get(path) or path.removeprefix(f"{main}."))
 
     def fv(self, path: str, unit: str = "", nd: int = 1, text: str | None = None) -> str:
         """A tag as every screen shows it (not good: dimmed, reason, age)."""
         return fmt(self.v(path), unit, nd, self.t, self.client.now(), text)
-
-    def status_text(self, room: str) -> str:
-        v = self.v(f"{room}.control.status")
-        return self.fv(f"{room}.control.status",
-                       text=self.t.text(str(v.value)) if v and v.value else None)
-
-    def running_text(self, room: str) -> str:
-        """Pumps running of all, counted from the same states the drainage screen shows,
-        and no better than the worst of them."""
-        pumps = self.pumps(room)
-        states = [self.v(f"{room}.{p}.state") for p in pumps]
-        n = sum(1 for v in states if v is not None and v.value == "running")
-        worst = next((v for v in states if v is not None and not v.trusted), None)
-        text = f"{n}/{len(pumps)} {self.t('running_of')}"
-        return text if worst is None else fmt(worst, "", 1, self.t, self.client.now(),
-                                              text)
-
-    def _mode(self, path: str) -> str:
-        """Local (the selector at the pump), else the PLC's mode register, in words."""
-        local, mode = self.v(f"{path}.local"), self.v(f"{path}.mode")
-        if local and local.value:
-            return self.fv(f"{path}.local", text=self.t("local"))
-        if mode is None or not isinstance(mode.value, int | float):
-            return self.fv(f"{path}.mode", text="--")
-        return self.fv(f"{path}.mode", text=self.t(f"mode.{int(mode.value)}"))
-
-    def _state(self, path: str) -> str:
-        v = self.v(f"{path}.state")
-        if v is None:
-            return "--"
-        return self.fv(f"{path}.state", text=self.t(f"st.{v.value}"))
-
-    def _drainage(self) -> None:
-        t = self.t
-        lines = []
-        for room in self.rooms():
-            lines.append(f"{self.name_of(room)}: {t('sump_level')} "
-                         f"{self.fv(f'{room}.sump.level', ' m', 2)}  "
-                         f"{self.fv(f'{room}.sump.fill', ' %', 1)}")
-            if self.v(f"{room}.plan.pumps") is not None:
-                lines.append(f"  {t('plan')}: {self.fv(f'{room}.plan.pumps', '', 0)} "
-                             f"{t('pumps_now')}, {t('saving')} "
-                             f"{self.fv(f'{room}.plan.saving_pct', ' %', 1)}")
-            lines.append(f"  {self.status_text(room)}")
-        self.query_one("#sump", Static).update("\n".join(lines))
-        table = self.query_one("#pumps", DataTable)
-        for path in self.all_pumps():
-            state = self._state(path)
-            if (x := self.v(f"{path}.state")) is not None and x.value == "fault":
-                state = f"[bold white on red]{state}[/]"
-            row = [self.shown(path), state, self._mode(path),
-                   self.fv(f"{path}.flow", "", 0), self.fv(f"{path}.current"),
-                   self.fv(f"{path}.run_hours", "", 0),
-                   f"{self.fv(f'{path}.bearing_temp', '', 0)} / "
-                   f"{self.fv(f'{path}.stator_temp', '', 0)}"]
-            if path in table.rows:
-                for col, value in zip(table.columns, row, strict=True):
-                    table.update_cell(path, col, value, update_width=True)
-            else:
-                table.add_row(*row, key=path)
 
     def _shown_alarms(self) -> list[Any]:
         """Standing alarms by priority then newest, shelved ones last; the filter is text

@@ -127,6 +127,7 @@ SPEC = SystemSpec(
     link="fixedsite.sequences.drainage.system:link",
     status="fixedsite.sequences.drainage.status:status",
     cli="fixedsite.sequences.drainage.cli:add_verbs",
+    console="fixedsite.console.drainage:SCREEN",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage, enums=ENUMS,
     folders={"control": "level control", "plan": "peak-valley plan"},

@@ -1,0 +1,45 @@
+"""The console's screens per system kind, found through the system registry.
+
+A system brings its console screen (``SystemSpec.console``, ``"module:attribute"``) as a
+``ScreenSpec``: the widgets under its view, how they are redrawn, its lines on the overview,
+its keys and what they do, and its words in both languages. The console itself (``app``)
+knows only the overview, alarms, commands and trends; each system's view gets the number
+key after the overview, in registry order.
+
+The console is a remote client: it does not read the site config, so a screen finds its
+own systems among the tags the server serves (``systems(app)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fixedsite import systems
+from fixedsite.console.i18n import TEXT
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    view: str                                     # its id under the views ("drainage")
+    compose: Callable[[Any], Iterator[Any]]       # (app) -> its widgets
+    refresh: Callable[[Any], None]                # (app) redraws them
+    overview: Callable[[Any], list[str]]          # (app) -> its lines on the overview
+    # (key, action name, footer word): the action runs ``act(app, name)``
+    keys: tuple[tuple[str, str, str], ...] = ()
+    act: Callable[[Any, str], Any] = lambda app, name: None
+    focus: str | None = None                      # the table the arrow keys move in
+    words: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def screens() -> list[ScreenSpec]:
+    """Every installed system's screen, its words added to the console's."""
+    out = []
+    for spec in systems.registered().values():
+        if spec.console is not None:
+            screen: ScreenSpec = spec.load(spec.console)  # type: ignore[assignment]
+            for key, words in screen.words.items():
+                TEXT.setdefault(key, words)
+            out.append(screen)
+    return out
