@@ -37,8 +37,8 @@ What a foreign client needs to use the server without our code, in its own modul
 method arguments declared with a name, type and a description with an example, checked
 before anything runs, a bad call answered with a Bad status and its reason in
 DiagnosticInfo and audited (kind ``access``): ``northbound_args``; DisplayNames and
-descriptions from the config, pump ``mode`` and ``state`` as MultiStateDiscrete
-enumerations, ``site.Names``: ``northbound_names``; alarms as Alarms & Conditions events
+descriptions from the config, each system's enumerations (a mode, a state) as
+MultiStateDiscrete, ``site.Names``: ``northbound_names``; alarms as Alarms & Conditions events
 (what asyncua supports and what not): ``northbound_alarms``. A command the gate refuses
 is not a bad call: Good status, ``(False, reason)``.
 """
@@ -338,7 +338,6 @@ _OK = [Arg("accepted", ua.VariantType.Boolean,
 _ALARM = Arg("alarm", ua.VariantType.String,
              'the alarm\'s id, as in alarms.Current, e.g. "drainage.sump.level.HH"')
 # descriptions of the tags the controller derives (not in equipment.TYPES)
-DERIVED_TEXT = {"fault_reason": "why the pump's sequence faulted (empty when it has not)"}
 
 
 class Northbound:
@@ -543,8 +542,7 @@ class Northbound:
             tag = store[path]
             enum = self.enums.get(path)
             desc = enum.description if enum is not None else \
-                signal_description(cfg, path, tag.meta.description) or \
-                DERIVED_TEXT.get(signal, "")
+                signal_description(cfg, path, tag.meta.description)
             node = ua.NodeId(path, ns)
             variables.append(variable_item(node, ua.NodeId(key, ns), ua.QualifiedName(signal, ns),
                                        self._value(path, tag), desc, enum is not None))

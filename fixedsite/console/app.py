@@ -78,10 +78,9 @@ class Console(Actions, App[None]):
     #views { height: 1fr; }
     #message { height: auto; max-height: 2; background: #2d2d2d; }
     DataTable { height: 1fr; }
-    #sump { height: auto; }
     #alarm-filter { height: 1; padding: 0 1; }
     #keys { height: auto; max-height: 2; background: #2d2d2d; }
-    """
+    """ + "\n".join(sc.css for sc in SCREENS)
     BINDINGS = bindings(T("en"))
 
     def __init__(self, client: SiteClient, lang: str, title: str = "fixedsite") -> None:

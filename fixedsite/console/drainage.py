@@ -241,4 +241,4 @@ SCREEN = ScreenSpec(
     view="drainage", compose=compose, refresh=refresh, overview=overview,
     keys=(("s", "start", "start"), ("x", "stop", "stop"), ("m", "mode", "mode"),
           ("r", "reset", "reset")),
-    act=act, focus="pumps", words=WORDS)
+    act=act, focus="pumps", words=WORDS, css="#sump { height: auto; }")

@@ -30,6 +30,7 @@ class ScreenSpec:
     keys: tuple[tuple[str, str, str], ...] = ()
     act: Callable[[Any, str], Any] = lambda app, name: None
     focus: str | None = None                      # the table the arrow keys move in
+    css: str = ""                                 # its widgets' styles
     words: dict[str, dict[str, str]] = field(default_factory=dict)
 
 

@@ -100,7 +100,8 @@ class PumpSequence:
         self._seen_run_s = 0.0            # run time seen by this controller (no counter)
         self._last_scan: float | None = None
         self.state_tag = store.define(f"{self.path}.state", TagMeta(kind="text"))
-        self.reason_tag = store.define(f"{self.path}.fault_reason", TagMeta(kind="text"))
+        self.reason_tag = store.define(f"{self.path}.fault_reason", TagMeta(
+            kind="text", description="why the pump's sequence faulted (empty when it has not)"))
         self.machine = AsyncMachine(model=self, states=STATES, transitions=TRANSITIONS,
                                     initial="stopped", auto_transitions=False,
                                     after_state_change="_entered", ignore_invalid_triggers=True)
