@@ -19,11 +19,20 @@ NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # Top-level tag path prefixes and OPC UA NodeIds the controller uses itself
 # (comm.<plc>.*, controller.<part>.*, the server's "site" and "alarms" objects).
 RESERVED_SYSTEMS = frozenset({"comm", "controller", "alarms", "site"})
-# <system>.control.* and <system>.plan.* are the level control's and the planner's tags;
-# the OPC UA methods sit beside the variables under the same names (<pump path>.Start).
-RESERVED_EQUIPMENT = frozenset({"control", "plan", "start", "stop", "reset", "setmode",
-                                "history", "recentcommands", "current", "acknowledge",
+# The OPC UA methods the core puts beside the variables (site and alarm methods); a system
+# adds its folders (a level control's "control") and its commands' method names.
+RESERVED_EQUIPMENT = frozenset({"history", "recentcommands", "current", "acknowledge",
                                 "shelve", "unshelve"})
+
+
+def reserved_equipment() -> frozenset[str]:
+    """Names no equipment may take: they are tag folders or method names already."""
+    out = set(RESERVED_EQUIPMENT)
+    for spec_ in systems.registered().values():
+        out |= {f.casefold() for f in spec_.folders}
+        out |= {c.method.casefold() for cmds in spec_.commands.values() for c in cmds}
+    return frozenset(out)
+
 
 COMM_KINDS = {"online": "bool", "errors": "number", "last_error": "text"}
 
@@ -95,6 +104,7 @@ def _check_names(cfg: SiteConfig, problems: Problems) -> None:
     for pname in cfg.plcs:
         if not NAME.match(pname):
             problems.append((key_path("plcs", pname), f"PLC name {pname!r} {what}"))
+    reserved = reserved_equipment()
     for sname, system in cfg.systems.items():
         if not NAME.match(sname):
             problems.append((key_path("systems", sname), f"system name {sname!r} {what}"))
@@ -106,11 +116,10 @@ def _check_names(cfg: SiteConfig, problems: Problems) -> None:
             key = key_path("systems", sname, "equipment", ename)
             if not NAME.match(ename):
                 problems.append((key, f"equipment name {ename!r} {what}"))
-            elif ename.casefold() in RESERVED_EQUIPMENT:
-                problems.append((key, f"{ename!r} is reserved: the level control's and the "
-                                 "planner's tags and the OPC UA methods use it (control, "
-                                 "plan, Start, Stop, Reset, SetMode, ...); choose another "
-                                 "name"))
+            elif ename.casefold() in reserved:
+                problems.append((key, f"{ename!r} is reserved: the controller's own tags "
+                                 "and the OPC UA methods use it (" + ", ".join(
+                                     sorted(reserved)) + "); choose another name"))
 
 
 def tag_kinds(cfg: SiteConfig) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import DEMO_TEXT
 
-from fixedsite.config import DEMO_CONFIG, ConfigError, load
+from fixedsite.config import DEMO_CONFIG, ConfigError, load, parse
 
 PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
 
@@ -339,3 +340,19 @@ def test_hil_map_and_demo_config_agree() -> None:
         hil.pop(f"{sname}.plc1.heartbeat")
     mapped = {s.path: str(s.address) for s in cfg.signals()}
     assert mapped == hil
+
+
+@pytest.mark.parametrize("name", ["control", "Start", "setmode", "acknowledge"])
+def test_equipment_may_not_take_a_folder_or_method_name(name: str) -> None:
+    """A system's folders (drainage: control, plan) and its commands' method names come
+    from the registry; an equipment called so would collide with them in the OPC UA
+    address space."""
+    text = DEMO_TEXT.replace("[systems.drainage.equipment.lt1]",
+                             f"[systems.drainage.equipment.{name}]\n"
+                             'type = "level_sensor"\nplc = "drain1"\n'
+                             'signals = { level = "ir:200:float32" }\n\n'
+                             "[systems.drainage.equipment.lt1]")
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "site.toml")
+    (key, msg), = [(k, m) for k, m in info.value.problems if k.endswith(f".{name}")]
+    assert key == f"systems.drainage.equipment.{name}" and "is reserved" in msg, msg
