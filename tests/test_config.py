@@ -356,3 +356,43 @@ def test_equipment_may_not_take_a_folder_or_method_name(name: str) -> None:
         parse(tomllib.loads(text), "site.toml")
     (key, msg), = [(k, m) for k, m in info.value.problems if k.endswith(f".{name}")]
     assert key == f"systems.drainage.equipment.{name}" and "is reserved" in msg, msg
+
+
+def _on_s7(text: str) -> str:
+    """The demo with its main pump room's PLC on S7 (Modbus-only keys dropped)."""
+    head = '[plcs.drain1]\nprotocol = "modbus"'
+    assert head in text
+    text = text.replace(head, '[plcs.drain1]\nprotocol = "s7"\nrack = 0\nslot = 1', 1)
+    block = text.split("[plcs.drain1]", 1)[1].split("\n\n", 1)[0]
+    fixed = "\n".join(line for line in block.split("\n")
+                      if not line.startswith(("device_id", "word_order", "max_gap")))
+    fixed = fixed.replace('heartbeat = "hr:0"', 'heartbeat = "DB1.DBW0"')
+    return text.replace(block, fixed, 1)
+
+
+def test_every_bad_s7_address_is_named_with_its_key_path() -> None:
+    """check-config on an S7 PLC: each address that is not Siemens notation, or does not
+    fit its signal, is one line naming its key and what was expected."""
+    text = _on_s7(DEMO_TEXT)
+    text = text.replace('running = "ir:20.0"', 'running = "DB2.DBX40.9"', 1)
+    text = text.replace('run_cmd = "coil:1"', 'run_cmd = "I0.3"', 1)
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "s7.toml")
+    problems = dict(info.value.problems)
+    pump1 = "systems.drainage.equipment.pump1.signals"
+    assert "bit 9 is outside 0..7" in problems[f"{pump1}.running"]
+    assert "read-only" in problems[f"{pump1}.run_cmd"] and \
+        "expected a DB, M or Q address" in problems[f"{pump1}.run_cmd"]
+    # every drain1 signal still in Modbus notation is named, none of the other PLC's
+    left = [k for k, m in info.value.problems if "is not an S7 address" in m]
+    assert left and all(k.startswith("systems.drainage.") for k in left)
+    assert all("expected DB<n>.DBX<byte>.<bit>" in problems[k] for k in left)
+    assert "plcs.drain1.heartbeat" not in problems
+
+
+def test_an_s7_heartbeat_must_be_a_word_the_controller_may_write() -> None:
+    text = _on_s7(DEMO_TEXT).replace('heartbeat = "DB1.DBW0"', 'heartbeat = "IW0"')
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "s7.toml")
+    problems = dict(info.value.problems)
+    assert "expected a word in a DB or M" in problems["plcs.drain1.heartbeat"]
