@@ -31,8 +31,9 @@ from fixedsite.hil.control import (
     unit_names,
 )
 from fixedsite.hil.drainage.plant import DrainagePlant, Inflow, PumpSpec, Sump
-from fixedsite.hil.drainage.plc import DrainagePlc
+from fixedsite.hil.drainage.plc import DrainagePlc, register_map
 from fixedsite.hil.modbus_server import ImageServer
+from fixedsite.hil.s7_image import S7ImageServer
 from fixedsite.hil.scenario import Step
 from fixedsite.sequences.drainage.config import HilDrainage, PumpEq, SumpEq, ValveEq
 
@@ -62,7 +63,7 @@ class DrainageUnit:
     cfg: HilDrainage
     plant: DrainagePlant
     plc: DrainagePlc
-    server: ImageServer
+    server: ImageServer | S7ImageServer
 
 
 def build_drainage(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> DrainageUnit:
@@ -88,7 +89,13 @@ def build_drainage(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> Drain
     plc = DrainagePlc(plant, clock.guard_timeout(h.watchdog_s), len(sump_eq.sensors),
                       initial_mode=2 if h.initial_mode == "remote-auto" else 1)
     p = cfg.plcs[h.plc]
-    return DrainageUnit(h, plant, plc, ImageServer(plc, p.host, p.port, p.device_id))
+    server: ImageServer | S7ImageServer
+    if p.protocol == "s7":      # the same PLC image, laid out in S7 memory (hil/s7_image.py)
+        server = S7ImageServer(plc, p.host, p.port,
+                               register_map(len(ctl.pumps), len(sump_eq.sensors)))
+    else:
+        server = ImageServer(plc, p.host, p.port, p.device_id)
+    return DrainageUnit(h, plant, plc, server)
 
 
 class HilSite:
