@@ -204,9 +204,12 @@ def map_rows(cfg: SiteConfig) -> list[dict[str, str]]:
     """The simulated PLCs' points, one row each, equipment named as the config names it."""
     from fixedsite.hil.control import unit_names
     from fixedsite.hil.drainage.plc import points
+    from fixedsite.hil.s7_image import siemens
+    from fixedsite.hil.s7_server import field
 
     rows = []
     for h, names in zip(cfg.hil.drainage, unit_names(cfg), strict=True):
+        s7 = cfg.plcs[h.plc].protocol == "s7"    # served from S7 memory (hil/s7_image.py)
         system = cfg.systems[h.system]
         sump = system.equipment[system.control.sump]
         top = sump.volume_curve[-1][0] if isinstance(sump, SumpEq) else 5.0
@@ -223,8 +226,12 @@ def map_rows(cfg: SiteConfig) -> list[dict[str, str]]:
                 tag = f"plcs.{h.plc}.{p.signal}"      # where the config names it
             else:
                 tag = f"{h.system}.{status if p.role == 'plc.0' else who[p.role]}.{p.signal}"
-            rows.append({"system": h.system, "plc": h.plc, "address": p.address,
-                         "modbus": _modbus(p.address), "tag": tag, "type": p.type,
+            address, modbus, dtype = p.address, _modbus(p.address), p.type
+            if s7:
+                address, modbus = siemens(p.address), ""
+                dtype = field(tag, address).type
+            rows.append({"system": h.system, "plc": h.plc, "address": address,
+                         "modbus": modbus, "tag": tag, "type": dtype,
                          "scale": f"{p.scale:g}", "unit": p.unit,
                          "range_min": "" if p.range is None else f"{p.range[0]:g}",
                          "range_max": "" if p.range is None else f"{p.range[1]:g}",
@@ -254,15 +261,18 @@ def _list_tags(cfg: SiteConfig, csv_path: Path | None) -> int:
             print(f"{len(rows)} points written to {csv_path}")
         return 0
     plc = None
+    aw = max([13] + [len(r["address"]) for r in rows])   # S7 notation runs longer
     for r in rows:
         if r["plc"] != plc:
             plc = r["plc"]
             p = cfg.plcs[plc]
+            where = f"S7, rack {p.rack} slot {p.slot}" if p.protocol == "s7" else \
+                f"device {p.device_id}"
             print(f"{'' if plc == rows[0]['plc'] else chr(10)}# {r['system']}: PLC {plc} "
-                  f"({p.host}:{p.port}, device {p.device_id}); value = raw x scale")
-            print(f"{'address':<13} {'tag':<35} {'type':<7} {'scale':>5} {'unit':<5} "
+                  f"({p.host}:{p.port}, {where}); value = raw x scale")
+            print(f"{'address':<{aw}} {'tag':<35} {'type':<7} {'scale':>5} {'unit':<5} "
                   f"{'range':<11} {'R/W':<3} meaning")
         rng = f"{r['range_min']}..{r['range_max']}" if r["range_min"] else ""
-        print(f"{r['address']:<13} {r['tag']:<35} {r['type']:<7} {r['scale']:>5} "
+        print(f"{r['address']:<{aw}} {r['tag']:<35} {r['type']:<7} {r['scale']:>5} "
               f"{r['unit']:<5} {rng:<11} {r['access']:<3} {r['meaning']}")
     return 0
