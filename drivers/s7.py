@@ -12,7 +12,8 @@ What snap7 3.3.0 does not do for us, and is done here:
 
 * **Every call bounded.** ``AsyncClient.connect`` takes no timeout and its receive
   timeout is a fixed 5 s (``set_param(RecvTimeout)`` is stored, never used), so every
-  connect, read and write runs under ``asyncio.wait_for(..., timeout_s)``. A peer that
+  connect, read, write and disconnect runs under ``asyncio.timeout(timeout_s)`` (not
+  ``wait_for``, which costs a task per request on the hot path). A peer that
   accepts TCP and never answers is therefore judged within ``timeout_s``, not 5 s.
 * **The return code of a refused read.** ``read_area`` reports a refused item only as
   text ("... (0x0a)"); the driver sends the request the library builds
@@ -199,8 +200,8 @@ class S7Driver:
         """One connection, from connect to loss; returns why it ended."""
         cfg, link = self.cfg, self.link
         try:
-            await asyncio.wait_for(client.connect(cfg.host, cfg.rack, cfg.slot, cfg.port),
-                                   cfg.timeout_s)
+            async with asyncio.timeout(cfg.timeout_s):
+                await client.connect(cfg.host, cfg.rack, cfg.slot, cfg.port)
         except TimeoutError:
             return say("{reason}: {why}", reason=say("connect failed"),
                        why=say("no reply for {s} s", s=f"{cfg.timeout_s:g}"))
@@ -230,7 +231,8 @@ class S7Driver:
         """Close the socket, bounded: disconnect sends a COTP DR to a peer that may be
         gone or silent."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.disconnect(), self.cfg.timeout_s)
+            async with asyncio.timeout(self.cfg.timeout_s):
+                await client.disconnect()
 
     # --- requests ------------------------------------------------------------------------
     async def _exchange(self, build: Callable[..., bytes], *args: Any) -> dict[str, Any]:
@@ -244,8 +246,9 @@ class S7Driver:
             self.requests += 1
             request = build(client.protocol, *args)
             try:
-                resp: dict[str, Any] = await asyncio.wait_for(client._send_receive(request),
-                                                              self.cfg.timeout_s)
+                # asyncio.timeout, not wait_for: no task per request on the hot path
+                async with asyncio.timeout(self.cfg.timeout_s):
+                    resp: dict[str, Any] = await client._send_receive(request)
             except S7ProtocolError as e:
                 if e.error_code:          # an error in the reply's header: the PLC said no
                     raise PlcError(e.error_code, str(e)) from None

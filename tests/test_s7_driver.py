@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import free_port
+from snap7.datatypes import S7Area
+from snap7.server import Server
+from snap7.type import SrvArea
 
 from fixedsite.clock import ScaledClock
 from fixedsite.drivers.protocol import Mapped
@@ -46,6 +49,7 @@ FIELDS = [
     *[S7Field(f"v{i}", "DB", 20, 2 * i, "INT") for i in range(100)],
     # DB30: 600 bytes, more than one read of a 480-byte PDU carries
     S7Field("first", "DB", 30, 0, "INT"),
+    S7Field("mid", "DB", 30, 300, "INT"),
     S7Field("last", "DB", 30, 598, "INT"),
     # markers
     S7Field("m_flag", "M", 0, 1, "BOOL", 0),
@@ -261,27 +265,36 @@ async def test_writes_are_verified_by_read_back(env: Env) -> None:
     assert d.online
 
 
+class ClampingServer(Server):
+    """snap7's Server as a PLC whose program limits a set-point: an INT written to MW6
+    is stored as at most 100, before the write is acknowledged (so the read-back that
+    follows always sees the clamped value)."""
+
+    def _write_to_memory_area(self, area: S7Area, db_number: int, start: int,
+                              write_data: bytearray) -> bool:
+        if area == S7Area.MK and start == 6 and len(write_data) == 2:
+            value = min(struct.unpack(">h", write_data)[0], 100)
+            write_data = bytearray(struct.pack(">h", value))
+        return bool(super()._write_to_memory_area(area, db_number, start, write_data))
+
+
 async def test_a_write_the_plc_does_not_keep_is_not_verified(env: Env) -> None:
-    """The PLC program overwrites the value right after the write lands (a clamp): the
-    read-back differs and the write is not ok, with the value the PLC holds."""
-    d = env.driver({"m_int": ("MW6", 1)})
-    await env.good("m_int")
-    stop = threading.Event()
-
-    def clamp() -> None:                       # the PLC's scan, as fast as it can go
-        while not stop.is_set():
-            with env.mem.lock:
-                if struct.unpack_from(">h", env.mem.m, 6)[0] > 100:
-                    struct.pack_into(">h", env.mem.m, 6, 100)
-
-    t = threading.Thread(target=clamp, daemon=True)
-    t.start()
+    """The read-back differs from what was written: not ok, with the value the PLC holds."""
+    port = free_port()
+    srv = ClampingServer(log=False)
+    srv.register_area(SrvArea.MK, 0, bytearray(16))
+    srv.start_to("127.0.0.1", port)
     try:
+        d = env.driver({"m_int": ("MW6", 1)}, port=port)
+        await env.good("m_int")
         res = await d.write("t.e.m_int", 500)
+        assert not res.ok and res.value == 100 and "differs" in res.reason
+        assert env.store.value("t.e.m_int") == 100
+        res = await d.write("t.e.m_int", 50)
+        assert res.ok and res.value == 50
+        await d.close()              # a client still connected costs snap7's stop 1 s
     finally:
-        stop.set()
-        await asyncio.to_thread(t.join)
-    assert not res.ok and res.value == 100 and "differs" in res.reason
+        await asyncio.to_thread(srv.stop)
 
 
 async def test_a_bit_write_leaves_the_bits_the_plc_owns(env: Env) -> None:
@@ -445,9 +458,10 @@ class Mute:
     """A TCP relay to the server that can go silent: what a PLC that hangs, or a cable
     cut behind a switch, looks like to the client (the connection stays open)."""
 
-    def __init__(self, port: int, target: int) -> None:
+    def __init__(self, port: int, target: int, pdu: int | None = None) -> None:
         self.port, self.target = port, target
         self.silent = False
+        self.pdu = pdu          # the PDU length the "PLC" negotiates, if not the server's
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
 
@@ -455,6 +469,8 @@ class Mute:
                     upstream: bool) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await r.read(4096):
+                if not upstream and self.pdu is not None and _is_setup_reply(data):
+                    data = data[:-2] + self.pdu.to_bytes(2, "big")
                 if upstream or not self.silent:
                     w.write(data)
                     await w.drain()
@@ -477,6 +493,33 @@ class Mute:
         await self._server.wait_closed()
 
 
+def _is_setup_reply(data: bytes) -> bool:
+    """TPKT (4) + COTP DT (3) + S7 ack-data header (12) + setup-communication parameters
+    (8), the PDU length in the last two bytes."""
+    return len(data) == 27 and data[7] == 0x32 and data[8] == 3 and data[19] == 0xF0
+
+
+async def test_the_read_plan_follows_the_negotiated_pdu(env: Env) -> None:
+    """An S7-1200 negotiates a 240-byte PDU: 222 data bytes per read. Blocks planned for
+    480 are planned again on connect, so each stays one request."""
+    port = free_port()
+    async with Mute(port, env.port, pdu=240):
+        env.mem.set("mid", 12)
+        d = env.driver({"first": ("DB30.DBW0", 1), "mid": ("DB30.DBW300", 1),
+                        "last": ("DB30.DBW598", 1)}, port=port, max_gap=462,
+                       poll_period_s=30.0)
+        assert d.block_count() == 2            # bytes 0..302 fit 462, 598 does not
+        assert await env.good("mid") == 12
+        await env.good("first")
+        await env.good("last")
+        assert d.budget == 222 and d.block_count() == 3
+        r0 = d.requests
+        await d.poll_once()
+        assert d.requests - r0 == 3
+        for d in env.drivers:
+            await d.close()
+
+
 async def test_a_plc_that_goes_silent_is_stale_then_offline(env: Env) -> None:
     """Connected and answering, then silent with the connection open: each read gives up
     after timeout_s, the tags go stale on the watchdog, two time-outs running end the
@@ -492,8 +535,11 @@ async def test_a_plc_that_goes_silent_is_stale_then_offline(env: Env) -> None:
                                        WAIT_S)
         assert tag.quality in (Quality.UNCERTAIN, Quality.BAD)
         assert tag.reason in (STALE, COMM_FAIL)
-        await env.bad("count", COMM_FAIL)
+        # two reads given up after 0.15 s each: the connection is dropped well before
+        # snap7's own 5 s receive time-out would have said anything
+        await env.store.wait_for("t.e.count", lambda t: t.reason == COMM_FAIL, 2.0)
         await env.online(False)
+        assert "no reply" in env.store.value("comm.s7.last_error")
         relay.silent = False
         env.mem.set("count", 6)
         await env.store.wait_for("t.e.count", lambda t: t.quality is Quality.GOOD and
