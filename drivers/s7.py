@@ -450,7 +450,7 @@ def _read_data(resp: dict[str, Any], size: int) -> bytes:
     data = item.get("data", b"")
     if len(data) != size:
         raise MalformedReply(f"asked {size} bytes, got {len(data)}")
-    return bytes(data)
+    return data if data.__class__ is bytes else bytes(data)
 
 
 def _write_ack(resp: dict[str, Any]) -> None:

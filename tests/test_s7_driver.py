@@ -25,9 +25,9 @@ from snap7.type import SrvArea
 
 from fixedsite.clock import ScaledClock
 from fixedsite.drivers.protocol import Mapped
-from fixedsite.drivers.s7 import S7Driver, S7Point, from_config
+from fixedsite.drivers.s7 import S7Driver, S7Point
 from fixedsite.drivers.s7_codec import Scaling, parse_address
-from fixedsite.drivers.s7_config import S7Plc
+from fixedsite.drivers.s7_config import SPEC, S7Plc
 from fixedsite.hil.s7_server import S7Field, S7Memory, S7Server
 from fixedsite.schema import SignalMap
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, TagMeta, TagStore
@@ -570,11 +570,13 @@ async def test_from_config_takes_each_signals_period_and_scaling(env: Env) -> No
     cfg = S7Plc(protocol="s7", port=env.port, poll_period_s=0.05, timeout_s=0.5)
     a = env.store.define("t.e.a", TagMeta())
     b = env.store.define("t.e.b", TagMeta())
-    d = from_config("s7", cfg, env.store, env.clock, [
+    # through the protocol registry's own door ("fixedsite.drivers.s7:from_config")
+    d = SPEC.make_driver("s7", cfg, env.store, env.clock, [
         Mapped(a, parse_address("DB10.DBW6"), SignalMap(address="DB10.DBW6", scale=0.5,
                                                         offset=1.0)),
         Mapped(b, parse_address("M1.0"), SignalMap(address="M1.0", period_s=0.2))],
         stale_after_periods=3.0)
+    assert isinstance(d, S7Driver)
     env.drivers.append(d)
     env.tasks.append(asyncio.create_task(d.run()))
     assert sorted(p.period for p in d.points.values()) == [0.05, 0.2]
