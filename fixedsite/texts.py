@@ -65,8 +65,10 @@ CATALOGUE: dict[str, str] = {
     "connection dropped while waiting for a reply": "等待应答时连接断开",
     "every read refused: PLC exception {code}": "全部读取被拒：PLC 异常码 {code}",
     "every reply malformed: {why}": "全部应答格式错误：{why}",
+    "every read refused: S7 error {code}": "全部读取被拒：S7 错误码 {code}",
     # --- the drivers' write results --------------------------------------------------------
     "PLC refused the write (exception {code})": "PLC 拒绝写入（异常码 {code}）",
+    "PLC refused the write (S7 error {code})": "PLC 拒绝写入（S7 错误码 {code}）",
     "no verified reply: {why}": "无可确认的应答：{why}",
     "read-back {got} differs from the value written {want}":
         "回读值 {got} 与写入值 {want} 不符",
