@@ -111,7 +111,7 @@ def start(groups: list[tuple[list[int], list[int]]], n_values: int, period: floa
         p.start()
         procs.append(p)
         pipes.append(parent)
-    for p, pipe in zip(procs, pipes, strict=True):
+    for pipe in pipes:
         if not pipe.poll(60):
             raise RuntimeError("a PLC server process did not start within 60 s")
         got = pipe.recv()
