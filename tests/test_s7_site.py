@@ -271,6 +271,21 @@ async def test_stop_and_start_serve_the_image_again(
         await c.disconnect()
 
 
+def test_an_image_without_a_register_map_is_served_register_by_register() -> None:
+    srv = S7ImageServer(Img(), "127.0.0.1", free_port())
+    names = {f.name: f.notation for f in srv.fields}
+    assert len(names) == 40 + 80 + 24 + 16
+    assert (names["hr.39"], names["ir.0"], names["coil.23"], names["di.15"]) == \
+        ("DB1.DBW78:WORD", "DB2.DBW0:WORD", "M2.7", "I1.7")
+
+
+def test_a_register_map_reaching_past_the_image_is_refused() -> None:
+    with pytest.raises(ValueError, match="reaches past the image in DB1"):
+        S7ImageServer(Img(), "127.0.0.1", free_port(), [("x", "hr:40")])
+    with pytest.raises(ValueError, match="reaches past the image in M"):
+        S7ImageServer(Img(), "127.0.0.1", free_port(), [("x", "coil:24")])
+
+
 # --- (3) the mixed config ------------------------------------------------------------------
 
 def _signals(doc: dict, system: str) -> Iterator[tuple[str, str]]:  # type: ignore[type-arg]
@@ -421,6 +436,11 @@ async def test_mixed_site_end_to_end_over_modbus_and_s7(tmp_path: Path) -> None:
         assert ctl.sequences[pump].state not in ("fault", "stopped")
         await rig.until(lambda: store.value(f"{pump}.running") is True, 120,
                         f"{pump}.running read over S7")
+        # the controller's heartbeat reaches the PLC over S7 (its watchdog, counting from
+        # the HIL's start, may fire while the controller starts up: then it hands back)
+        assert not unit.plc.fallback and unit.plc.hr[0] != 0
+        assert [(e.pump, e.why) for e in unit.plc.events if e.what == "start"][0] == \
+            (k, "remote")
         c = await connect(s7.port)                            # and a third party agrees
         try:
             m = await call(c.read_area(Area.MK, 0, k, 1))
