@@ -29,6 +29,7 @@ from snap7.util import get_bool, get_dword, get_int, get_real, get_word
 from fixedsite.clock import ScaledClock
 from fixedsite.config import load, parse
 from fixedsite.drivers.s7_codec import parse_address
+from fixedsite.hil import control as inject
 from fixedsite.hil.drainage.plc import register_map
 from fixedsite.hil.modbus_server import ImageServer
 from fixedsite.hil.s7_image import S7ImageServer, image_fields, siemens
@@ -450,7 +451,9 @@ async def test_mixed_site_end_to_end_over_modbus_and_s7(tmp_path: Path) -> None:
 
         # the S7 PLC goes away: its tags go bad, the Modbus room carries on
         main_level = store["drainage.lt1.level"]
-        await s7.stop()
+        # (through the HIL's own link fault, as `fixedsite hil inject link drain2 down`)
+        await rig.site.inject(inject.parse(cfg, "link", "drain2", ["down"]))
+        assert not s7.running
         await store.wait_for(lt1.path, lambda t: t.quality is Quality.BAD, 10)
         assert lt1.reason == COMM_FAIL
         drain2 = [store[p] for p in ctl.drivers["drain2"].points]
@@ -465,7 +468,8 @@ async def test_mixed_site_end_to_end_over_modbus_and_s7(tmp_path: Path) -> None:
         assert store.value("comm.drain1.online") is True
 
         # back: good again, same controller
-        await s7.start()
+        await rig.site.inject(inject.parse(cfg, "link", "drain2", ["up"]))
+        assert s7.running
         await store.wait_for(lt1.path, lambda t: t.quality is Quality.GOOD, 15)
         assert store.value("comm.drain2.online") is True
         await rig.until(lambda: all(t.quality is Quality.GOOD for t in drain2), 60,
