@@ -76,7 +76,7 @@ FAULTS: dict[str, Fault] = {
                           "system's sump from now, for DURATION_S simulated s (default 3600)"),
     "local": Fault("pump", "[on|off]", "the pump's field selector to LOCAL: the PLC ignores "
                    "remote commands (off: back to remote)"),
-    "link": Fault("plc", "down|up", "the PLC's Modbus server stops (connections refused, "
+    "link": Fault("plc", "down|up", "the PLC's server (Modbus or S7) stops (connections refused, "
                   "open ones dropped) or comes back"),
     "heartbeat-deaf": Fault("plc", "[on|off]", "the PLC stops seeing the controller's "
                             "heartbeat while the link stays up"),
