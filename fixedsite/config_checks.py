@@ -35,12 +35,14 @@ def reserved_equipment() -> frozenset[str]:
 
 
 COMM_KINDS = {"online": "bool", "errors": "number", "last_error": "text"}
+# what a PLC's addresses occupy so far: (memory space, unit) -> (address, its key path)
+Used = dict[tuple[str, int], list[tuple[Address, str]]]
 
 
 def cross_check(cfg: SiteConfig) -> Problems:
     problems: Problems = []
     _check_names(cfg, problems)
-    used: dict[str, list[tuple[Address, str]]] = {p: [] for p in cfg.plcs}
+    used: dict[str, Used] = {p: {} for p in cfg.plcs}
     for pname, plc in cfg.plcs.items():
         if plc.heartbeat is not None:
             key = f"plcs.{pname}.heartbeat"
@@ -216,7 +218,7 @@ def _check_alarms(cfg: SiteConfig, problems: Problems) -> None:
 
 
 def _check_equipment(cfg: SiteConfig, sname: str, system: Any,
-                     used: dict[str, list[tuple[Address, str]]], problems: Problems) -> None:
+                     used: dict[str, Used], problems: Problems) -> None:
     for ename, eq in system.equipment.items():
         base = f"systems.{sname}.equipment.{ename}"
         if eq.plc not in cfg.plcs:
@@ -252,7 +254,7 @@ def _check_equipment(cfg: SiteConfig, sname: str, system: Any,
 
 
 def _address(problems: Problems, key: str, text: str,
-             used: list[tuple[Address, str]], writable: bool, plc: Any) -> Address | None:
+             used: Used, writable: bool, plc: Any) -> Address | None:
     proto = spec(plc)
     try:
         addr: Address = proto.parse_address(text)
@@ -262,16 +264,20 @@ def _address(problems: Problems, key: str, text: str,
     if writable and not addr.writable:
         problems.append((key, f"this signal is written by the controller but {text!r} is "
                          f"read-only; {proto.read_only_hint}"))
-    for other, okey in used:
-        if other.space != addr.space:
-            continue
-        overlap = other.start < addr.end and addr.start < other.end
-        a_bit, o_bit = addr.bit is not None, other.bit is not None
-        # a status word and its bits may both be mapped; two bits clash only if the same
-        if overlap and a_bit == o_bit and (not a_bit or other.bit == addr.bit):
-            problems.append((key, f"address {text!r} is already used by {okey}"))
-            break
-    used.append((addr, key))
+    # each unit (register, byte, bit) of a PLC's memory -> the addresses on it: a check
+    # per unit the new address covers, not against every address so far (a site of 100k
+    # signals took 28 s of pairwise comparisons)
+    a_bit = addr.bit is not None
+    clash = next((okey for unit in range(addr.start, addr.end)
+                  for other, okey in used.get((addr.space, unit), ())
+                  # a status word and its bits may both be mapped; two bits clash only
+                  # if they are the same bit
+                  if (other.bit is not None) == a_bit and (not a_bit or other.bit == addr.bit)),
+                 None)
+    if clash is not None:
+        problems.append((key, f"address {text!r} is already used by {clash}"))
+    for unit in range(addr.start, addr.end):
+        used.setdefault((addr.space, unit), []).append((addr, key))
     return addr
 
 
