@@ -23,6 +23,7 @@ import logging
 import sqlite3
 import threading
 from collections import deque
+from functools import lru_cache
 from pathlib import Path
 
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -45,11 +46,17 @@ def line(site: str, tag: Tag) -> str | None:
         v = 1.0 if v else 0.0
     if not isinstance(v, int | float):
         return None
-    system, equipment, signal = tag.path.split(".", 2)
-    sig = _escape(signal)
+    head, sig = _series(site, tag.path)
+    return f"{head} {sig}={float(v)!r},{sig}_q={int(tag.quality)}i {round(tag.ts * 1000)}"
+
+
+@lru_cache(maxsize=1 << 18)
+def _series(site: str, path: str) -> tuple[str, str]:
+    """A tag's measurement and tags, escaped once per path, not per change (at 100k
+    changes a second the split and escapes were half the cost of a line)."""
+    system, equipment, signal = path.split(".", 2)
     return (f"fixedsite,site={_escape(site)},system={_escape(system)},"
-            f"equipment={_escape(equipment)} {sig}={float(v)!r},{sig}_q={int(tag.quality)}i "
-            f"{round(tag.ts * 1000)}")
+            f"equipment={_escape(equipment)}", _escape(signal))
 
 
 class DiskQueue:
