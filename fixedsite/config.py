@@ -313,8 +313,10 @@ def _pydantic_problem(err: Any, raw: dict[str, Any]) -> tuple[str, str] | None:
         got = table.get("kind") if table is not None else None
         what = "missing; this key is required" if got is None else \
             f"unknown system kind {got!r}"
+        failed = "".join(f"; installed but not loadable: {n} ({why})"
+                         for n, why in systems.broken.items())
         return key_path(*loc[:2], "kind"), f"{what}; expected one of: " \
-            f"{', '.join(sorted(kinds)) or '(no system is installed)'}"
+            f"{', '.join(sorted(kinds)) or '(no system is installed)'}{failed}"
     # a signal is "address" or { address = ... }: pydantic answers for both members of
     # the union; keep the one the input meant (a table is a SignalMap), or one plain word
     for i in range(2, len(loc)):

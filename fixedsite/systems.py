@@ -143,6 +143,7 @@ class BuildContext:
 
 
 _registry: dict[str, SystemSpec] = {}
+broken: dict[str, str] = {}        # entry point name -> why it did not load
 _loaded = False
 _listeners: list[Callable[[], None]] = []
 
@@ -153,10 +154,27 @@ def _discover() -> None:
         return
     _loaded = True
     for ep in entry_points(group=GROUP):
-        spec = ep.load()
-        if not isinstance(spec, SystemSpec):
-            raise TypeError(f"entry point {ep.name} = {ep.value} is not a SystemSpec")
+        # a plug-in that cannot load is not dropped in silence: the config's "unknown
+        # system kind" names it and why (``broken``), and the log has the traceback
+        try:
+            spec = ep.load()
+            _check(spec, f"entry point {ep.name} = {ep.value}")
+        except Exception as e:
+            log.exception("system plug-in %s (%s) does not load", ep.name, ep.value)
+            broken[ep.name] = f"{type(e).__name__}: {e}"
+            continue
         _registry.setdefault(spec.kind, spec)
+
+
+def _check(spec: object, where: str) -> None:
+    """A spec the registry can use: a SystemSpec whose config model pydantic can build."""
+    if not isinstance(spec, SystemSpec):
+        raise TypeError(f"{where} is not a SystemSpec")
+    try:
+        spec.config.model_rebuild()
+    except Exception as e:
+        raise TypeError(f"system {spec.kind!r}: its config model "
+                        f"{spec.config.__name__} cannot be built: {e}") from e
 
 
 def registered() -> Mapping[str, SystemSpec]:
@@ -173,6 +191,7 @@ def register(spec: SystemSpec) -> None:
     """Add a system at run time (a test's toy, an integrator's plant); the config schema
     is rebuilt to accept its tables."""
     _discover()
+    _check(spec, f"system {getattr(spec, 'kind', spec)!r}")
     _registry[spec.kind] = spec
     for fn in _listeners:
         fn()
