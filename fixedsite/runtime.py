@@ -183,17 +183,27 @@ class Controller:
         self.scans += 1
 
     async def scan_group(self, group: str) -> None:
-        """One pass of a system's parts in order; a part that raises, or is still running
-        after ``step_timeout_s``, fails alone (its tags go bad, ``controller.scan.ok``
-        says so) and the others go on."""
+        """One pass of a system's parts in order; a part that raises fails alone (its tags
+        go bad, ``controller.scan.ok`` says so) and the others go on. A part still running
+        after ``step_timeout_s`` is reported stuck the same way, but never cancelled: a
+        sequence cut inside a transition would have moved its state without writing its
+        commands (transitions swallows the cancel), so it is waited for, alarmed, while
+        the other systems and the alarms scan on in their own tasks."""
         health = self.scan_health
         for name, step, fed in self._groups[group]:
+            task = asyncio.ensure_future(step())
             try:
-                async with asyncio.timeout(self.step_timeout_s):
-                    await step()
-            except TimeoutError:
-                health.failed(name, TimeoutError(
-                    f"still running after {self.step_timeout_s:g} s: stuck"), fed)
+                done, _ = await asyncio.wait({task}, timeout=self.step_timeout_s)
+                if not done:
+                    health.failed(name, TimeoutError(
+                        f"still running after {self.step_timeout_s:g} s: stuck"), fed)
+                    await asyncio.shield(task)      # our own cancel must not reach it
+                task.result()
+            except asyncio.CancelledError:
+                # the controller stops: what it cut short is adopted at the next start
+                # (a sequence finds its step from the plant), as after a crash
+                task.cancel()
+                raise
             except Exception as e:
                 health.failed(name, e, fed)
             else:

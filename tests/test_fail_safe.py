@@ -18,6 +18,7 @@ from conftest import DEMO_TEXT, Rig, fill_sqlite, free_port
 from fixedsite.clock import ScaledClock
 from fixedsite.config import parse
 from fixedsite.gate import Command
+from fixedsite.hil.drainage.plc import COIL_PUMP, COIL_PUMP_STRIDE
 from fixedsite.historian import Historian
 from fixedsite.runtime import Controller
 from fixedsite.tags import COMM_FAIL, LOGIC_ERROR, Quality, Tag
@@ -330,3 +331,41 @@ async def test_a_stray_cancellation_of_a_task_is_a_failure_not_the_end() -> None
     await asyncio.wait_for(second.wait(), 5)
     assert sup.restarts == 1
     assert await sup.stop() == []
+
+
+async def test_a_part_slower_than_the_step_timeout_is_never_cut_half_way(
+        rig_factory: Callable[..., Rig]) -> None:
+    """A PLC slow to confirm each write makes level control's start outlast the step
+    time-out. It is reported stuck, never cancelled: cancelled, transitions moved the pump
+    to priming without writing prime_cmd (found by review), and the start was recorded as
+    read back."""
+    rig = rig_factory(scale=60.0, initial_level_m="1.6")     # above the first start level
+    await rig.site.start()
+    ctl = Controller(rig.cfg, rig.clock)
+    ctl.step_timeout_s = 0.05
+    router, real_write = ctl.writer, ctl.writer.write
+
+    async def slow(path: str, value: float | bool):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.2)          # the fault injected: each write outlasts the step
+        return await real_write(path, value)
+
+    router.write = slow  # type: ignore[method-assign]
+    rig.ctl = ctl
+    stuck: list[str] = []
+    await ctl.start()
+    try:
+        def primed_as_commanded() -> bool:
+            stuck.append(str(ctl.store.value("controller.scan.failed") or ""))
+            return any(seq.state in ("priming", "starting") and
+                       rig.plc.coils[COIL_PUMP + COIL_PUMP_STRIDE * i]
+                       for i, seq in enumerate(ctl.sequences.values()))
+        await rig.until(primed_as_commanded, 600, "a pump priming with prime_cmd written")
+        assert any("drainage.control: TimeoutError: still running after 0.05 s: stuck" in f
+                   for f in stuck), stuck[-5:]
+        start = next(r for r in ctl.gate.records if r.command.action == "start")
+        assert start.decision.accepted and "read back" in start.decision.reason
+        seq = ctl.sequences[start.command.target]
+        i = list(ctl.sequences).index(seq.path)
+        assert rig.plc.coils[COIL_PUMP + COIL_PUMP_STRIDE * i], "prime_cmd at the PLC"
+    finally:
+        await rig.stop_controller()
