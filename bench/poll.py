@@ -1,34 +1,51 @@
-"""Poll throughput: the fixedsite Modbus driver against a naive poller and the wire limit.
+"""Poll throughput: the fixedsite Modbus and S7 drivers against a naive poller and the
+wire limit.
 
-A HIL site of 10 Modbus TCP servers (a separate process, as PLCs would be) with 200
-tags each (2,000 in all: uint16 and scaled int16 registers, float32 pairs, bits inside
+Modbus: a HIL site of 10 Modbus TCP servers (a separate process, as PLCs would be) with
+200 tags each (2,000 in all: uint16 and scaled int16 registers, float32 pairs, bits inside
 status words, coils); each server changes half its registers every 50 ms (spread over
-the period, ``--change-s``), so the driver decodes real changes. Three pollers run one
-after another in this process against the same servers, each with one connection per
-server, all servers at once; raw and fixedsite alternate for ``--rounds`` rounds:
+the period, ``--change-s``), so the driver decodes real changes.
 
-* naive: one request per tag (bare pymodbus client);
-* raw bulk: the bare pymodbus client reading exactly the driver's coalesced blocks and
+S7: 10 of the HIL's S7 servers (``fixedsite.hil.s7_server``, another process) with 200
+tags each in two DBs and M (BOOL bits, BYTE, INT, WORD, DINT, REAL, some scaled; the map
+is in bench/poll_s7.py); each changes a random half of its values every 50 ms, written
+with the HIL's own packing.
+
+For each site, three pollers run one after another in this process against the same
+servers, each with one connection per server, all servers at once; raw and fixedsite
+alternate for ``--rounds`` rounds:
+
+* naive: one request per tag (the bare pymodbus client; the bare snap7 ``AsyncClient``,
+  ``db_read`` / ``read_area`` of that tag's bytes);
+* raw bulk: the same bare client reading exactly the driver's coalesced blocks and
   decoding nothing: the wire limit for this map;
-* fixedsite: the real driver's poll loop flat out (decode, quality, tag store updates).
+* fixedsite: the real driver flat out (decode, quality, tag store updates): the Modbus
+  driver's own poll loop; ``S7Driver.poll_once`` in a loop, once its ``run()`` connected.
 
-Prints tags per second, CPU seconds per 1,000 tag reads and the ratios; the last line
-is ``RESULT tags_per_s=... vs_raw=... vs_naive=... cpu_s_per_1k=...``.
+Prints tags per second, CPU seconds (of this process: the servers' are not counted) per
+1,000 tag reads and the ratios; fixedsite / raw is the median of each driver round over
+the raw round just before it. The last line is ``RESULT tags_per_s=... vs_raw=...
+vs_naive=... cpu_s_per_1k=... s7_tags_per_s=... s7_vs_raw=... s7_vs_naive=...
+s7_cpu_s_per_1k=...`` (one site's figures only with ``--modbus-only`` / ``--s7-only``).
 
-Run: ``.venv/bin/python bench/poll.py [--seconds 4] [--servers 10]``
+Run: ``.venv/bin/python bench/poll.py [--seconds 2] [--servers 10] [--s7-servers 10]
+[--rounds 7] [--modbus-only | --s7-only] [--profile-s7 FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import multiprocessing as mp
+import pstats
 import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
 
+import poll_s7  # bench/, beside this file
 from pymodbus.client import AsyncModbusTcpClient
 
 from fixedsite.clock import ScaledClock
@@ -122,7 +139,9 @@ async def _clients(ports: list[int]) -> list[AsyncModbusTcpClient]:
     return clients
 
 
-async def run(seconds: float, n_servers: int, rounds: int, change_s: float) -> None:
+async def run(seconds: float, n_servers: int, rounds: int, change_s: float
+              ) -> dict[str, float]:
+    """The Modbus site."""
     ports = _free_ports(n_servers)
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
@@ -193,8 +212,14 @@ async def run(seconds: float, n_servers: int, rounds: int, change_s: float) -> N
         stop.set()
         proc.join(10)
 
-    print(f"{n_servers} servers x {len(tags)} tags = {n_tags} tags; {len(blocks)} coalesced "
-          f"reads per server per cycle (vs {len(addrs)} naive); {seconds:g} s a round")
+    print(f"Modbus: {n_servers} servers x {len(tags)} tags = {n_tags} tags; {len(blocks)} "
+          f"coalesced reads per server per cycle (vs {len(addrs)} naive); {seconds:g} s a "
+          "round")
+    return _summary(results)
+
+
+def _summary(results: dict[str, list[tuple[float, float, int]]]) -> dict[str, float]:
+    """Print the pollers' table and ratios; the figures of the RESULT line."""
     print(f"{'poller':<10} {'tags/s':>10} {'CPU s/1k tags':>14}  per round (tags/s)")
     rate, cpu_1k = {}, {}
     for name, runs in results.items():
@@ -210,22 +235,90 @@ async def run(seconds: float, n_servers: int, rounds: int, change_s: float) -> N
     vs_raw = pairs[mid] if len(pairs) % 2 else (pairs[mid - 1] + pairs[mid]) / 2
     print("fixedsite / raw, paired rounds: " + " ".join(f"{p:.2f}" for p in pairs))
     vs_naive = rate["fixedsite"] / rate["naive"]
+    # the driver's own cost, which the host's noise moves far less than the rates above
+    print(f"CPU per tag read, raw / fixedsite = {cpu_1k['raw'] / cpu_1k['fixedsite']:.2f}")
     print(f"fixedsite / raw bulk = {vs_raw:.2f} (median; target >= 0.90); fixedsite / naive = "
           f"{vs_naive:.1f} (target >= 20)")
-    print(f"RESULT tags_per_s={rate['fixedsite']:.0f} vs_raw={vs_raw:.2f} "
-          f"vs_naive={vs_naive:.1f} cpu_s_per_1k={cpu_1k['fixedsite']:.5f}")
+    return {"tags_per_s": rate["fixedsite"], "vs_raw": vs_raw, "vs_naive": vs_naive,
+            "cpu_s_per_1k": cpu_1k["fixedsite"]}
+
+
+async def run_s7(seconds: float, n_servers: int, rounds: int, change_s: float,
+                 profile: str | None = None) -> dict[str, float]:
+    """The S7 site (bench/poll_s7.py): the same three pollers, the same alternation."""
+    ports = _free_ports(n_servers)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=poll_s7.serve, args=(ports, child, stop, change_s),
+                       daemon=True)
+    proc.start()
+    if not parent.poll(30):
+        raise RuntimeError("the S7 server process did not start within 30 s")
+    if (got := parent.recv()) is not True:
+        raise RuntimeError(f"the S7 server process failed: {got}")
+    n_map = len(poll_s7.tag_map())
+    naive, bulk = poll_s7.naive_requests(), poll_s7.bulk_requests()
+    results: dict[str, list[tuple[float, float, int]]] = {"naive": [], "raw": [],
+                                                          "fixedsite": []}
+
+    async def bare(reqs: list[poll_s7.Request]) -> tuple[float, float, int]:
+        clients = await poll_s7.connect(ports)
+        try:
+            return await _timed(seconds, [poll_s7.reader(c, reqs, n_map) for c in clients])
+        finally:
+            await poll_s7.disconnect(clients)
+
+    prof = cProfile.Profile() if profile else None
+    try:
+        results["naive"].append(await bare(naive))
+        for _ in range(rounds):            # alternate, so drift favours neither
+            results["raw"].append(await bare(bulk))
+            if prof:
+                prof.enable()
+            results["fixedsite"].append(await poll_s7.driver_round(ports, seconds))
+            if prof:
+                prof.disable()
+    finally:
+        stop.set()
+        proc.join(10)
+    if prof and profile:
+        prof.dump_stats(profile)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    print(f"S7: {n_servers} servers x {n_map} tags = {n_map * n_servers} tags; {len(bulk)} "
+          f"coalesced reads per server per cycle (vs {len(naive)} naive); {seconds:g} s a "
+          "round")
+    return _summary(results)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--servers", type=int, default=10)
+    ap.add_argument("--s7-servers", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--change-s", type=float, default=0.05,
-                    help="the servers change half their registers this often (0: never)")
+                    help="the servers change half their values this often (0: never)")
+    only = ap.add_mutually_exclusive_group()
+    only.add_argument("--modbus-only", action="store_true")
+    only.add_argument("--s7-only", action="store_true")
+    ap.add_argument("--profile-s7", metavar="FILE",
+                    help="cProfile the S7 driver rounds: top functions printed, stats "
+                         "saved to FILE")
     args = ap.parse_args()
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-    asyncio.run(run(args.seconds, args.servers, args.rounds, args.change_s))
+    out: list[str] = []
+    if not args.s7_only:
+        mb = asyncio.run(run(args.seconds, args.servers, args.rounds, args.change_s))
+        out.append(f"tags_per_s={mb['tags_per_s']:.0f} vs_raw={mb['vs_raw']:.2f} "
+                   f"vs_naive={mb['vs_naive']:.1f} cpu_s_per_1k={mb['cpu_s_per_1k']:.5f}")
+    if not args.modbus_only:
+        s7 = asyncio.run(run_s7(args.seconds, args.s7_servers, args.rounds, args.change_s,
+                                args.profile_s7))
+        out.append(f"s7_tags_per_s={s7['tags_per_s']:.0f} s7_vs_raw={s7['vs_raw']:.2f} "
+                   f"s7_vs_naive={s7['vs_naive']:.1f} "
+                   f"s7_cpu_s_per_1k={s7['cpu_s_per_1k']:.5f}")
+    print("RESULT " + " ".join(out))
 
 
 if __name__ == "__main__":
