@@ -59,8 +59,9 @@ MAX_OFFSET = 65535   # a classic (non-optimised) DB and the M/I/Q areas hold at 
 _EXPECTED = ("expected DB<n>.DBX<byte>.<bit>, DB<n>.DBB|DBW|DBD<byte>, "
              "M|I|Q<byte>.<bit> or MB|MW|MD<byte> (likewise I, Q), with an optional "
              ":TYPE, e.g. 'DB10.DBX4.3', 'DB10.DBW6:WORD', 'MD40:REAL', 'I0.3'")
-_DB_RE = re.compile(r"^DB(\d+)\.DB([XBWD])(\d+)(?:\.(\d+))?(?::([A-Z]+))?$")
-_MIQ_RE = re.compile(r"^([MIQ])([XBWD]?)(\d+)(?:\.(\d+))?(?::([A-Z]+))?$")
+# ASCII digits only: \d alone also takes '١' (Arabic-Indic one) as a DB number
+_DB_RE = re.compile(r"^DB(\d+)\.DB([XBWD])(\d+)(?:\.(\d+))?(?::([A-Z]+))?$", re.ASCII)
+_MIQ_RE = re.compile(r"^([MIQ])([XBWD]?)(\d+)(?:\.(\d+))?(?::([A-Z]+))?$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

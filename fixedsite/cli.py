@@ -381,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the month to report (default: this month)")
     r.add_argument("--csv", action="store_true", help="CSV instead of a text table")
     for spec in systems.registered().values():      # a system's own verbs (plan, ...)
-        if spec.cli is not None:
-            spec.load(spec.cli)(sub)
+        add = systems.optional(spec, spec.cli, "command-line verbs")
+        if add is not None:
+            add(sub)
     k = command(sub, "console", "the operator console, an OPC UA client of a controller")
     k.add_argument("--url", default="opc.tcp://127.0.0.1:48400/fixedsite/",
                    help="the controller's OPC UA endpoint")

@@ -248,13 +248,14 @@ def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:
 # has changed (a test or an integrator may register a system at run time).
 SystemConfig: Any = Model
 HilConfig: Any = Model
-_built_for: tuple[str, ...] | None = None
+_built_for: tuple[object, ...] | None = None
 
 
 def _schema() -> None:
     global SystemConfig, HilConfig, _built_for
     specs = systems.registered()
-    if _built_for == tuple(specs):
+    key = tuple((k, id(v)) for k, v in specs.items())  # a kind re-registered: rebuild
+    if _built_for == key:
         return
     models = tuple(s.config for s in specs.values())
     if not models:
@@ -270,7 +271,7 @@ def _schema() -> None:
     fields["systems"].annotation = dict[str, SystemConfig]  # type: ignore[valid-type]
     fields["hil"].annotation = HilConfig
     SiteConfig.model_rebuild(force=True)
-    _built_for = tuple(specs)
+    _built_for = key
 
 
 class _NoSystem(Model):
@@ -343,7 +344,8 @@ def _pydantic_problem(err: Any, raw: dict[str, Any]) -> tuple[str, str] | None:
             f"{', '.join(sorted(PROTOCOLS))}"
     if kind == "union_tag_invalid":
         table = _raw_system(raw, loc[1]) if loc[:1] == ["systems"] else None
-        spec = kinds.get(table.get("kind")) if table is not None else None
+        got_kind = table.get("kind") if table is not None else None
+        spec = kinds.get(got_kind) if isinstance(got_kind, str) else None
         known = sorted(spec.equipment if spec is not None else types)
         return key, f"unknown equipment type {err['input'].get('type')!r}; expected one " \
                     f"of: {', '.join(known)}"

@@ -239,7 +239,8 @@ def _check_equipment(cfg: SiteConfig, sname: str, system: Any,
                             writable=defs[sig].writable, plc=plc)
             for sub, msg in spec(plc).signal_problems(m):
                 problems.append((f"{key}.{sub}", msg))
-            if addr is not None and defs[sig].kind == "number" and addr.dtype == "bool":
+            if addr is not None and defs[sig].kind == "number" and \
+                    addr.dtype.casefold() == "bool":           # Modbus "bool", S7 "BOOL"
                 problems.append((akey, f"{sig} is a number but {m.address!r} is a single "
                                  "bit; expected a word or register address"))
             if m.range is not None and m.range[0] >= m.range[1]:

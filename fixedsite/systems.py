@@ -175,6 +175,25 @@ def _check(spec: object, where: str) -> None:
     except Exception as e:
         raise TypeError(f"system {spec.kind!r}: its config model "
                         f"{spec.config.__name__} cannot be built: {e}") from e
+    from fixedsite.users import ROLES  # a typo would make every such command an error
+
+    bad = sorted({c.role for cmds in spec.commands.values() for c in cmds} - set(ROLES))
+    if bad:
+        raise TypeError(f"system {spec.kind!r}: commands need roles {bad} that do not "
+                        f"exist; roles are {', '.join(ROLES)}")
+
+
+def optional(spec: SystemSpec, ref: str | None, what: str) -> Any:
+    """A part of a plug-in that only one verb or screen needs (its CLI verbs, its console
+    view, its status lines): loaded on its own, so that one that does not load costs only
+    itself, logged, and not every other verb, screen or system."""
+    if ref is None:
+        return None
+    try:
+        return spec.load(ref)
+    except Exception:
+        log.exception("system %s: its %s (%s) does not load; left out", spec.kind, what, ref)
+        return None
 
 
 def registered() -> Mapping[str, SystemSpec]:

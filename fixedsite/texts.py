@@ -89,27 +89,32 @@ CATALOGUE: dict[str, str] = {
 _FIELDS = string.Formatter()
 # placeholders that hold ids (a user called "admin" is not the word admin): never translated;
 # a system adds its own (SystemSpec.text_ids: "pump", ...)
-IDS = {"user", "alarm", "signal", "path", "target", "plc"}
+CORE_IDS = frozenset({"user", "alarm", "signal", "path", "target", "plc"})
+IDS: set[str] = set(CORE_IDS)
 # placeholders that are one word (ids and numbers)
 NUMBERS = {"n", "code", "limit", "level", "ll", "flow", "min", "m3", "sp", "rate", "hhmm",
            "value"}
 _merged: dict[str, str] = {}
-_merged_for: tuple[str, ...] | None = None
+_merged_for: tuple[object, ...] | None = None
 
 
 def catalogue() -> dict[str, str]:
-    """Every template this installation knows: the core's and every registered system's."""
+    """Every template this installation knows: the core's and every registered system's;
+    merged again when a system is added, removed or replaced."""
     global _merged_for
     from fixedsite import systems  # the registry may change (a test registers one)
 
     specs = systems.registered()
-    if _merged_for != tuple(specs):
+    key = tuple((k, id(v)) for k, v in specs.items())
+    if _merged_for != key:
         _merged.clear()
         _merged.update(CATALOGUE)
+        IDS.clear()
+        IDS.update(CORE_IDS)
         for spec in specs.values():
             _merged.update(spec.texts)
             IDS.update(spec.text_ids)
-        _merged_for = tuple(specs)
+        _merged_for = key
         _patterns.cache_clear()
     return _merged
 

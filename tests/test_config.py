@@ -401,3 +401,26 @@ def test_an_s7_heartbeat_must_be_a_word_the_controller_may_write() -> None:
         parse(tomllib.loads(text), "s7.toml")
     problems = dict(info.value.problems)
     assert "expected a word in a DB or M" in problems["plcs.drain1.heartbeat"]
+
+
+def test_an_s7_number_signal_on_a_single_bit_is_refused() -> None:
+    """A level read from one bit reads 0 or 1 m, Good (review: the check knew only the
+    Modbus spelling 'bool')."""
+    text = _on_s7(DEMO_TEXT).replace(
+        'level = { address = "ir:0:float32", unit = "m", range = [0, 5] }',
+        'level = { address = "DB2.DBX0.0", unit = "m", range = [0, 5] }', 1)
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "s7.toml")
+    problems = dict(info.value.problems)
+    assert "is a number but 'DB2.DBX0.0' is a single bit" in \
+        problems["systems.drainage.equipment.lt1.signals.level.address"]
+
+
+@pytest.mark.parametrize("kind", ['["drainage"]', "{ a = 1 }", "5"])
+def test_a_kind_that_is_not_a_word_is_a_clear_error_with_other_mistakes(kind: str) -> None:
+    text = DEMO_TEXT.replace('kind = "drainage"', f"kind = {kind}", 1).replace(
+        'type = "level_sensor"', 'type = "bogus"', 1)
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "site.toml")
+    keys = [k for k, _ in info.value.problems]
+    assert "systems.drainage.kind" in keys, info.value.problems

@@ -154,3 +154,39 @@ def test_a_plug_in_that_does_not_load_is_named_by_the_config_error(
     (key, msg), = info.value.problems
     assert key == "systems.fan1.kind"
     assert "installed but not loadable: ventilation (ImportError: No module named" in msg
+
+
+def test_a_kind_registered_again_is_parsed_by_its_new_model(toy_registered: None) -> None:
+    """The schema was cached by the set of kinds: a spec replaced under the same kind kept
+    the old model (review)."""
+    text = demo_text(free_port()) + '\n[systems.toy]\nkind = "toy"\n'
+    assert type(parse(tomllib.loads(text), "t.toml").systems["toy"]) is ToySystem
+    v2 = create_model("ToyV2", __base__=ToySystem, speed=(float, ...))
+    systems.register(SystemSpec(kind="toy", config=v2, equipment={}, build=TOY.build))
+    with pytest.raises(ConfigError) as info:
+        parse(tomllib.loads(text), "t.toml")
+    assert ("systems.toy.speed", "missing; this key is required") in info.value.problems
+
+
+def test_a_command_needing_a_role_that_does_not_exist_is_refused_at_register() -> None:
+    from fixedsite.systems import CommandSpec
+    spec = SystemSpec(kind="typo", config=ToySystem, equipment={}, build=TOY.build,
+                      commands={"widget": (CommandSpec("Go", "go", "operater", "go"),)})
+    with pytest.raises(TypeError, match=r"roles \['operater'\] that do not exist"):
+        systems.register(spec)
+    assert "typo" not in systems.registered()
+
+
+def test_a_plug_ins_optional_parts_that_do_not_load_cost_only_themselves(
+        toy_registered: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """A system whose CLI verbs, console view or status lines cannot be imported: every
+    other verb still works (it stopped check-config of a site without that system)."""
+    from fixedsite.cli import main
+    from fixedsite.config import DEMO_CONFIG
+    from fixedsite.console.screens import screens
+    systems.register(SystemSpec(kind="toy", config=ToySystem, equipment={},
+                                build=TOY.build, cli="no_such_module:add",
+                                console="no_such_module:SCREEN"))
+    assert main(["check-config", str(DEMO_CONFIG)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert [s.view for s in screens()] == ["drainage"]

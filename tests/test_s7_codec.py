@@ -213,3 +213,10 @@ def test_scaling_applies_to_every_numeric_type_and_never_to_bits() -> None:
     assert decode(struct.pack(">f", 1.5), 0, parse_address("MD0:REAL"), s) == 4.0
     assert decode(b"\xff", 0, parse_address("M0.0"), s) is True
     assert encode(True, parse_address("M0.0"), s) == b"\x01"
+
+
+@pytest.mark.parametrize("text", ["DB١.DBW0", "MW٢٠", "DB1.DBX٤.3"])
+def test_only_ascii_digits_make_an_address(text: str) -> None:
+    """A digit from another script is no DB number or offset a PLC programmer wrote."""
+    with pytest.raises(ValueError, match="not an S7 address|expected"):
+        parse_address(text)

@@ -38,8 +38,8 @@ def screens() -> list[ScreenSpec]:
     """Every installed system's screen, its words added to the console's."""
     out = []
     for spec in systems.registered().values():
-        if spec.console is not None:
-            screen: ScreenSpec = spec.load(spec.console)  # type: ignore[assignment]
+        screen = systems.optional(spec, spec.console, "console view")
+        if isinstance(screen, ScreenSpec):
             for key, words in screen.words.items():
                 TEXT.setdefault(key, words)
             out.append(screen)
