@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,6 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import DecodePDU, ModbusPDU
 
 from fixedsite.clock import Clock
-from fixedsite.drivers.link import Link, Source
 from fixedsite.drivers.modbus_codec import (
     READ_FUNCTIONS,
     Address,
@@ -44,6 +42,7 @@ from fixedsite.drivers.modbus_codec import (
 )
 from fixedsite.drivers.modbus_config import ModbusPlc
 from fixedsite.drivers.modbus_plan import Block, plan_reads
+from fixedsite.drivers.polling import MIN_POLL_REAL_S, Group, PollingDriver
 from fixedsite.drivers.protocol import Mapped
 from fixedsite.io import WriteResult
 from fixedsite.tags import COMM_FAIL, MALFORMED, STALE, Quality, Tag, TagStore
@@ -51,7 +50,6 @@ from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
-MIN_POLL_REAL_S = 0.01       # never poll one group more often than this, whatever the scale
 TIMEOUTS_BEFORE_LOSS = 2     # consecutive request time-outs that mean the link is gone
 ILLEGAL_ADDRESS = 2
 _READ = {"hr": "read_holding_registers", "ir": "read_input_registers",
@@ -132,66 +130,21 @@ class MalformedReply(Exception):
     """A reply came, but it is not a well-formed answer to the request sent."""
 
 
-class _Group:
-    def __init__(self, period: float, blocks: list[Block[Point]]) -> None:
-        self.period = period
-        self.blocks = blocks
-        self.last: dict[int, Sequence[int] | Sequence[bool]] = {}
-        self.fresh: dict[int, Source] = {}
-
-
-class ModbusDriver:
+class ModbusDriver(PollingDriver[Block[Point]]):
     def __init__(self, name: str, cfg: ModbusPlc, store: TagStore, clock: Clock,
                  points: list[Point], stale_after_periods: float = 3.0,
                  min_poll_s: float = MIN_POLL_REAL_S) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.store = store
-        self.clock = clock
-        self.points = {p.tag.path: p for p in points}
-        self.min_poll_s = min_poll_s
-        by_period: dict[float, list[tuple[Point, Address]]] = {}
-        for p in points:
-            by_period.setdefault(p.period, []).append((p, p.addr))
-        self.groups = [_Group(per, plan_reads(((pt, a) for pt, a in items), cfg.max_gap))
-                       for per, items in sorted(by_period.items())]
-        self.heartbeat = parse_address(cfg.heartbeat) if cfg.heartbeat else None
-        self.link = Link(name, store, clock, (p.tag for p in points), cfg.backoff_max_s,
-                         stale_after_periods, on_offline=self._forget_all)
+        super().__init__(name, cfg, store, clock, points, stale_after_periods, min_poll_s)
         for g in self.groups:
-            for block in g.blocks:
-                self._watch(g, block)
+            self.set_blocks(g, plan_reads(g.items, cfg.max_gap))
+        self.heartbeat = parse_address(cfg.heartbeat) if cfg.heartbeat else None
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
         self._hb = 0
-        self.requests = 0
-        self.tag_reads = 0
-        self.online_tag = self.link.online_tag
-        self.errors_tag = self.link.errors_tag
-        self.error_tag = self.link.error_tag
 
-    def _watch(self, g: _Group, block: Block[Point]) -> None:
-        key = id(block)
-        g.fresh[key] = self.link.source([pt.tag for _, _, pt in block.items], g.period,
-                                        lambda: g.last.pop(key, None))
-
-    def _forget_all(self) -> None:
-        for g in self.groups:
-            g.last.clear()
-
-    @property
-    def online(self) -> bool:
-        return self.link.up
-
-    def block_count(self) -> int:
-        return sum(len(g.blocks) for g in self.groups)
-
-    def mark_offline(self, reason: str) -> None:
-        """Every tag of this PLC bad (``comm_fail``), online False, ``reason`` as the last
-        error: for the link's loss, and for whoever supervises the driver's task when that
-        task has died, so the tags it fed go bad instead of freezing at their last value."""
-        self.link.mark_offline(reason)
+    def where(self, block: Block[Point]) -> str:
+        return f"{block.table}:{block.start}+{block.count}"
 
     # --- connection ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -270,25 +223,7 @@ class ModbusDriver:
         return data
 
     # --- polling -----------------------------------------------------------------------------
-    async def _poll(self, g: _Group) -> None:
-        nxt = self.clock.now()
-        while True:
-            await self.poll_group(g)
-            nxt += g.period
-            now = self.clock.now()
-            if nxt < now - g.period:            # overran by a whole period: resynchronise
-                nxt = now
-            delay = max((nxt - now) / self.clock.scale, self.min_poll_s)
-            if delay > 0:        # (a benchmark polls flat out: the reads yield anyway)
-                await asyncio.sleep(delay)
-
-    async def poll_once(self) -> None:
-        """Read every block of every group once (the benchmark's unit of work)."""
-        for g in self.groups:
-            await self.poll_group(g)
-
-    async def poll_group(self, g: _Group) -> None:
-        link = self.link
+    async def poll_group(self, g: Group[Block[Point]]) -> None:
         for block in list(g.blocks):
             try:
                 # _read inlined: one coroutine layer less on the hottest path
@@ -297,47 +232,21 @@ class ModbusDriver:
                                block.table, block.start, block.count)
             except PlcError as e:
                 if e.code == ILLEGAL_ADDRESS and len(block.parts) > 1:
-                    self._split(g, block)
+                    self.split(g, block, "has holes the PLC refuses")
                     continue
-                self._bad_block(g, block, f"plc_exception_{e.code}",
-                                why=say("every read refused: PLC exception {code}", code=e.code))
+                self.bad_block(g, block, f"plc_exception_{e.code}",
+                               why=say("every read refused: PLC exception {code}", code=e.code))
                 continue
             except ModbusIOException:               # one time-out: the watchdog judges
-                self._bad_block(g, block, STALE, f"no reply within {self.cfg.timeout_s:g} s")
+                self.bad_block(g, block, STALE, f"no reply within {self.cfg.timeout_s:g} s")
                 continue
             except (MalformedReply, ModbusException, ValueError) as e:
-                self._bad_block(g, block, MALFORMED, str(e),
-                                why=say("every reply malformed: {why}", why=e))
+                self.bad_block(g, block, MALFORMED, str(e),
+                               why=say("every reply malformed: {why}", why=e))
                 continue
-            now = self.clock.now()
-            g.fresh[id(block)].last_ok = now
-            if link.up:
-                link.last_good = now
-            else:
-                link.answered(now)
-            self._apply(g, block, data, now)
-            self.tag_reads += len(block.items)
+            self._apply(g, block, data, self.delivered(g, block))
 
-    def _split(self, g: _Group, block: Block[Point]) -> None:
-        log.warning("%s: %s:%d+%d has holes the PLC refuses; reading its %d parts apart",
-                    self.name, block.table, block.start, block.count, len(block.parts))
-        i = g.blocks.index(block)
-        parts = block.split()
-        g.blocks[i:i + 1] = parts
-        self.link.drop(g.fresh.pop(id(block)))
-        g.last.pop(id(block), None)
-        for part in parts:
-            self._watch(g, part)
-
-    def _bad_block(self, g: _Group, block: Block[Point], reason: str,
-                   detail: str = "", why: str = "") -> None:
-        self.link.failed(f"{block.table}:{block.start}+{block.count}: {detail or reason}",
-                         why)
-        if reason != STALE:
-            self.store.mark((pt.tag for _, _, pt in block.items), Quality.BAD, reason)
-            g.last.pop(id(block), None)
-
-    def _apply(self, g: _Group, block: Block[Point], data: list[int] | list[bool],
+    def _apply(self, g: Group[Block[Point]], block: Block[Point], data: list[int] | list[bool],
                now: float) -> None:
         key = id(block)
         prev = g.last.get(key)

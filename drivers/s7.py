@@ -50,7 +50,7 @@ from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutEr
 from snap7.s7protocol import S7Protocol
 
 from fixedsite.clock import Clock
-from fixedsite.drivers.link import Link, Source
+from fixedsite.drivers.polling import MIN_POLL_REAL_S, Group, PollingDriver
 from fixedsite.drivers.protocol import Mapped
 from fixedsite.drivers.s7_codec import Decoder, S7Address, Scaling, decoder, encode, parse_address
 from fixedsite.drivers.s7_config import S7Plc
@@ -63,7 +63,6 @@ __all__ = ["CommLost", "MalformedReply", "PlcError", "S7Driver", "S7Point", "fro
 
 log = logging.getLogger(__name__)
 
-MIN_POLL_REAL_S = 0.01       # never poll one group more often than this, whatever the scale
 TIMEOUTS_BEFORE_LOSS = 2     # consecutive request time-outs that mean the link is gone
 OK = 0xFF                    # an item's return code: success
 OUT_OF_RANGE = 0x05          # an item's return code: address out of range
@@ -111,77 +110,27 @@ class TimedOut(Exception):
     watchdog and by ``TIMEOUTS_BEFORE_LOSS``, not by this one."""
 
 
-class _Group:
-    def __init__(self, period: float, items: list[tuple[S7Point, S7Address]]) -> None:
-        self.period = period
-        self.items = items
-        self.blocks: list[S7Block[S7Point]] = []
-        self.last: dict[int, bytes] = {}
-        self.fresh: dict[int, Source] = {}
-
-
-class S7Driver:
+class S7Driver(PollingDriver[S7Block[S7Point]]):
     def __init__(self, name: str, cfg: S7Plc, store: TagStore, clock: Clock,
                  points: list[S7Point], stale_after_periods: float = 3.0,
                  min_poll_s: float = MIN_POLL_REAL_S) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.store = store
-        self.clock = clock
-        self.points = {p.tag.path: p for p in points}
-        self.min_poll_s = min_poll_s
-        by_period: dict[float, list[tuple[S7Point, S7Address]]] = {}
-        for p in points:
-            by_period.setdefault(p.period, []).append((p, p.addr))
-        self.groups = [_Group(per, items) for per, items in sorted(by_period.items())]
+        super().__init__(name, cfg, store, clock, points, stale_after_periods, min_poll_s)
         self.heartbeat = parse_address(cfg.heartbeat) if cfg.heartbeat else None
-        self.link = Link(name, store, clock, (p.tag for p in points), cfg.backoff_max_s,
-                         stale_after_periods, on_offline=self._forget_all)
         self.budget = 0
         self._plan(MAX_READ_BYTES)
         self._client: AsyncClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
         self._hb = 0
-        self.requests = 0
-        self.tag_reads = 0
-        self.online_tag = self.link.online_tag
-        self.errors_tag = self.link.errors_tag
-        self.error_tag = self.link.error_tag
+
+    def where(self, block: S7Block[S7Point]) -> str:
+        return f"{_where(block)}+{block.size}"
 
     def _plan(self, budget: int) -> None:
         """(Re)plan every group's blocks for ``budget`` data bytes per read."""
         self.budget = budget
         for g in self.groups:
-            for src in g.fresh.values():
-                self.link.drop(src)
-            g.fresh.clear()
-            g.last.clear()
-            g.blocks = plan_reads(g.items, self.cfg.max_gap, budget)
-            for block in g.blocks:
-                self._watch(g, block)
-
-    def _watch(self, g: _Group, block: S7Block[S7Point]) -> None:
-        key = id(block)
-        g.fresh[key] = self.link.source([pt.tag for _, _, pt in block.items], g.period,
-                                        lambda: g.last.pop(key, None))
-
-    def _forget_all(self) -> None:
-        for g in self.groups:
-            g.last.clear()
-
-    @property
-    def online(self) -> bool:
-        return self.link.up
-
-    def block_count(self) -> int:
-        return sum(len(g.blocks) for g in self.groups)
-
-    def mark_offline(self, reason: str) -> None:
-        """Every tag of this PLC bad (``comm_fail``), online False, ``reason`` as the last
-        error: for the link's loss, and for whoever supervises the driver's task when that
-        task has died, so the tags it fed go bad instead of freezing at their last value."""
-        self.link.mark_offline(reason)
+            self.set_blocks(g, plan_reads(g.items, self.cfg.max_gap, budget))
 
     # --- connection ---------------------------------------------------------------------
     async def run(self) -> None:
@@ -282,71 +231,29 @@ class S7Driver:
         _write_ack(await self._exchange(S7Protocol.build_write_request, *args))
 
     # --- polling -----------------------------------------------------------------------------
-    async def _poll(self, g: _Group) -> None:
-        nxt = self.clock.now()
-        while True:
-            await self.poll_group(g)
-            nxt += g.period
-            now = self.clock.now()
-            if nxt < now - g.period:            # overran by a whole period: resynchronise
-                nxt = now
-            delay = max((nxt - now) / self.clock.scale, self.min_poll_s)
-            if delay > 0:        # (a benchmark polls flat out: the reads yield anyway)
-                await asyncio.sleep(delay)
-
-    async def poll_once(self) -> None:
-        """Read every block of every group once (the benchmark's unit of work)."""
-        for g in self.groups:
-            await self.poll_group(g)
-
-    async def poll_group(self, g: _Group) -> None:
-        link = self.link
+    async def poll_group(self, g: Group[S7Block[S7Point]]) -> None:
         for block in list(g.blocks):
             try:
                 data = await self._read(block.area_code, block.db, block.start, block.size)
             except PlcError as e:
                 if e.code == OUT_OF_RANGE and len(block.parts) > 1:
-                    self._split(g, block)
+                    self.split(g, block, "runs past what the PLC holds")
                     continue
-                self._bad_block(g, block, e.reason, str(e),
-                                why=say("every read refused: S7 error {code}",
-                                        code=f"0x{e.code:02x}"))
+                self.bad_block(g, block, e.reason, str(e),
+                               why=say("every read refused: S7 error {code}",
+                                       code=f"0x{e.code:02x}"))
                 continue
             except TimedOut as e:               # one time-out: the watchdog judges
-                self._bad_block(g, block, STALE, str(e))
+                self.bad_block(g, block, STALE, str(e))
                 continue
             except MalformedReply as e:
-                self._bad_block(g, block, MALFORMED, str(e),
-                                why=say("every reply malformed: {why}", why=e))
+                self.bad_block(g, block, MALFORMED, str(e),
+                               why=say("every reply malformed: {why}", why=e))
                 continue
-            now = self.clock.now()
-            g.fresh[id(block)].last_ok = now
-            if link.up:
-                link.last_good = now
-            else:
-                link.answered(now)
-            self._apply(g, block, data, now)
-            self.tag_reads += len(block.items)
+            self._apply(g, block, data, self.delivered(g, block))
 
-    def _split(self, g: _Group, block: S7Block[S7Point]) -> None:
-        log.warning("%s: %s+%d runs past what the PLC holds; reading its %d parts apart",
-                    self.name, _where(block), block.size, len(block.parts))
-        i = g.blocks.index(block)
-        parts = block.split()
-        g.blocks[i:i + 1] = parts
-        self.link.drop(g.fresh.pop(id(block)))
-        g.last.pop(id(block), None)
-        for part in parts:
-            self._watch(g, part)
-
-    def _bad_block(self, g: _Group, block: S7Block[S7Point], reason: str,
-                   detail: str = "", why: str = "") -> None:
-        self.link.failed(f"{_where(block)}+{block.size}: {detail or reason}", why)
-        if reason != STALE:
-            self.store.mark((pt.tag for _, _, pt in block.items), Quality.BAD, reason)
-            g.last.pop(id(block), None)
-
-    def _apply(self, g: _Group, block: S7Block[S7Point], data: bytes, now: float) -> None:
+    def _apply(self, g: Group[S7Block[S7Point]], block: S7Block[S7Point], data: bytes,
+               now: float) -> None:
         key = id(block)
         prev = g.last.get(key)
         if prev == data:

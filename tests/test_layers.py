@@ -149,17 +149,17 @@ def test_a_contract_against_real_imports_is_broken(tree: Path, tmp_path: Path) -
         "[importlinter]\nroot_package = fixedsite\n\n"
         "[importlinter:contract:a]\nname = runtime without tags\ntype = forbidden\n"
         "source_modules = fixedsite.runtime\nforbidden_modules = fixedsite.tags\n\n"
-        "[importlinter:contract:b]\nname = modbus driver without link\ntype = forbidden\n"
+        "[importlinter:contract:b]\nname = modbus driver without polling\ntype = forbidden\n"
         "source_modules = fixedsite.drivers.modbus\n"
-        "forbidden_modules = fixedsite.drivers.link\n",
+        "forbidden_modules = fixedsite.drivers.polling\n",
         encoding="utf-8")
     result = lint_imports(broken, tree)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert verdicts(out) == {"runtime without tags": "BROKEN",
-                             "modbus driver without link": "BROKEN"}, out
+                             "modbus driver without polling": "BROKEN"}, out
     assert "fixedsite.runtime -> fixedsite.tags" in out, out
-    assert "fixedsite.drivers.modbus -> fixedsite.drivers.link" in out, out
+    assert "fixedsite.drivers.modbus -> fixedsite.drivers.polling" in out, out
 
 
 def unfold(tree: Path, package: str) -> Path:
