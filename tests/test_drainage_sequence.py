@@ -414,3 +414,21 @@ async def test_at_high_high_a_pump_within_its_limits_starts_before_one_that_over
     starts = [r.command for r in s.gate.records if r.command.action == "start"]
     assert [c.target for c in starts][:1] == ["drainage.pump2"], starts
     assert "override" not in starts[0].params
+
+
+async def test_a_held_start_names_the_pump_that_will_be_free_first() -> None:
+    """Review: the status named the first pump in start order (the fewest starts), not the
+    one whose rest ends first."""
+    s = Soft(n_pumps=2, level=0.7, mode=2)
+    await s.scan()
+    now = s.clock.now()
+    s.seqs[0]._started(now - 7200.0)                       # one start, rests until +14 min
+    s.seqs[0].last_stop = now + 840.0 - CTL.min_rest_s
+    for k in range(2):                                     # two starts, rests until +2 min
+        s.seqs[1]._started(now - 7200.0 - 3600.0 * k)
+    s.seqs[1].last_stop = now + 120.0 - CTL.min_rest_s
+    _level(s, 1.55)
+    await s.scan(1.0)
+    status = s.store.value("drainage.control.status")
+    assert s.take_writes() == []
+    assert "start held: pump2 rests until" in status, status

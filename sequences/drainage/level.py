@@ -30,7 +30,7 @@ import numpy as np
 from fixedsite.clock import Clock
 from fixedsite.gate import Command, CommandGate, Record
 from fixedsite.sequences.drainage.config import DrainageControl, DrainagePlan, SumpEq
-from fixedsite.sequences.drainage.pump import PumpSequence
+from fixedsite.sequences.drainage.pump import DAY_S, PumpSequence
 
 if TYPE_CHECKING:
     from fixedsite.sequences.drainage.planner import Planner
@@ -208,7 +208,8 @@ class LevelControl:
                 params["override"] = say("high-high: min rest / starts cap")
             await self.gate.submit(Command(p.path, "start", "auto", params=params))
         if not todo and stopped:
-            p = stopped[0]
+            # the pump that will be free first: what the operator waits for
+            p = min(stopped, key=lambda q: self._free_at(q, now))
             if p.starts_today(now) >= pc.max_starts_per_day:
                 why = say("{pump} has had {n} starts in 24 h", pump=p.name, n=pc.max_starts_per_day)
             else:
@@ -237,6 +238,14 @@ class LevelControl:
             until = min(p.last_start for p in active) + self.pacing.min_run_s
             status += "; " + say("stop held: minimum run until {hhmm}", hhmm=_hhmm(until))
         return status
+
+    def _free_at(self, p: PumpSequence, now: float) -> float:
+        """When ``p`` may start again: its rest over and a start left in its 24 h."""
+        pc = self.pacing
+        recent = sorted(t for t in p.starts if t > now - DAY_S)
+        over = len(recent) - pc.max_starts_per_day
+        capped_until = recent[over] + DAY_S if over >= 0 else now
+        return max(p.last_stop + pc.min_rest_s, capped_until)
 
     def _may_start(self, p: PumpSequence, now: float) -> bool:
         pc = self.pacing
