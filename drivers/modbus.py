@@ -141,7 +141,6 @@ class ModbusDriver(PollingDriver[Block[Point]]):
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
-        self._hb = 0
 
     def where(self, block: Block[Point]) -> str:
         return f"{block.table}:{block.start}+{block.count}"
@@ -266,18 +265,11 @@ class ModbusDriver(PollingDriver[Block[Point]]):
                 continue
             update(pt.tag, value, Quality.GOOD, "", now)
 
-    async def _beat(self) -> None:
+    beat_errors = (PlcError, MalformedReply, ModbusIOException)
+
+    async def write_heartbeat(self, count: int) -> None:
         assert self.heartbeat is not None
-        while True:
-            self._hb = (self._hb + 1) % 65536
-            try:
-                await self._request("write_register", self.heartbeat.index, self._hb)
-                if not self.groups and not self.link.up:    # nothing else to hear from
-                    self.link.answered(self.clock.now())
-            except (PlcError, MalformedReply, ModbusIOException) as e:
-                self.link.failed(f"heartbeat: {e}")
-            await asyncio.sleep(max(self.cfg.heartbeat_period_s / self.clock.scale,
-                                    MIN_POLL_REAL_S))
+        await self._request("write_register", self.heartbeat.index, count)
 
     # --- writes ---------------------------------------------------------------------------------
     async def write(self, path: str, value: float | bool) -> WriteResult:

@@ -76,6 +76,12 @@ class PollingDriver(Generic[B]):
     async def poll_group(self, g: Group[B]) -> None:
         raise NotImplementedError
 
+    async def write_heartbeat(self, count: int) -> None:
+        """Write the 16-bit heartbeat counter; a refusal raises one of ``beat_errors``."""
+        raise NotImplementedError
+
+    beat_errors: tuple[type[Exception], ...] = ()
+
     # --- blocks ------------------------------------------------------------------------------
     def set_blocks(self, g: Group[B], blocks: list[B]) -> None:
         """(Re)place a group's blocks, each watched for freshness by the link."""
@@ -144,6 +150,22 @@ class PollingDriver(Generic[B]):
         error: for the link's loss, and for whoever supervises the driver's task when that
         task has died, so the tags it fed go bad instead of freezing at their last value."""
         self.link.mark_offline(reason)
+
+    # --- the heartbeat ---------------------------------------------------------------------
+    async def _beat(self) -> None:
+        """A counter the PLC program watches to know the controller is alive; it falls back
+        to its own control when the counter stops (hil/drainage/plc.py, the real PLC)."""
+        count = 0
+        while True:
+            count = (count + 1) % 65536
+            try:
+                await self.write_heartbeat(count)
+                if not self.groups and not self.link.up:    # nothing else to hear from
+                    self.link.answered(self.clock.now())
+            except self.beat_errors as e:
+                self.link.failed(f"heartbeat {self.cfg.heartbeat}: {e}")
+            await asyncio.sleep(max(self.cfg.heartbeat_period_s / self.clock.scale,
+                                    MIN_POLL_REAL_S))
 
     # --- polling ---------------------------------------------------------------------------
     async def _poll(self, g: Group[B]) -> None:

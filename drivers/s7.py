@@ -121,7 +121,6 @@ class S7Driver(PollingDriver[S7Block[S7Point]]):
         self._client: AsyncClient | None = None
         self._lock = asyncio.Lock()
         self._timeouts = 0
-        self._hb = 0
 
     def where(self, block: S7Block[S7Point]) -> str:
         return f"{_where(block)}+{block.size}"
@@ -271,19 +270,11 @@ class S7Driver(PollingDriver[S7Block[S7Point]]):
                 continue
             update(pt.tag, value, Quality.GOOD, "", now)
 
-    async def _beat(self) -> None:
-        """A 16-bit counter the PLC program can watch to know the controller is alive."""
+    beat_errors = (PlcError, MalformedReply, TimedOut)
+
+    async def write_heartbeat(self, count: int) -> None:
         assert self.heartbeat is not None
-        while True:
-            self._hb = (self._hb + 1) % 65536
-            try:
-                await self._write(self.heartbeat, struct.pack(">H", self._hb))
-                if not self.groups and not self.link.up:    # nothing else to hear from
-                    self.link.answered(self.clock.now())
-            except (PlcError, MalformedReply, TimedOut) as e:
-                self.link.failed(f"heartbeat {self.heartbeat}: {e}")
-            await asyncio.sleep(max(self.cfg.heartbeat_period_s / self.clock.scale,
-                                    MIN_POLL_REAL_S))
+        await self._write(self.heartbeat, struct.pack(">H", count))
 
     # --- writes ---------------------------------------------------------------------------------
     async def write(self, path: str, value: float | bool) -> WriteResult:
