@@ -311,12 +311,7 @@ class ModbusDriver(PollingDriver[Block[Point]]):
             ok = bool(readback) == bool(value)
         else:
             ok = [int(x) for x in got] == [int(x) for x in want]
-        self.store.update(pt.tag, readback, Quality.GOOD, "")
-        if not ok:
-            return WriteResult(False, readback, say(
-                "read-back {got} differs from the value written {want}", got=repr(readback),
-                want=repr(value)))
-        return WriteResult(True, readback)
+        return self.verdict(pt, value, readback, ok)
 
     async def close(self) -> None:
         self.link.closing = True

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from fixedsite.clock import Clock
 from fixedsite.drivers.link import Link, Source
+from fixedsite.io import WriteResult
 from fixedsite.tags import STALE, Quality, Tag, TagStore
+from fixedsite.texts import say
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class Group(Generic[B]):
         self.fresh: dict[int, Source] = {}
 
 
-class PollingDriver(Generic[B]):
+class PollingDriver(ABC, Generic[B]):
     def __init__(self, name: str, cfg: Any, store: TagStore, clock: Clock, points: Iterable[Any],
                  stale_after_periods: float, min_poll_s: float) -> None:
         self.name = name
@@ -68,19 +71,34 @@ class PollingDriver(Generic[B]):
         self.errors_tag = self.link.errors_tag
         self.error_tag = self.link.error_tag
 
-    # --- what a protocol says about its blocks -------------------------------------------
+    # --- what each protocol brings ------------------------------------------------------
+    @abstractmethod
     def where(self, block: B) -> str:
         """A block for the log and last_error ("hr:100+20", "DB10.DBB0+64")."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def poll_group(self, g: Group[B]) -> None:
-        raise NotImplementedError
+        """Read each block of ``g`` once; report each with ``delivered`` or ``bad_block``."""
 
+    @abstractmethod
     async def write_heartbeat(self, count: int) -> None:
         """Write the 16-bit heartbeat counter; a refusal raises one of ``beat_errors``."""
-        raise NotImplementedError
 
     beat_errors: tuple[type[Exception], ...] = ()
+
+    def verdict(self, pt: Any, value: float | bool, readback: Any, ok: bool,
+                bad_reason: str = "") -> WriteResult:
+        """A write's outcome from its read-back: the tag takes what the PLC holds (bad with
+        ``bad_reason`` if that is no value), and a difference is said in the result."""
+        if bad_reason:
+            self.store.update(pt.tag, pt.tag.value, Quality.BAD, bad_reason)
+        else:
+            self.store.update(pt.tag, readback, Quality.GOOD, "")
+        if not ok:
+            return WriteResult(False, readback, say(
+                "read-back {got} differs from the value written {want}", got=repr(readback),
+                want=repr(value)))
+        return WriteResult(True, readback)
 
     # --- blocks ------------------------------------------------------------------------------
     def set_blocks(self, g: Group[B], blocks: list[B]) -> None:

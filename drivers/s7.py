@@ -304,15 +304,8 @@ class S7Driver(PollingDriver[S7Block[S7Point]]):
             ok = bool(readback) == bool(want[0])
         else:
             ok = got == want
-        if pt.real and not math.isfinite(readback):
-            self.store.update(pt.tag, pt.tag.value, Quality.BAD, MALFORMED)
-        else:
-            self.store.update(pt.tag, readback, Quality.GOOD, "")
-        if not ok:
-            return WriteResult(False, readback, say(
-                "read-back {got} differs from the value written {want}", got=repr(readback),
-                want=repr(value)))
-        return WriteResult(True, readback)
+        bad = MALFORMED if pt.real and not math.isfinite(readback) else ""
+        return self.verdict(pt, value, readback, ok, bad)
 
     async def close(self) -> None:
         self.link.closing = True

@@ -203,8 +203,6 @@ WORDS = {
     "drainage": {"en": "Drainage", "zh_CN": "排水"},
     "sump_level": {"en": "Sump level", "zh_CN": "水仓水位"},
     "pump": {"en": "Pump", "zh_CN": "水泵"},
-    "flow": {"en": "Flow", "zh_CN": "流量"},
-    "current": {"en": "Current", "zh_CN": "电流"},
     "hours": {"en": "Run h", "zh_CN": "运行小时"},
     "temps": {"en": "Bearing / stator", "zh_CN": "轴承/定子"},
     "interlocks": {"en": "Interlocks", "zh_CN": "联锁"},
