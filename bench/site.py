@@ -59,6 +59,8 @@ from fixedsite import systems
 from fixedsite.clock import ScaledClock
 from fixedsite.config import parse
 from fixedsite.equipment import SignalDef
+from fixedsite.hil.tsdb import BINARY
+from fixedsite.hil.tsdb import VictoriaMetrics as Server
 from fixedsite.historian import Historian
 from fixedsite.runtime import Controller
 from fixedsite.schema import EquipmentBase, Model
@@ -128,33 +130,15 @@ def site_config(modbus: list[int], s7: list[int], n_values: int, period: float,
             "alarms": alarms}
 
 
-# --- VictoriaMetrics, as tests/vmserver.py starts it (benches never import tests/) -----------
-class VictoriaMetrics:
+# --- VictoriaMetrics, started as the uplink tests start it (fixedsite.hil.tsdb) -----------
+class VictoriaMetrics(Server):
     def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port = free_ports(1)[0]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: asyncio.subprocess.Process | None = None
+        super().__init__(data, free_ports(1)[0])
 
     async def start(self) -> None:
-        binary = shutil.which("victoria-metrics")
-        if binary is None:
+        if BINARY is None:
             raise SystemExit("victoria-metrics is not installed (the uplink's server)")
-        self.proc = await asyncio.create_subprocess_exec(
-            binary, f"-storageDataPath={self.data}", f"-httpListenAddr=127.0.0.1:{self.port}",
-            "-search.latencyOffset=0s", "-retentionPeriod=100y", "-loggerLevel=ERROR",
-            "-dedup.minScrapeInterval=1ms",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        async with asyncio.timeout(20):
-            while not await asyncio.to_thread(self._healthy):  # noqa: ASYNC110 - another process
-                await asyncio.sleep(0.05)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
-                return bool(r.read().strip() == b"OK")
-        except OSError:
-            return False
+        await super().start()
 
     def newest(self, metric: str, equipment: str) -> float | None:
         """The newest timestamp (s) VictoriaMetrics holds for one series."""
@@ -170,11 +154,6 @@ class VictoriaMetrics:
     def cpu_s(self) -> float:
         """CPU seconds VictoriaMetrics has used (its process, from /proc)."""
         return _proc_cpu(self.proc.pid) if self.proc is not None else 0.0
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            await asyncio.wait_for(self.proc.wait(), 20)
 
 
 def _proc_cpu(pid: int) -> float:
