@@ -43,4 +43,5 @@ SPEC = ProtocolSpec(
     driver="fixedsite.drivers.modbus:from_config",
     heartbeat_problem=_heartbeat_problem,
     endpoint=lambda c: (c.host, c.port, c.device_id),
-    signal_problems=_signal_problems, read_only_hint="expected hr: or coil:")
+    signal_problems=_signal_problems, read_only_hint="expected hr: or coil:",
+    noisy_loggers=("pymodbus",))

@@ -89,6 +89,9 @@ class ProtocolSpec:
     # problems with a signal's table that only this protocol has: (sub-key, message)
     signal_problems: Callable[[SignalMap], list[tuple[str, str]]] = lambda m: []
     read_only_hint: str = ""                    # where a written signal may live instead
+    # loggers of its library that speak for every refused connect and timed-out request
+    # (the Link reports a fault once, as an alarm); the CLI keeps them to CRITICAL
+    noisy_loggers: tuple[str, ...] = ()
 
     def make_driver(self, name: str, cfg: Any, store: TagStore, clock: Clock,
                     signals: list[Mapped], stale_after_periods: float) -> Driver:

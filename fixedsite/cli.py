@@ -31,6 +31,7 @@ from fixedsite.cli_args import (
 )
 from fixedsite.clock import ScaledClock
 from fixedsite.config import ConfigError, SiteConfig, load
+from fixedsite.drivers.registry import PROTOCOLS
 from fixedsite.users import UserError
 
 SIGPIPE_EXIT = 141      # what a shell reports for a writer whose reader went away
@@ -415,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    for spec in PROTOCOLS.values():
+        for name in spec.noisy_loggers:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         rc = _dispatch(args)
         sys.stdout.flush()          # a closed pipe shows here, not at interpreter exit

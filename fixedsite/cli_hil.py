@@ -20,7 +20,6 @@ from fixedsite.cli import _clock, _status_until, _until_signalled
 from fixedsite.cli_args import DEMO_DEFAULT, CliError, command
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig, load
-from fixedsite.sequences.drainage.config import PlcStatusEq, SumpEq
 
 if TYPE_CHECKING:
     from fixedsite.hil.site import HilSite
@@ -50,21 +49,21 @@ def add_hil_options(s: argparse.ArgumentParser) -> None:
     sub = s.add_subparsers(dest="hil_action", metavar="[ACTION]", required=False,
                            title="actions on a HIL running in another shell (fixedsite hil "
                                  "or fixedsite demo, same config)")
-    i = command(sub, "inject", "inject a fault into a running HIL: pump trip, valve or "
-                                "sensor stuck, sensor drift, inflow surge, local, PLC link")
+    i = command(sub, "inject", "inject a fault into a running HIL: a PLC's link or "
+                                "heartbeat, and each simulated plant's own (--list)")
     i.add_argument("fault", nargs="?",
-                   help="the fault: pump-trip, valve-stuck, sensor-stuck, sensor-drift, "
-                        "inflow-surge, local, link, heartbeat-deaf (--list says more)")
+                   help="the fault: link, heartbeat-deaf, and the plants' own (--list "
+                        "shows every one this config's HIL takes)")
     i.add_argument("target", nargs="?",
-                   help="what it hits, named as in the config: pump1 (or drainage.pump1 "
-                        "where two systems have one), valve1, lt1, a system, a PLC")
+                   help="what it hits, named as in the config: a PLC, a system, or a "
+                        "piece of equipment (system.name where two systems have one)")
     i.add_argument("args", nargs="*",
                    help="on / off, down / up, or a number, as --list shows")
     i.add_argument("--list", action="store_true",
                    help="show every fault, what it takes and the names it can hit, and exit")
     i.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                    help=f"the site config of the running HIL {DEMO_DEFAULT}")
-    t = command(sub, "status", "the running HIL's levels, pumps, links and faults")
+    t = command(sub, "status", "the running HIL's plants, links and faults")
     t.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
                    help=f"the site config of the running HIL {DEMO_DEFAULT}")
 
@@ -95,12 +94,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
                      for t, what, by in site.injected[shown:]]
             shown = len(site.injected)
             for u in site.units:
-                pumps = " ".join(f"P{i + 1}:{'run' if p.motor_on else 'off'}/{p.flow:.0f}"
-                                 for i, p in enumerate(u.plant.pumps))
-                mode = "FALLBACK" if u.plc.fallback else "remote"
                 link = "" if u.server.running else "  LINK DOWN"
-                lines.append(f"{u.cfg.system}: level {u.plant.sump.level:.2f} m  inflow "
-                             f"{u.plant.inflow_now:.0f} m3/h  PLC {mode}{link}  {pumps}")
+                lines.append(f"{u.system}:{link}  {u.status()['text']}")
             return "\n".join(lines)
         try:
             await _status_until(stop, render, args.every, live=False)
@@ -156,12 +151,12 @@ def _ask(cfg: SiteConfig, message: dict[str, object]) -> dict[str, object]:
 
 
 def _inject(cfg: SiteConfig, args: argparse.Namespace) -> int:
-    from fixedsite.hil.control import FAULTS, InjectError, parse, targets
+    from fixedsite.hil.faults import InjectError, faults, parse, targets
 
     if args.list:
         names = targets(cfg)
         print("fixedsite hil inject FAULT TARGET [ARGS]   (on a HIL running this config)")
-        for name, f in FAULTS.items():
+        for name, f in faults(cfg).items():
             print(f"  {name:<15} {f.kind.upper():<7} {f.args:<17} {f.help}")
         print("targets:")
         for kind, items in names.items():
@@ -185,69 +180,15 @@ def _status(cfg: SiteConfig) -> int:
     assert isinstance(units, list)
     print(f"HIL at t+{answer['t']:.0f} simulated s")
     for u in units:
-        pumps = "  ".join(
-            f"{n}:{'run' if p['running'] else 'off'}"
-            f"{' TRIP' if p['fault'] else ''}{' LOCAL' if p['local'] else ''}"
-            for n, p in u["pumps"].items())
-        print(f"{u['system']}: level {u['level_m']:.2f} m  {u['plc']} link {u['link']}"
-              f"{'  FALLBACK' if u['fallback'] else ''}  {pumps}")
+        print(f"{u['system']}: {u['plc']} link {u['link']}  {u['text']}")
     return 0
 
 
 # --- the register map ----------------------------------------------------------------------
-CSV_COLUMNS = ["system", "plc", "address", "modbus", "tag", "type", "scale", "unit",
-               "range_min", "range_max", "meaning", "access"]
-_MODBUS_BASE = {"coil": 1, "di": 10001, "ir": 30001, "hr": 40001}
-
-
-def map_rows(cfg: SiteConfig) -> list[dict[str, str]]:
-    """The simulated PLCs' points, one row each, equipment named as the config names it."""
-    from fixedsite.hil.control import unit_names
-    from fixedsite.hil.drainage.plc import points
-    from fixedsite.hil.s7_image import siemens
-    from fixedsite.hil.s7_server import field
-
-    rows = []
-    for h, names in zip(cfg.hil.drainage, unit_names(cfg), strict=True):
-        s7 = cfg.plcs[h.plc].protocol == "s7"    # served from S7 memory (hil/s7_image.py)
-        system = cfg.systems[h.system]
-        sump = system.equipment[system.control.sump]
-        top = sump.volume_curve[-1][0] if isinstance(sump, SumpEq) else 5.0
-        status = next((n for n, eq in system.equipment.items()
-                       if isinstance(eq, PlcStatusEq) and eq.plc == h.plc), None)
-        rated = [getattr(system.equipment[p], "rated_flow_m3h", 280.0) for p in names.pumps]
-        who = {"sump.0": system.control.sump} | \
-            {f"pump.{i}": p for i, p in enumerate(names.pumps)} | \
-            {f"valve.{i}": v for i, v in enumerate(names.valves)} | \
-            {f"sensor.{j}": s for j, s in enumerate(names.sensors)}
-        for p in points(len(names.pumps), len(names.sensors), top,
-                        round(2.5 * max(rated, default=280.0))):
-            if p.role == "plc.0" and (status is None or p.signal == "heartbeat"):
-                tag = f"plcs.{h.plc}.{p.signal}"      # where the config names it
-            else:
-                tag = f"{h.system}.{status if p.role == 'plc.0' else who[p.role]}.{p.signal}"
-            address, modbus, dtype = p.address, _modbus(p.address), p.type
-            if s7:
-                address, modbus = siemens(p.address), ""
-                dtype = field(tag, address).type
-            rows.append({"system": h.system, "plc": h.plc, "address": address,
-                         "modbus": modbus, "tag": tag, "type": dtype,
-                         "scale": f"{p.scale:g}", "unit": p.unit,
-                         "range_min": "" if p.range is None else f"{p.range[0]:g}",
-                         "range_max": "" if p.range is None else f"{p.range[1]:g}",
-                         "meaning": p.meaning, "access": "R/W" if p.writable else "R"})
-    return rows
-
-
-def _modbus(address: str) -> str:
-    """The classic 5-digit reference a PLC programmer's tools show (hr:10 is 40011)."""
-    table, _, rest = address.partition(":")
-    offset, _, bit = rest.split(":")[0].partition(".")
-    ref = f"{_MODBUS_BASE[table] + int(offset):05d}"
-    return f"{ref} bit {bit}" if bit else ref
-
-
 def _list_tags(cfg: SiteConfig, csv_path: Path | None) -> int:
+    from fixedsite.hil.register_map import CSV_COLUMNS, map_rows
+    from fixedsite.hil.servers import served
+
     rows = map_rows(cfg)
     if csv_path is not None:
         buf = io.StringIO()
@@ -266,8 +207,7 @@ def _list_tags(cfg: SiteConfig, csv_path: Path | None) -> int:
         if r["plc"] != plc:
             plc = r["plc"]
             p = cfg.plcs[plc]
-            where = f"S7, rack {p.rack} slot {p.slot}" if p.protocol == "s7" else \
-                f"device {p.device_id}"
+            where = served(p.protocol).where(p)
             print(f"{'' if plc == rows[0]['plc'] else chr(10)}# {r['system']}: PLC {plc} "
                   f"({p.host}:{p.port}, {where}); value = raw x scale")
             print(f"{'address':<{aw}} {'tag':<35} {'type':<7} {'scale':>5} {'unit':<5} "

@@ -336,7 +336,8 @@ _OK = [Arg("accepted", ua.VariantType.Boolean,
            "true if the command was accepted and carried out"),
        Arg("reason", ua.VariantType.String, "what was done, or why it was refused")]
 _ALARM = Arg("alarm", ua.VariantType.String,
-             'the alarm\'s id, as in alarms.Current, e.g. "drainage.sump.level.HH"')
+             "the alarm's id as alarms.Current lists it: <system>.<equipment>.<signal>."
+             "<limit> (a level's HH) or <system>.<equipment>.<name>")
 # descriptions of the tags the controller derives (not in equipment.TYPES)
 
 
@@ -697,7 +698,7 @@ class Northbound:
             "the last commands from every source (operators, level control, planner), "
             "newest first, with how each ended")
         await self._method(site, "site", "History", self._history, [
-            Arg("path", s, 'a tag\'s path (its NodeId string), e.g. "drainage.sump.level"',
+            Arg("path", s, "a tag's path, its NodeId string: <system>.<equipment>.<signal>",
                 check=self._a_tag),
             Arg("window_s", d, "the last so many seconds of site time: more than 0, "
                 "e.g. 3600", check=positive),
@@ -713,8 +714,8 @@ class Northbound:
         await self._method(site, "site", "Names", self._names, [
             Arg("lang", s, 'the language: "zh_CN" or "en", e.g. "en"',
                 check=one_of(*LANGS))], [
-            Arg("ids", s, 'each id: "site", systems ("drainage") and equipment '
-                '("drainage.pump1"), as in the NodeIds', array=True),
+            Arg("ids", s, 'each id: "site", each system (<system>) and its equipment '
+                "(<system>.<equipment>), as in the NodeIds", array=True),
             Arg("names", s, "each one's configured name in that language (Chinese falls "
                 "back to the English, then to the id)", array=True)],
             "the configured names of the site, its systems and equipment, in either "

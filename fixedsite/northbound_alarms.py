@@ -76,7 +76,8 @@ EVENT_TYPE = "FixedsiteAlarmEvent"
 TYPE_ID = f"type:{EVENT_TYPE}"        # ':' is in no configured name: never a tag's NodeId
 # our fields of each event: name, type, description
 OUR_FIELDS: list[tuple[str, ua.VariantType, str]] = [
-    ("AlarmId", ua.VariantType.String, "the alarm's id, e.g. drainage.sump.level.HH"),
+    ("AlarmId", ua.VariantType.String, "the alarm's id, as alarms.Current lists it "
+     "(<system>.<equipment>.<signal>.<limit>, e.g. a level's HH)"),
     ("Transition", ua.VariantType.String, "what happened: active, rtn, clear, ack, shelve, "
      "unshelve, oos, in_service (snapshot: read from alarms.Current)"),
     ("Priority", ua.VariantType.Int32, "1 (highest) to 4"),

@@ -93,8 +93,11 @@ class SystemSpec:
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each
     # with ``set_defaults(run=function(args) -> exit code)``
     cli: str | None = None
-    # the model of one [[hil.<kind>]] entry, if the HIL can simulate this kind
+    # the model of one [[hil.<kind>]] entry, if the HIL can simulate this kind (at least
+    # ``system`` and ``plc``), and "module:attribute" of its fixedsite.hil.unit.HilKind:
+    # its faults, its items and how its units are built (loaded only when a HIL runs)
     hil: type[Model] | None = None
+    hil_kind: str | None = None
 
     def load(self, ref: str) -> Callable[..., Any]:
         module, _, func = ref.partition(":")
@@ -181,6 +184,9 @@ def _check(spec: object, where: str) -> None:
     if bad:
         raise TypeError(f"system {spec.kind!r}: commands need roles {bad} that do not "
                         f"exist; roles are {', '.join(ROLES)}")
+    if spec.hil is not None and not {"system", "plc"} <= set(spec.hil.model_fields):
+        raise TypeError(f"system {spec.kind!r}: its HIL model {spec.hil.__name__} lacks "
+                        "system or plc (every simulated plant names both)")
 
 
 def optional(spec: SystemSpec, ref: str | None, what: str) -> Any:

@@ -1,11 +1,5 @@
-"""Driving a running HIL from outside: the faults a test engineer can inject, and the small
-local channel they arrive by.
-
-A fault is named as the test engineer reads it in the config (``pump1``, ``valve2``,
-``lt1``, ``drain1``, ``drainage``), never by the PLC's internal numbering. A request is
-resolved against the config first (``parse``: unknown equipment, unknown fault or a bad
-value is refused with a reason), so a scenario file is checked before anything starts by
-the same code that checks a request from another shell.
+"""Driving a running HIL from outside: the small local channel faults (``hil/faults.py``)
+and status requests arrive by.
 
 The channel is a Unix socket in the storage dir (``hil.sock``, mode 0600: only the user
 running the HIL may drive it), one JSON object a line each way. Whatever arrives, the
@@ -19,18 +13,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import socket
 import stat
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from fixedsite.config import SiteConfig
-from fixedsite.sequences.drainage.config import PumpEq, SumpEq
+from fixedsite.hil.faults import InjectError
 
 log = logging.getLogger(__name__)
 
@@ -39,185 +30,12 @@ MAX_LINE = 64 * 1024          # a request longer than this is refused, not buffe
 SUN_PATH_MAX = 107            # bytes of a Unix socket path (Linux: 108 with the NUL)
 
 
-class InjectError(ValueError):
-    """A request that cannot be applied: the message says why, in one line; ``key`` says
-    which part of the request is wrong (inject, target or args)."""
-
-    def __init__(self, message: str, key: str = "args") -> None:
-        super().__init__(message)
-        self.key = key
-
-
 class HilError(RuntimeError):
     """The control channel cannot be opened (another HIL runs here, a path too long)."""
 
 
 class NoHil(ConnectionError):
     """Nobody answers on the control socket: no HIL is running for this config."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str        # what the target names: pump, valve, sensor, system, plc
-    args: str        # what follows the target, as --list shows it
-    help: str
-
-
-FAULTS: dict[str, Fault] = {
-    "pump-trip": Fault("pump", "[on|off]", "the motor's overload relay trips the pump (off: "
-                       "the cause is gone; the controller must still reset the fault)"),
-    "valve-stuck": Fault("valve", "[on|off]", "the discharge valve's actuator stops where "
-                         "it is"),
-    "sensor-stuck": Fault("sensor", "[on|off]", "the level transmitter freezes at its "
-                          "present reading"),
-    "sensor-drift": Fault("sensor", "M_PER_H", "the transmitter's reading drifts by this "
-                          "many m an hour from now (0: drift and offset gone)"),
-    "inflow-surge": Fault("system", "M3H [DURATION_S]", "this much more inflow into the "
-                          "system's sump from now, for DURATION_S simulated s (default 3600)"),
-    "local": Fault("pump", "[on|off]", "the pump's field selector to LOCAL: the PLC ignores "
-                   "remote commands (off: back to remote)"),
-    "link": Fault("plc", "down|up", "the PLC's server (Modbus or S7) stops (connections refused, "
-                  "open ones dropped) or comes back"),
-    "heartbeat-deaf": Fault("plc", "[on|off]", "the PLC stops seeing the controller's "
-                            "heartbeat while the link stays up"),
-}
-KIND_WORDS = {"pump": "pump", "valve": "valve", "sensor": "level sensor",
-              "system": "system", "plc": "PLC"}
-SURGE_DEFAULT_S = 3600.0
-
-
-@dataclass(frozen=True)
-class Injection:
-    """A fault resolved against the config: which HIL unit, which item in it, what value."""
-
-    fault: str
-    unit: int                 # index into HilSite.units
-    item: int                 # pump / valve / sensor index in the unit; -1 for system, plc
-    target: str               # as the config names it: "drainage.pump1", "drain1"
-    on: bool = True
-    number: float = 0.0       # sensor-drift m/h, inflow-surge m3/h
-    duration_s: float = 0.0   # inflow-surge
-
-    def describe(self) -> str:
-        """One line saying what was done, for the answer, the status and the log."""
-        f = self.fault
-        if f == "sensor-drift":
-            return f"{self.target}: drift {self.number:g} m/h"
-        if f == "inflow-surge":
-            return f"{self.target}: inflow +{self.number:g} m3/h for {self.duration_s:g} s"
-        if f == "link":
-            return f"{self.target}: link {'down' if not self.on else 'up'}"
-        word = {"pump-trip": "trip", "valve-stuck": "stuck", "sensor-stuck": "stuck",
-                "local": "local", "heartbeat-deaf": "heartbeat deaf"}[f]
-        return f"{self.target}: {word} {'on' if self.on else 'off'}"
-
-
-@dataclass(frozen=True)
-class UnitNames:
-    """What a HIL unit's items are called in the config, in the PLC's order."""
-
-    system: str
-    plc: str
-    pumps: list[str]
-    valves: list[str]
-    sensors: list[str]
-
-
-def unit_names(cfg: SiteConfig) -> list[UnitNames]:
-    out = []
-    for h in cfg.hil.drainage:
-        system = cfg.systems[h.system]
-        pumps = list(system.control.pumps)
-        valves = [eq.valve for p in pumps if isinstance(eq := system.equipment[p], PumpEq)]
-        sump = system.equipment[system.control.sump]
-        sensors = list(sump.sensors) if isinstance(sump, SumpEq) else []
-        out.append(UnitNames(h.system, h.plc, pumps, valves, sensors))
-    return out
-
-
-def targets(cfg: SiteConfig) -> dict[str, list[str]]:
-    """Every name each kind of fault can be aimed at, as ``--list`` shows them."""
-    units = unit_names(cfg)
-    return {"pump": [f"{u.system}.{p}" for u in units for p in u.pumps],
-            "valve": [f"{u.system}.{v}" for u in units for v in u.valves],
-            "sensor": [f"{u.system}.{s}" for u in units for s in u.sensors],
-            "system": [u.system for u in units],
-            "plc": [u.plc for u in units]}
-
-
-def _resolve(cfg: SiteConfig, kind: str, target: object) -> tuple[int, int, str]:
-    """(unit, item, canonical name) for ``target``; a bare equipment name is taken when
-    only one system has it (the demo's two rooms both have a pump1: say which)."""
-    if not isinstance(target, str) or not target:
-        raise InjectError(f"a {KIND_WORDS[kind]} is needed (one of: "
-                          f"{', '.join(targets(cfg)[kind])})", "target")
-    units = unit_names(cfg)
-    if kind in ("system", "plc"):
-        for i, u in enumerate(units):
-            if target in (u.system, u.plc):
-                return i, -1, u.system if kind == "system" else u.plc
-        raise InjectError(f"unknown {KIND_WORDS[kind]} {target!r} (the HIL's: "
-                          f"{', '.join(targets(cfg)[kind])})", "target")
-    system, _, name = target.rpartition(".")
-    found = []
-    for i, u in enumerate(units):
-        items = {"pump": u.pumps, "valve": u.valves, "sensor": u.sensors}[kind]
-        if system in ("", u.system) and name in items:
-            found.append((i, items.index(name), f"{u.system}.{name}"))
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise InjectError(f"{target!r} is in more than one system: say "
-                          f"{' or '.join(f[2] for f in found)}", "target")
-    raise InjectError(f"unknown {KIND_WORDS[kind]} {target!r} (the HIL's: "
-                      f"{', '.join(targets(cfg)[kind])})", "target")
-
-
-def _switch(args: Sequence[object], words: tuple[str, str] = ("on", "off"),
-            default: bool | None = True) -> bool:
-    if not args:
-        if default is None:
-            raise InjectError(f"say {words[0]} or {words[1]}")
-        return default
-    if len(args) > 1 or str(args[0]).lower() not in words:
-        raise InjectError(f"expected {words[0]} or {words[1]}, got "
-                          f"{' '.join(map(str, args))!r}")
-    return str(args[0]).lower() == words[0]
-
-
-def _number(value: object, what: str, lo: float, hi: float) -> float:
-    try:
-        x = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        x = math.nan
-    if not math.isfinite(x) or not lo <= x <= hi:
-        raise InjectError(f"{what}: expected a number from {lo:g} to {hi:g}, got {value!r}")
-    return x
-
-
-def parse(cfg: SiteConfig, fault: object, target: object,
-          args: Sequence[object] = ()) -> Injection:
-    """A request checked against the config, or InjectError saying what is wrong."""
-    if not isinstance(fault, str) or fault not in FAULTS:
-        raise InjectError(f"unknown fault {fault!r} (one of: {', '.join(FAULTS)})", "inject")
-    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
-        raise InjectError(f"args: expected a list, got {args!r}")
-    kind = FAULTS[fault].kind
-    unit, item, name = _resolve(cfg, kind, target)
-    if fault == "sensor-drift":
-        if len(args) != 1:
-            raise InjectError("sensor-drift takes one number, m/h (0 stops the drift)")
-        return Injection(fault, unit, item, name, number=_number(args[0], "m/h", -10, 10))
-    if fault == "inflow-surge":
-        if not 1 <= len(args) <= 2:
-            raise InjectError("inflow-surge takes m3/h and, optionally, a duration in s")
-        m3h = _number(args[0], "m3/h", 0, 100_000)
-        duration = _number(args[1], "duration s", 1, 1e7) if len(args) > 1 else \
-            SURGE_DEFAULT_S
-        return Injection(fault, unit, item, name, number=m3h, duration_s=duration)
-    if fault == "link":
-        return Injection(fault, unit, item, name, on=_switch(args, ("up", "down"), None))
-    return Injection(fault, unit, item, name, on=_switch(args))
 
 
 # --- the channel ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fixedsite.config import ConfigError, SiteConfig
-from fixedsite.hil.control import FAULTS, InjectError, Injection, parse
+from fixedsite.hil.faults import InjectError, Injection, faults, parse
 
 MAX_STEPS = 10_000
 
@@ -71,6 +71,7 @@ def parse_scenario(raw: dict[str, Any], cfg: SiteConfig, name: str = "<scenario>
     if len(entries) > MAX_STEPS:
         raise ConfigError(name, [("at", f"{len(entries)} steps; at most {MAX_STEPS}")])
     steps: list[Step] = []
+    table = faults(cfg)
     for i, e in enumerate(entries):
         where = f"at.{i}"
         for key in e:
@@ -85,11 +86,11 @@ def parse_scenario(raw: dict[str, Any], cfg: SiteConfig, name: str = "<scenario>
             problems.append((f"{where}.t", f"expected simulated seconds >= 0 (got {t!r})"))
             t = None
         if "inject" not in e:
-            problems.append((f"{where}.inject", f"missing; one of: {', '.join(FAULTS)}"))
+            problems.append((f"{where}.inject", f"missing; one of: {', '.join(table)}"))
             continue
-        if not isinstance(e["inject"], str) or e["inject"] not in FAULTS:
+        if not isinstance(e["inject"], str) or e["inject"] not in table:
             problems.append((f"{where}.inject", f"unknown fault {e['inject']!r} (one of: "
-                                                f"{', '.join(FAULTS)})"))
+                                                f"{', '.join(table)})"))
             continue
         args = e.get("args", [])
         if not isinstance(args, list):

@@ -71,11 +71,11 @@ class Rig:
 
     @property
     def plant(self):  # type: ignore[no-untyped-def]
-        return self.site.drainage.plant
+        return self.site.unit("drainage").plant
 
     @property
     def plc(self):  # type: ignore[no-untyped-def]
-        return self.site.drainage.plc
+        return self.site.unit("drainage").plc
 
     async def start_controller(self) -> Controller:
         self.ctl = Controller(self.cfg, self.clock)

@@ -177,7 +177,7 @@ async def test_plc_outage_raises_one_comm_alarm_and_nothing_else(
     ctl = await rig.start_controller()
     await ctl.store.wait_for("drainage.sump.level", lambda t: t.value is not None, 10)
     before = len(ctl.alarms.events)
-    await rig.site.drainage.server.stop()
+    await rig.site.unit("drainage").server.stop()
     comm = ctl.alarms.alarms["comm.drain1.LOST"]
     await ctl.store.wait_for("comm.drain1.online", lambda t: t.value is False, 10)
     await rig.run_for(600)                         # ten simulated minutes without the PLC

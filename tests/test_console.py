@@ -408,7 +408,7 @@ async def test_a_plc_link_cut_shows_the_last_values_marked_never_blank(env: Env)
     app = Console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: "Sump level 1." in text(app, "#overview"), "level shown")
-        await env.rig.site.drainage.server.stop()
+        await env.rig.site.unit("drainage").server.stop()
         await until(pilot, lambda: "Sump level 1." in text(app, "#overview")
                     and "⟂ comm lost" in text(app, "#overview"),
                     lambda: f"the level marked: {text(app, '#overview')!r}", tries=150)
@@ -421,6 +421,6 @@ async def test_a_plc_link_cut_shows_the_last_values_marked_never_blank(env: Env)
         await until(pilot, lambda: table.row_count == 4, "four pumps")
         state = str(table.get_cell_at((0, 1)))
         assert "stopped" in state and "⟂ comm lost" in state, state     # not "--"
-        await env.rig.site.drainage.server.start()
+        await env.rig.site.unit("drainage").server.start()
         await until(pilot, lambda: "⟂" not in text(app, "#sump"), "clear again", tries=150)
         assert "⟂" not in str(table.get_cell_at((0, 1)))

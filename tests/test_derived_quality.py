@@ -22,7 +22,7 @@ async def test_derived_tags_carry_the_worst_quality_of_their_inputs(
     await rig.until(lambda: any(p.state == "running" for p in ctl.sequences.values())
                     and plan.quality is Quality.GOOD, 3600, "a pump running and a plan")
     running = next(p for p in ctl.sequences.values() if p.state == "running")
-    await rig.site.drainage.server.stop()
+    await rig.site.unit("drainage").server.stop()
     derived = [ctl.store[f"{running.path}.state"], state, reason, demand, plan,
                ctl.store["drainage.sump.level"]]
     run_state = ctl.store[f"{running.path}.state"]
@@ -37,7 +37,7 @@ async def test_derived_tags_carry_the_worst_quality_of_their_inputs(
     assert run_state.quality is Quality.BAD and run_state.reason == COMM_FAIL
     assert demand.quality is Quality.BAD and demand.reason == COMM_FAIL
     assert plan.quality is Quality.UNCERTAIN             # an old plan, not a wrong one
-    await rig.site.drainage.server.start()
+    await rig.site.unit("drainage").server.start()
     await rig.until(lambda: all(t.quality is Quality.GOOD for t in derived), 300,
                     "every derived tag Good again once the PLC answers")
     assert ctl.store[f"{running.path}.state"].value == "running"

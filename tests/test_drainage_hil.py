@@ -16,7 +16,7 @@ async def test_sump_stays_in_band_for_a_day_with_a_surge(rig_factory: Callable[.
     await rig.site.start()
     ctl = await rig.start_controller()
     # a 3-hour surge of +350 m3/h lands 10 h in: ~750 m3/h in all, above the design maximum
-    rig.site.surge(0, 10 * 3600, 3 * 3600, 350.0)
+    rig.site.units[0].surge(10 * 3600, 3 * 3600, 350.0)
     band = rig.cfg.systems["drainage"].control.normal_band_m
     most_running = 0
 
@@ -63,14 +63,14 @@ async def test_plc_outage_marks_tags_bad_then_recovers(rig_factory: Callable[...
     ctl = await rig.start_controller()
     level = ctl.store["drainage.lt1.level"]
     await ctl.store.wait_for(level.path, lambda t: t.quality is Quality.GOOD, 10)
-    await rig.site.drainage.server.stop()
+    await rig.site.unit("drainage").server.stop()
     await ctl.store.wait_for(level.path, lambda t: t.quality is Quality.BAD, 10)
     assert level.reason == COMM_FAIL
     bad = [t for t in (ctl.store[p] for p in ctl.drivers["drain1"].points)
            if t.quality is not Quality.BAD]
     assert bad == [], "every tag of an unreachable PLC is bad"
     assert ctl.store.value("comm.drain1.online") is False
-    await rig.site.drainage.server.start()
+    await rig.site.unit("drainage").server.start()
     await ctl.store.wait_for(level.path, lambda t: t.quality is Quality.GOOD, 15)
     assert ctl.store.value("comm.drain1.online") is True
     assert abs(level.value - rig.plant.sump.level) < 0.05

@@ -274,7 +274,7 @@ async def test_full_disks_are_alarmed_and_high_high_still_pumps(
                                             {"mode": "remote-manual"}, role="engineer"))
     assert not refused and "audit log cannot be written" in refused.reason
     assert ctl.alarms.alarms["controller.audit.FAILED"].state == "unack_active"
-    rig.site.surge(0, 0, 3600, 900.0)
+    rig.site.units[0].surge(0, 3600, 900.0)
     await rig.until(lambda: rig.plant.sump.level >= 2.5 and
                     sum(p.motor_on for p in rig.plant.pumps) >= 3, 3600,
                     "high-high, pumps started without the audit log")

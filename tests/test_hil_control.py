@@ -126,7 +126,7 @@ async def test_inject_from_the_command_line_reaches_the_plc_registers(
         assert rc == 0 and out.strip() == "drainage.pump1: trip on"
         await hil.until(lambda: _hr(client, 11, 1), "fault code 1 (overload) in hr:11")
         assert not await _bit(client, 20, 0, True), "a tripped pump does not run"
-        assert [e.what for e in hil.site.drainage.plc.events][-1] == "trip"
+        assert [e.what for e in hil.site.unit("drainage").plc.events][-1] == "trip"
     finally:
         client.close()
 
@@ -142,7 +142,7 @@ async def _hr(client: AsyncModbusTcpClient, reg: int, want: int) -> bool:
 
 async def test_every_fault_reaches_the_plant(hil: Hil,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    plant, plc = hil.site.drainage.plant, hil.site.drainage.plc
+    plant, plc = hil.site.unit("drainage").plant, hil.site.unit("drainage").plc
     client = await modbus(hil.port)
     try:
         assert (await hil.inject(capsys, "valve-stuck", "valve3"))[0] == 0
@@ -231,7 +231,7 @@ async def test_junk_on_the_socket_is_answered_and_the_hil_runs_on(hil: Hil) -> N
         writer.close()
     scans = hil.site.scans
     await hil.until(lambda: hil.site.scans > scans + 3, "the HIL still scanning")
-    assert hil.site.drainage.plc.local[0]
+    assert hil.site.unit("drainage").plc.local[0]
 
 
 async def test_no_hil_running_is_one_line(tmp_path: Path,
@@ -249,7 +249,7 @@ async def test_a_second_hil_on_the_same_storage_is_refused(hil: Hil) -> None:
 
     with pytest.raises(CliError, match="another HIL is running"):
         await start_hil(hil.config)
-    assert hil.site.drainage.server.running
+    assert hil.site.unit("drainage").server.running
 
 
 async def test_link_down_stops_answering_and_up_restores(
@@ -280,7 +280,7 @@ async def test_link_down_stops_answering_and_up_restores(
     client = await modbus(hil.port)
     try:
         level = f32(await ir(client, 0, 2))
-        assert abs(level - hil.site.drainage.plant.sump.level) < 0.05
+        assert abs(level - hil.site.unit("drainage").plant.sump.level) < 0.05
     finally:
         client.close()
 
@@ -312,14 +312,14 @@ async def test_scenario_injects_at_its_times_on_the_hil_clock(tmp_path: Path) ->
     site = h.site
     seen_down_at: list[float] = []
     try:
-        assert not site.drainage.plc.local[1] and site.drainage.server.running
+        assert not site.unit("drainage").plc.local[1] and site.unit("drainage").server.running
 
         def watch() -> bool:
-            if not site.drainage.server.running and not seen_down_at:
+            if not site.unit("drainage").server.running and not seen_down_at:
                 seen_down_at.append(site.clock.now() - site.t0)
             return len(site.injected) == 3
         await h.until(watch, "the scenario's three steps")
-        await h.until(lambda: site.drainage.server.running, "the link back up")
+        await h.until(lambda: site.unit("drainage").server.running, "the link back up")
     finally:
         await site.stop()
     got = [(round(t - site.t0), what, by) for t, what, by in site.injected]
@@ -328,7 +328,7 @@ async def test_scenario_injects_at_its_times_on_the_hil_clock(tmp_path: Path) ->
     assert [b for _, _, b in got] == ["scenario t=600", "scenario t=1200", "scenario t=1800"]
     for (t, _, _), due in zip(got, (600, 1200, 1800), strict=True):
         assert due <= t < due + 120, got           # at its time, to a few scans
-    assert site.drainage.plc.local[1]
+    assert site.unit("drainage").plc.local[1]
     assert seen_down_at and 1200 <= seen_down_at[0] < 1800
 
 
@@ -376,17 +376,17 @@ async def test_plant_state_survives_a_restart_unless_fresh(tmp_path: Path) -> No
     # hours move
     config = write_site(tmp_path, scale=3000.0, initial_level_m="2.3")
     h = await start_hil(config, fresh=False)
-    pumps = h.site.drainage.plant.pumps
+    pumps = h.site.unit("drainage").plant.pumps
     await h.until(lambda: pumps[0].run_hours > 0.2, "pump1 running a while", wall_s=20)
     await h.site.stop()
-    saved = (h.site.drainage.plant.sump.level, pumps[0].run_hours, pumps[0].energy,
-             pumps[0].starts, h.site.drainage.plc.fallback)
+    saved = (h.site.unit("drainage").plant.sump.level, pumps[0].run_hours, pumps[0].energy,
+             pumps[0].starts, h.site.unit("drainage").plc.fallback)
     assert abs(saved[0] - 2.3) > 0.01 and saved[2] > 0
     assert state_path(h.cfg).is_file()
 
     again = await start_hil(config, fresh=False)
     try:
-        unit = again.site.drainage
+        unit = again.site.unit("drainage")
         assert "restored" in again.site.state_note
         assert unit.plant.sump.level == pytest.approx(saved[0], abs=1e-9)
         p = unit.plant.pumps[0]
@@ -406,8 +406,8 @@ async def test_plant_state_survives_a_restart_unless_fresh(tmp_path: Path) -> No
     fresh = await start_hil(config, fresh=True)
     try:
         assert "fresh" in fresh.site.state_note
-        assert fresh.site.drainage.plant.sump.level == pytest.approx(2.3)
-        assert fresh.site.drainage.plant.pumps[0].run_hours == 0.0
+        assert fresh.site.unit("drainage").plant.sump.level == pytest.approx(2.3)
+        assert fresh.site.unit("drainage").plant.pumps[0].run_hours == 0.0
     finally:
         await fresh.site.stop()
 
@@ -427,7 +427,7 @@ async def test_a_corrupt_or_foreign_state_file_starts_fresh_with_one_line(
     try:
         note = h.site.state_note
         assert words in note and "started fresh" in note and "\n" not in note
-        assert h.site.drainage.plant.sump.level == pytest.approx(1.7)
+        assert h.site.unit("drainage").plant.sump.level == pytest.approx(1.7)
     finally:
         await h.site.stop()
 
@@ -436,7 +436,7 @@ async def test_a_state_from_another_layout_or_with_a_bad_value_is_refused(
         tmp_path: Path) -> None:
     config = write_site(tmp_path, initial_level_m="1.7")
     h = await start_hil(config, fresh=True)
-    h.site.drainage.plant.pumps[1].run_hours = 123.0
+    h.site.unit("drainage").plant.pumps[1].run_hours = 123.0
     await h.site.stop()
     path = state_path(h.cfg)
     good = path.read_text(encoding="utf-8")
@@ -449,7 +449,7 @@ async def test_a_state_from_another_layout_or_with_a_bad_value_is_refused(
         note = three.site.state_note
         assert "another plant layout" in note and "drainage: 4 pumps" in note
         assert "drainage: 3 pumps" in note and "started fresh" in note
-        assert [p.run_hours for p in three.site.drainage.plant.pumps] == [0.0] * 3
+        assert [p.run_hours for p in three.site.unit("drainage").plant.pumps] == [0.0] * 3
     finally:
         await three.site.stop()
     # a value that is no value: refused as a whole, nothing of it restored
@@ -462,7 +462,7 @@ async def test_a_state_from_another_layout_or_with_a_bad_value_is_refused(
     bad = await start_hil(config, fresh=False)
     try:
         assert "units.0.pumps.0.run_hours: not a number" in bad.site.state_note
-        assert bad.site.drainage.plant.pumps[1].run_hours == 0.0
+        assert bad.site.unit("drainage").plant.pumps[1].run_hours == 0.0
     finally:
         await bad.site.stop()
 

@@ -181,7 +181,7 @@ async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
             ["0:ConditionType", "0:AcknowledgeableConditionType", "0:AlarmConditionType",
              f"{site.nb.ns}:FixedsiteAlarmEvent"])
         await sub.subscribe_events(alarms, etype)
-        await site.rig.site.drainage.server.stop()          # the PLC goes away
+        await site.rig.site.unit("drainage").server.stop()          # the PLC goes away
         async with asyncio.timeout(15):
             while True:
                 ev = await got.get()
@@ -194,7 +194,7 @@ async def test_alarm_transitions_arrive_as_events(site: Site) -> None:
         assert ev.ClearedTime == 0.0 and ev.AckedTime == 0.0 and ev.AckedBy == ""
     finally:
         await c.disconnect()
-        await site.rig.site.drainage.server.start()
+        await site.rig.site.unit("drainage").server.start()
 
 
 async def _server(site: Site, tmp_path: Path, **cfg: Any) -> Northbound:

@@ -290,7 +290,7 @@ async def test_a_scada_follows_an_alarm_as_a_standard_condition(site: Site) -> N
     def mine(ev: Any) -> bool:
         return getattr(ev, "ConditionName", None) == lost
 
-    plc = site.rig.site.drainage.server
+    plc = site.rig.site.unit("drainage").server
     try:
         sub = await c.create_subscription(50, Handler())
         await sub.subscribe_alarms_and_conditions(c.nodes.server,
@@ -370,7 +370,7 @@ async def test_current_gives_each_alarms_own_times(site: Site) -> None:
     engine = site.rig.ctl.alarms
     lost = engine.alarms["comm.drain1.LOST"]
     c = await site.client("view", "view-password")
-    plc = site.rig.site.drainage.server
+    plc = site.rig.site.unit("drainage").server
     try:
         await plc.stop()
         await site.rig.ctl.store.wait_for("comm.drain1.online", lambda t: t.value is False, 15)

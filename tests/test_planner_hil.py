@@ -81,7 +81,7 @@ async def test_a_surge_beyond_the_forecast_is_met_by_the_level_rule(
     ctl.systems["drainage"].planner.inline = rig.clock.held                  # see the planned day
     await rig.run_for(3 * 3600)          # the planner has learnt a bit, rests in the peak
     await rig.until(lambda: rig.plant.sump.level >= 1.75, 4 * 3600, "the sump filling")
-    rig.site.surge(0, 0, 4 * 3600, 500.0)                    # 900 m3/h, 4 h, unforecast
+    rig.site.units[0].surge(0, 4 * 3600, 500.0)                    # 900 m3/h, 4 h, unforecast
     statuses: set[str] = set()
     running = [0]
 

@@ -29,7 +29,7 @@ from snap7.util import get_bool, get_dword, get_int, get_real, get_word
 from fixedsite.clock import ScaledClock
 from fixedsite.config import load, parse
 from fixedsite.drivers.s7_codec import parse_address
-from fixedsite.hil import control as inject
+from fixedsite.hil import faults as inject
 from fixedsite.hil.drainage.plc import register_map
 from fixedsite.hil.modbus_server import ImageServer
 from fixedsite.hil.s7_image import S7ImageServer, image_fields, siemens

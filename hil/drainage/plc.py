@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass, field
 
 from fixedsite.hil.drainage.plant import DrainagePlant
+from fixedsite.hil.unit import Point
 
 # --- register map (the hand-over document) ---------------------------------------
 HR_HEARTBEAT = 0
@@ -35,22 +36,6 @@ DI_FLOAT_LOW, DI_FLOAT_HIGH, DI_FLOAT_HH, DI_FALLBACK = 0, 1, 2, 3
 B_RUNNING, B_PRIMED, B_LOCAL, B_V_OPENED, B_V_CLOSED, B_V_FAULT, B_PRIMING = range(7)
 # fault codes
 FAULT_OVERLOAD, FAULT_DRY_RUN = 1, 2
-
-
-@dataclass(frozen=True)
-class Point:
-    """One point of the PLC's register map as the PLC programmer needs it: where, what
-    type, how it is scaled, what its values mean and who writes it."""
-
-    role: str            # "pump.0", "sump.0", ...: the PLC's own numbering
-    signal: str
-    address: str         # fixedsite notation: "hr:10", "ir:20.3", "ir:21:float32"
-    type: str            # bool, uint16, int16, uint32, float32
-    scale: float = 1.0   # engineering value = raw x scale
-    unit: str = ""
-    range: tuple[float, float] | None = None
-    meaning: str = ""
-    writable: bool = False
 
 
 FAULT_MEANING = f"0 healthy, {FAULT_OVERLOAD} motor overload, {FAULT_DRY_RUN} dry running; " \

@@ -129,6 +129,7 @@ SPEC = SystemSpec(
     cli="fixedsite.sequences.drainage.cli:add_verbs",
     console="fixedsite.console.drainage:SCREEN",
     check=checks.check, check_site=checks.check_site, published=checks.published,
-    ranges=checks.ranges, alarms=alarms, hil=HilDrainage, enums=ENUMS,
+    ranges=checks.ranges, alarms=alarms, hil=HilDrainage,
+    hil_kind="fixedsite.hil.drainage.unit:HIL", enums=ENUMS,
     folders={"control": "level control", "plan": "peak-valley plan"},
     texts=texts.TEXTS, text_ids=texts.IDS)

@@ -1,0 +1,200 @@
+"""A pump room in the HIL: its plant and PLC built from the site config, its faults, its
+status line, its register map named as the config names the equipment, and its state.
+
+``HIL`` is what the drainage plug-in declares (``SystemSpec.hil_kind``); the site knows a
+pump room only through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import SiteConfig
+from fixedsite.hil.drainage import state
+from fixedsite.hil.drainage.plant import DrainagePlant, Inflow, PumpSpec, Sump
+from fixedsite.hil.drainage.plc import DrainagePlc, points, register_map
+from fixedsite.hil.faults import Fault, InjectError, Injection, Taken, number
+from fixedsite.hil.unit import HilKind, HilUnit, Point
+from fixedsite.sequences.drainage.config import HilDrainage, PlcStatusEq, PumpEq, SumpEq, ValveEq
+
+SURGE_DEFAULT_S = 3600.0
+
+
+def _drift(args: Sequence[object]) -> Taken:
+    if len(args) != 1:
+        raise InjectError("sensor-drift takes one number, m/h (0 stops the drift)")
+    return {"number": number(args[0], "m/h", -10, 10)}
+
+
+def _surge(args: Sequence[object]) -> Taken:
+    if not 1 <= len(args) <= 2:
+        raise InjectError("inflow-surge takes m3/h and, optionally, a duration in s")
+    m3h = number(args[0], "m3/h", 0, 100_000)
+    duration = number(args[1], "duration s", 1, 1e7) if len(args) > 1 else SURGE_DEFAULT_S
+    return {"number": m3h, "duration_s": duration}
+
+
+FAULTS: dict[str, Fault] = {
+    "pump-trip": Fault("pump", "[on|off]", "the motor's overload relay trips the pump (off: "
+                       "the cause is gone; the controller must still reset the fault)",
+                       word="trip"),
+    "valve-stuck": Fault("valve", "[on|off]", "the discharge valve's actuator stops where "
+                         "it is", word="stuck"),
+    "sensor-stuck": Fault("sensor", "[on|off]", "the level transmitter freezes at its "
+                          "present reading", word="stuck"),
+    "sensor-drift": Fault("sensor", "M_PER_H", "the transmitter's reading drifts by this "
+                          "many m an hour from now (0: drift and offset gone)", take=_drift,
+                          tell=lambda i: f"{i.target}: drift {i.number:g} m/h"),
+    "inflow-surge": Fault("system", "M3H [DURATION_S]", "this much more inflow into the "
+                          "system's sump from now, for DURATION_S simulated s (default 3600)",
+                          take=_surge, tell=lambda i: f"{i.target}: inflow +{i.number:g} "
+                                                      f"m3/h for {i.duration_s:g} s"),
+    "local": Fault("pump", "[on|off]", "the pump's field selector to LOCAL: the PLC ignores "
+                   "remote commands (off: back to remote)", word="local"),
+}
+
+
+def items(cfg: SiteConfig, h: HilDrainage) -> dict[str, list[str]]:
+    system = cfg.systems[h.system]
+    pumps = list(system.control.pumps)
+    valves = [eq.valve for p in pumps if isinstance(eq := system.equipment[p], PumpEq)]
+    sump = system.equipment[system.control.sump]
+    sensors = list(sump.sensors) if isinstance(sump, SumpEq) else []
+    return {"pump": pumps, "valve": valves, "sensor": sensors}
+
+
+class DrainageUnit(HilUnit):
+    """One pump room: its plant, its PLC and (set by the site) the server in front of it."""
+
+    def __init__(self, site: SiteConfig, h: HilDrainage, plant: DrainagePlant,
+                 plc: DrainagePlc, clock: ScaledClock) -> None:
+        self.site, self.cfg, self.plant, self.plc, self.clock = site, h, plant, plc, clock
+        self.items = items(site, h)
+
+    def first_scan(self, now: float) -> None:
+        self.plc.scan(now, 0.0)
+
+    def advance(self, now: float, dt: float) -> None:
+        self.plant.step(now - dt, dt)
+        self.plc.scan(now, dt)
+
+    def surge(self, start_in_s: float, duration_s: float, m3h: float) -> None:
+        """``m3h`` more inflow from ``start_in_s`` simulated s from now, for ``duration_s``."""
+        t0 = self.clock.now() + start_in_s
+        self.plant.inflow.surges.append((t0, t0 + duration_s, m3h))
+
+    def inject(self, inj: Injection, now: float) -> None:
+        f, i, on = inj.fault, inj.item, inj.on
+        if f == "pump-trip":
+            self.plc.inject_trip(i, on)
+        elif f == "valve-stuck":
+            self.plc.inject_valve_stuck(i, on)
+        elif f == "sensor-stuck":
+            self.plc.inject_sensor_stuck(i, on)
+        elif f == "sensor-drift":
+            sensor = self.plant.sensors[i]
+            sensor.drift_m_per_h = inj.number
+            if inj.number == 0.0:
+                sensor.offset_m = 0.0
+        elif f == "inflow-surge":
+            self.surge(0.0, inj.duration_s, inj.number)
+        elif f == "local":
+            self.plc.set_local(i, on)
+        else:                                 # FAULTS and this method disagree: a bug
+            raise InjectError(f"fault {f!r} is listed but not implemented")
+
+    def heartbeat_deaf(self, on: bool) -> None:
+        self.plc.inject_heartbeat_deaf(on)
+
+    def status(self) -> dict[str, Any]:
+        plant, plc = self.plant, self.plc
+        pumps = {n: {"running": p.motor_on, "flow_m3h": p.flow, "fault": plc.fault[k],
+                     "local": plc.local[k], "run_hours": p.run_hours}
+                 for k, (n, p) in enumerate(zip(self.items["pump"], plant.pumps, strict=True))}
+        words = "  ".join(f"{n}:{'run' if p['running'] else 'off'}"
+                          f"{' TRIP' if p['fault'] else ''}{' LOCAL' if p['local'] else ''}"
+                          for n, p in pumps.items())
+        return {"level_m": plant.sump.level, "fallback": plc.fallback, "pumps": pumps,
+                "text": f"level {plant.sump.level:.2f} m  inflow {plant.inflow_now:.0f} "
+                        f"m3/h{'  FALLBACK' if plc.fallback else ''}  {words}"}
+
+    def brief(self) -> str:
+        return f"{self.plant.sump.level:.2f} m"
+
+    def register_map(self) -> list[tuple[str, str]]:
+        return register_map(len(self.plant.pumps), len(self.plant.sensors))
+
+    def points(self) -> list[tuple[str, Point]]:
+        h, system = self.cfg, self.site.systems[self.cfg.system]
+        sump = system.equipment[system.control.sump]
+        top = sump.volume_curve[-1][0] if isinstance(sump, SumpEq) else 5.0
+        status = next((n for n, eq in system.equipment.items()
+                       if isinstance(eq, PlcStatusEq) and eq.plc == h.plc), None)
+        pumps, valves, sensors = self.items["pump"], self.items["valve"], self.items["sensor"]
+        rated = [getattr(system.equipment[p], "rated_flow_m3h", 280.0) for p in pumps]
+        who = {"sump.0": system.control.sump} | \
+            {f"pump.{i}": p for i, p in enumerate(pumps)} | \
+            {f"valve.{i}": v for i, v in enumerate(valves)} | \
+            {f"sensor.{j}": s for j, s in enumerate(sensors)}
+        out = []
+        for p in points(len(pumps), len(sensors), top, round(2.5 * max(rated, default=280.0))):
+            if p.role == "plc.0" and (status is None or p.signal == "heartbeat"):
+                tag = f"plcs.{h.plc}.{p.signal}"      # where the config names it
+            else:
+                tag = f"{h.system}.{status if p.role == 'plc.0' else who[p.role]}.{p.signal}"
+            out.append((tag, p))
+        return out
+
+    def layout(self) -> dict[str, Any]:
+        return {"system": self.cfg.system, "plc": self.cfg.plc, "pumps": self.items["pump"],
+                "valves": self.items["valve"], "sensors": self.items["sensor"]}
+
+    def snapshot(self) -> dict[str, Any]:
+        return state.snapshot(self.plant, self.plc)
+
+    def restore(self, saved: Any, where: str) -> list[Callable[[], None]]:
+        return state.restore(self.plant, self.plc, saved, where)
+
+
+def build_one(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> DrainageUnit:
+    system = cfg.systems[h.system]
+    ctl = system.control
+    sump_eq = system.equipment[ctl.sump]
+    assert isinstance(sump_eq, SumpEq)
+    specs, travels = [], []
+    for name in ctl.pumps:
+        pump = system.equipment[name]
+        assert isinstance(pump, PumpEq)
+        valve = system.equipment[pump.valve]
+        assert isinstance(valve, ValveEq)
+        specs.append(PumpSpec(pump.rated_flow_m3h, pump.rated_head_m, pump.rated_power_kw,
+                              pump.rated_current_a, pump.efficiency, h.static_head_m,
+                              h.priming_s, h.prime_hold_s))
+        travels.append(valve.travel_s)
+    plant = DrainagePlant(
+        Sump(sump_eq.volume_curve, h.initial_level_m),
+        Inflow(h.normal_inflow_m3h, h.daily_swing, h.noise, h.seed),
+        specs, travels, len(sump_eq.sensors),
+        (h.float_low_m, h.float_high_m, h.float_highhigh_m), seed=h.seed)
+    plc = DrainagePlc(plant, clock.guard_timeout(h.watchdog_s), len(sump_eq.sensors),
+                      initial_mode=2 if h.initial_mode == "remote-auto" else 1)
+    return DrainageUnit(cfg, h, plant, plc, clock)
+
+
+def build(cfg: SiteConfig, entries: list[HilDrainage], clock: ScaledClock) -> list[HilUnit]:
+    """Every pump room, and the relay between them: a lower room's pumps fill the sump of
+    the room it discharges into."""
+    units = [build_one(cfg, h, clock) for h in entries]
+    rooms = {u.cfg.system: u.plant for u in units}
+    for u in units:
+        up = cfg.systems[u.cfg.system].discharges_into
+        if up is not None and up in rooms:
+            rooms[up].feeders.append(u.plant)
+    return list(units)
+
+
+HIL = HilKind(faults=FAULTS, words={"pump": "pump", "valve": "valve",
+                                    "sensor": "level sensor"},
+              items=items, build=build)

@@ -1,0 +1,208 @@
+"""The faults a test engineer can inject into a running HIL, resolved against the config.
+
+A fault is named as the test engineer reads it in the config (``pump1``, ``valve2``,
+``lt1``, ``drain1``, ``drainage``), never by a PLC's internal numbering. A request is
+resolved here first (``parse``: unknown equipment, unknown fault or a bad value is refused
+with a reason), so a scenario file is checked before anything starts by the same code
+that checks a request from another shell.
+
+Two faults belong to every simulated PLC and live here: ``link`` (its server stops or
+comes back) and ``heartbeat-deaf``. The rest come from the kinds of plant the config
+simulates (``fixedsite.hil.unit.HilKind.faults``, e.g. drainage's ``pump-trip``), each
+aimed at the item kinds that plant has (``pump``, ``valve``, ``sensor``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fixedsite.config import SiteConfig
+
+Taken = dict[str, Any]          # what a fault's arguments set on the Injection
+
+
+class InjectError(ValueError):
+    """A request that cannot be applied: the message says why, in one line; ``key`` says
+    which part of the request is wrong (inject, target or args)."""
+
+    def __init__(self, message: str, key: str = "args") -> None:
+        super().__init__(message)
+        self.key = key
+
+
+# --- what follows the target -----------------------------------------------------------
+def switch(args: Sequence[object], words: tuple[str, str] = ("on", "off"),
+           default: bool | None = True) -> bool:
+    if not args:
+        if default is None:
+            raise InjectError(f"say {words[0]} or {words[1]}")
+        return default
+    if len(args) > 1 or str(args[0]).lower() not in words:
+        raise InjectError(f"expected {words[0]} or {words[1]}, got "
+                          f"{' '.join(map(str, args))!r}")
+    return str(args[0]).lower() == words[0]
+
+
+def number(value: object, what: str, lo: float, hi: float) -> float:
+    try:
+        x = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise InjectError(f"{what}: expected a number from {lo:g} to {hi:g}, got {value!r}")
+    return x
+
+
+def on_off(args: Sequence[object]) -> Taken:
+    return {"on": switch(args)}
+
+
+@dataclass(frozen=True)
+class Injection:
+    """A fault resolved against the config: which HIL unit, which item in it, what value."""
+
+    fault: str
+    unit: int                 # index into HilSite.units
+    item: int                 # index among the unit's items of the fault's kind; -1 for a
+    target: str               # system or PLC. As the config names it: "drainage.pump1"
+    on: bool = True
+    number: float = 0.0       # e.g. a drift in m/h, a surge in m3/h
+    duration_s: float = 0.0
+    what: str = ""            # one line saying what was done: answer, status, log
+
+    def describe(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault as ``--list`` shows it and ``parse`` takes it."""
+
+    kind: str                 # what the target names: "system", "plc", or an item kind
+    args: str                 # what follows the target, as --list shows it
+    help: str
+    word: str = ""            # an on/off fault's word in its answer: "trip on"
+    take: Callable[[Sequence[object]], Taken] = on_off
+    tell: Callable[[Injection], str] | None = None    # the answer, where not word on/off
+
+    def describe(self, inj: Injection) -> str:
+        if self.tell is not None:
+            return self.tell(inj)
+        return f"{inj.target}: {self.word} {'on' if inj.on else 'off'}"
+
+
+# every simulated PLC has these, whatever plant is behind it
+CORE: dict[str, Fault] = {
+    "link": Fault("plc", "down|up", "the PLC's server (Modbus or S7) stops (connections "
+                  "refused, open ones dropped) or comes back",
+                  take=lambda a: {"on": switch(a, ("up", "down"), None)},
+                  tell=lambda i: f"{i.target}: link {'down' if not i.on else 'up'}"),
+    "heartbeat-deaf": Fault("plc", "[on|off]", "the PLC stops seeing the controller's "
+                            "heartbeat while the link stays up", word="heartbeat deaf"),
+}
+CORE_WORDS = {"system": "system", "plc": "PLC"}
+
+
+@dataclass(frozen=True)
+class UnitItems:
+    """A HIL unit as the config names it: its system, its PLC, its kind of plant and its
+    items by kind (``{"pump": ["pump1", ...]}``), each in the PLC's order."""
+
+    kind: str
+    system: str
+    plc: str
+    items: Mapping[str, list[str]]
+
+
+def units(cfg: SiteConfig) -> list[UnitItems]:
+    """Every unit the HIL builds for ``cfg``, in its order, from the config alone."""
+    from fixedsite.hil.unit import kinds
+
+    return [UnitItems(kind, e.system, e.plc, hk.items(cfg, e))
+            for kind, hk, entries in kinds(cfg) for e in entries]
+
+
+def faults(cfg: SiteConfig) -> dict[str, Fault]:
+    """Every fault the HIL of ``cfg`` takes: the PLC's own, then each simulated kind's."""
+    from fixedsite.hil.unit import kinds
+
+    out = dict(CORE)
+    for _, hk, _ in kinds(cfg):
+        out.update(hk.faults)
+    return out
+
+
+def words(cfg: SiteConfig) -> dict[str, str]:
+    from fixedsite.hil.unit import kinds
+
+    out = dict(CORE_WORDS)
+    for _, hk, _ in kinds(cfg):
+        out.update(hk.words)
+    return out
+
+
+def targets(cfg: SiteConfig) -> dict[str, list[str]]:
+    """Every name each kind of target can be, as ``--list`` shows them."""
+    out: dict[str, list[str]] = {}
+    all_units = units(cfg)
+    for u in all_units:
+        for kind, names in u.items.items():
+            out.setdefault(kind, []).extend(f"{u.system}.{n}" for n in names)
+    out["system"] = [u.system for u in all_units]
+    out["plc"] = [u.plc for u in all_units]
+    return out
+
+
+def _resolve(cfg: SiteConfig, fault: str, kind: str, target: object) -> tuple[int, int, str]:
+    """(unit, item, canonical name) for ``target``; a bare equipment name is taken when
+    only one system has it (the demo's two rooms both have a pump1: say which)."""
+    word = words(cfg).get(kind, kind)
+    names = targets(cfg).get(kind, [])
+    if not isinstance(target, str) or not target:
+        raise InjectError(f"a {word} is needed (one of: {', '.join(names)})", "target")
+    all_units = units(cfg)
+    own = faults_of(cfg)
+    if kind in ("system", "plc"):
+        for i, u in enumerate(all_units):
+            if target in (u.system, u.plc) and (fault in CORE or fault in own[u.kind]):
+                return i, -1, u.system if kind == "system" else u.plc
+        raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
+                          "target")
+    system, _, name = target.rpartition(".")
+    found = []
+    for i, u in enumerate(all_units):
+        items = u.items.get(kind, [])
+        if fault in own[u.kind] and system in ("", u.system) and name in items:
+            found.append((i, items.index(name), f"{u.system}.{name}"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InjectError(f"{target!r} is in more than one system: say "
+                          f"{' or '.join(f[2] for f in found)}", "target")
+    raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
+                      "target")
+
+
+def faults_of(cfg: SiteConfig) -> dict[str, Mapping[str, Fault]]:
+    """The faults each simulated kind declares (a kind's fault hits only its units)."""
+    from fixedsite.hil.unit import kinds
+
+    return {kind: hk.faults for kind, hk, _ in kinds(cfg)}
+
+
+def parse(cfg: SiteConfig, fault: object, target: object,
+          args: Sequence[object] = ()) -> Injection:
+    """A request checked against the config, or InjectError saying what is wrong."""
+    table = faults(cfg)
+    if not isinstance(fault, str) or fault not in table:
+        raise InjectError(f"unknown fault {fault!r} (one of: {', '.join(table)})", "inject")
+    if isinstance(args, str | bytes) or not isinstance(args, Sequence):
+        raise InjectError(f"args: expected a list, got {args!r}")
+    f = table[fault]
+    unit, item, name = _resolve(cfg, fault, f.kind, target)
+    inj = Injection(fault, unit, item, name, **f.take(args))
+    return replace(inj, what=f.describe(inj))
