@@ -53,6 +53,7 @@ import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -335,10 +336,26 @@ _VTYPE = {"string": ua.VariantType.String, "double": ua.VariantType.Double,
 _OK = [Arg("accepted", ua.VariantType.Boolean,
            "true if the command was accepted and carried out"),
        Arg("reason", ua.VariantType.String, "what was done, or why it was refused")]
-_ALARM = Arg("alarm", ua.VariantType.String,
-             "the alarm's id as alarms.Current lists it: <system>.<equipment>.<signal>."
-             "<limit> (a level's HH) or <system>.<equipment>.<name>")
 # descriptions of the tags the controller derives (not in equipment.TYPES)
+
+
+@dataclass(frozen=True)
+class _Example:
+    """Ids of this site that the methods' descriptions give as examples, so that a foreign
+    client reads one it can call with (and the core names no system)."""
+
+    alarm: str
+    tag: str
+    system: str
+    equipment: str
+
+
+def _examples(ctl: Controller) -> _Example:
+    first = next(iter(ctl.alarms.alarms.values()), None)      # in definition order
+    system = next(iter(ctl.cfg.systems), "")
+    equipment = next(iter(ctl.cfg.systems[system].equipment), "") if system else ""
+    return _Example(first.d.id if first else "", first.d.tag if first else "",
+                    system, f"{system}.{equipment}")
 
 
 class Northbound:
@@ -360,6 +377,7 @@ class Northbound:
         self.nodes: dict[str, Node] = {}
         self.names = Names(ctl.cfg)
         self.enums = enums(ctl.cfg)
+        self.example = _examples(ctl)
         self.conditions = AlarmConditions(self)
         self._pending: dict[str, Tag] = {}
         self._events: list[AlarmEvent] = []
@@ -698,7 +716,7 @@ class Northbound:
             "the last commands from every source (operators, level control, planner), "
             "newest first, with how each ended")
         await self._method(site, "site", "History", self._history, [
-            Arg("path", s, "a tag's path, its NodeId string: <system>.<equipment>.<signal>",
+            Arg("path", s, f'a tag\'s path (its NodeId string), e.g. "{self.example.tag}"',
                 check=self._a_tag),
             Arg("window_s", d, "the last so many seconds of site time: more than 0, "
                 "e.g. 3600", check=positive),
@@ -714,8 +732,8 @@ class Northbound:
         await self._method(site, "site", "Names", self._names, [
             Arg("lang", s, 'the language: "zh_CN" or "en", e.g. "en"',
                 check=one_of(*LANGS))], [
-            Arg("ids", s, 'each id: "site", each system (<system>) and its equipment '
-                "(<system>.<equipment>), as in the NodeIds", array=True),
+            Arg("ids", s, f'each id: "site", systems ("{self.example.system}") and '
+                f'equipment ("{self.example.equipment}"), as in the NodeIds', array=True),
             Arg("names", s, "each one's configured name in that language (Chinese falls "
                 "back to the English, then to the id)", array=True)],
             "the configured names of the site, its systems and equipment, in either "
@@ -724,6 +742,20 @@ class Northbound:
             Arg("user", s, "the user name this session logged in with (empty: anonymous)"),
             Arg("role", s, "that user's role now: viewer, operator, engineer or admin")],
             "who this session is and the role its commands are checked with")
+        await self._method(site, "site", "Kinds", self._kinds, [], [
+            Arg("ids", s, "each id: \"site\", systems and equipment, as in site.Names",
+                array=True),
+            Arg("kinds", s, f'what each one is: "site", a system\'s kind '
+                f'("{self.names.kinds.get(self.example.system, "")}") or an equipment\'s '
+                f'type ("{self.names.kinds.get(self.example.equipment, "")}")',
+                array=True)],
+            "what each system and piece of equipment is, so a client picks its screens "
+            "and symbols without guessing from tag names")
+
+    async def _kinds(self) -> list[ua.Variant]:
+        ids = self.names.ids()
+        return [ua.Variant(ids, ua.VariantType.String),
+                ua.Variant([self.names.kinds[i] for i in ids], ua.VariantType.String)]
 
     async def _names(self, lang: str) -> list[ua.Variant]:
         ids = self.names.ids()
@@ -750,6 +782,8 @@ class Northbound:
 
     async def _alarm_methods(self, node: Node) -> None:
         s, d = ua.VariantType.String, ua.VariantType.Double
+        alarm = Arg("alarm", s, "the alarm's id, as in alarms.Current, e.g. "
+                    f'"{self.example.alarm}"')
 
         async def ack(alarm: str, comment: str) -> list[ua.Variant]:
             return await self._command("alarms", "ack", {"id": alarm, "comment": comment})
@@ -782,17 +816,17 @@ class Northbound:
             "every alarm that stands (active or not acknowledged) or is shelved, with its "
             "own times: what a client reads once after subscribing to the alarm events")
         await self._method(node, "alarms", "Acknowledge", ack, [
-            _ALARM, Arg("comment", s, 'a comment for the record (may be empty), '
+            alarm, Arg("comment", s, 'a comment for the record (may be empty), '
                         'e.g. "seen on site"')], _OK,
             "acknowledge an alarm; needs the operator role", command=True)
         await self._method(node, "alarms", "Shelve", shelve, [
-            _ALARM, Arg("seconds", d, f"how long, in seconds: more than 0, at most "
+            alarm, Arg("seconds", d, f"how long, in seconds: more than 0, at most "
                         f"{MAX_SHELVE_S:.0f} ({MAX_SHELVE_S / 3600:g} h); it ends by "
                         "itself; e.g. 3600", check=shelve_time(MAX_SHELVE_S)),
             Arg("comment", s, 'why it is shelved (required), e.g. "sensor under repair"')],
             _OK, "shelve an alarm for a while (it follows its condition silently); needs "
             "the engineer role", command=True)
-        await self._method(node, "alarms", "Unshelve", unshelve, [_ALARM], _OK,
+        await self._method(node, "alarms", "Unshelve", unshelve, [alarm], _OK,
                            "end an alarm's shelving now; needs the engineer role",
                            command=True)
 

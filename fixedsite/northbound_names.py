@@ -62,10 +62,13 @@ class Names:
         # id -> (English name, Chinese name, what it is)
         self.known: dict[str, tuple[str, str, str]] = {
             "site": (cfg.site.name, cfg.site.name_zh, "site")}
+        self.kinds: dict[str, str] = {"site": "site"}    # a system's kind, an equipment's type
         for s, system in cfg.systems.items():
             self.known[s] = (system.name, system.name_zh, f"{system.kind} system")
+            self.kinds[s] = system.kind
             for e, eq in system.equipment.items():
                 self.known[f"{s}.{e}"] = (eq.name, eq.name_zh, eq.type.replace("_", " "))
+                self.kinds[f"{s}.{e}"] = eq.type
 
     def name(self, ident: str, lang: str) -> str:
         en, zh, _ = self.known.get(ident, ("", "", ""))

@@ -136,47 +136,46 @@ def faults(cfg: SiteConfig) -> dict[str, Fault]:
     return out
 
 
-def words(cfg: SiteConfig) -> dict[str, str]:
-    from fixedsite.hil.unit import kinds
-
-    out = dict(CORE_WORDS)
-    for _, hk, _ in kinds(cfg):
-        out.update(hk.words)
-    return out
+def _names(all_units: list[UnitItems], kind: str) -> list[str]:
+    if kind == "system":
+        return [u.system for u in all_units]
+    if kind == "plc":
+        return [u.plc for u in all_units]
+    return [f"{u.system}.{n}" for u in all_units for n in u.items.get(kind, [])]
 
 
 def targets(cfg: SiteConfig) -> dict[str, list[str]]:
     """Every name each kind of target can be, as ``--list`` shows them."""
-    out: dict[str, list[str]] = {}
     all_units = units(cfg)
-    for u in all_units:
-        for kind, names in u.items.items():
-            out.setdefault(kind, []).extend(f"{u.system}.{n}" for n in names)
-    out["system"] = [u.system for u in all_units]
-    out["plc"] = [u.plc for u in all_units]
-    return out
+    kinds = list(dict.fromkeys(k for u in all_units for k in u.items))
+    return {k: _names(all_units, k) for k in [*kinds, "system", "plc"]}
 
 
 def _resolve(cfg: SiteConfig, fault: str, kind: str, target: object) -> tuple[int, int, str]:
-    """(unit, item, canonical name) for ``target``; a bare equipment name is taken when
-    only one system has it (the demo's two rooms both have a pump1: say which)."""
-    word = words(cfg).get(kind, kind)
-    names = targets(cfg).get(kind, [])
+    """(unit, item, canonical name) for ``target`` among the units ``fault`` can hit (the
+    PLC's faults: every unit; a plant's: the units of its kind); a bare equipment name is
+    taken when only one system has it (the demo's two rooms both have a pump1: say which)."""
+    from fixedsite.hil.unit import kinds
+
+    declared = {k: hk for k, hk, _ in kinds(cfg)}
+    hit = [(i, u) for i, u in enumerate(units(cfg))
+           if fault in CORE or fault in declared[u.kind].faults]
+    word = CORE_WORDS.get(kind) or next(
+        (declared[u.kind].words.get(kind, kind) for _, u in hit), kind)
+    names = _names([u for _, u in hit], kind)
     if not isinstance(target, str) or not target:
         raise InjectError(f"a {word} is needed (one of: {', '.join(names)})", "target")
-    all_units = units(cfg)
-    own = faults_of(cfg)
     if kind in ("system", "plc"):
-        for i, u in enumerate(all_units):
-            if target in (u.system, u.plc) and (fault in CORE or fault in own[u.kind]):
+        for i, u in hit:
+            if target in (u.system, u.plc):
                 return i, -1, u.system if kind == "system" else u.plc
         raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
                           "target")
     system, _, name = target.rpartition(".")
     found = []
-    for i, u in enumerate(all_units):
+    for i, u in hit:
         items = u.items.get(kind, [])
-        if fault in own[u.kind] and system in ("", u.system) and name in items:
+        if system in ("", u.system) and name in items:
             found.append((i, items.index(name), f"{u.system}.{name}"))
     if len(found) == 1:
         return found[0]
@@ -185,13 +184,6 @@ def _resolve(cfg: SiteConfig, fault: str, kind: str, target: object) -> tuple[in
                           f"{' or '.join(f[2] for f in found)}", "target")
     raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
                       "target")
-
-
-def faults_of(cfg: SiteConfig) -> dict[str, Mapping[str, Fault]]:
-    """The faults each simulated kind declares (a kind's fault hits only its units)."""
-    from fixedsite.hil.unit import kinds
-
-    return {kind: hk.faults for kind, hk, _ in kinds(cfg)}
 
 
 def parse(cfg: SiteConfig, fault: object, target: object,

@@ -40,6 +40,8 @@ def fixed_client(lang: str) -> SiteClient:
     # not good: dimmed, with the reason and how long ago (2 min 10 s)
     c.values["drainage.pump3.bearing_temp"] = Value(24.0, False, why="comm_fail",
                                                     ts=T0 - 130)
+    c.kinds = {"drainage": "drainage", "drainage.sump": "sump"} | {
+        f"drainage.pump{i}": "pump" for i in range(1, 5)}         # as site.Kinds answers
     c.site_now = T0
     c.role = "operator"
     zh = lang == "zh_CN"
@@ -62,3 +64,21 @@ def test_screen(snap_compare: Any, lang: str, screen: str, size: tuple[int, int]
     """80x24 is the smallest terminal a console must work in: nothing cut off there."""
     app = make_console(fixed_client(lang), lang, "演示矿井" if lang == "zh_CN" else "Demo mine")
     assert snap_compare(app, press=[screen], terminal_size=size)
+
+
+def test_the_drainage_view_finds_rooms_and_pumps_by_kind_whatever_they_are_called() -> None:
+    """A site may call its pumps anything (``main_a``, ``P-101``): the view takes them from
+    ``site.Kinds``, in the config's order, never from the word "pump" in a tag name."""
+    from types import SimpleNamespace
+
+    from fixedsite.console.drainage import all_pumps, pumps, rooms
+
+    c = SiteClient("opc.tcp://127.0.0.1:1/x/", "li", "-", Path("/nonexistent"))
+    c.kinds = {"site": "site", "west": "drainage", "west.P-102": "pump",
+               "west.P-101": "pump", "west.well": "sump", "drainage": "drainage",
+               "drainage.main_a": "pump", "fans": "ventilation", "fans.pump9": "fan"}
+    c.values = {"west.P-102.run_cmd": Value(True, True), "fans.pump9.run_cmd": Value(1, True)}
+    app = SimpleNamespace(client=c)
+    assert rooms(app) == ["drainage", "west"]                 # the main room first
+    assert pumps(app, "west") == ["P-102", "P-101"]           # as configured, not sorted
+    assert all_pumps(app) == ["drainage.main_a", "west.P-102", "west.P-101"]

@@ -137,7 +137,7 @@ async def test_a_foreign_client_discovers_and_calls_every_method(site: Site) -> 
         methods = await _discover(c)
         names = {n for _, _, n, _, _ in methods}
         assert {"Start", "Stop", "Reset", "SetMode", "Current", "Acknowledge", "Shelve",
-                "Unshelve", "RecentCommands", "History", "Names", "WhoAmI"} <= names
+                "Unshelve", "RecentCommands", "History", "Names", "Kinds", "WhoAmI"} <= names
         assert len([n for n in names if n == "Start"]) == 1
         results: dict[str, list[Any]] = {}
         for obj, method, name, inputs, outputs in methods:
@@ -162,6 +162,10 @@ async def test_a_foreign_client_discovers_and_calls_every_method(site: Site) -> 
         ids, shown = results["site.Names"]
         assert shown[ids.index("drainage.pump1")] == "Main pump 1"      # the example: en
         assert "drainage" in ids and "site" in ids
+        kinds = dict(zip(*results["site.Kinds"], strict=True))          # what each one is
+        assert kinds["site"] == "site" and kinds["drainage"] == "drainage"
+        assert kinds["drainage.pump1"] == "pump" and kinds["drainage.sump"] == "sump"
+        assert set(kinds) == set(ids)
         starts, avgs, lows, highs, width = results["site.History"]
         assert starts and width > 0 and all(lo <= a <= hi for lo, a, hi in
                                             zip(lows, avgs, highs, strict=True))

@@ -98,6 +98,7 @@ class SiteClient:
         self._heard = (0.0, 0.0)            # (wall, site) when site_now last moved
         self._rate = 1.0                    # site seconds per wall second, as observed
         self.names: dict[str, str] = {}     # system / equipment id -> name to show
+        self.kinds: dict[str, str] = {}     # system id -> its kind, equipment id -> its type
         self.enums: dict[str, list[str]] = {}   # enumerated tag -> its words by value
         self.lang = "en"
         self.role = ""                      # as the server says (site.WhoAmI), else unknown
@@ -163,6 +164,7 @@ class SiteClient:
                 args, more = _current_row(row)
                 self.mirror(*args, **more)
         self.names = await self._names(c)
+        self.kinds = await self._kinds(c)
         self.role = await self._role(c)
         self.connected, self.error = True, ""
         self.on_change()
@@ -214,6 +216,16 @@ class SiteClient:
         except (TimeoutError, ua.UaError, OSError, ValueError):
             return {}
         return {str(i): str(n) for i, n in zip(ids or [], names or [], strict=False) if n}
+
+    async def _kinds(self, c: Client) -> dict[str, str]:
+        """What each system and equipment is (``site.Kinds``), so each screen finds its
+        own systems and equipment however the site named them."""
+        try:
+            ids, kinds = await c.get_node(ua.NodeId("site", self.ns)).call_method(
+                ua.NodeId("site.Kinds", self.ns))
+        except (TimeoutError, ua.UaError, OSError, ValueError):
+            return {}
+        return {str(i): str(k) for i, k in zip(ids or [], kinds or [], strict=False)}
 
     async def _enum_words(self, c: Client, variables: list[Any]) -> dict[str, list[str]]:
         """A sequence state is served as an enumeration (a number and its EnumStrings):

@@ -25,15 +25,16 @@ MAIN = "drainage"          # the main room's id in the demo; shown first and wit
 
 
 def rooms(app: Any) -> list[str]:
-    """Pump rooms on the server (a level control publishes ``<room>.control.status``), the
+    """Pump rooms on the server (systems of kind drainage, as ``site.Kinds`` says), the
     main one first."""
-    found = {p.split(".")[0] for p in app.client.values if p.endswith(".control.status")}
+    found = {i for i, k in app.client.kinds.items() if k == "drainage" and "." not in i}
     return sorted(found, key=lambda r: (r != MAIN, r))
 
 
 def pumps(app: Any, room: str) -> list[str]:
-    return sorted({p.split(".")[1] for p in app.client.values
-                   if p.startswith(f"{room}.pump") and p.endswith(".run_cmd")})
+    """A room's pumps, whatever they are called, in the config's order."""
+    return [i.split(".", 1)[1] for i, k in app.client.kinds.items()
+            if k == "pump" and i.split(".", 1)[0] == room]
 
 
 def all_pumps(app: Any) -> list[str]:
