@@ -83,34 +83,50 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     clock = _clock(cfg, args)
 
     async def body(stop: asyncio.Event) -> None:
-        site = None
-        if with_hil:
-            from fixedsite.cli_hil import start_site
-            site = await start_site(cfg, clock, args)
-        from fixedsite.audit import AuditLog
-        from fixedsite.historian import Historian
+        # Whatever fails on the way up (a port taken, a disk refusing) stops what was
+        # already started, in reverse order: the HIL saves its plant and frees its socket,
+        # the records flush and close. Never a half-started site left behind.
+        async with contextlib.AsyncExitStack() as started:
+            if with_hil:
+                from fixedsite.cli_hil import start_site
+                site = await start_site(cfg, clock, args)
+                started.push_async_callback(site.stop)
+            from fixedsite.audit import AuditLog
+            from fixedsite.historian import Historian
 
-        audit = AuditLog(cfg.storage_dir() / "audit.db")
-        history = Historian(cfg.storage_dir() / "history.db", cfg.storage.deadband_pct,
-                            cfg.storage.max_interval_s, max_buffered=cfg.storage.max_buffered)
-        ctl = Controller(cfg, clock, audit=audit, historian=history)
-        if cfg.uplink is not None:
-            from fixedsite.uplink import Uplink
+            audit = AuditLog(cfg.storage_dir() / "audit.db")
+            started.callback(audit.close)
+            history = Historian(cfg.storage_dir() / "history.db", cfg.storage.deadband_pct,
+                                cfg.storage.max_interval_s,
+                                max_buffered=cfg.storage.max_buffered)
+            started.callback(history.close)
+            ctl = Controller(cfg, clock, audit=audit, historian=history)
+            if cfg.uplink is not None:
+                from fixedsite.uplink import Uplink
 
-            u = cfg.uplink
-            ctl.uplink = Uplink(ctl.store, cfg.site.id, u.url, cfg.storage_dir() / "uplink.db",
-                                u.token, u.org, u.bucket, u.batch, max_queue=u.max_queue)
-        ctl.record_config(digest, str(args.config))
-        northbound = None
-        if cfg.opcua is not None:             # first: its start-up blocks the loop a while
-            from fixedsite.northbound import Northbound
-            from fixedsite.users import UserStore
+                u = cfg.uplink
+                ctl.uplink = Uplink(ctl.store, cfg.site.id, u.url,
+                                    cfg.storage_dir() / "uplink.db", u.token, u.org,
+                                    u.bucket, u.batch, max_queue=u.max_queue)
+                started.callback(ctl.uplink.close)
+            ctl.record_config(digest, str(args.config))
+            running = False
 
-            northbound = Northbound(ctl, UserStore(cfg.storage_dir() / "users.json"),
-                                    cfg.opcua, cfg.storage_dir() / "pki")
-            await northbound.start()
-        await ctl.start()
-        try:
+            async def stop_controller() -> None:   # after the server below: it reads ctl
+                if running:                        # (a controller never started is not
+                    await ctl.stop()               # recorded as stopped)
+            started.push_async_callback(stop_controller)
+            northbound = None
+            if cfg.opcua is not None:         # first: its start-up blocks the loop a while
+                from fixedsite.northbound import Northbound
+                from fixedsite.users import UserStore
+
+                northbound = Northbound(ctl, UserStore(cfg.storage_dir() / "users.json"),
+                                        cfg.opcua, cfg.storage_dir() / "pki")
+                started.push_async_callback(northbound.stop)
+                await northbound.start()
+            running = True
+            await ctl.start()
             if with_hil and northbound is not None and sys.stdout.isatty() and not args.plain:
                 # under the full-screen console the log goes to a file (storage dir)
                 _console_logging(cfg.storage_dir())
@@ -118,16 +134,6 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             else:
                 await _status_until(stop, lambda: render(ctl), args.every,
                                     live=sys.stdout.isatty() and not args.plain)
-        finally:
-            if northbound is not None:
-                await northbound.stop()
-            await ctl.stop()
-            audit.close()
-            history.close()
-            if ctl.uplink is not None:
-                ctl.uplink.close()
-            if site is not None:
-                await site.stop()
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
     asyncio.run(_until_signalled(body))
     return 0

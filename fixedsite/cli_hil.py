@@ -94,8 +94,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
                      for t, what, by in site.injected[shown:]]
             shown = len(site.injected)
             for u in site.units:
-                link = "" if u.server.running else "  LINK DOWN"
-                lines.append(f"{u.system}:{link}  {u.status()['text']}")
+                link = "" if u.server.running else "LINK DOWN  "
+                lines.append(f"{u.system}: {link}{u.status()['text']}")
             return "\n".join(lines)
         try:
             await _status_until(stop, render, args.every, live=False)

@@ -3,6 +3,7 @@ traceback (issue 9, item 18)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,28 @@ def test_diagram_to_a_reader_still_prints() -> None:
     r = subprocess.run([str(FIXEDSITE), "diagram"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and "stateDiagram" in r.stdout and r.stderr == ""
+
+
+def test_a_demo_that_cannot_start_its_server_stops_what_it_started(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in review: a part failing at start (here the OPC UA port taken) left the HIL's
+    control socket behind, its plant unsaved and the records open. Everything started
+    before the failure is stopped, in order, and the error is one line."""
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    config = tmp_path / "site.toml"
+    text = re.sub(r'(?m)^endpoint = "opc\.tcp://127\.0\.0\.1:\d+',
+                  f'endpoint = "opc.tcp://127.0.0.1:{taken}', demo_text(free_port()))
+    config.write_text(text + f'\n[storage]\ndir = "{tmp_path}/var"\n', encoding="utf-8")
+    try:
+        rc, _, err = cli(capsys, "demo", "--config", str(config), "--plain", "--fresh")
+    finally:
+        blocker.close()
+    assert rc == 2 and err.startswith("fixedsite demo: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "var" / "hil.sock").exists()          # the HIL stopped
+    assert (tmp_path / "var" / "hil-state.json").exists()        # and saved its plant
