@@ -69,6 +69,15 @@ def add_hil_options(s: argparse.ArgumentParser) -> None:
 
 
 def cmd_hil(args: argparse.Namespace) -> int:
+    from fixedsite.hil.unit import HilKindError
+
+    try:
+        return _cmd_hil(args)
+    except HilKindError as e:       # a plug-in's HIL that is missing or broken: one line
+        raise CliError(str(e)) from None
+
+
+def _cmd_hil(args: argparse.Namespace) -> int:
     cfg = load(args.config)
     action = getattr(args, "hil_action", None)
     if action == "inject":
@@ -95,7 +104,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
             shown = len(site.injected)
             for u in site.units:
                 link = "" if u.server.running else "LINK DOWN  "
-                lines.append(f"{u.system}: {link}{u.status()['text']}")
+                lines.append(f"{u.system}: {link}{site.status_of(u)['text']}")
             return "\n".join(lines)
         try:
             await _status_until(stop, render, args.every, live=False)
@@ -115,16 +124,17 @@ async def start_site(cfg: SiteConfig, clock: ScaledClock, args: argparse.Namespa
     from fixedsite.hil.scenario import Step
     from fixedsite.hil.scenario import load as load_scenario
     from fixedsite.hil.site import HilSite, control_path, state_path
+    from fixedsite.hil.unit import HilKindError
 
-    if scenario is None:
-        path = getattr(args, "scenario", None)
-        scenario = load_scenario(path, cfg) if path else ()
-    steps = [s for s in scenario if isinstance(s, Step)]
-    site = HilSite(cfg, clock, control=control_path(cfg), state=state_path(cfg),
-                   fresh=bool(getattr(args, "fresh", False)), scenario=steps)
     try:
+        if scenario is None:
+            path = getattr(args, "scenario", None)
+            scenario = load_scenario(path, cfg) if path else ()
+        steps = [s for s in scenario if isinstance(s, Step)]
+        site = HilSite(cfg, clock, control=control_path(cfg), state=state_path(cfg),
+                       fresh=bool(getattr(args, "fresh", False)), scenario=steps)
         await site.start()
-    except HilError as e:
+    except (HilError, HilKindError) as e:
         raise CliError(str(e)) from None
     if site.state_note:
         print(site.state_note, flush=True)
@@ -151,13 +161,14 @@ def _ask(cfg: SiteConfig, message: dict[str, object]) -> dict[str, object]:
 
 
 def _inject(cfg: SiteConfig, args: argparse.Namespace) -> int:
-    from fixedsite.hil.faults import InjectError, faults, parse, targets
+    from fixedsite.hil.faults import InjectError, parse, targets, variants
 
     if args.list:
         names = targets(cfg)
         print("fixedsite hil inject FAULT TARGET [ARGS]   (on a HIL running this config)")
-        for name, f in faults(cfg).items():
-            print(f"  {name:<15} {f.kind.upper():<7} {f.args:<17} {f.help}")
+        for name, by_kind in variants(cfg).items():
+            for f in by_kind.values():
+                print(f"  {name:<15} {f.kind.upper():<7} {f.args:<17} {f.help}")
         print("targets:")
         for kind, items in names.items():
             print(f"  {kind:<7} {', '.join(items)}")

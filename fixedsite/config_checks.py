@@ -63,6 +63,7 @@ def cross_check(cfg: SiteConfig) -> Problems:
         problems += systems.get(system.kind).check(cfg, sname, system)
     for spec_ in systems.registered().values():
         problems += spec_.check_site(cfg)
+    _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
     _check_tariff(cfg, problems)
     if cfg.opcua is not None:
@@ -70,6 +71,23 @@ def cross_check(cfg: SiteConfig) -> Problems:
         if not 1 <= port <= 65535:
             problems.append(("opcua.endpoint", f"port {port} is outside 1..65535"))
     return problems
+
+
+def _check_hil(cfg: SiteConfig, problems: Problems) -> None:
+    """What every simulated plant shares, whatever its kind: it simulates a system of its
+    own kind, and no PLC is simulated twice (two servers would fight over one port)."""
+    simulated: dict[str, str] = {}
+    for kind in type(cfg.hil).model_fields:
+        for i, h in enumerate(getattr(cfg.hil, kind)):
+            base = f"hil.{kind}.{i}"
+            system = cfg.systems.get(h.system)
+            if system is not None and system.kind != kind:
+                problems.append((f"{base}.system", f"{h.system!r} is a {system.kind} "
+                                 f"system, not {kind}"))
+            if h.plc in simulated:
+                problems.append((f"{base}.plc", f"PLC {h.plc!r} is already simulated by "
+                                 f"{simulated[h.plc]}"))
+            simulated.setdefault(h.plc, base)
 
 
 def _check_tariff(cfg: SiteConfig, problems: Problems) -> None:

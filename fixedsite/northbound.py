@@ -352,10 +352,11 @@ class _Example:
 
 def _examples(ctl: Controller) -> _Example:
     first = next(iter(ctl.alarms.alarms.values()), None)      # in definition order
-    system = next(iter(ctl.cfg.systems), "")
-    equipment = next(iter(ctl.cfg.systems[system].equipment), "") if system else ""
+    system, equipment = next(((s, next(iter(sys.equipment))) for s, sys in
+                              ctl.cfg.systems.items() if sys.equipment), ("", ""))
     return _Example(first.d.id if first else "", first.d.tag if first else "",
-                    system, f"{system}.{equipment}")
+                    system or next(iter(ctl.cfg.systems), ""),
+                    f"{system}.{equipment}" if system else "")
 
 
 class Northbound:

@@ -120,25 +120,43 @@ class UnitItems:
 
 def units(cfg: SiteConfig) -> list[UnitItems]:
     """Every unit the HIL builds for ``cfg``, in its order, from the config alone."""
-    from fixedsite.hil.unit import kinds
+    return _table(cfg)[0]
 
-    return [UnitItems(kind, e.system, e.plc, hk.items(cfg, e))
-            for kind, hk, entries in kinds(cfg) for e in entries]
+
+def _table(cfg: SiteConfig) -> tuple[list[UnitItems], dict[str, dict[str, Fault]],
+                                     dict[str, Mapping[str, str]]]:
+    """The units; for each fault name, the Fault each kind declares under it ("*": the
+    PLC's own, for every unit); each kind's words. Two kinds may both have a ``local``
+    (a pump's, a fan's): each hits only its own kind's units."""
+    from fixedsite.hil.unit import HilKindError, kinds
+
+    declared = kinds(cfg)
+    all_units = [UnitItems(kind, e.system, e.plc, hk.items(cfg, e))
+                 for kind, hk, entries in declared for e in entries]
+    table: dict[str, dict[str, Fault]] = {name: {"*": f} for name, f in CORE.items()}
+    for kind, hk, _ in declared:
+        for name, f in hk.faults.items():
+            if name in CORE:
+                raise HilKindError(f"hil.{kind}: its fault {name!r} is one every PLC has "
+                                   "already; give it another name")
+            table.setdefault(name, {})[kind] = f
+    return all_units, table, {kind: hk.words for kind, hk, _ in declared}
 
 
 def faults(cfg: SiteConfig) -> dict[str, Fault]:
-    """Every fault the HIL of ``cfg`` takes: the PLC's own, then each simulated kind's."""
-    from fixedsite.hil.unit import kinds
+    """Every fault name the HIL of ``cfg`` takes (the PLC's own first), each with the
+    first kind's declaration (``variants`` has them all)."""
+    return {name: next(iter(by.values())) for name, by in _table(cfg)[1].items()}
 
-    out = dict(CORE)
-    for _, hk, _ in kinds(cfg):
-        out.update(hk.faults)
-    return out
+
+def variants(cfg: SiteConfig) -> dict[str, dict[str, Fault]]:
+    """Each fault name with its declaration per kind ("*": every PLC's)."""
+    return _table(cfg)[1]
 
 
 def _names(all_units: list[UnitItems], kind: str) -> list[str]:
     if kind == "system":
-        return [u.system for u in all_units]
+        return list(dict.fromkeys(u.system for u in all_units))
     if kind == "plc":
         return [u.plc for u in all_units]
     return [f"{u.system}.{n}" for u in all_units for n in u.items.get(kind, [])]
@@ -151,50 +169,53 @@ def targets(cfg: SiteConfig) -> dict[str, list[str]]:
     return {k: _names(all_units, k) for k in [*kinds, "system", "plc"]}
 
 
-def _resolve(cfg: SiteConfig, fault: str, kind: str, target: object) -> tuple[int, int, str]:
-    """(unit, item, canonical name) for ``target`` among the units ``fault`` can hit (the
-    PLC's faults: every unit; a plant's: the units of its kind); a bare equipment name is
-    taken when only one system has it (the demo's two rooms both have a pump1: say which)."""
-    from fixedsite.hil.unit import kinds
-
-    declared = {k: hk for k, hk, _ in kinds(cfg)}
-    hit = [(i, u) for i, u in enumerate(units(cfg))
-           if fault in CORE or fault in declared[u.kind].faults]
-    word = CORE_WORDS.get(kind) or next(
-        (declared[u.kind].words.get(kind, kind) for _, u in hit), kind)
-    names = _names([u for _, u in hit], kind)
-    if not isinstance(target, str) or not target:
-        raise InjectError(f"a {word} is needed (one of: {', '.join(names)})", "target")
+def _matches(hit: list[tuple[int, UnitItems]], kind: str, target: str
+             ) -> list[tuple[int, int, str]]:
+    """(unit, item, canonical name) of every unit in ``hit`` that ``target`` names; a
+    system or PLC is its first unit (a system's faces share its name)."""
     if kind in ("system", "plc"):
         for i, u in hit:
-            if target in (u.system, u.plc):
-                return i, -1, u.system if kind == "system" else u.plc
-        raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
-                          "target")
+            if target == (u.system if kind == "system" else u.plc):
+                return [(i, -1, target)]
+        return []
     system, _, name = target.rpartition(".")
-    found = []
+    out = []
     for i, u in hit:
         items = u.items.get(kind, [])
         if system in ("", u.system) and name in items:
-            found.append((i, items.index(name), f"{u.system}.{name}"))
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise InjectError(f"{target!r} is in more than one system: say "
-                          f"{' or '.join(f[2] for f in found)}", "target")
-    raise InjectError(f"unknown {word} {target!r} (the HIL's: {', '.join(names)})",
-                      "target")
+            out.append((i, items.index(name), f"{u.system}.{name}"))
+    return out
 
 
 def parse(cfg: SiteConfig, fault: object, target: object,
           args: Sequence[object] = ()) -> Injection:
-    """A request checked against the config, or InjectError saying what is wrong."""
-    table = faults(cfg)
+    """A request checked against the config, or InjectError saying what is wrong. A bare
+    equipment name is taken when only one system has it (the demo's two rooms both have
+    a pump1: say which)."""
+    all_units, table, words = _table(cfg)
     if not isinstance(fault, str) or fault not in table:
         raise InjectError(f"unknown fault {fault!r} (one of: {', '.join(table)})", "inject")
     if isinstance(args, str | bytes) or not isinstance(args, Sequence):
         raise InjectError(f"args: expected a list, got {args!r}")
-    f = table[fault]
-    unit, item, name = _resolve(cfg, fault, f.kind, target)
+    found: list[tuple[Fault, int, int, str]] = []
+    said: list[str] = []
+    names: list[str] = []
+    for kind, f in table[fault].items():
+        hit = [(i, u) for i, u in enumerate(all_units) if kind in ("*", u.kind)]
+        word = CORE_WORDS.get(f.kind) or words.get(kind, {}).get(f.kind, f.kind)
+        said += [word] if word not in said else []
+        names += _names([u for _, u in hit], f.kind)
+        if isinstance(target, str) and target:
+            found += [(f, *m) for m in _matches(hit, f.kind, target)]
+    if not isinstance(target, str) or not target:
+        raise InjectError(f"a {' or '.join(said)} is needed (one of: {', '.join(names)})",
+                          "target")
+    if len(found) > 1:
+        raise InjectError(f"{target!r} is in more than one system: say "
+                          f"{' or '.join(m[3] for m in found)}", "target")
+    if not found:
+        raise InjectError(f"unknown {' or '.join(said)} {target!r} (the HIL's: "
+                          f"{', '.join(names)})", "target")
+    f, unit, item, name = found[0]
     inj = Injection(fault, unit, item, name, **f.take(args))
     return replace(inj, what=f.describe(inj))

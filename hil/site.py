@@ -26,7 +26,7 @@ from fixedsite.hil.control import SOCKET_NAME, ControlServer
 from fixedsite.hil.faults import InjectError, Injection, faults, parse, targets
 from fixedsite.hil.scenario import Step
 from fixedsite.hil.servers import served
-from fixedsite.hil.unit import HilUnit, kinds
+from fixedsite.hil.unit import HilKindError, HilUnit, kinds
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,23 @@ class HilSite:
         self._saved_wall = 0.0
 
     def _build(self) -> list[HilUnit]:
+        """Every kind's units, each checked to be its entry's: faults are aimed at a unit
+        by its place (hil/faults.py) and at an item by its index among the names the
+        kind's ``items`` gives, so a builder that reorders or renames would send a fault
+        to the wrong plant."""
         units: list[HilUnit] = []
-        for _, hk, entries in kinds(self.cfg):
-            units += hk.build(self.cfg, entries, self.clock)
+        for kind, hk, entries in kinds(self.cfg):
+            built = list(hk.build(self.cfg, entries, self.clock))
+            if len(built) != len(entries) or any(u.cfg is not e for u, e in
+                                                 zip(built, entries, strict=False)):
+                raise HilKindError(f"hil.{kind}: its builder must return one unit per "
+                                   f"[[hil.{kind}]] entry, in their order")
+            for u, e in zip(built, entries, strict=True):
+                want = hk.items(self.cfg, e)
+                if {k: list(v) for k, v in u.items.items()} != want:
+                    raise HilKindError(f"hil.{kind}: the unit of {e.system}/{e.plc} has "
+                                       f"items {dict(u.items)}, its kind names {want}")
+            units += built
         for u in units:
             p = self.cfg.plcs[u.cfg.plc]
             u.server = served(p.protocol).serve(u.plc, p, u.register_map())
@@ -143,7 +157,7 @@ class HilSite:
         try:
             plant_state.save(self.state_file, plant_state.snapshot(
                 self.units, self.cfg.site.id, self.clock.now()))
-        except (OSError, ValueError) as e:
+        except Exception as e:          # a disk that refuses, a plant model that raises
             log.warning("cannot save the HIL's plant state to %s: %s", self.state_file, e)
         self._saved_wall = time.monotonic()
 
@@ -151,6 +165,9 @@ class HilSite:
     async def inject(self, inj: Injection, by: str = "control") -> str:
         """Apply a fault already checked against the config; the answer says what changed."""
         u = self.units[inj.unit]
+        if u.failed is not None:
+            raise InjectError(f"{u.system}: its simulation failed ({u.failed}); restart the "
+                              "HIL")
         if inj.fault == "link":
             async with self._lock:
                 if inj.on and not u.server.running:
@@ -180,10 +197,21 @@ class HilSite:
                     "targets": targets(self.cfg)}
         if op == "status":
             return {"ok": True, "t": self.clock.now() - self.t0, "units": [
-                {"system": u.system, "plc": u.cfg.plc,
-                 "link": "up" if u.server.running else "down"} | u.status()
+                self.status_of(u) | {"system": u.system, "plc": u.cfg.plc,
+                                     "link": "up" if u.server.running else "down"}
                 for u in self.units]}
         raise InjectError(f"unknown op {op!r} (inject, list or status)")
+
+    def status_of(self, u: HilUnit) -> dict[str, Any]:
+        """A unit's status, or why it has none: a model that raises here too is shown
+        failed, never a traceback in the status line."""
+        if u.failed is None:
+            try:
+                return u.status()
+            except Exception as e:
+                log.exception("HIL unit %s: status", u.system)
+                return {"text": f"status unavailable: {type(e).__name__}: {e}"}
+        return {"text": f"FAILED ({u.failed}): its PLC is stopped", "failed": u.failed}
 
     async def scanned(self) -> None:
         """Wait for the next completed PLC scan."""
@@ -203,15 +231,29 @@ class HilSite:
             dt, last = now - last, now
             async with self._lock:
                 for u in self.units:
-                    await u.server.pull()
-                    u.advance(now, dt)
-                    await u.server.push()
+                    if u.failed is None:
+                        await self._step(u, now, dt)
             await self._scenario_due(now)
             if self.state_file is not None and \
                     time.monotonic() - self._saved_wall > STATE_EVERY_S:
                 self.save_state()
             self.scans += 1
             self._scanned.set()
+
+    async def _step(self, u: HilUnit, now: float, dt: float) -> None:
+        """One unit's scan. A plant or PLC model that raises fails alone, as a PLC whose
+        program faults goes to STOP: its server stops (the controller sees the link lost,
+        never frozen values that look alive), the rest of the site steps on."""
+        try:
+            await u.server.pull()
+            u.advance(now, dt)
+            await u.server.push()
+        except Exception as e:
+            u.failed = f"{type(e).__name__}: {e}"
+            log.exception("HIL unit %s (PLC %s) failed; its server is stopped", u.system,
+                          u.cfg.plc)
+            with contextlib.suppress(Exception):
+                await u.server.stop()
 
     async def _scenario_due(self, now: float) -> None:
         while self._next_step < len(self.scenario) and \

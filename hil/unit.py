@@ -50,6 +50,7 @@ class HilUnit(ABC):
     plc: Any
     server: Any = None
     items: Mapping[str, list[str]] = {}   # item kind -> config names, in the PLC's order
+    failed: str | None = None             # why its model raised; the site no longer steps it
 
     @property
     def system(self) -> str:
@@ -128,7 +129,7 @@ def kinds(cfg: SiteConfig) -> list[tuple[str, HilKind, list[Any]]]:
             raise HilKindError(f"hil.{kind}: the {kind} plug-in has no HIL plant")
         try:
             hk = spec.load(spec.hil_kind)
-        except (ImportError, AttributeError) as e:
+        except Exception as e:            # a missing module, a typo, a module that raises
             raise HilKindError(f"hil.{kind}: the {kind} plug-in's HIL ({spec.hil_kind}) "
                                f"does not load: {e}") from e
         if not isinstance(hk, HilKind):

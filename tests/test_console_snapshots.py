@@ -82,3 +82,30 @@ def test_the_drainage_view_finds_rooms_and_pumps_by_kind_whatever_they_are_calle
     assert rooms(app) == ["drainage", "west"]                 # the main room first
     assert pumps(app, "west") == ["P-102", "P-101"]           # as configured, not sorted
     assert all_pumps(app) == ["drainage.main_a", "west.P-102", "west.P-101"]
+
+
+def test_without_site_kinds_the_drainage_view_still_finds_its_rooms() -> None:
+    """An older server does not answer site.Kinds: the rooms and pumps are taken from the
+    tags served (a level control's status, pumps' run commands), never an empty screen;
+    with Kinds, a sump called ``well`` is read where it is."""
+    from types import SimpleNamespace
+
+    from fixedsite.console.drainage import overview, pumps, rooms
+
+    c = fixed_client("en")
+    c.kinds = {}
+    app = SimpleNamespace(client=c)
+    assert rooms(app) == ["drainage"] and pumps(app, "drainage") == [
+        "pump1", "pump2", "pump3", "pump4"]
+    c.kinds = {"west": "drainage", "west.well": "sump", "west.p1": "pump",
+               "west.plcA": "plc_status"}
+    c.values = {"west.well.level": Value(1.25, True), "west.control.status": Value("ok", True),
+                "west.plcA.fallback": Value(True, True)}
+    shown: list[str] = []
+    app = SimpleNamespace(client=c, t=lambda k: k, v=c.values.get,
+                          fv=lambda path, unit="", digits=1, text=None: shown.append(path)
+                          or f"<{path}>")
+    app.t.text = str
+    lines = overview(app)
+    assert "west.well.level" in shown and "west.plcA.fallback" not in shown   # trusted: banner
+    assert any("fallback" in line and "west" in line for line in lines), lines

@@ -128,7 +128,11 @@ def tank() -> Iterator[None]:
         systems.unregister("tank")
 
 
-def _config(tmp_path: Path, port: int, hil_kind: str | None = "set") -> SiteConfig:
+def _config(tmp_path: Path, port: int) -> SiteConfig:
+    return parse(tomllib.loads(_config_text(tmp_path, port)), "t.toml")
+
+
+def _config_text(tmp_path: Path, port: int) -> str:
     text = demo_text(free_port(), scale=60.0) + f"""
 [storage]
 dir = "{tmp_path}"
@@ -147,7 +151,7 @@ system = "t1"
 plc = "tankplc"
 rise_per_s = 2.0
 """
-    return parse(tomllib.loads(text.replace('[storage]\ndir = "var/demo"\n', "")), "t.toml")
+    return text
 
 
 async def _ir(port: int, address: int) -> int:
@@ -246,3 +250,116 @@ def test_a_hil_model_without_system_or_plc_is_refused_when_registered() -> None:
         systems.register(SystemSpec(kind="tank", config=TankSystem, equipment={},
                                     build="x:y", hil=bad))
     assert "tank" not in systems.registered()
+
+
+# --- found in review: what a plug-in can get wrong must not send a fault astray ----------
+def _tank_with(**hil: Any) -> SystemSpec:
+    kind = HilKind(**({"faults": TANK_HIL.faults, "words": TANK_HIL.words,
+                       "items": _items, "build": _build} | hil))
+    globals()["_VARIANT"] = kind
+    return SystemSpec(kind="tank", config=TankSystem, equipment={}, build="x:y",
+                      hil=HilTank, hil_kind=f"{__name__}:_VARIANT")
+
+
+@pytest.fixture
+def variant() -> Iterator[Callable[..., None]]:
+    def use(**hil: Any) -> None:
+        systems.unregister("tank")
+        systems.register(_tank_with(**hil))
+    try:
+        yield use
+    finally:
+        systems.unregister("tank")
+
+
+def test_two_kinds_may_share_a_fault_name_each_hitting_its_own_items(
+        variant: Callable[..., None], tmp_path: Path) -> None:
+    """Drainage's ``local`` is a pump's; a tank's ``local`` a valve's: neither reaches the
+    other's items (the valve's index was taken as a pump's)."""
+    variant(faults={"local": Fault("valve", "[on|off]", "the valve's selector to LOCAL",
+                                   word="local", take=_jam_args)})
+    cfg = _config(tmp_path, free_port())
+    pump = hil_faults.parse(cfg, "local", "drainage.pump3")
+    valve = hil_faults.parse(cfg, "local", "v1")
+    assert (pump.unit, pump.item, pump.target) == (0, 2, "drainage.pump3")
+    assert (valve.unit, valve.item, valve.target) == (1, 0, "t1.v1")
+    with pytest.raises(InjectError, match="unknown pump or tank valve 'drainage.valve3'"):
+        hil_faults.parse(cfg, "local", "drainage.valve3")
+    assert set(hil_faults.variants(cfg)["local"]) == {"drainage", "tank"}
+
+
+def test_a_kind_may_not_take_over_a_fault_every_plc_has(
+        variant: Callable[..., None], tmp_path: Path) -> None:
+    variant(faults={"link": Fault("valve", "[on|off]", "x")})
+    cfg = _config(tmp_path, free_port())
+    with pytest.raises(HilKindError, match="hil.tank: its fault 'link' is one every PLC"):
+        hil_faults.parse(cfg, "link", "tankplc", ["down"])
+
+
+def test_a_builder_that_reorders_or_renames_its_units_is_refused(
+        variant: Callable[..., None], tmp_path: Path) -> None:
+    text = _config_text(tmp_path, free_port()) + \
+        '\n[systems.t2]\nkind = "tank"\n\n[plcs.tankplc2]\nprotocol = "modbus"\n' \
+        f'host = "127.0.0.1"\nport = {free_port()}\ndevice_id = 1\n\n' \
+        '[[hil.tank]]\nsystem = "t2"\nplc = "tankplc2"\n'
+    variant(build=lambda cfg, entries, clock: [TankUnit(h) for h in reversed(entries)])
+    cfg = parse(tomllib.loads(text), "t.toml")
+    with pytest.raises(HilKindError, match="one unit per \\[\\[hil.tank\\]\\] entry"):
+        HilSite(cfg, ScaledClock(60.0))
+    variant(items=lambda cfg, h: {"valve": ["v9"]})
+    cfg = parse(tomllib.loads(text), "t.toml")
+    with pytest.raises(HilKindError, match="has items"):
+        HilSite(cfg, ScaledClock(60.0))
+
+
+class _Breaks(TankUnit):
+    def advance(self, now: float, dt: float) -> None:
+        if self.level > 4.0:
+            raise ZeroDivisionError("the model divided by zero")
+        super().advance(now, dt)
+
+
+async def test_a_unit_whose_model_raises_fails_alone_with_its_plc_stopped(
+        variant: Callable[..., None], tmp_path: Path) -> None:
+    """A plant model that raised used to end the HIL's loop: every PLC kept answering
+    with frozen values. Now that unit's server stops (link lost, as a PLC in STOP) and the
+    rest of the site steps on."""
+    variant(build=lambda cfg, entries, clock: [_Breaks(h) for h in entries])
+    port = free_port()
+    cfg = _config(tmp_path, port)
+    site = HilSite(cfg, ScaledClock(60.0))
+    await site.start()
+    try:
+        tank_unit, room = site.unit("t1"), site.unit("drainage")
+        while tank_unit.failed is None:
+            await site.scanned()
+        assert "ZeroDivisionError" in tank_unit.failed and not tank_unit.server.running
+        scans, volume = site.scans, room.plant.sump.volume
+        while site.scans < scans + 3:
+            await site.scanned()
+        assert room.plant.sump.volume != volume and room.server.running   # the rest steps
+        row = next(u for u in (await site.handle({"op": "status"}))["units"]
+                   if u["system"] == "t1")
+        assert row["link"] == "down" and row["text"].startswith("FAILED (ZeroDivisionError")
+        with pytest.raises(InjectError, match="t1: its simulation failed"):
+            await site.handle({"op": "inject", "fault": "link", "target": "tankplc",
+                               "args": ["up"]})      # (the channel answers ok: false)
+    finally:
+        await site.stop()
+
+
+def test_a_broken_plug_in_hil_is_one_line_from_the_cli(
+        variant: Callable[..., None], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import cli
+
+    systems.unregister("tank")
+    systems.register(SystemSpec(kind="tank", config=TankSystem, equipment={}, build="x:y",
+                                hil=HilTank, hil_kind="no.such.module:HIL"))
+    config = tmp_path / "t.toml"
+    config.write_text(_config_text(tmp_path, free_port()), encoding="utf-8")
+    for argv in (["--list-tags"], ["inject", "--list"], ["inject", "pump-trip", "pump1"]):
+        rc, _, err = cli(capsys, "hil", "--config", str(config), *argv)
+        assert rc == 2 and err.startswith("fixedsite hil: hil.tank: the tank plug-in's HIL "
+                                          "(no.such.module:HIL) does not load"), (argv, err)
+        assert len(err.strip().splitlines()) == 1

@@ -26,15 +26,37 @@ MAIN = "drainage"          # the main room's id in the demo; shown first and wit
 
 def rooms(app: Any) -> list[str]:
     """Pump rooms on the server (systems of kind drainage, as ``site.Kinds`` says), the
-    main one first."""
-    found = {i for i, k in app.client.kinds.items() if k == "drainage" and "." not in i}
+    main one first. A server that does not answer ``site.Kinds`` (an older one) still
+    shows its rooms: those with a level control's status tag."""
+    kinds = app.client.kinds
+    found = {i for i, k in kinds.items() if k == "drainage" and "." not in i} if kinds \
+        else {p.split(".")[0] for p in app.client.values if p.endswith(".control.status")}
     return sorted(found, key=lambda r: (r != MAIN, r))
 
 
-def pumps(app: Any, room: str) -> list[str]:
-    """A room's pumps, whatever they are called, in the config's order."""
+def _of(app: Any, room: str, kind: str) -> list[str]:
+    """The ids of a room's equipment of one type, in the config's order."""
     return [i.split(".", 1)[1] for i, k in app.client.kinds.items()
-            if k == "pump" and i.split(".", 1)[0] == room]
+            if k == kind and i.split(".", 1)[0] == room]
+
+
+def pumps(app: Any, room: str) -> list[str]:
+    """A room's pumps, whatever they are called, in the config's order (without
+    ``site.Kinds``: the pumps with a run command, named pump...)."""
+    if app.client.kinds:
+        return _of(app, room, "pump")
+    return sorted({p.split(".")[1] for p in app.client.values
+                   if p.startswith(f"{room}.pump") and p.endswith(".run_cmd")})
+
+
+def sump(app: Any, room: str) -> str:
+    """The path of a room's sump (``drainage.sump``, ``west.well``)."""
+    return f"{room}.{next(iter(_of(app, room, 'sump')), 'sump')}"
+
+
+def plc_status(app: Any, room: str) -> str:
+    """The path of the equipment that reports a room's PLC fallback."""
+    return f"{room}.{next(iter(_of(app, room, 'plc_status')), 'plc1')}"
 
 
 def all_pumps(app: Any) -> list[str]:
@@ -100,8 +122,8 @@ def refresh(app: Any) -> None:
     lines = []
     for room in rooms(app):
         lines.append(f"{name_of(app, room)}: {t('sump_level')} "
-                     f"{app.fv(f'{room}.sump.level', ' m', 2)}  "
-                     f"{app.fv(f'{room}.sump.fill', ' %', 1)}")
+                     f"{app.fv(f'{sump(app, room)}.level', ' m', 2)}  "
+                     f"{app.fv(f'{sump(app, room)}.fill', ' %', 1)}")
         if app.v(f"{room}.plan.pumps") is not None:
             lines.append(f"  {t('plan')}: {app.fv(f'{room}.plan.pumps', '', 0)} "
                          f"{t('pumps_now')}, {t('saving')} "
@@ -128,14 +150,14 @@ def refresh(app: Any) -> None:
 def overview(app: Any) -> list[str]:
     t, lines = app.t, []
     for room in rooms(app):                 # the main room, then rooms relaying to it
-        fb = app.v(f"{room}.plc1.fallback")
+        fb = app.v(f"{plc_status(app, room)}.fallback")
         if fb and fb.value and fb.trusted:
             lines.append(f"[bold white on red] {t('fallback')} [/] {room}")
         elif fb and not fb.trusted:       # unknown is not "no fallback": say so
             lines.append(f"{t('fallback_unknown')} {escape(room)}: "
-                         f"{app.fv(f'{room}.plc1.fallback', text='?')}")
+                         f"{app.fv(f'{plc_status(app, room)}.fallback', text='?')}")
         lines.append(f"{name_of(app, room)}: {t('sump_level')} "
-                     f"{app.fv(f'{room}.sump.level', ' m', 2)}")
+                     f"{app.fv(f'{sump(app, room)}.level', ' m', 2)}")
         lines.append(f"  {status_text(app, room)}")
         lines.append(f"  {t('pump')}: {running_text(app, room)}")
     return lines
@@ -148,7 +170,7 @@ def pump_state(app: Any, path: str) -> str:
     reason = app.v(f"{path}.fault_reason")
     return (f"{t('interlocks')}: {t('state')} {state_text(app, path)}, "
             f"{t('mode')} {mode_text(app, path)}, "
-            f"{t('sump_level')} {app.fv(f'{room}.sump.level', ' m', 2)}"
+            f"{t('sump_level')} {app.fv(f'{sump(app, room)}.level', ' m', 2)}"
             + (f"\n{t.text(str(reason.value))}" if reason and reason.value else ""))
 
 

@@ -212,17 +212,12 @@ def _check_relay(cfg: SiteConfig, problems: Problems) -> None:
 
 
 def _check_hil(cfg: SiteConfig, problems: Problems) -> None:
-    plcs: dict[str, int] = {}
     systems: dict[str, int] = {}
     for i, h in enumerate(cfg.hil.drainage):
         base = f"hil.drainage.{i}"
-        if h.plc in plcs:
-            problems.append((f"{base}.plc", f"PLC {h.plc!r} is already simulated by "
-                             f"hil.drainage.{plcs[h.plc]}"))
         if h.system in systems:
             problems.append((f"{base}.system", f"system {h.system!r} is already simulated "
                              f"by hil.drainage.{systems[h.system]}"))
-        plcs.setdefault(h.plc, i)
         systems.setdefault(h.system, i)
         if h.system not in cfg.systems:
             problems.append((f"{base}.system", f"unknown system {h.system!r}"))
