@@ -111,7 +111,7 @@ def test_an_unregistered_kind_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         parse(tomllib.loads(text), "toy.toml")
     assert info.value.problems == [("systems.toy.kind", "unknown system kind 'toy'; "
-                                    "expected one of: drainage")]
+                                    "expected one of: drainage, ventilation")]
 
 
 def test_a_registered_kind_is_checked_by_its_own_model(toy_registered: None) -> None:
@@ -139,21 +139,21 @@ def test_a_plug_in_that_does_not_load_is_named_by_the_config_error(
     """An installed system whose entry point raises is not silently missing: a config
     that uses it is told which plug-in failed and why."""
     class EP:
-        name, value = "ventilation", "fixedsite.sequences.ventilation.system:SPEC"
+        name, value = "hoist", "fixedsite.sequences.hoist.system:SPEC"
 
         def load(self) -> object:
-            raise ImportError("No module named 'fixedsite.sequences.ventilation'")
+            raise ImportError("No module named 'fixedsite.sequences.hoist'")
     real = systems.entry_points
     monkeypatch.setattr(systems, "entry_points",
                         lambda group: [*real(group=group), EP()])
     monkeypatch.setattr(systems, "_loaded", False)
     monkeypatch.setattr(systems, "broken", {})
-    text = demo_text(free_port()) + '\n[systems.fan1]\nkind = "ventilation"\n'
+    text = demo_text(free_port()) + '\n[systems.winder]\nkind = "hoist"\n'
     with pytest.raises(ConfigError) as info:
         parse(tomllib.loads(text), "site.toml")
     (key, msg), = info.value.problems
-    assert key == "systems.fan1.kind"
-    assert "installed but not loadable: ventilation (ImportError: No module named" in msg
+    assert key == "systems.winder.kind"
+    assert "installed but not loadable: hoist (ImportError: No module named" in msg
 
 
 def test_a_kind_registered_again_is_parsed_by_its_new_model(toy_registered: None) -> None:

@@ -1,0 +1,79 @@
+"""Ventilation as a plug-in of the system registry (``fixedsite/systems.py``).
+
+``SPEC`` is what the core knows of a ventilation system: the ``[systems.X]`` model for
+``kind = "ventilation"``, the equipment types, the config rules, the built-in alarms on
+what its PLCs report (a fan's trip, the shaft's airflow low, a door's fault, the PLC
+holding the fans without the controller), its HIL plant and its ``ventilation`` verb.
+
+The sequences (one-key start, changeover, failover, reversal, doors, auxiliary fans) are
+issue 12's next step; until they are built a ventilation system is monitored and alarmed,
+and takes no command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fixedsite.alarms.model import AlarmDef
+from fixedsite.config import SiteConfig
+from fixedsite.sequences.ventilation import checks, texts
+from fixedsite.sequences.ventilation.config import HilVentilation, VentilationSystem
+from fixedsite.sequences.ventilation.equipment import TYPES
+from fixedsite.systems import BuildContext, SystemSpec
+from fixedsite.texts import say
+
+
+@dataclass
+class Station:
+    """One built ventilation system, as the controller holds it in ``systems[name]``."""
+
+    name: str
+    config: VentilationSystem
+
+
+def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Station:
+    return Station(sname, system)
+
+
+def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[AlarmDef]:
+    defs = []
+    c = system.control
+    for ename, eq in system.equipment.items():
+        base, name = f"{sname}.{ename}", eq.name or ename
+        if eq.type in ("fan", "aux_fan"):
+            defs.append(AlarmDef(id=f"{base}.TRIP", tag=f"{base}.fault_code",
+                                 kind="discrete", priority=1 if eq.type == "fan" else 2,
+                                 area=sname, text=say("{name} tripped", name=name),
+                                 condition=lambda v: v not in (0, 0.0),
+                                 clear=lambda v: v in (0, 0.0)))
+        if eq.type == "door":
+            defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.fault", kind="discrete",
+                                 priority=3, area=sname,
+                                 text=say("{name}: door fault", name=name),
+                                 condition=lambda v: v is True, clear=lambda v: v is False))
+        if eq.type == "plc_status":
+            plc = cfg.plcs.get(eq.plc)
+            grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
+            defs.append(AlarmDef(id=f"{base}.FALLBACK", tag=f"{base}.fallback",
+                                 kind="discrete", priority=1, area=sname,
+                                 text=say("{name}: controller heartbeat lost, PLC holds the "
+                                          "fans", name=name),
+                                 condition=lambda v: v is True,
+                                 clear=lambda v: v is False, on_delay_s=grace, guard=True))
+    low = c.nominal_airflow_m3s * c.min_airflow_pct / 100
+    defs.append(AlarmDef(
+        id=f"{sname}.{c.shaft_sensor}.airflow.LOW", tag=f"{sname}.{c.shaft_sensor}.airflow",
+        kind="limit", priority=1, area=sname,
+        text=say("{name}: shaft airflow below {pct:.0f} % of nominal",
+                 name=system.name or sname, pct=c.min_airflow_pct),
+        condition=lambda v: v < low, clear=lambda v: v >= low * 1.02,
+        on_delay_s=c.low_airflow_delay_s))
+    return defs
+
+
+SPEC = SystemSpec(
+    kind="ventilation", config=VentilationSystem, equipment=TYPES,
+    build="fixedsite.sequences.ventilation.system:build",
+    check=checks.check, check_site=checks.check_site, alarms=alarms,
+    hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
+    texts=texts.TEXTS, text_ids=texts.IDS)
