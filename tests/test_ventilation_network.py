@@ -14,6 +14,7 @@ from scipy.optimize import root
 
 from fixedsite.sequences.ventilation.network import (
     CLOSED_DAMPER_R,
+    REGULATOR_AREA_M2,
     FanCurve,
     NetworkError,
     NotConverged,
@@ -83,9 +84,9 @@ def test_fan_laws_and_reversal_on_the_curve() -> None:
     for q, p in curve:                                  # through every point, scaled
         assert close(full.pressure(q)[0], p, 1e-12)
         assert close(slow.pressure(0.6 * q)[0], 0.36 * p, 1e-12)
-    rev = FanCurve(curve, reversed=True, reversed_factor=0.65)
-    # drives end -> start: a branch flow of -0.65·q meets 0.65²·p against the branch
-    assert close(rev.pressure(-0.65 * 110.0)[0], -0.65 ** 2 * 3250.0, 1e-12)
+    rev = FanCurve(curve, reversed=True, speed_frac=0.8)
+    # drives end -> start: at 60 % of the flow, 50 % of the pressure, fan laws on top
+    assert close(rev.pressure(-0.6 * 0.8 * 110.0)[0], -0.5 * 0.64 * 3250.0, 1e-12)
     # off the curve: finite, falling steeply past the last point, never NaN
     for q in (-500.0, 0.0, 1e4, 1e8):
         p, dp = full.pressure(q)
@@ -150,7 +151,7 @@ def mine(districts: int = 4) -> Network:
                                            explosives_kg=20.0, min_velocity_ms=0.25)
         b[f"d{k}_return"] = dict(start=f"{d}ret", end=rk, resistance=0.15, area_m2=14.0)
         if k < districts:
-            b[f"d{k}_return"]["regulator"] = f"reg{k}"
+            b[f"d{k}_return"]["regulator"] = f"window{k}"
         prev = m
     return Network.model_validate({"branches": b, "users": users})
 
@@ -158,6 +159,15 @@ def mine(districts: int = 4) -> Network:
 def main_fans(fan2: bool = False) -> dict[str, FanCurve]:
     return {"fan1": FanCurve(FAN_CURVE, speed_frac=1.0 if not fan2 else 0.0),
             "fan2": FanCurve(FAN_CURVE, speed_frac=1.0 if fan2 else 0.0)}
+
+
+def window(pos: float, area: float | None) -> float:
+    """A thin-plate opening's loss, written out again: ρ/2A² · ((1-x)/(0.65·x))²."""
+    x, a = pos / 100.0, area or REGULATOR_AREA_M2
+    if x >= 1:
+        return 0.0
+    return CLOSED_DAMPER_R if x <= 0 else min(
+        1.2 / (2 * a * a) * ((1 - x) / (0.65 * x)) ** 2, CLOSED_DAMPER_R)
 
 
 def nodal(net: Network, fans: dict[str, FanCurve], regs: dict[str, float],
@@ -174,7 +184,7 @@ def nodal(net: Network, fans: dict[str, FanCurve], regs: dict[str, float],
     def res(b: object) -> float:
         r = b.resistance
         if b.regulator is not None:
-            r *= (100.0 / max(regs.get(b.regulator, 100.0), 1.0)) ** 2
+            r += window(regs.get(b.regulator, 100.0), b.area_m2)
         if b.fan is not None and not fans[b.fan].running:
             r += CLOSED_DAMPER_R
         return r
@@ -225,7 +235,7 @@ def mass_balance(net: Network, sol: Solution) -> float:
 def test_mine_of_49_branches_agrees_with_a_nodal_solution() -> None:
     net = mine()
     assert len(net.branches) >= 30
-    regs = {"reg1": 40.0, "reg2": 60.0, "reg3": 85.0}
+    regs = {"window1": 20.0, "window2": 35.0, "window3": 60.0}
     sol = solve(net, main_fans(), regs, tol_pa=1e-6)
     assert sol.converged and sol.residual_pa < 1e-3 and sol.method == "newton"
     assert sol.iterations < 30
@@ -291,16 +301,19 @@ def test_fixed_quantity_branch_and_its_regulator_pressure() -> None:
 def test_a_closing_regulator_reduces_its_branch_flow() -> None:
     net = small(left={"regulator": "w1"})
     flows = [solve(net, {"f1": FanCurve(LINE)}, {"w1": pos}).flow["left"]
-             for pos in (100, 90, 75, 50, 30, 20, 10, 5, 2, 1)]
+             for pos in (100, 90, 75, 50, 30, 20, 10, 5, 2, 1, 0.5, 0)]
     assert all(b < a for a, b in zip(flows, flows[1:], strict=False)), flows
-    shut = solve(net, {"f1": FanCurve(LINE)}, {"w1": 0})
-    assert shut.flow["left"] == pytest.approx(flows[-1], rel=1e-9) and shut.flow["left"] > 0
+    assert 0 < flows[-1] < 0.05 * flows[0]            # shut: it leaks, and stays finite
     half = solve(net, {"f1": FanCurve(LINE)}, {"w1": 50})
-    assert half.resistance["left"] == pytest.approx(4 * R1)
+    want = R1 + 1.2 / (2 * 10.0 ** 2) * (0.5 / (0.65 * 0.5)) ** 2
+    assert half.resistance["left"] == pytest.approx(want, rel=1e-12)
     assert half.regulators == {"w1": 50.0}
+    assert solve(net, {"f1": FanCurve(LINE)}, {"w1": 0}).resistance["left"] == \
+        pytest.approx(R1 + CLOSED_DAMPER_R)
     # in the mine, shutting district 1's regulator sends its air to the other districts
     m = mine()
-    open_, shut_ = solve(m, main_fans(), {"reg1": 100}), solve(m, main_fans(), {"reg1": 10})
+    open_ = solve(m, main_fans(), {"window1": 100})
+    shut_ = solve(m, main_fans(), {"window1": 5})
     assert shut_.flow["d1_return"] < 0.5 * open_.flow["d1_return"]
     assert shut_.flow["d4_return"] > open_.flow["d4_return"]
 
@@ -333,7 +346,7 @@ def test_needs_are_the_largest_rule_and_shortfalls_named() -> None:
     m = mine()
     assert shortfalls(m, solve(m, main_fans())) == []
     slow = {"fan1": FanCurve(FAN_CURVE, speed_frac=0.5), "fan2": FanCurve(FAN_CURVE, 0.0)}
-    low = shortfalls(m, solve(m, slow, {"reg1": 2, "reg2": 2}))
+    low = shortfalls(m, solve(m, slow, {"window1": 2, "window2": 2}))
     assert {s.name for s in low} >= {"face1a", "face1b", "face2a", "face2b"}
 
 

@@ -55,9 +55,13 @@ if TYPE_CHECKING:
 # an infinite resistance would cut the network and make its junction pressures undefined.
 CLOSED_DAMPER_R = 1.0e4
 
-# A regulating window is never taken as more shut than this (%): at 0 % it still leaks, as
-# a real one does, and its resistance stays finite (x 10 000 the open one's).
-REGULATOR_MIN_PCT = 1.0
+# A regulating window is a thin-plate opening in its airway (the HIL's law, so that the
+# HIL's sensors and the solver agree): air density, the opening's contraction, and the
+# airway's cross-section where its branch gives no area_m2. Shut, it adds
+# CLOSED_DAMPER_R (leakage only), as a shut damper does.
+RHO = 1.2                  # kg/m3, mine air
+ORIFICE_C = 0.65
+REGULATOR_AREA_M2 = 8.0
 
 # Past the curve's last point the pressure falls by the curve's largest pressure within
 # this fraction of the last point's flow (a fan beyond free delivery is a resistance).
@@ -133,9 +137,9 @@ class FanCurve:
     (power ~ n³ follows, efficiency unchanged). 0 is a stopped fan: no pressure at all.
 
     ``reversed``: the fan drives air end -> start (反风, reversal by turning the rotor
-    backwards); a reversed axial fan gives less, modelled as the forward curve at
-    ``reversed_factor`` of the speed (flow x f, pressure x f²; 0.65 gives about 42 %
-    pressure and 65 % flow: the rules ask >= 40 % of normal air).
+    backwards); a reversed axial fan gives less: its forward curve with the flows x
+    ``reversed_flow`` and the pressures x ``reversed_pressure`` (0.6 and 0.5, as the
+    HIL's fans; the rules ask >= 40 % of normal air reversed).
 
     ``damper_open``: whether air can pass the fan's dampers. ``None`` (default) means open
     when running and shut when stopped, which is how a stopped standby fan stands: its
@@ -149,7 +153,8 @@ class FanCurve:
     points: tuple[tuple[float, float], ...]
     speed_frac: float = 1.0
     reversed: bool = False
-    reversed_factor: float = 0.65
+    reversed_flow: float = 0.6
+    reversed_pressure: float = 0.5
     efficiency: float = 0.82
     damper_open: bool | None = None
     _x: tuple[float, ...] = field(init=False, repr=False, compare=False)
@@ -169,7 +174,8 @@ class FanCurve:
         if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
             raise NetworkError(f"fan curve: flows {xs} do not rise strictly")
         for name, v, lo, hi in (("speed_frac", self.speed_frac, 0.0, 1.0),
-                                ("reversed_factor", self.reversed_factor, 1e-3, 1.0),
+                                ("reversed_flow", self.reversed_flow, 1e-3, 1.0),
+                                ("reversed_pressure", self.reversed_pressure, 1e-3, 1.0),
                                 ("efficiency", self.efficiency, 1e-3, 1.0)):
             if not (isinstance(v, int | float) and math.isfinite(v) and lo <= v <= hi):
                 raise NetworkError(f"fan curve: {name} {v!r} is not in {lo:g}..{hi:g}")
@@ -221,12 +227,13 @@ class FanCurve:
         """The pressure this fan adds to its branch in the direction start -> end when the
         branch carries ``q`` m3/s (start -> end), and its derivative d/dq: the fan laws
         and the reversal applied to the rated curve."""
-        s = self.speed_frac * (self.reversed_factor if self.reversed else 1.0)
+        s = self.speed_frac
         if s <= 0:
             return 0.0, 0.0
         if self.reversed:
-            p, dp = self._rated(-q / s)
-            return -s * s * p, s * dp
+            f, k = self.reversed_flow, self.reversed_pressure
+            p, dp = self._rated(-q / (s * f))
+            return -k * s * s * p, k * s * dp / f
         p, dp = self._rated(q / s)
         return s * s * p, s * dp
 
@@ -385,15 +392,23 @@ def _topology(net: Network) -> _Topology:
                      fixed_rows, seq)
 
 
-def regulator_resistance(branch_r: float, position_pct: float) -> float:
-    """A branch's resistance with its regulating window at ``position_pct`` open.
+def regulator_resistance(position_pct: float, area_m2: float | None) -> float:
+    """What a regulating window at ``position_pct`` open adds to its branch's resistance
+    (the branch's own is the airway with the window wide open).
 
-    The window is the branch's controlling section: the loss through an opening goes with
-    the square of the velocity through it, so with the open area proportional to the
-    position the branch's resistance scales as ``R · (100 / pos)²`` (that is, the window
-    adds ``R · ((100/pos)² - 1)``; nothing when fully open). ``pos`` is floored at
-    ``REGULATOR_MIN_PCT`` so a shut window leaks and stays finite (R x 10⁴)."""
-    return branch_r * (100.0 / max(position_pct, REGULATOR_MIN_PCT)) ** 2
+    The window is a thin-plate opening of x = pos/100 of the airway's area A: the air
+    contracts through it and loses its velocity pressure past it, which adds
+    ``ρ/(2A²) · ((1 - x)/(c·x))²`` (c = 0.65): nothing wide open, rising ever faster
+    as it shuts, capped at ``CLOSED_DAMPER_R`` so a shut window leaks, as a real one
+    does, and stays finite. A is the branch's ``area_m2``, else ``REGULATOR_AREA_M2``.
+    The same law as the HIL's (hil/ventilation/plant.py ``orifice_resistance``)."""
+    x = min(max(position_pct / 100.0, 0.0), 1.0)
+    if x >= 1.0:
+        return 0.0
+    if x <= 0.0:
+        return CLOSED_DAMPER_R
+    a = area_m2 or REGULATOR_AREA_M2
+    return min(RHO / (2.0 * a * a) * ((1.0 - x) / (ORIFICE_C * x)) ** 2, CLOSED_DAMPER_R)
 
 
 def _check(net: Network, fans: Mapping[str, FanCurve],
@@ -409,9 +424,6 @@ def _check(net: Network, fans: Mapping[str, FanCurve],
         if b.fixed_m3s is not None and b.fan is not None:
             raise NetworkError(f"branch {name!r}: a fixed quantity in a fan's branch; the "
                                "fan sets its flow", name)
-        if b.regulator is not None and b.resistance <= 0:
-            raise NetworkError(f"branch {name!r}: regulator {b.regulator!r} in a branch of "
-                               "no resistance (its law scales the branch's resistance)", name)
     for f, curve in fans.items():
         if f not in fan_branches:
             raise NetworkError(f"fan {f!r} is in no branch of the network (fans in it: "
@@ -453,7 +465,7 @@ def solve(net: Network, fans: Mapping[str, FanCurve],
     for i, b in enumerate(branches):
         r[i] = b.resistance
         if b.regulator is not None:
-            r[i] = regulator_resistance(b.resistance, regulators.get(b.regulator, 100.0))
+            r[i] += regulator_resistance(regulators.get(b.regulator, 100.0), b.area_m2)
         if b.fan is not None and not fans[b.fan].dampers_open:
             r[i] += CLOSED_DAMPER_R
     nvp = np.array([b.natural_pa for b in branches])
