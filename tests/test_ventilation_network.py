@@ -133,9 +133,9 @@ def mine(districts: int = 4) -> Network:
     prev = "IS"
     for k in range(1, districts + 1):
         m, rk = f"M{k}", f"R{k}"
-        b[f"main_intake_{k}"] = dict(start=prev, end=m, resistance=0.006, area_m2=18.0)
+        b[f"main_intake_{k}"] = dict(start=prev, end=m, resistance=0.006, area_m2=26.0)
         b[f"main_return_{k}"] = dict(start=rk, end=f"R{k + 1}" if k < districts else "RS",
-                                     resistance=0.007, area_m2=18.0)
+                                     resistance=0.007, area_m2=26.0)
         b[f"stopping_{k}"] = dict(start=m, end=rk, resistance=20.0)
         d = f"D{k}"
         f = 1.0 + 0.1 * k                                 # farther faces are longer
@@ -427,3 +427,163 @@ def test_example_network_config_solves() -> None:
     assert len(net.branches) >= 30
     sol = solve(net, main_fans())
     assert sol.converged and sol.residual_pa < 1e-3 and shortfalls(net, sol) == []
+
+
+# --- fixedsite ventilation solve ---------------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parent.parent / "configs" / "ventilation-network.toml"
+
+
+def site_config(tmp: Path, network: bool = True) -> Path:
+    """A site with one S7 PLC and a ventilation system: two main fans on one shaft with
+    their dampers, the shaft's air sensor, three regulating windows (the required signals
+    mapped, one after another in DB1 (written) and DB2 (read)), and the example network."""
+    from fixedsite.sequences.ventilation.equipment import TYPES
+
+    at = {"DB1": 2, "DB2": 0}
+
+    def signals(kind: str) -> str:
+        out = []
+        for name, sig in TYPES[kind].items():
+            if not sig.required:
+                continue
+            db = "DB1" if sig.writable else "DB2"
+            o, at[db] = at[db], at[db] + 4
+            out.append(f'{name} = "{db}.DBX{o}.0"' if sig.kind == "bool"
+                       else f'{name} = "{db}.DBD{o}:REAL"')
+        return "{ " + ", ".join(out) + " }"
+
+    curve = ", ".join(f"[{q}, {p}]" for q, p in FAN_CURVE)
+    eq = []
+    for f in ("fan1", "fan2"):
+        eq.append(f'''[systems.ventilation.equipment.{f}]
+type = "fan"
+plc = "vent1"
+name = "Main fan {f[-1]}"
+name_zh = "{f[-1]}号主要通风机"
+inlet_damper = "{f}_in"
+outlet_damper = "{f}_out"
+rated_flow_m3s = 200.0
+rated_pressure_pa = 2350.0
+rated_power_kw = 710.0
+rated_current_a = 80.0
+curve = [{curve}]
+efficiency = 0.8
+signals = {signals("fan")}
+''')
+        for d in ("in", "out"):
+            eq.append(f'[systems.ventilation.equipment.{f}_{d}]\ntype = "damper"\n'
+                      f'plc = "vent1"\nsignals = {signals("damper")}\n')
+    for k in (1, 2, 3):
+        eq.append(f'[systems.ventilation.equipment.window{k}]\ntype = "window"\n'
+                  f'plc = "vent1"\nsignals = {signals("window")}\n')
+    text = '''[site]
+id = "venttest"
+name = "ventilation solve test"
+
+[plcs.vent1]
+protocol = "s7"
+host = "127.0.0.1"
+port = 15199
+rack = 0
+slot = 1
+
+[systems.ventilation]
+kind = "ventilation"
+name = "Main ventilation"
+name_zh = "主通风系统"
+
+[systems.ventilation.control]
+fans = ["fan1", "fan2"]
+shaft_sensor = "shaft"
+nominal_airflow_m3s = 200.0
+
+[systems.ventilation.equipment.shaft]
+type = "air_sensor"
+plc = "vent1"
+branch = "return_shaft"
+signals = { airflow = "DB2.DBD400:REAL" }
+
+''' + "\n".join(eq)
+    if network:
+        text += "\n" + EXAMPLE.read_text()
+    path = tmp / "site.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def ventilation_verbs():
+    """The ventilation kind with its CLI verbs registered, as before afterwards (the
+    system's own SPEC may not name its ``cli`` yet)."""
+    import dataclasses
+
+    from fixedsite import systems
+    from fixedsite.sequences.ventilation.config import VentilationSystem
+    from fixedsite.sequences.ventilation.equipment import TYPES
+    from fixedsite.systems import SystemSpec
+
+    cli = "fixedsite.sequences.ventilation.cli:add_verbs"
+    before = systems.registered().get("ventilation")
+    spec = (dataclasses.replace(before, cli=cli) if before is not None else
+            SystemSpec(kind="ventilation", config=VentilationSystem, equipment=TYPES,
+                       build="x:y", cli=cli))
+    systems.register(spec)
+    yield
+    if before is not None:
+        systems.register(before)
+    else:
+        systems.unregister("ventilation")
+
+
+def test_cli_solve_prints_the_network(ventilation_verbs, tmp_path, capsys) -> None:  # noqa: ANN001
+    from fixedsite.cli import main
+
+    cfg = site_config(tmp_path)
+    assert main(["ventilation", "solve", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    sol = solve(mine(), main_fans())
+    assert "converged 已收敛" in out and f"{sol.iterations} iterations" in out
+    assert "every point gets its air 全部用风地点风量满足" in out
+    fan1 = next(line for line in out.splitlines() if line.strip().startswith("fan1 "))
+    assert f"{sol.fans['fan1'].flow_m3s:.2f}" in fan1 and "running 运行" in fan1
+    fan2 = next(line for line in out.splitlines() if line.strip().startswith("fan2 "))
+    assert "stopped 停止, dampers shut 风门关闭" in fan2
+    face = next(line for line in out.splitlines() if line.strip().startswith("d1a_face "))
+    assert f"{sol.flow['d1a_face']:.2f}" in face
+    assert "magazine" in out and "regulator 调节风窗" in out
+
+    # fan2 running instead, slowed, windows nearly shut: points short of air
+    assert main(["ventilation", "solve", "--config", str(cfg), "--fans", "fan2",
+                 "--speed", "50", "--window", "window1=2", "--window", "window2=2"]) == 0
+    out = capsys.readouterr().out
+    short = [line for line in out.splitlines() if "SHORT 风量不足" in line]
+    slow = {"fan1": FanCurve(FAN_CURVE, 0.0), "fan2": FanCurve(FAN_CURVE, 0.5)}
+    want = shortfalls(mine(), solve(mine(), slow, {"window1": 2, "window2": 2}))
+    assert len(short) == len(want) > 0
+    assert {line.split()[0] for line in short} == {s.name for s in want}
+    assert f"{len(want)} of 9 points short of air" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--fans", "fan7"], "--fans: 'fan7' is in no branch"),
+    (["--system", "nope"], "--system nope: no such system"),
+    (["--window", "window9=50"], "regulator 'window9' is in no branch"),
+])
+def test_cli_solve_refuses_in_one_line(ventilation_verbs, tmp_path, capsys, args,  # noqa: ANN001
+                                       message) -> None:
+    from fixedsite.cli import main
+
+    assert main(["ventilation", "solve", "--config", str(site_config(tmp_path)),
+                 *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_cli_solve_without_a_network(ventilation_verbs, tmp_path, capsys) -> None:  # noqa: ANN001
+    from fixedsite.cli import main
+
+    cfg = site_config(tmp_path, network=False)
+    assert main(["ventilation", "solve", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"fixedsite ventilation: {cfg}: system 'ventilation' has no "
+                   "[systems.ventilation.network]: nothing to solve")
