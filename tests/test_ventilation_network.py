@@ -277,6 +277,35 @@ def test_changeover_to_fan2_and_a_reversal() -> None:
     assert rev.fans["fan1"].flow_m3s > 0 and rev.fans["fan1"].reversed
 
 
+# two states of a seeded sweep of random fan speeds and windows where Newton stalls; in
+# the second, Hardy Cross from where Newton stopped did not converge in 100 iterations
+@pytest.mark.parametrize(("s1", "s2", "regs"), [
+    (0.7, 0.75, {"window1": 100.0}),
+    (0.6672462319750776, 0.915264987728469, {"window1": 50.0, "window2": 1.0,
+                                             "window3": 1.0}),
+])
+def test_fans_in_parallel_at_a_stall_hump_fall_back_to_hardy_cross(
+        s1: float, s2: float, regs: dict[str, float]) -> None:
+    """Two fans in parallel, one on a humped curve near its stall dip: the loop between
+    them folds (its Jacobian turns singular) and Newton's line search stalls at a
+    minimum of the imbalance that is no answer; Hardy Cross sweeps from the start lead
+    past it and Newton finishes. The answer satisfies every branch's law."""
+    hump = ((0.0, 2000.0), (40.0, 2600.0), (70.0, 2200.0), (100.0, 2500.0),
+            (160.0, 2300.0), (200.0, 1500.0), (230.0, 600.0))
+    net = mine()
+    fans = {"fan1": FanCurve(FAN_CURVE, speed_frac=s1), "fan2": FanCurve(hump, s2)}
+    sol = solve(net, fans, regs)
+    assert sol.converged and sol.method == "newton+hardy-cross" and sol.iterations <= 60
+    assert sol.residual_pa < 1e-6 and mass_balance(net, sol) < 1e-9
+    for n, b in net.branches.items():
+        q = sol.flow[n]
+        r = b.resistance + (window(regs.get(b.regulator, 100.0), b.area_m2)
+                            if b.regulator else 0.0)
+        fan = fans[b.fan].pressure(q)[0] if b.fan else 0.0
+        law = r * q * abs(q) - fan - b.natural_pa + sol.fixed_pa.get(n, 0.0)
+        assert abs(sol.pressure[b.start] - sol.pressure[b.end] - law) < 1e-5, n
+
+
 # --- fixed quantity, regulators ---------------------------------------------------------
 def test_fixed_quantity_branch_and_its_regulator_pressure() -> None:
     q2 = 20.0
@@ -391,6 +420,10 @@ def test_not_converged_names_the_loop_and_keeps_numbers_finite() -> None:
     assert e.value.branch in mine().branches
     assert not e.value.solution.converged
     assert all(math.isfinite(q) for q in e.value.solution.flow.values())
+    for kwargs, match in ((dict(tol_pa=math.nan), "tol_pa nan"), (dict(max_iter=0), "max_iter 0"),
+                          (dict(method="secant"), "method 'secant'")):
+        with pytest.raises(NetworkError, match=match):
+            solve(small(), {"f1": FanCurve(LINE)}, **kwargs)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -562,6 +595,20 @@ def test_cli_solve_prints_the_network(ventilation_verbs, tmp_path, capsys) -> No
     assert len(short) == len(want) > 0
     assert {line.split()[0] for line in short} == {s.name for s in want}
     assert f"{len(want)} of 9 points short of air" in out
+
+    # reversal: both fans named, both reversed; no fan at all: still air (natural pressure)
+    assert main(["ventilation", "solve", "--config", str(cfg), "--reversed"]) == 0
+    out = capsys.readouterr().out
+    rev = solve(mine(), {"fan1": FanCurve(FAN_CURVE, reversed=True),
+                         "fan2": FanCurve(FAN_CURVE, 0.0)})
+    shaft = next(line for line in out.splitlines() if line.strip().startswith("intake_shaft"))
+    assert f"{rev.flow['intake_shaft']:.2f}" in shaft and rev.flow["intake_shaft"] < 0
+    assert "reversed 反风" in out
+    assert main(["ventilation", "solve", "--config", str(cfg), "--fans", "none"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("stopped 停止, dampers shut 风门关闭") == 2
+    # every face short; the magazine is held to its quantity, by a booster now
+    assert "8 of 9 points short of air" in out and "booster needed" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [

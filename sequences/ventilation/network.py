@@ -25,8 +25,11 @@ fixed-quantity branches) closes one fundamental loop, and the loop flows are the
 so mass balance holds by construction (to rounding) and only the loops' pressure balances
 are solved. The Jacobian ``C·diag(dh/dQ)·Cᵀ`` is symmetric and, for falling fan curves,
 positive definite; a backtracking line search makes each step reduce the imbalance.
-Hardy Cross (loop by loop, the textbook method) is kept as the fallback when Newton stalls
-and for comparison (``method="hardy-cross"``).
+Where Newton stalls (fans in parallel in their stall region fold the equations: the
+imbalance has a local minimum that is no answer), Hardy Cross (loop by loop, the textbook
+method) sweeps from the start, and Newton finishes from where it leads
+(``Solution.method`` "newton+hardy-cross"); Hardy Cross alone is there for comparison
+(``method="hardy-cross"``). Every Newton step and every sweep counts as an iteration.
 
 A fixed-quantity branch (``fixed_m3s``) is always a chord: its loop's flow is set, its
 loop equation is dropped, and what is left of that loop's pressure balance is the pressure
@@ -261,7 +264,8 @@ class Solution:
     relative to the surface; ``resistance`` what each branch was solved with (duct, plus
     a regulator's or a shut damper's); ``fixed_pa`` per fixed-quantity branch the pressure
     a regulator there must take up (> 0) or a booster must add (< 0); ``residual_pa`` the
-    largest loop imbalance left."""
+    largest loop imbalance left; ``method`` what found it: "newton", "newton+hardy-cross"
+    (Newton stalled) or "hardy-cross" (asked for)."""
 
     flow: dict[str, float]
     dp: dict[str, float]
@@ -449,13 +453,16 @@ def solve(net: Network, fans: Mapping[str, FanCurve],
     fan in the network must be given: a stopped one as ``speed_frac=0``) and
     ``regulators`` (regulator name -> % open; one not given is fully open).
 
-    Newton on the loop equations, Hardy Cross if Newton stalls (``method`` says which to
-    start with). Raises ``NetworkError`` naming the branch for a network it cannot solve
-    and ``NotConverged`` when the loops do not balance within ``tol_pa`` in ``max_iter``
+    Newton on the loop equations, with Hardy Cross sweeps where Newton stalls
+    (``method="hardy-cross"``: Hardy Cross alone, for comparison). Raises
+    ``NetworkError`` naming the branch for a network it cannot solve and
+    ``NotConverged`` when the loops do not balance within ``tol_pa`` in ``max_iter``
     iterations."""
     regulators = {} if regulators is None else regulators
     if not (math.isfinite(tol_pa) and tol_pa > 0) or max_iter < 1:
         raise NetworkError(f"tol_pa {tol_pa!r} must be > 0 and max_iter {max_iter!r} >= 1")
+    if method not in ("newton", "hardy-cross"):
+        raise NetworkError(f"method {method!r}: newton or hardy-cross")
     _check(net, fans, regulators)
     top = _topology(net)
     branches = list(net.branches.values())
@@ -517,38 +524,72 @@ def solve(net: Network, fans: Mapping[str, FanCurve],
         val, der = h(q)
         return cf @ val, der, q
 
-    methods = ["newton", "hardy-cross"] if method == "newton" else ["hardy-cross"]
-    its = 0
-    used = methods[0]
-    f, der, q = residual(x)
-    for used in methods:
-        its = 0
-        while len(x) and np.max(np.abs(f)) >= tol_pa and its < max_iter:
-            its += 1
-            if used == "newton":
-                jac = (cf * der) @ cf.T
-                try:
-                    dx = -np.linalg.solve(jac, f)
-                except np.linalg.LinAlgError:
-                    dx = -np.linalg.lstsq(jac, f, rcond=None)[0]
-                merit, t = float(f @ f), 1.0
-                for _ in range(40):
-                    f1, der1, q1 = residual(x + t * dx)
-                    if float(f1 @ f1) <= (1 - 1e-4 * t) * merit:
-                        break
-                    t *= 0.5
-                else:
-                    break                               # no descent: Hardy Cross next
-                x, f, der, q = x + t * dx, f1, der1, q1
+    def newton(x: np.ndarray, budget: int) -> tuple[np.ndarray, int, bool]:
+        """Newton steps with a backtracking line search on the squared imbalance, until
+        converged, out of ``budget`` or stalled (no step reduces the imbalance: a fold
+        of the equations, e.g. fans in parallel in their stall region, where the loop's
+        Jacobian turns singular and the imbalance has a local minimum that is no root)."""
+        f, der, _ = residual(x)
+        n = 0
+        while np.max(np.abs(f)) >= tol_pa and n < budget:
+            n += 1
+            jac = (cf * der) @ cf.T
+            try:
+                dx = -np.linalg.solve(jac, f)
+            except np.linalg.LinAlgError:
+                dx = -np.linalg.lstsq(jac, f, rcond=None)[0]
+            merit, t = float(f @ f), 1.0
+            for _ in range(30):
+                f1, der1, _ = residual(x + t * dx)
+                if float(f1 @ f1) <= (1 - 1e-4 * t) * merit:
+                    break
+                t *= 0.5
             else:
-                for k in range(len(x)):                 # loop by loop, flows updated
-                    row = cf[k]
-                    on = row != 0
-                    val, dd = h(base + cf.T @ x)
-                    x[k] -= float(row[on] @ val[on]) / float(dd[on].sum())
-                f, der, q = residual(x)
-        if not len(x) or np.max(np.abs(f)) < tol_pa:
-            break
+                return x, n, True
+            x, f, der = x + t * dx, f1, der1
+        return x, n, False
+
+    def hardy_cross(x: np.ndarray, sweeps: int) -> tuple[np.ndarray, int]:
+        """Loop by loop, each loop's flow corrected by its imbalance over its slope, the
+        flows updated as it goes: slow, but its steps on one loop at a time cross a fold
+        Newton stalls at."""
+        x = x.copy()
+        n = 0
+        while n < sweeps and np.max(np.abs(residual(x)[0])) >= tol_pa:
+            n += 1
+            for k in range(len(x)):
+                row = cf[k]
+                on = row != 0
+                val, dd = h(base + cf.T @ x)
+                x[k] -= float(row[on] @ val[on]) / float(dd[on].sum())
+        return x, n
+
+    def worst(x: np.ndarray) -> float:
+        return float(np.max(np.abs(residual(x)[0]))) if len(x) else 0.0
+
+    # Newton from the linear start; where it stalls, Hardy Cross sweeps from the start
+    # (not from the trap) and Newton again from where they lead, until the iterations
+    # (Newton steps and Hardy Cross sweeps, counted alike) run out
+    its, used = 0, method
+    if len(x) and method == "hardy-cross":
+        x, its = hardy_cross(x, max_iter)
+    elif len(x):
+        x0 = x.copy()
+        x, its, stalled = newton(x, max_iter)
+        restart, best = x0, x
+        while worst(best) >= tol_pa and its < max_iter:
+            used = "newton+hardy-cross"
+            restart, n = hardy_cross(restart, min(10, max_iter - its))
+            its += n
+            xn, n, stalled = newton(restart, max_iter - its)
+            its += n
+            for cand in (restart, xn):
+                if worst(cand) < worst(best):
+                    best = cand
+            if not stalled:
+                restart = xn
+        x = best
+    f, der, q = residual(x)
     return _solution(net, top, fans, regulators, r, q, f, its, used, tol_pa, h)
 
 

@@ -44,7 +44,8 @@ def report(cfg_system: Any, solution: Solution, needs: Mapping[str, float]) -> s
     sol = solution
     title = " / ".join(t for t in (cfg_system.name, cfg_system.name_zh) if t)
     out = [f"Ventilation network 通风网络解算{': ' + title if title else ''}"]
-    method = {"newton": "Newton 牛顿法", "hardy-cross": "Hardy Cross 哈代-克罗斯法"}.get(
+    method = {"newton": "Newton 牛顿法", "hardy-cross": "Hardy Cross 哈代-克罗斯法",
+              "newton+hardy-cross": "Newton with Hardy Cross 牛顿法加哈代-克罗斯法"}.get(
         sol.method, sol.method)
     verdict = "converged 已收敛" if sol.converged else "NOT CONVERGED 未收敛"
     out.append(f"{verdict}: residual 残差 {sol.residual_pa:.2e} Pa, {sol.iterations} "
