@@ -55,6 +55,7 @@ DOOR: dict[str, SignalDef] = {
     "closed": flag("closed limit switch", required=True),
     "warning": flag("horn and light on: the door is about to move or moving"),
     "obstructed": flag("something in the door's way: it stopped and reversed"),
+    "refused": flag("the PLC refused to open it: another door of its airlock is not closed"),
     "fault": flag("actuator fault (travel timeout)"),
 }
 

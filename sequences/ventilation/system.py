@@ -5,14 +5,15 @@
 what its PLCs report (a fan's trip, the shaft's airflow low, a door's fault, the PLC
 holding the fans without the controller), its HIL plant and its ``ventilation`` verb.
 
-The sequences (one-key start, changeover, failover, reversal, doors, auxiliary fans) are
-issue 12's next step; until they are built a ventilation system is monitored and alarmed,
-and takes no command.
+Built into a controller: the main fan station (``station.py``: one-key start, changeover
+without stopping the air, failover, reversal) behind the command gate as
+``<system>.station``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
@@ -24,15 +25,31 @@ from fixedsite.texts import say
 
 
 @dataclass
-class Station:
+class Ventilation:
     """One built ventilation system, as the controller holds it in ``systems[name]``."""
 
     name: str
     config: VentilationSystem
+    station: Any                 # FanStation
 
 
-def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Station:
-    return Station(sname, system)
+def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilation:
+    from fixedsite.sequences.ventilation.station import (
+        STATION_COMMANDS,
+        FanStation,
+        StationHandler,
+    )
+
+    st = FanStation(sname, system, ctx.store, ctx.writer, ctx.clock)
+    ctx.sequence(st.path, st, StationHandler(st), STATION_COMMANDS, st.scan,
+                 [st.state_tag, st.on_line_tag, st.status_tag])
+    return Ventilation(sname, system, st)
+
+
+def published(sname: str, system: VentilationSystem) -> dict[str, str]:
+    from fixedsite.sequences.ventilation.station import STATION_TAGS
+
+    return {f"{sname}.station.{n}": kind for n, (kind, _) in STATION_TAGS.items()}
 
 
 def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[AlarmDef]:
@@ -74,6 +91,7 @@ def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[Alarm
 SPEC = SystemSpec(
     kind="ventilation", config=VentilationSystem, equipment=TYPES,
     build="fixedsite.sequences.ventilation.system:build",
-    check=checks.check, check_site=checks.check_site, alarms=alarms,
+    check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
+    folders={"station": "main fan station"},
     texts=texts.TEXTS, text_ids=texts.IDS)
