@@ -102,18 +102,21 @@ def report(cfg_system: Any, solution: Solution, needs: Mapping[str, float]) -> s
                        f"{_names(cfg_system, r)}".rstrip())
 
     # --- every branch, every junction -----------------------------------------------------
+    wn = max(20, *(len(n) for n in net.branches))
+    we = max(18, *(len(b.start) + len(b.end) + 4 for b in net.branches.values()))
     out += ["", "Branches 分支 (Q: start -> end; Δp: start less end 始端减末端)",
-            f"  {'branch':<20} {'start -> end':<18} {'R N·s²/m⁸':>10} {'Q m3/s':>9} "
+            f"  {'branch':<{wn}} {'start -> end':<{we}} {'R N·s²/m⁸':>10} {'Q m3/s':>9} "
             f"{'Δp Pa':>9} {'v m/s':>6}"]
     for n, b in net.branches.items():
         v = sol.velocity[n]
         vs = f"{v:6.2f}" if v is not None else f"{'-':>6}"
         tags = [t for t in (b.fan and f"fan {b.fan}", b.regulator and f"window {b.regulator}",
                             b.fixed_m3s and "fixed") if t]
-        out.append(f"  {n:<20} {b.start + ' -> ' + b.end:<18} {sol.resistance[n]:10.4g} "
+        out.append(f"  {n:<{wn}} {b.start + ' -> ' + b.end:<{we}} {sol.resistance[n]:10.4g} "
                    f"{sol.flow[n]:9.2f} {sol.dp[n]:9.1f} {vs}"
                    f"{'  ' + ', '.join(tags) if tags else ''}")
     out += ["", f"Junctions 节点压力 (Pa relative to {net.surface} 相对地面)"]
+    wj = max(20, *(len(j) for j in sol.pressure))
     for j, p in sorted(sol.pressure.items(), key=lambda kv: kv[1], reverse=True):
-        out.append(f"  {j:<20} {p:9.1f}")
+        out.append(f"  {j:<{wj}} {p:9.1f}")
     return "\n".join(out)
