@@ -188,6 +188,19 @@ async def test_a_standby_that_does_not_start_aborts_the_changeover_safely() -> N
     assert not refused.accepted and "faulted" in refused.reason
 
 
+async def test_a_standby_tripping_mid_changeover_aborts_at_once() -> None:
+    rig = Rig(running="fan1")
+    await rig.run(2)
+    assert (await rig.command("changeover")).accepted
+    await rig.run(5)
+    rig.plant.trip["fan2"] = 2                   # its drive faults while running up
+    await rig.until("fault", limit=5)
+    assert rig.store.value("vent.station.fault_reason") == \
+        "standby fan2 tripped during the changeover: drive (VFD) fault"
+    assert rig.store.value("vent.fan2.run_cmd") is False
+    assert rig.store.value("vent.fan1.running") and rig.st.on_line == "fan1"
+
+
 async def test_failover_on_a_trip_delivers_air_from_the_standby_within_60_s() -> None:
     rig = Rig(running="fan1")
     await rig.run(2)

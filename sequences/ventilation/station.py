@@ -58,7 +58,8 @@ TRANSITIONS: list[dict[str, Any]] = [
      "conditions": "fb_old_stopped", "before": "_swap"},
     {"trigger": "failover", "source": ["running", *CHANGEOVER, "proving"],
      "dest": "failover", "before": "_swap"},     # from here "A" is the standby taking over
-    {"trigger": "step", "source": "failover", "dest": "running", "conditions": "fb_air"},
+    {"trigger": "step", "source": "failover", "dest": "running",
+     "conditions": "fb_air_delivered"},
     {"trigger": "stop", "source": ["running", *STARTING, "reversed"], "dest": "stopping"},
     {"trigger": "step", "source": "stopping", "dest": "stopped", "conditions": "fb_stopped"},
     {"trigger": "reverse", "source": "running", "dest": "rev_down"},
@@ -243,6 +244,14 @@ class FanStation:
             speed >= 0.9 * self.fan_eq("A").run_speed_pct and \
             flow >= self.ctl.nominal_airflow_m3s * self.ctl.min_airflow_pct / 100
 
+    def fb_air_delivered(self) -> bool:
+        """A failover is done when the mine has its minimum air again from the standby,
+        not when the drive has finished its ramp (DOMAIN.md §1.1: the standby delivering)."""
+        low = self.ctl.nominal_airflow_m3s * self.ctl.min_airflow_pct / 100
+        own, shaft = self.v("A.airflow"), self.airflow()    # its own duct: not the air
+        return bool(self.v("A.running")) and own is not None and shaft is not None and \
+            own >= low and shaft >= low                      # the tripped fan coasts on
+
     def fb_standby_up(self) -> bool:
         speed = self.v("B.speed")
         return bool(self.v("B.running")) and speed is not None and \
@@ -371,6 +380,12 @@ class FanStation:
         if self.record is not None:
             self.record.sample(now, self.airflow())
         if await self._lost_air(now):
+            return
+        if self.state in ("co_starting", "co_crossing") and self.v("B.fault_code"):
+            code = int(self.v("B.fault_code"))
+            await self._fail(say("standby {fan} tripped during the changeover: {cause}",
+                                 fan=self.other, cause=FAULT_WORDS.get(
+                                     code, say("trip code {code}", code=code))))
             return
         if self.state in STEPPING:
             await self.step()

@@ -91,6 +91,7 @@ def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[Alarm
 SPEC = SystemSpec(
     kind="ventilation", config=VentilationSystem, equipment=TYPES,
     build="fixedsite.sequences.ventilation.system:build",
+    cli="fixedsite.sequences.ventilation.cli:add_verbs",
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},

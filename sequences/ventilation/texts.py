@@ -31,6 +31,7 @@ TEXTS: dict[str, str] = {
         "{fan} 反风演习：{s:.0f} s 后反向风量为额定的 {pct:.0f} %（规定：{limit:.0f} s 内不低于 "
         "{min:.0f} %）",
     "{fan} tripped: {cause}": "{fan} 跳闸：{cause}",
+    "standby {fan} tripped during the changeover: {cause}": "备用风机 {fan} 在倒机中跳闸：{cause}",
     "trip code {code}": "跳闸代码 {code}",
     "{fan} stopped without a command": "{fan} 无命令停机",
     "shaft airflow {pct:.0f} % of nominal, below {min:.0f} %":
