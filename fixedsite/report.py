@@ -69,6 +69,8 @@ class Report:
     fault_hours: float
     alarms_total: int
     alarm_figures: Figures | None = None
+    # each system's own section: (heading, lines), from its SystemSpec.report
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def tier(tariff: TariffConfig, period: TariffPeriod) -> str:
@@ -171,13 +173,22 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
         cursor = max(cursor, next_by or t + ALIVE_GAP_S)
     if end > cursor:
         spans.append((cursor, end))
+    sections = []
+    month = [e for e in events if t0 <= float(e["t"]) < t1]  # type: ignore[arg-type]
+    for sname, system in cfg.systems.items():
+        spec = systems.get(system.kind)
+        lines_of = systems.optional(spec, spec.report, "report lines")
+        if lines_of is not None:
+            sections.append((system.name or sname, lines_of(cfg, sname, system, month, t0,
+                                                            t1)))
     title = f"{cfg.site.name}: {time.strftime('%Y-%m', time.localtime(t0))}"
     annunciations = [AlarmEvent(float(e["t"]), str(e["source"]), "active",  # type: ignore[arg-type]
                                 int(e["data"].get("priority", 4)),  # type: ignore[attr-defined]
                                 str(e["data"].get("area", "")), str(e["text"]))  # type: ignore[attr-defined]
                      for e in alarm_events]
     kpi = figures(annunciations, [], min(t1, time.time()), min(t1, time.time()) - t0)
-    return Report(title, t0, t1, rows, periods, _union_hours(spans), len(alarm_events), kpi)
+    return Report(title, t0, t1, rows, periods, _union_hours(spans), len(alarm_events), kpi,
+                  sections)
 
 
 def as_text(r: Report) -> str:
@@ -201,6 +212,8 @@ def as_text(r: Report) -> str:
             lines.append(f"  chattering: {', '.join(f.chattering)}")
     lines.append(f"supervisory system fault time: {r.fault_hours:.2f} h ({verdict} the 10 h a "
                  "month of the evaluation standard)")
+    for heading, body in r.sections:
+        lines += ["", f"{heading}:", *(f"  {line}" for line in body)]
     return "\n".join(lines)
 
 
@@ -214,4 +227,7 @@ def as_csv(r: Report) -> str:
                     *[f"{row.by_period[p]:.1f}" for p in r.periods], f"{row.cost:.2f}",
                     row.alarms])
     w.writerow(["fault_hours", f"{r.fault_hours:.2f}"])
+    for heading, body in r.sections:
+        for line in body:
+            w.writerow(["section", heading, line])
     return out.getvalue()

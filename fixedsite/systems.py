@@ -88,6 +88,10 @@ class SystemSpec:
     text_ids: frozenset[str] = frozenset()
     # "module:function": (controller, name, system config) -> lines of the plain-text status
     status: str | None = None
+    # "module:function": (site config, name, system config, the month's events, t0, t1) ->
+    # its lines of the monthly report (changeovers, drills, tests: what its sequences kept
+    # as historian events); the machines' counters are the report's own rows
+    report: str | None = None
     # "module:attribute" of its console view (fixedsite.console.screens.ScreenSpec)
     console: str | None = None
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each

@@ -126,3 +126,31 @@ async def test_a_controller_killed_mid_changeover_leaves_the_air_flowing(rig: Ri
     await rig.until(lambda: (v(ctl2, "as_shaft.airflow") or 0) >= 0.8 * nominal, 60,
                     f"air flowing after the restart ({air})")
     assert v(ctl2, "station.on_line") in ("fan1", "fan2")
+
+
+async def test_changeovers_and_failovers_reach_the_monthly_report(rig: Rig,
+                                                                  tmp_path: Path) -> None:
+    from fixedsite import report
+    from fixedsite.historian import Historian
+
+    h = Historian(tmp_path / "history.db", 0.5, 900.0)
+    rig.ctl = Controller(rig.cfg, rig.clock, historian=h)
+    await rig.ctl.start()
+    ctl = rig.ctl
+    t0 = rig.clock.now()
+    await rig.until(lambda: v(ctl, "station.state") == "running", 120, "adopted")
+    assert (await command(ctl, "changeover")).accepted
+    await rig.until(lambda: v(ctl, "station.on_line") == "fan2" and
+                    v(ctl, "station.state") == "running", 900, "changeover")
+    await rig.site.inject(hil_faults.parse(rig.cfg, "fan-trip", "fan2"))
+    await rig.until(lambda: v(ctl, "station.on_line") == "fan1" and
+                    v(ctl, "station.state") == "running", 300, "failover")
+    h.flush()
+    r = report.build(rig.cfg, h, t0 - 1, rig.clock.now() + 1)
+    (heading, lines), = r.sections
+    assert heading == "Main ventilation"
+    assert lines[0].startswith("changeovers: 1, lowest air ") and "0 below 80 %" in lines[0]
+    assert "to fan2:" in lines[1]
+    assert lines[2].startswith("failovers: 1, slowest ") and lines[2].endswith("0 late")
+    assert "Main ventilation:" in report.as_text(r)
+    assert {row.equipment for row in r.rows} >= {"ventilation.fan1", "ventilation.fan2"}

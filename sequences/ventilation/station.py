@@ -166,6 +166,7 @@ class FanStation:
                          "res_up": c.start_timeout_s}
         self.entered = clock.now()
         self.adopted = False
+        self.historian: Any = None        # set when the controller starts: records go there
         self.fault_reason = ""
         self.record: Record | None = None
         self._low_since: float | None = None
@@ -330,6 +331,9 @@ class FanStation:
         r.sample(now, self.airflow())
         r.end = now
         took = now - r.start
+        data = {"what": r.what, "fan": self.on_line, "took_s": round(took, 1),
+                "min_pct": round(r.min_pct, 2), "below_s": round(r.below_s, 1),
+                "deficit_m3": round(r.deficit_m3, 1)}
         if r.what == "changeover":
             text = say("changeover to {fan} in {s:.0f} s: lowest {pct:.1f} % of nominal, "
                        "{below:.0f} s below {th:.0f} %, {deficit:.0f} m3 of air not delivered",
@@ -344,7 +348,7 @@ class FanStation:
                        pct=r.min_pct, deficit=r.deficit_m3)
             self.store.update(self.fo_tag, text)
             self.store.update(self.fo_s_tag, round(took, 1))
-        log.warning("%s: %s", self.path, text)
+        self._keep(now, text, data)
 
     def _reversal_done(self, now: float) -> None:
         took = now - (self._reversal_t0 or now)
@@ -357,7 +361,15 @@ class FanStation:
         self.store.update(self.rev_s_tag, round(took, 1))
         self.store.update(self.rev_pct_tag, round(pct, 1))
         self._reversal_t0 = None
+        self._keep(now, text, {"what": "reversal", "fan": self.on_line, "took_s": round(took, 1),
+                               "pct": round(pct, 1)})
+
+    def _keep(self, now: float, text: str, data: dict[str, Any]) -> None:
+        """A record for the monthly report and the drill book: the log, and the historian
+        as an event of kind "ventilation" (the tags hold only the last one)."""
         log.warning("%s: %s", self.path, text)
+        if self.historian is not None:
+            self.historian.event(now, "ventilation", self.path, text, data)
 
     # --- the scan ---------------------------------------------------------------------------
     async def scan(self) -> None:

@@ -43,6 +43,10 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
     st = FanStation(sname, system, ctx.store, ctx.writer, ctx.clock)
     ctx.sequence(st.path, st, StationHandler(st), STATION_COMMANDS, st.scan,
                  [st.state_tag, st.on_line_tag, st.status_tag])
+
+    def records_to(historian: Any) -> None:
+        st.historian = historian
+    ctx.on_start(records_to)
     return Ventilation(sname, system, st)
 
 
@@ -92,6 +96,7 @@ SPEC = SystemSpec(
     kind="ventilation", config=VentilationSystem, equipment=TYPES,
     build="fixedsite.sequences.ventilation.system:build",
     cli="fixedsite.sequences.ventilation.cli:add_verbs",
+    report="fixedsite.sequences.ventilation.report:lines",
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},
