@@ -197,8 +197,34 @@ class ConfigError(Exception):
 
 def load(path: str | Path) -> SiteConfig:
     """The config in ``path``, or ConfigError: whatever the file holds (not text, not
-    UTF-8, not TOML, nested past reason), the answer is a problem list, never a crash."""
+    UTF-8, not TOML, nested past reason), the answer is a problem list, never a crash.
+
+    ``include = ["ventilation.toml"]`` at its top adds the tables of other files (paths
+    relative to it), so a system's part can be one file used by more than one site (the
+    demo and the ventilation site share ``configs/ventilation.toml``). A key set in two
+    files is refused, naming both; arrays of tables (``[[hil.X]]``) are joined."""
     path = Path(path)
+    name = str(path)
+    raw = _read(path)
+    inc = raw.pop("include", None)
+    if inc is not None:
+        if not isinstance(inc, list) or not all(isinstance(x, str) and x for x in inc):
+            raise ConfigError(name, [("include", "expected a list of file names, relative "
+                                      "to this file")])
+        problems: list[tuple[str, str]] = []
+        for rel in inc:
+            part_path = path.parent / rel
+            part = _read(part_path)
+            if "include" in part:
+                raise ConfigError(str(part_path), [("include", "an included file includes "
+                                                    "nothing further")])
+            _merge(raw, part, (), str(part_path), problems)
+        if problems:
+            raise ConfigError(name, problems)
+    return parse(raw, name)
+
+
+def _read(path: Path) -> dict[str, Any]:
     name = str(path)
     try:
         data = path.read_bytes()
@@ -211,13 +237,27 @@ def load(path: str | Path) -> SiteConfig:
         raise ConfigError(name, [("", f"not UTF-8 text: byte 0x{data[e.start]:02x} on line "
                                   f"{line}; a site config is a UTF-8 TOML file")]) from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(name, [("", f"not valid TOML: {e}")]) from None
     except RecursionError:
         raise ConfigError(name, [("", "not a usable TOML file: arrays or tables nested too "
                                   "deeply")]) from None
-    return parse(raw, name)
+
+
+def _merge(into: dict[str, Any], part: dict[str, Any], at: tuple[str, ...], src: str,
+           problems: list[tuple[str, str]]) -> None:
+    for k, v in part.items():
+        mine = into.get(k)
+        if k not in into:
+            into[k] = v
+        elif isinstance(mine, dict) and isinstance(v, dict):
+            _merge(mine, v, (*at, k), src, problems)
+        elif isinstance(mine, list) and isinstance(v, list) and \
+                all(isinstance(x, dict) for x in (*mine, *v)):
+            into[k] = [*mine, *v]
+        else:
+            problems.append((key_path(*at, k), f"set here and again in {src}"))
 
 
 def parse(raw: dict[str, Any], name: str = "<config>") -> SiteConfig:

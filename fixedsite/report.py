@@ -226,8 +226,8 @@ def as_csv(r: Report) -> str:
         w.writerow([row.equipment, f"{row.run_hours:.2f}", row.starts, f"{row.energy_kwh:.1f}",
                     *[f"{row.by_period[p]:.1f}" for p in r.periods], f"{row.cost:.2f}",
                     row.alarms])
-    w.writerow(["fault_hours", f"{r.fault_hours:.2f}"])
     for heading, body in r.sections:
         for line in body:
             w.writerow(["section", heading, line])
+    w.writerow(["fault_hours", f"{r.fault_hours:.2f}"])
     return out.getvalue()

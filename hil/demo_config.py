@@ -8,10 +8,29 @@ from __future__ import annotations
 import re
 import socket
 import tomllib
+from pathlib import Path
 
 from fixedsite.config import DEMO_CONFIG, SiteConfig, parse
 
-DEMO_TEXT = DEMO_CONFIG.read_text(encoding="utf-8")
+_INCLUDE = re.compile(r"(?m)^include = \[(.*)\]\s*(#.*)?\n")
+
+
+def config_text(path: Path) -> str:
+    """A config file's text with its ``include`` files written into it (their tables after
+    its own), so that a test or bench can rewrite ports and figures in one text, as
+    ``config.load`` would read the files together."""
+    text = path.read_text(encoding="utf-8")
+    m = _INCLUDE.search(text)
+    if m is None:
+        return text
+    parts = [s.strip().strip('"') for s in m.group(1).split(",") if s.strip()]
+    text = text[:m.start()] + text[m.end():]
+    return text + "".join("\n" + (path.parent / p).read_text(encoding="utf-8")
+                          for p in parts)
+
+
+# the demo without its included ventilation: what most tests and benches run
+DEMO_TEXT = _INCLUDE.sub("", DEMO_CONFIG.read_text(encoding="utf-8"))
 
 
 def free_port() -> int:
@@ -21,11 +40,12 @@ def free_port() -> int:
 
 
 def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
-              **replace: str) -> str:
+              ventilation: bool = False, **replace: str) -> str:
     """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
     without its pump plans unless asked (most tests are about the level rule and the
-    sequences), and without the lower pump room unless ``relay``."""
-    text = DEMO_TEXT
+    sequences), without the lower pump room unless ``relay`` and without ventilation (its
+    three S7 PLCs) unless ``ventilation``."""
+    text = config_text(DEMO_CONFIG) if ventilation else DEMO_TEXT
     if not relay:
         text, n = re.subn(r"(?ms)^# ---- relay pumping:.*?^# ---- end of the lower pump room"
                           r"[^\n]*\n", "", text)
@@ -47,6 +67,6 @@ def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = 
 
 
 def demo_config(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
-                **replace: str) -> SiteConfig:
-    return parse(tomllib.loads(demo_text(port, scale, plan, relay, **replace)),
+                ventilation: bool = False, **replace: str) -> SiteConfig:
+    return parse(tomllib.loads(demo_text(port, scale, plan, relay, ventilation, **replace)),
                  "demo-test.toml")

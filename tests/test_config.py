@@ -17,12 +17,35 @@ PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
 
 
 def test_demo_config_is_valid() -> None:
-    cfg = load(DEMO_CONFIG)
-    assert list(cfg.plcs) == ["drain1", "drain2"]
+    cfg = load(DEMO_CONFIG)                 # with configs/ventilation.toml included
+    assert list(cfg.plcs) == ["drain1", "drain2", "vent1", "aux1", "aux2"]
+    assert cfg.systems["ventilation"].kind == "ventilation"
+    assert len(cfg.hil.ventilation) == 3
     assert cfg.systems["drainage"].control.pumps == ["pump1", "pump2", "pump3", "pump4"]
     assert cfg.systems["lower"].discharges_into == "drainage"
     paths = {s.path for s in cfg.signals()}
     assert "drainage.pump3.run_cmd" in paths and "drainage.lt2.level" in paths
+
+
+def test_include_joins_files_and_refuses_a_key_set_in_two(tmp_path: Path) -> None:
+    (tmp_path / "part.toml").write_text('[plcs.p2]\nprotocol = "s7"\nhost = "127.0.0.1"\n'
+                                        'port = 15999\n', encoding="utf-8")
+    site = tmp_path / "site.toml"
+    site.write_text('include = ["part.toml"]\n' + DEMO_TEXT, encoding="utf-8")
+    assert "p2" in load(site).plcs
+    (tmp_path / "part.toml").write_text('[site]\nid = "other"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load(site)
+    assert info.value.problems == [("site.id", f"set here and again in {tmp_path / 'part.toml'}")]
+    (tmp_path / "part.toml").write_text('include = ["x.toml"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="an included file includes nothing further"):
+        load(site)
+    (tmp_path / "part.toml").unlink()
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load(site)
+    site.write_text('include = "part.toml"\n' + DEMO_TEXT, encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a list of file names"):
+        load(site)
 
 
 def test_demo_tariff_is_the_seasonal_schedule() -> None:

@@ -26,10 +26,11 @@ from snap7.type import Area, WordLen
 from snap7.util import get_bool, get_int, get_real, get_word
 
 from fixedsite.clock import ScaledClock
-from fixedsite.config import SiteConfig, parse
+from fixedsite.config import SiteConfig, load, parse
 from fixedsite.drivers.s7_codec import parse_address
 from fixedsite.hil import faults as inject
 from fixedsite.hil import state as plant_state
+from fixedsite.hil.demo_config import config_text
 from fixedsite.hil.site import HilSite
 from fixedsite.hil.ventilation import plc as vplc
 from fixedsite.hil.ventilation.plant import R_CLOSED
@@ -43,7 +44,7 @@ SCALE = 100.0
 
 
 def vent_text(tmp_path: Path, **replace: str) -> str:
-    text = VENT.read_text(encoding="utf-8")
+    text = config_text(VENT)
     text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {free_port()}", text)
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {SCALE}", text)
     text = text.replace('dir = "var/ventilation"', f'dir = "{tmp_path}"')
@@ -484,7 +485,7 @@ def test_list_tags_prints_the_siemens_addresses_the_config_gives(
     assert rows["ventilation.as_shaft.airflow"] == "DB2.DBD200:REAL"
     assert rows["ventilation.door11.refused"] == "DB2.DBX101.5"
     assert rows["ventilation.aux21.run_cmd"] == "M0.0"
-    cfg = parse(tomllib.loads(VENT.read_text(encoding="utf-8")), str(VENT))
+    cfg = load(VENT)
     for s in cfg.signals():                  # every configured signal where the PLC has it
         assert rows[s.path] == str(s.address), s.path
     assert "# ventilation: PLC aux2" in out

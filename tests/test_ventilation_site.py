@@ -19,6 +19,7 @@ from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig, parse
 from fixedsite.gate import Command
 from fixedsite.hil import faults as hil_faults
+from fixedsite.hil.demo_config import config_text
 from fixedsite.runtime import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,7 @@ SCALE = 60.0
 
 
 def vent_config(tmp: Path) -> SiteConfig:
-    text = SITE.read_text(encoding="utf-8")
+    text = config_text(SITE)
     text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {free_port()}", text)
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {SCALE}", text)
     text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', text)

@@ -58,7 +58,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
 
     cfg = load(args.config)
-    if cfg.tariff is None or not any(s.plan for s in cfg.systems.values()):
+    if cfg.tariff is None or not any(s.kind == "drainage" and s.plan
+                                     for s in cfg.systems.values()):
         print(f"{args.config}: no system has a [systems.<name>.plan] section and a tariff",
               file=sys.stderr)
         return 2
@@ -98,7 +99,8 @@ def _check_plan_args(cfg: SiteConfig, args: argparse.Namespace) -> None:
 
     ranges = tag_ranges(cfg)
     for name, system in cfg.systems.items():
-        if system.plan is None or system.discharges_into is not None:
+        if system.kind != "drainage" or system.plan is None or \
+                system.discharges_into is not None:
             continue
         ctl = system.control
         if args.running > len(ctl.pumps):

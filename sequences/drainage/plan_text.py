@@ -61,8 +61,8 @@ def make_plans(cfg: SiteConfig, history: Historian | None, level_m: float | None
     planners, levels, seeded = [], {}, {}
     stored_at: dict[str, float | None] = {}
     for name, system in cfg.systems.items():
-        if system.plan is None:
-            continue
+        if system.kind != "drainage" or system.plan is None:
+            continue                     # (another kind of system has no pump plan)
         pl = Planner(name, system, cfg.tariff, [], store, clock)
         top = system.discharges_into is None
         # ``running`` is the top room's, as the level is; a feeding room is shown from rest
