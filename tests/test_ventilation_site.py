@@ -155,3 +155,22 @@ async def test_changeovers_and_failovers_reach_the_monthly_report(rig: Rig,
     assert lines[2].startswith("failovers: 1, slowest ") and lines[2].endswith("0 late")
     assert "Main ventilation:" in report.as_text(r)
     assert {row.equipment for row in r.rows} >= {"ventilation.fan1", "ventilation.fan2"}
+
+
+async def test_doors_over_s7_open_after_their_warning_and_the_airlock_holds(rig: Rig) -> None:
+    ctl = await running_on(rig, "fan1")
+
+    async def door(name: str, action: str) -> Any:
+        return await ctl.gate.submit(Command(f"ventilation.{name}", action, "operator",
+                                             "op", {}, role="operator"))
+    await rig.until(lambda: v(ctl, "door11.state") == "closed", 60, "door11 adopted closed")
+    assert (await door("door11", "open")).accepted
+    await rig.until(lambda: v(ctl, "door11.warning"), 30, "the warning before it moves")
+    assert not v(ctl, "door11.opened")
+    await rig.until(lambda: v(ctl, "door11.state") == "open", 60, "door11 open")
+    refused = await door("door12", "open")
+    assert not refused.accepted and "door11" in refused.reason
+    assert not v(ctl, "door12.open_cmd")                 # nothing written behind a refusal
+    assert (await door("door11", "close")).accepted
+    await rig.until(lambda: v(ctl, "door11.state") == "closed", 60, "door11 closed")
+    assert (await door("door12", "open")).accepted

@@ -18,7 +18,13 @@ from typing import Any
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
 from fixedsite.sequences.ventilation import checks, texts
-from fixedsite.sequences.ventilation.config import HilVentilation, VentilationSystem
+from fixedsite.sequences.ventilation import doors as _doors
+from fixedsite.sequences.ventilation.config import (
+    DoorEq,
+    HilVentilation,
+    VentilationSystem,
+    WindowEq,
+)
 from fixedsite.sequences.ventilation.equipment import TYPES
 from fixedsite.systems import BuildContext, SystemSpec
 from fixedsite.texts import say
@@ -34,6 +40,15 @@ class Ventilation:
 
 
 def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilation:
+    from fixedsite.sequences.ventilation.doors import (
+        DOOR_COMMANDS,
+        WINDOW_COMMANDS,
+        DoorHandler,
+        DoorSequence,
+        WindowHandler,
+        WindowSequence,
+        link_airlocks,
+    )
     from fixedsite.sequences.ventilation.station import (
         STATION_COMMANDS,
         FanStation,
@@ -43,6 +58,20 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
     st = FanStation(sname, system, ctx.store, ctx.writer, ctx.clock)
     ctx.sequence(st.path, st, StationHandler(st), STATION_COMMANDS, st.scan,
                  [st.state_tag, st.on_line_tag, st.status_tag])
+    doors = []
+    for ename, eq in system.equipment.items():
+        if isinstance(eq, DoorEq):
+            door = DoorSequence(sname, ename, eq, system.control, ctx.store, ctx.writer,
+                                ctx.clock)
+            ctx.sequence(door.path, door, DoorHandler(door), DOOR_COMMANDS, door.scan,
+                         door.published)
+            doors.append(door)
+        elif isinstance(eq, WindowEq):
+            win = WindowSequence(sname, ename, eq, system.control, ctx.store, ctx.writer,
+                                 ctx.clock)
+            ctx.sequence(win.path, win, WindowHandler(win), WINDOW_COMMANDS, win.scan,
+                         win.published)
+    link_airlocks(doors)
 
     def records_to(historian: Any) -> None:
         st.historian = historian
@@ -51,9 +80,11 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
 
 
 def published(sname: str, system: VentilationSystem) -> dict[str, str]:
+    from fixedsite.sequences.ventilation import doors
     from fixedsite.sequences.ventilation.station import STATION_TAGS
 
-    return {f"{sname}.station.{n}": kind for n, (kind, _) in STATION_TAGS.items()}
+    return {f"{sname}.station.{n}": kind for n, (kind, _) in STATION_TAGS.items()} | \
+        doors.published(sname, system)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[AlarmDef]:
@@ -101,4 +132,4 @@ SPEC = SystemSpec(
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},
-    texts=texts.TEXTS, text_ids=texts.IDS)
+    texts=texts.TEXTS | _doors.TEXTS, text_ids=texts.IDS | _doors.IDS)
