@@ -135,6 +135,18 @@ async def test_adopts_a_running_standby_as_the_working_fan() -> None:
     assert s.tag("working") == "aux12" and s.tag("power_lockout") is False
 
 
+async def test_both_running_after_a_restart_the_standby_goes_back_to_standing_by() -> None:
+    """A handover cut short by a restart: the configured working fan stays on line."""
+    s = Soft(running=("aux11", "aux12"))
+    await steady(s)                            # adoption itself writes nothing
+    assert s.tag("working") == "aux11"
+    await s.scan()
+    assert s.take_writes() == [("aux12.run_cmd", False)]
+    await s.scan()
+    assert s.take_writes() == [] and s.v("aux12", "running") is False
+    assert s.tag("power_lockout") is False
+
+
 async def test_trip_switches_over_and_power_lockout_waits_for_proven_air() -> None:
     s = Soft()
     await steady(s)

@@ -167,7 +167,7 @@ class DoorSequence:
         """A command the PLC did not confirm faults the door; its reason."""
         err, self._write_error = self._write_error, ""
         if err:
-            await self._fail(err, hold=False)
+            await self._fail(err, hold=False if self.state == "opening" else None)
         return err
 
     async def _fail(self, reason: str, hold: bool | None) -> None:
@@ -460,7 +460,9 @@ class WindowSequence:
                       value=position, why=res.reason)
             await self._fail(err)
             return err
-        self.target = position
+        back = res.value       # what the PLC holds, to its resolution (0.1 %)
+        self.target = float(back) if isinstance(back, int | float) and \
+            not isinstance(back, bool) else position
         await self.set()
         self.entered = self.clock.now()          # a new set-point: its own time to reach
         return ""

@@ -152,7 +152,8 @@ class FaceControl:
         return self.v(i, "running") is True
 
     def tripped(self, i: int) -> bool:
-        return self.v(i, "fault_code") not in (0, 0.0)
+        code = self.v(i, "fault_code")
+        return code is not None and code != 0
 
     def startable(self, i: int) -> bool:
         """Not tripped and not in LOCAL: the PLC would run it if told."""
@@ -275,6 +276,13 @@ class FaceControl:
                 self.held.discard(i)
         if self.running(w):
             self._no_air_noted = False
+            if self.running(o) and self.v(o, "run_cmd") is True and \
+                    self.v(o, "local") is False:
+                # a handover cut short (a restart between its two writes): the standby
+                # goes back to standing by
+                log.warning("%s: both fans run: %s stopped, %s stays the working fan",
+                            self.path, self.fans[o], self.fans[w])
+                await self._run(o, False)
             return
         if self.running(o):
             log.warning("%s: %s runs and %s does not: %s is the working fan", self.path,
