@@ -235,8 +235,9 @@ class FaceControl:
         if not self.data_good:           # hold: act on nothing, claim nothing better
             if not self._holding:
                 _q, reason = self.store.worst(self.inputs)
-                log.warning("%s: holding: no good data from its fans (%s)", self.path,
-                            reason)
+                # before the first reads (not_yet_read) it is the start, not news
+                log.log(logging.WARNING if self.adopted else logging.INFO,
+                        "%s: holding: no good data from its fans (%s)", self.path, reason)
                 self._holding = True
             for name in DERIVED:
                 tag = self.tags[name]
