@@ -438,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
-    except CliError as e:
+    except (CliError, systems.BuildError) as e:
+        if args.verbose and isinstance(e, systems.BuildError):
+            logging.getLogger("fixedsite").exception("fixedsite %s", args.command)
         print(f"fixedsite {args.command}: {e}", file=sys.stderr)
         return 2
     except OSError as e:

@@ -86,7 +86,11 @@ class Controller:
         for sname, system in cfg.systems.items():
             spec_ = systems.get(system.kind)
             self._build.group = sname
-            built = spec_.load(spec_.build)(self._build, sname, system)
+            try:
+                built = spec_.load(spec_.build)(self._build, sname, system)
+            except Exception as e:
+                raise systems.BuildError(f"system {sname!r} ({system.kind}) could not be "
+                                         f"built: {type(e).__name__}: {e}") from e
             self.systems[sname] = built
             by_kind.setdefault(system.kind, []).append(built)
         for kind, built_list in by_kind.items():

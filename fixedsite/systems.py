@@ -30,6 +30,11 @@ Problems = list[tuple[str, str]]
 GROUP = "fixedsite.systems"
 
 
+class BuildError(RuntimeError):
+    """A system's plug-in raised while the controller built it: which system, and why.
+    Nothing of the controller runs; the command that made it says so in one line."""
+
+
 @dataclass(frozen=True)
 class CommandArg:
     """One typed argument of an equipment command, as a foreign client reads it."""

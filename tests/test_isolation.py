@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import tomllib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -190,3 +191,28 @@ def test_a_plug_ins_optional_parts_that_do_not_load_cost_only_themselves(
     assert main(["check-config", str(DEMO_CONFIG)]) == 0
     assert "OK" in capsys.readouterr().out
     assert [s.view for s in screens()] == ["drainage"]
+
+
+def _build_fails(ctx: BuildContext, name: str, cfg: ToySystem) -> Toy:
+    raise KeyError("widget")
+
+
+def test_a_system_whose_build_raises_stops_the_run_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found in review: a plug-in's build that raised gave a traceback and left the HIL
+    running without its control socket removed. Now: one line naming the system, and
+    what was started (the HIL) is stopped."""
+    from conftest import cli
+
+    systems.register(SystemSpec(kind="toy", config=ToySystem, equipment={},
+                                build=f"{__name__}:_build_fails"))
+    try:
+        config = tmp_path / "toy.toml"
+        config.write_text(demo_text(free_port()) + '\n[systems.toy]\nkind = "toy"\n'
+                          f'\n[storage]\ndir = "{tmp_path}/var"\n', encoding="utf-8")
+        rc, _, err = cli(capsys, "demo", "--config", str(config), "--plain", "--fresh")
+    finally:
+        systems.unregister("toy")
+    assert rc == 2 and err.strip() == ("fixedsite demo: system 'toy' (toy) could not be "
+                                       "built: KeyError: 'widget'"), err
+    assert not (tmp_path / "var" / "hil.sock").exists()
