@@ -174,6 +174,10 @@ def test_a_ventilation_system_beside_drainage_is_accepted_with_its_alarms() -> N
     ({'[systems.vent.equipment.door2]\ntype = "door"\nairlock = "lock1"':
       '[systems.vent.equipment.door2]\ntype = "door"\nairlock = "lock2"'},
      "systems.vent.equipment.door2.airlock", "airlock 'lock2' has one door"),
+    ({"nominal_airflow_m3s = 150.0": "nominal_airflow_m3s = 150.0\ndoor_timeout_s = 8.0"},
+     "systems.vent.control.door_timeout_s", "is not more than door1's warning and travel"),
+    ({"[systems.vent.control.faces.face1]": "[systems.vent.control.faces.shaft]"},
+     "systems.vent.control.faces.shaft", "'shaft' is also the name of equipment"),
     ({"curve = [[0.0, 3600.0], [150.0, 2800.0], [220.0, 1200.0]]":
       "curve = [[0.0, 3600.0], [220.0, 2800.0], [150.0, 1200.0]]"},
      "systems.vent.equipment.fan1.curve", "flows must rise"),

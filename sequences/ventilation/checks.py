@@ -68,6 +68,19 @@ def check(cfg: SiteConfig, sname: str, system: VentilationSystem) -> Problems:
         if len(set(spec.fans)) != len(spec.fans):
             problems.append((f"{cbase}.faces.{face}.fans", "the working and the standby fan "
                              "are the same"))
+    for ename, eq in eqs.items():
+        base = f"systems.{sname}.equipment.{ename}"
+        if isinstance(eq, DoorEq) and c.door_timeout_s <= eq.warn_s + eq.travel_s:
+            problems.append((f"{cbase}.door_timeout_s", f"{c.door_timeout_s:g} s is not more "
+                             f"than {ename}'s warning and travel ({eq.warn_s:g} + "
+                             f"{eq.travel_s:g} s): every move would time out"))
+        if isinstance(eq, WindowEq) and c.window_timeout_s < eq.travel_s:
+            problems.append((f"{cbase}.window_timeout_s", f"{c.window_timeout_s:g} s is less "
+                             f"than {ename}'s full travel ({eq.travel_s:g} s)"))
+    for face in c.faces:
+        if face in eqs or face in ("station", "control"):
+            problems.append((f"{cbase}.faces.{face}", f"{face!r} is also the name of "
+                             "equipment or of the station: their tags would collide"))
     locks = Counter(eq.airlock for eq in eqs.values() if isinstance(eq, DoorEq))
     for ename, eq in eqs.items():
         if isinstance(eq, DoorEq) and locks[eq.airlock] < 2:

@@ -37,6 +37,7 @@ from transitions.extensions.asyncio import AsyncMachine
 from fixedsite.clock import Clock
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer
+from fixedsite.sequences.ventilation import texts
 from fixedsite.sequences.ventilation.config import DoorEq, VentilationControl, WindowEq
 from fixedsite.systems import CommandArg, CommandSpec
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
@@ -595,60 +596,5 @@ def published(sname: str, system: Any) -> dict[str, str]:
     return out
 
 
-IDS = frozenset({"door", "window", "partner", "airlock"})
-
-TEXTS: dict[str, str] = {
-    # --- words: the states, shown inside other texts ----------------------------------
-    "closed": "关闭", "opening": "开启中", "open": "开启", "closing": "关闭中",
-    "in_position": "到位", "moving": "调节中", "set": "设定",
-    # --- doors: faults ----------------------------------------------------------------
-    "both limit switches of {door} are made": "{door} 开、关限位同时动作",
-    "{door} left its closed limit without a command": "{door} 无命令离开关闭限位",
-    "{door} left its open limit without a command": "{door} 无命令离开开启限位",
-    "{door} obstructed while {step}: the PLC took it back":
-        "{door} 在{step}时受阻：PLC 已使其退回",
-    "{door}: the PLC reports an actuator fault (travel timeout)":
-        "{door}：PLC 报执行机构故障（行程超时）",
-    "{partner} of airlock {airlock} is not proven closed while {door} opens":
-        "风门组 {airlock} 的 {partner} 在 {door} 开启时未确认关闭",
-    "{door} not {where} within {limit:.0f} s: {why}":
-        "{door} 未在 {limit:.0f} s 内{where}：{why}",
-    "the PLC refused to open it (a door of its airlock is not closed)":
-        "PLC 拒绝开启（同组风门未关闭）",
-    "still at its closed limit": "仍在关闭限位", "still at its open limit": "仍在开启限位",
-    "between its limit switches": "停在开、关限位之间",
-    "{signal}={value} not confirmed: {why}": "{signal}={value} 写入未确认：{why}",
-    "{door} not opened: {why}": "{door} 未开启：{why}",
-    # --- doors: the gate --------------------------------------------------------------
-    "{door} takes no {action} command": "{door} 不接受 {action} 命令",
-    "{door} state unknown (no good data from its PLC); no command until it answers":
-        "{door} 状态未知（PLC 无有效数据）；PLC 恢复应答前不接受命令",
-    "{door} is not faulted": "{door} 没有故障",
-    "{door} is still obstructed": "{door} 仍然受阻",
-    "{door} stands between its limit switches: bring it to a limit at the door first":
-        "{door} 停在开、关限位之间：请先在现场将其移到限位",
-    "{door} is faulted ({why}); reset it first": "{door} 故障（{why}）；请先复位",
-    "{partner} of airlock {airlock} reads no good data: {door} may not open":
-        "风门组 {airlock} 的 {partner} 无有效数据：{door} 不得开启",
-    "{partner} of airlock {airlock} is not closed ({state}): {door} may not open":
-        "风门组 {airlock} 的 {partner} 未关闭（{state}）：{door} 不得开启",
-    "already open or opening": "已开启或正在开启",
-    "already closed or closing": "已关闭或正在关闭",
-    "now {state}": "现为{state}",
-    "now {state} (commands read back)": "现为{state}（命令已回读确认）",
-    # --- windows ----------------------------------------------------------------------
-    "{window}: the PLC reports an actuator fault (travel timeout)":
-        "{window}：PLC 报执行机构故障（行程超时）",
-    "{window} not at {sp:.1f} % within {limit:.0f} s: it stands at {pos:.1f} %":
-        "{window} 未在 {limit:.0f} s 内到达 {sp:.1f} %：现处于 {pos:.1f} %",
-    "{window} takes no {action} command": "{window} 不接受 {action} 命令",
-    "{window} state unknown (no good data from its PLC); no command until it answers":
-        "{window} 状态未知（PLC 无有效数据）；PLC 恢复应答前不接受命令",
-    "{window} is not faulted": "{window} 没有故障",
-    "{window}: its actuator still reports a fault": "{window}：执行机构仍报故障",
-    "{window} is faulted ({why}); reset it first": "{window} 故障（{why}）；请先复位",
-    "a window's position is a number from 0 to 100 (%); got {got}":
-        "调节风窗开度须为 0 到 100 (%) 之间的数；收到 {got}",
-    "{window} moving to {sp:.1f} % (set-point read back)":
-        "{window} 正调至 {sp:.1f} %（设定值已回读确认）",
-}
+IDS = texts.DOORS_IDS          # (kept with ventilation's texts: read without this module)
+TEXTS = texts.DOORS

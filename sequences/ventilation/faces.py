@@ -38,6 +38,7 @@ from typing import Any
 from fixedsite.clock import Clock
 from fixedsite.gate import Command, Decision
 from fixedsite.io import Writer, WriteResult
+from fixedsite.sequences.ventilation import texts
 from fixedsite.sequences.ventilation.config import Face, VentilationControl
 from fixedsite.systems import CommandSpec
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
@@ -501,52 +502,5 @@ def published(sname: str, system: Any) -> dict[str, str]:
             for name, (kind, _) in FACE_TAGS.items()}
 
 
-IDS = frozenset({"face", "fan", "new", "old", "who"})
-
-TEXTS: dict[str, str] = {
-    # --- words -----------------------------------------------------------------------
-    "switching_over": "切换中", "testing": "试验中", "no_air": "无风",
-    "switchover": "切换", "test": "切换试验",
-    "motor overload": "电机过载", "unknown cause": "原因不明",
-    "the daily test": "每日试验",
-    # --- why a fan stopped or cannot run ----------------------------------------------
-    "{fan} tripped (code {code}: {cause})": "{fan} 跳闸（代码 {code}：{cause}）",
-    "{fan} is in LOCAL at its panel": "{fan} 处于现场就地控制",
-    "{fan} did not run when last asked; reset the face to try it again":
-        "{fan} 上次启动未运行；复位该工作面后方可再试",
-    "{fan} stopped in LOCAL": "{fan} 在就地控制下停止",
-    "{fan} stopped without a command": "{fan} 无命令停机",
-    "no auxiliary fan running when the controller took over":
-        "控制器接管时无局部通风机运行",
-    "{fan} run command not confirmed: {why}": "{fan} 运行命令未确认：{why}",
-    "{fan} did not run within {limit:.0f} s": "{fan} 未在 {limit:.0f} s 内运行",
-    "{fan} did not stop within {limit:.0f} s: both run":
-        "{fan} 未在 {limit:.0f} s 内停止：两台同时运行",
-    "{why} during the handover": "切换过程中{why}",
-    "{why} during the handover; {fan} kept running": "切换过程中{why}；{fan} 保持运行",
-    "{why}; {fan} kept running": "{why}；{fan} 保持运行",
-    "not run: {why}": "未能进行：{why}",
-    # --- records ---------------------------------------------------------------------
-    "{hhmm}: {why}; {fan} started and ran in {s:.0f} s":
-        "{hhmm}：{why}；{fan} 已启动，{s:.0f} s 内运行",
-    "{hhmm}: {why}; no air: {whynot}": "{hhmm}：{why}；无风：{whynot}",
-    "{hhmm}: {why}; no fan to start: {whynot}": "{hhmm}：{why}；无可启动风机：{whynot}",
-    "{hhmm}: passed: {new} ran in {s:.0f} s and took over from {old}":
-        "{hhmm}：通过：{new} {s:.0f} s 内运行，接替 {old}",
-    "{hhmm}: failed: {why}": "{hhmm}：未通过：{why}",
-    "{hhmm}: switchover asked by {who}: {new} ran in {s:.0f} s and took over from {old}":
-        "{hhmm}：{who} 要求切换：{new} {s:.0f} s 内运行，接替 {old}",
-    "{hhmm}: switchover asked by {who} failed: {why}": "{hhmm}：{who} 要求的切换失败：{why}",
-    # --- the gate --------------------------------------------------------------------
-    "{face} takes no {action} command": "{face} 不接受 {action} 命令",
-    "{face}: its auxiliary fans' state is unknown (no good data from their PLC); no "
-    "command until it answers":
-        "{face}：局部通风机状态未知（PLC 无有效数据）；PLC 恢复应答前不接受命令",
-    "{face}: no auxiliary fan is tripped or held": "{face}：没有跳闸或被闭锁的局部通风机",
-    "{face}: a switchover or test is under way": "{face}：切换或试验正在进行",
-    "{fan} is not running: nothing to hand over": "{fan} 未运行：无可切换",
-    "{fan} is already running": "{fan} 已在运行",
-    "PLC keeps the trip of {fan}: {why}": "PLC 保持 {fan} 的跳闸：{why}",
-    "{face}: fans reset and free to start": "{face}：风机已复位，可以启动",
-    "{new} starting; {old} stops once it runs": "{new} 启动中；其运行后停止 {old}",
-}
+IDS = texts.FACES_IDS          # (kept with ventilation's texts: read without this module)
+TEXTS = texts.FACES

@@ -18,7 +18,6 @@ from typing import Any
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
 from fixedsite.sequences.ventilation import checks, texts
-from fixedsite.sequences.ventilation import doors as _doors
 from fixedsite.sequences.ventilation.config import (
     DoorEq,
     HilVentilation,
@@ -49,6 +48,7 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
         WindowSequence,
         link_airlocks,
     )
+    from fixedsite.sequences.ventilation.faces import FACE_COMMANDS, FaceControl, FaceHandler
     from fixedsite.sequences.ventilation.station import (
         STATION_COMMANDS,
         FanStation,
@@ -72,19 +72,26 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
             ctx.sequence(win.path, win, WindowHandler(win), WINDOW_COMMANDS, win.scan,
                          win.published)
     link_airlocks(doors)
+    faces = []
+    for face, spec in system.control.faces.items():
+        fc = FaceControl(sname, face, spec, system.control, ctx.store, ctx.writer, ctx.clock)
+        ctx.sequence(fc.path, fc, FaceHandler(fc), FACE_COMMANDS, fc.scan, fc.published)
+        faces.append(fc)
 
     def records_to(historian: Any) -> None:
         st.historian = historian
+        for fc in faces:
+            fc.historian = historian
     ctx.on_start(records_to)
     return Ventilation(sname, system, st)
 
 
 def published(sname: str, system: VentilationSystem) -> dict[str, str]:
-    from fixedsite.sequences.ventilation import doors
+    from fixedsite.sequences.ventilation import doors, faces
     from fixedsite.sequences.ventilation.station import STATION_TAGS
 
     return {f"{sname}.station.{n}": kind for n, (kind, _) in STATION_TAGS.items()} | \
-        doors.published(sname, system)
+        doors.published(sname, system) | faces.published(sname, system)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[AlarmDef]:
@@ -98,11 +105,14 @@ def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[Alarm
                                  area=sname, text=say("{name} tripped", name=name),
                                  condition=lambda v: v not in (0, 0.0),
                                  clear=lambda v: v in (0, 0.0)))
-        if eq.type == "door":
-            defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.fault", kind="discrete",
-                                 priority=3, area=sname,
-                                 text=say("{name}: door fault", name=name),
-                                 condition=lambda v: v is True, clear=lambda v: v is False))
+        if eq.type in ("door", "window"):        # its sequence's fault: the PLC's, an
+            # obstruction, a limit not reached, an interlock broken; the reason with it
+            defs.append(AlarmDef(id=f"{base}.FAULT", tag=f"{base}.state", kind="equipment",
+                                 priority=2 if eq.type == "door" else 3, area=sname,
+                                 text=say("{name}: door fault" if eq.type == "door" else
+                                          "{name}: window fault", name=name),
+                                 condition=lambda v: v == "fault", clear=lambda v: v != "fault",
+                                 reason_tag=f"{base}.fault_reason"))
         if eq.type == "plc_status":
             plc = cfg.plcs.get(eq.plc)
             grace = 2 * (plc.heartbeat_period_s + plc.poll_period_s) if plc else 0.0
@@ -112,6 +122,30 @@ def alarms(cfg: SiteConfig, sname: str, system: VentilationSystem) -> list[Alarm
                                           "fans", name=name),
                                  condition=lambda v: v is True,
                                  clear=lambda v: v is False, on_delay_s=grace, guard=True))
+    st = f"{sname}.station"
+    defs.append(AlarmDef(id=f"{st}.FAILOVER", tag=f"{st}.state", kind="discrete", priority=1,
+                         area=sname, text=say("{name}: main fan failover", name=system.name
+                                              or sname),
+                         condition=lambda v: v == "failover", clear=lambda v: v != "failover",
+                         reason_tag=f"{st}.status"))
+    defs.append(AlarmDef(id=f"{st}.FAULT", tag=f"{st}.state", kind="equipment", priority=1,
+                         area=sname, text=say("{name}: main fan station fault",
+                                              name=system.name or sname),
+                         condition=lambda v: v == "fault", clear=lambda v: v != "fault",
+                         reason_tag=f"{st}.fault_reason"))
+    for face in c.faces:
+        defs.append(AlarmDef(id=f"{sname}.{face}.NO_AIR", tag=f"{sname}.{face}.power_lockout",
+                             kind="discrete", priority=1, area=sname,
+                             text=say("{face}: auxiliary ventilation stopped, the face to be "
+                                      "de-energised", face=face),
+                             condition=lambda v: v is True, clear=lambda v: v is False,
+                             reason_tag=f"{sname}.{face}.switchover"))
+        defs.append(AlarmDef(id=f"{sname}.{face}.AUX_TEST", tag=f"{sname}.{face}.aux_test_ok",
+                             kind="discrete", priority=3, area=sname,
+                             text=say("{face}: daily auxiliary fan switchover test failed",
+                                      face=face),
+                             condition=lambda v: v is False, clear=lambda v: v is True,
+                             reason_tag=f"{sname}.{face}.aux_test"))
     low = c.nominal_airflow_m3s * c.min_airflow_pct / 100
     defs.append(AlarmDef(
         id=f"{sname}.{c.shaft_sensor}.airflow.LOW", tag=f"{sname}.{c.shaft_sensor}.airflow",
@@ -132,4 +166,4 @@ SPEC = SystemSpec(
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},
-    texts=texts.TEXTS | _doors.TEXTS, text_ids=texts.IDS | _doors.IDS)
+    texts=texts.ALL, text_ids=texts.ALL_IDS)
