@@ -174,3 +174,48 @@ async def test_doors_over_s7_open_after_their_warning_and_the_airlock_holds(rig:
     assert (await door("door11", "close")).accepted
     await rig.until(lambda: v(ctl, "door11.state") == "closed", 60, "door11 closed")
     assert (await door("door12", "open")).accepted
+
+
+async def test_a_stuck_outlet_damper_ends_the_changeover_with_the_air_kept(rig: Rig) -> None:
+    ctl = await running_on(rig, "fan1")
+    await rig.site.inject(hil_faults.parse(rig.cfg, "damper-stuck", "fan2_outlet"))
+    assert (await command(ctl, "changeover")).accepted
+    await rig.until(lambda: v(ctl, "station.state") == "fault", 600, "changeover aborted")
+    # the fan PLC trips fan2 first (code 5: its outlet did not open while running)
+    assert v(ctl, "station.fault_reason") == \
+        "standby fan2 tripped during the changeover: damper fault"
+    await rig.run_for(60)
+    nominal = rig.cfg.systems["ventilation"].control.nominal_airflow_m3s
+    assert v(ctl, "fan1.running") and v(ctl, "fan1_outlet.opened")   # back on fan1's air
+    assert not v(ctl, "fan2.run_cmd")
+    assert v(ctl, "as_shaft.airflow") >= 0.9 * nominal
+    assert ctl.alarms.alarms["ventilation.station.FAULT"].state == "unack_active"
+
+
+async def test_an_aux_fan_trip_switches_the_face_over_and_locks_its_power_until_proven(
+        rig: Rig) -> None:
+    ctl = await running_on(rig, "fan1")
+    await rig.until(lambda: v(ctl, "face1.ventilated") is True and
+                    v(ctl, "face1.power_lockout") is False, 600, "face1 ventilated")
+    await rig.site.inject(hil_faults.parse(rig.cfg, "aux-trip", "aux11"))
+    await rig.until(lambda: v(ctl, "face1.power_lockout") is True, 60, "power lockout")
+    await rig.until(lambda: v(ctl, "aux12.running") is True, 60, "standby aux fan running")
+    locked_at = rig.clock.now()
+    await rig.until(lambda: v(ctl, "face1.power_lockout") is False, 600, "lockout released")
+    proven = rig.cfg.systems["ventilation"].control.faces["face1"].proven_s
+    assert rig.clock.now() - locked_at >= proven - 5        # not before the air is proven
+    assert v(ctl, "face1.working") == "aux12"
+    assert ctl.alarms.alarms["ventilation.face1.NO_AIR"].state == "unack_rtn"   # to ack
+
+
+async def test_an_obstructed_door_faults_with_its_reason_and_is_alarmed(rig: Rig) -> None:
+    ctl = await running_on(rig, "fan1")
+    await rig.until(lambda: v(ctl, "door21.state") == "closed", 60, "door21 adopted")
+    await rig.site.inject(hil_faults.parse(rig.cfg, "door-obstructed", "door21"))
+    d = await ctl.gate.submit(Command("ventilation.door21", "open", "operator", "op", {},
+                                      role="operator"))
+    assert d.accepted, d.reason
+    await rig.until(lambda: v(ctl, "door21.state") == "fault", 120, "door21 fault")
+    assert "obstruct" in v(ctl, "door21.fault_reason")
+    assert v(ctl, "door21.open_cmd") is False                # nothing moves by itself
+    assert ctl.alarms.alarms["ventilation.door21.FAULT"].state == "unack_active"
