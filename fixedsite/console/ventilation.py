@@ -621,8 +621,11 @@ def _records(app: Any, system: str) -> None:
                       ("last_failover", "vent.last_failover"),
                       ("last_reversal", "vent.last_reversal")):
         v = app.v(f"{p}.{tag}")
-        text = t.text(str(v.value)) if v is not None and v.value else t("vent.none_yet")
-        lines.append(f"{t(word)}: {app.fv(f'{p}.{tag}', text=text)}")
+        if v is None or (not v.value and v.why in ("", "not_yet_read")):
+            shown_ = t("vent.none_yet")     # published only once one happens
+        else:
+            shown_ = app.fv(f"{p}.{tag}", text=t.text(str(v.value)) if v.value else None)
+        lines.append(f"{t(word)}: {shown_}")
     app.push_screen(Info("\n".join(lines), t("keys_close")))
 
 
