@@ -74,7 +74,7 @@ async def until(pilot, predicate, what, tries: int = 60) -> None:  # type: ignor
 
 
 async def test_overview_and_drainage_in_english(env: Env) -> None:
-    app = Console(env.client, "en", "demo")
+    app = make_console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: "Sump level 1." in text(app, "#overview"), "level shown")
         # at 60x a stall of the shared loop (the app's own start) can time the link out
@@ -128,7 +128,7 @@ async def test_start_in_auto_offers_manual_and_reasons_read_in_chinese(env: Env)
 
 
 async def test_disconnect_marks_values_stale_and_reconnects(env: Env) -> None:
-    app = Console(env.client, "en", "demo")
+    app = make_console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: "Sump level 1." in text(app, "#overview"), "level shown")
         await env.nb.stop()
@@ -149,7 +149,7 @@ async def test_trend_of_the_sump_level_comes_from_the_historian(env: Env) -> Non
     h = ctl.historian
     await until(None, lambda: len(h.samples("drainage.sump.level", 0, 2e9)) >= 3,
                 "three level samples stored", 100)
-    app = Console(env.client, "en", "demo")
+    app = make_console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await select(pilot, app, "5", "trend-tags", "drainage.sump.level")
         await pilot.press("enter")
@@ -230,7 +230,7 @@ async def test_alarms_standing_before_connect_shelve_filter_unshelve(env: Env) -
     await late.connect()                     # connects after the alarm: still sees it
     try:
         assert late.alarms["drainage.pump4.FAULT"].state == "active"
-        app = Console(late, "en", "demo")
+        app = make_console(late, "en", "demo")
         async with app.run_test(size=(120, 36)) as pilot:
             table = await select(pilot, app, "3", "alarm-list", "drainage.pump4.FAULT")
             a = ctl.alarms.alarms["drainage.pump4.FAULT"]
@@ -293,7 +293,7 @@ async def test_a_relay_room_is_shown_and_commanded_beside_the_main_one(
     async with site_env(rig_factory, tmp_path, relay=True) as env:
         ctl = env.rig.ctl
         assert ctl is not None
-        app = Console(env.client, "en", "demo")
+        app = make_console(env.client, "en", "demo")
         async with app.run_test(size=(120, 36)) as pilot:
             # rooms and pumps by their configured names
             await until(pilot, lambda: "Lower drainage, -550 m level: Sump level" in text(
@@ -405,7 +405,7 @@ async def test_a_plc_link_cut_shows_the_last_values_marked_never_blank(env: Env)
     """OPC UA sends a Bad value without its value: the console keeps the last one, dimmed
     with the reason and age, on the overview and the drainage screen alike; all clear
     again once the PLC answers (issue 10, item 1)."""
-    app = Console(env.client, "en", "demo")
+    app = make_console(env.client, "en", "demo")
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: "Sump level 1." in text(app, "#overview"), "level shown")
         await env.rig.site.unit("drainage").server.stop()

@@ -109,3 +109,17 @@ def test_without_site_kinds_the_drainage_view_still_finds_its_rooms() -> None:
     lines = overview(app)
     assert "west.well.level" in shown and "west.plcA.fallback" not in shown   # trusted: banner
     assert any("fallback" in line and "west" in line for line in lines), lines
+
+
+def test_a_console_has_a_view_for_each_kind_of_system_its_site_has() -> None:
+    """A drainage-only site shows no empty ventilation view, and its keys (2 drainage,
+    3 alarms) do not move because another plug-in is installed."""
+    c = fixed_client("en")                                 # kinds: drainage only
+    app = make_console(c, "en", "Demo mine")
+    assert [v.view for v in app.VIEWS] == ["drainage"]
+    keys = {k: a for k, a, _d, _v in app.KEYS}
+    assert keys["2"] == "show('drainage')" and keys["3"] == "show('alarms')"
+    c.kinds = c.kinds | {"vent": "ventilation"}
+    both = make_console(c, "en", "Demo mine")
+    assert [v.view for v in both.VIEWS] == ["drainage", "ventilation"]
+    assert {k: a for k, a, _d, _v in both.KEYS}["3"] == "show('ventilation')"

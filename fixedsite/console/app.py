@@ -21,6 +21,7 @@ the tables' wide columns shrink first.
 from __future__ import annotations
 
 import gc
+from collections.abc import Collection
 from typing import Any
 
 from rich.markup import escape
@@ -33,19 +34,20 @@ from fixedsite.console.actions import Actions, when
 from fixedsite.console.client import SiteClient
 from fixedsite.console.display import PRIORITY_STYLE, fmt
 from fixedsite.console.i18n import T
-from fixedsite.console.screens import screens
+from fixedsite.console.screens import ScreenSpec, by_kind
 from fixedsite.console.trends import TrendView
 
-SCREENS = screens()         # each installed system's view, its words added to the console's
+INSTALLED = by_kind()       # each installed system's view, its words added to the console's
+Key = tuple[str, str, str, str | None]
 
 
-def _keys() -> list[tuple[str, str, str, str | None]]:
+def _keys(shown: list[ScreenSpec]) -> list[Key]:
     """(key, action, footer word, the screen it belongs to, None: every screen): the
-    overview on 1, each system's view next, then alarms, commands and trends."""
-    views = ["overview", *(s.view for s in SCREENS), "alarms", "events", "trends"]
-    keys: list[tuple[str, str, str, str | None]] = [
-        (str(i), f"show('{v}')", v, None) for i, v in enumerate(views, 1)]
-    for sc in SCREENS:
+    overview on 1, the view of each system the site has next, then alarms, commands and
+    trends."""
+    views = ["overview", *(s.view for s in shown), "alarms", "events", "trends"]
+    keys: list[Key] = [(str(i), f"show('{v}')", v, None) for i, v in enumerate(views, 1)]
+    for sc in shown:
         keys += [(k, f"screen('{sc.view}', '{name}')", word, sc.view)
                  for k, name, word in sc.keys]
     return keys + [
@@ -58,17 +60,22 @@ def _keys() -> list[tuple[str, str, str, str | None]]:
         ("q", "quit", "quit", None)]
 
 
-KEYS = _keys()
 SOURCE_WORDS = ("auto", "planner", "failover")     # who, when no person acted
-SCREEN_OF = {a.split("(")[0]: v for _k, a, _d, v in KEYS if v is not None}
 SHOWN_AS = {"left_square_bracket": "[", "right_square_bracket": "]", "backspace": "⌫"}
-FOCUS_ON = {"alarms": "alarm-list", "events": "events", "trends": "trend-tags"} | {
-    s.view: s.focus for s in SCREENS if s.focus}
 IN_MARKUP = {"left_square_bracket": "\\[", "right_square_bracket": "]", "backspace": "⌫"}
 
 
-def bindings(t: T) -> list[Binding]:
-    return [Binding(k, a, t(d), key_display=SHOWN_AS.get(k)) for k, a, d, _v in KEYS]
+def _screen_of(keys: list[Key]) -> dict[str, str]:
+    return {a.split("(")[0]: v for _k, a, _d, v in keys if v is not None}
+
+
+def _focus_on(shown: list[ScreenSpec]) -> dict[str, str]:
+    return {"alarms": "alarm-list", "events": "events", "trends": "trend-tags"} | {
+        s.view: s.focus for s in shown if s.focus}
+
+
+def bindings(t: T, keys: list[Key]) -> list[Binding]:
+    return [Binding(k, a, t(d), key_display=SHOWN_AS.get(k)) for k, a, d, _v in keys]
 
 
 class Console(Actions, App[None]):
@@ -80,8 +87,14 @@ class Console(Actions, App[None]):
     DataTable { height: 1fr; }
     #alarm-filter { height: 1; padding: 0 1; }
     #keys { height: auto; max-height: 2; background: #2d2d2d; }
-    """ + "\n".join(sc.css for sc in SCREENS)
-    BINDINGS = bindings(T("en"))
+    """ + "\n".join(sc.css for sc in INSTALLED.values())
+    # the views of the systems this site has, and their keys: make_console picks them
+    # for a site; the class itself has every installed one
+    VIEWS: list[ScreenSpec] = list(INSTALLED.values())
+    KEYS: list[Key] = _keys(VIEWS)
+    SCREEN_OF: dict[str, str] = _screen_of(KEYS)
+    FOCUS_ON: dict[str, str] = _focus_on(VIEWS)
+    BINDINGS = bindings(T("en"), KEYS)
 
     def __init__(self, client: SiteClient, lang: str, title: str = "fixedsite") -> None:
         super().__init__()
@@ -100,7 +113,7 @@ class Console(Actions, App[None]):
         yield Static(id="status")
         with ContentSwitcher(initial="overview", id="views"):
             yield Static(id="overview")
-            for sc in SCREENS:
+            for sc in self.VIEWS:
                 with Vertical(id=sc.view):
                     yield from sc.compose(self)
             with Vertical(id="alarms"):
@@ -141,12 +154,12 @@ class Console(Actions, App[None]):
         """A screen's keys work, and show in the footer, only on that screen."""
         if action == "screen":
             return bool(parameters) and parameters[0] == self.view()
-        screen = SCREEN_OF.get(action)
+        screen = self.SCREEN_OF.get(action)
         return screen is None or screen == self.view()
 
     def action_screen(self, view: str, name: str) -> Any:
         """A key of a system's screen: that screen says what it does."""
-        for sc in SCREENS:
+        for sc in self.VIEWS:
             if sc.view == view:
                 return sc.act(self, name)
         return None
@@ -176,14 +189,14 @@ class Console(Actions, App[None]):
         view = self.view()
         words = [f"[@click=app.{b.action}][b]{IN_MARKUP.get(b.key, b.key)}[/b] "
                  f"{b.description}[/]"
-                 for b, (_k, _a, _d, screen) in zip(self.BINDINGS, KEYS, strict=True)
+                 for b, (_k, _a, _d, screen) in zip(self.BINDINGS, self.KEYS, strict=True)
                  if isinstance(b, Binding) and screen in (None, view)]
         self.query_one("#keys", Static).update(" " + "  ".join(words))
 
     async def action_show(self, view: str) -> None:
         self.query_one("#views", ContentSwitcher).current = view
         self._key_bar()
-        table = FOCUS_ON.get(view)          # the arrows move in the screen's own table
+        table = self.FOCUS_ON.get(view)     # the arrows move in the screen's own table
         if table:
             self.query_one(f"#{table}", DataTable).focus()
         self._dirty = True
@@ -214,7 +227,7 @@ class Console(Actions, App[None]):
         # only the screen in front is redrawn: the others catch up when shown
         views = {"overview": self._overview, "alarms": self._alarms,
                  "trends": self.query_one(TrendView).show_tags}
-        views |= {sc.view: (lambda sc=sc: sc.refresh(self)) for sc in SCREENS}
+        views |= {sc.view: (lambda sc=sc: sc.refresh(self)) for sc in self.VIEWS}
         views.get(self.view(), lambda: None)()
 
     def _overview(self) -> None:
@@ -225,14 +238,14 @@ class Console(Actions, App[None]):
             up = self.client.values[path]
             word = t("online") if up.value else f"[red]{t('offline')}[/]"
             lines.append(f"{t('plc')} {plc}: {self.fv(path, text=word)}")
-        for sc in SCREENS:                        # each system's lines
+        for sc in self.VIEWS:                     # each system's lines
             lines += sc.overview(self)
         self.query_one("#overview", Static).update("\n".join(lines))
 
     def shown(self, path: str) -> str:
         """Equipment for people: its configured name in the console's language, else its
         id (without the main system's prefix: ``pump1``, but ``lower.pump1``)."""
-        main = SCREENS[0].view if SCREENS else ""
+        main = self.VIEWS[0].view if self.VIEWS else ""
         return escape(self.client.names.get(path) or path.removeprefix(f"{main}."))
 
     def fv(self, path: str, unit: str = "", nd: int = 1, text: str | None = None) -> str:
@@ -292,7 +305,17 @@ class Console(Actions, App[None]):
             self.action_detail()
 
 
-def make_console(client: SiteClient, lang: str, title: str) -> Console:
-    """A console whose footer names its keys in the operator's language."""
-    cls = type(f"Console_{lang}", (Console,), {"BINDINGS": bindings(T(lang))})
+def make_console(client: SiteClient, lang: str, title: str,
+                 kinds: Collection[str] | None = None) -> Console:
+    """A console whose footer names its keys in the operator's language, with a view for
+    each kind of system the site has (``kinds``; by default what the connected server's
+    ``site.Kinds`` says, or every installed kind if it has not said): a drainage-only site
+    shows no empty ventilation view, and its keys do not move when a plug-in is added."""
+    if kinds is None and client.kinds:
+        kinds = {k for i, k in client.kinds.items() if "." not in i and i != "site"}
+    shown = [sc for kind, sc in INSTALLED.items() if kinds is None or kind in kinds]
+    keys = _keys(shown)
+    cls = type(f"Console_{lang}", (Console,), {
+        "BINDINGS": bindings(T(lang), keys), "VIEWS": shown, "KEYS": keys,
+        "SCREEN_OF": _screen_of(keys), "FOCUS_ON": _focus_on(shown)})
     return cls(client, lang, title)  # type: ignore[no-any-return]

@@ -36,11 +36,16 @@ class ScreenSpec:
 
 def screens() -> list[ScreenSpec]:
     """Every installed system's screen, its words added to the console's."""
-    out = []
-    for spec in systems.registered().values():
+    return list(by_kind().values())
+
+
+def by_kind() -> dict[str, ScreenSpec]:
+    """Each installed system kind's screen (a console shows those its site has)."""
+    out = {}
+    for kind, spec in systems.registered().items():
         screen = systems.optional(spec, spec.console, "console view")
         if isinstance(screen, ScreenSpec):
             for key, words in screen.words.items():
                 TEXT.setdefault(key, words)
-            out.append(screen)
+            out[kind] = screen
     return out

@@ -163,6 +163,7 @@ SPEC = SystemSpec(
     cli="fixedsite.sequences.ventilation.cli:add_verbs",
     report="fixedsite.sequences.ventilation.report:lines",
     status="fixedsite.sequences.ventilation.status:status",
+    console="fixedsite.console.ventilation:SCREEN",
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},
