@@ -69,6 +69,9 @@ class Names:
             for e, eq in system.equipment.items():
                 self.known[f"{s}.{e}"] = (eq.name, eq.name_zh, eq.type.replace("_", " "))
                 self.kinds[f"{s}.{e}"] = eq.type
+            for ident, kind in systems.get(system.kind).objects(s, system).items():
+                self.known.setdefault(ident, ("", "", kind.replace("_", " ")))
+                self.kinds.setdefault(ident, kind)
 
     def name(self, ident: str, lang: str) -> str:
         en, zh, _ = self.known.get(ident, ("", "", ""))

@@ -74,6 +74,9 @@ class SystemSpec:
     check_site: Callable[[Any], Problems] = lambda cfg: []
     # tags the controller publishes for one system (not read from a PLC): path -> kind
     published: Callable[[str, Any], Mapping[str, str]] = lambda name, system: {}
+    # what else of a system a client should know by kind, beside its equipment (a fan
+    # station, a working face): id -> kind, served by site.Kinds
+    objects: Callable[[str, Any], Mapping[str, str]] = lambda name, system: {}
     # engineering ranges of published tags: path -> (low, high, key path of the range),
     # given those of the mapped signals
     ranges: Callable[[str, Any, Mapping[str, tuple[float, float, str]]],

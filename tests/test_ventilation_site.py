@@ -94,7 +94,8 @@ async def test_failover_over_s7_within_60_s_of_a_trip(rig: Rig) -> None:
     assert took <= 60.0 + 5.0, took           # + a poll and a scan of the measurement
     assert v(ctl, "station.failover_s") <= 60.0, v(ctl, "station.last_failover")
     assert v(ctl, "fan1.fault_code") == 3 and not v(ctl, "fan1.run_cmd")
-    assert ctl.alarms.alarms["ventilation.fan1.TRIP"].state == "unack_active"
+    await rig.until(lambda: ctl.alarms.alarms["ventilation.fan1.TRIP"].state == "unack_active",
+                    30, "alarm ventilation.fan1.TRIP unack_active")
 
 
 async def test_a_standby_tripping_mid_changeover_leaves_the_working_fan_on_line(
@@ -189,7 +190,8 @@ async def test_a_stuck_outlet_damper_ends_the_changeover_with_the_air_kept(rig: 
     assert v(ctl, "fan1.running") and v(ctl, "fan1_outlet.opened")   # back on fan1's air
     assert not v(ctl, "fan2.run_cmd")
     assert v(ctl, "as_shaft.airflow") >= 0.9 * nominal
-    assert ctl.alarms.alarms["ventilation.station.FAULT"].state == "unack_active"
+    await rig.until(lambda: ctl.alarms.alarms["ventilation.station.FAULT"].state == "unack_active",
+                    30, "alarm ventilation.station.FAULT unack_active")
 
 
 async def test_an_aux_fan_trip_switches_the_face_over_and_locks_its_power_until_proven(
@@ -205,7 +207,8 @@ async def test_an_aux_fan_trip_switches_the_face_over_and_locks_its_power_until_
     proven = rig.cfg.systems["ventilation"].control.faces["face1"].proven_s
     assert rig.clock.now() - locked_at >= proven - 5        # not before the air is proven
     assert v(ctl, "face1.working") == "aux12"
-    assert ctl.alarms.alarms["ventilation.face1.NO_AIR"].state == "unack_rtn"   # to ack
+    await rig.until(lambda: ctl.alarms.alarms["ventilation.face1.NO_AIR"].state == "unack_rtn",
+                    30, "alarm ventilation.face1.NO_AIR unack_rtn")   # to ack
 
 
 async def test_an_obstructed_door_faults_with_its_reason_and_is_alarmed(rig: Rig) -> None:
@@ -218,4 +221,5 @@ async def test_an_obstructed_door_faults_with_its_reason_and_is_alarmed(rig: Rig
     await rig.until(lambda: v(ctl, "door21.state") == "fault", 120, "door21 fault")
     assert "obstruct" in v(ctl, "door21.fault_reason")
     assert v(ctl, "door21.open_cmd") is False                # nothing moves by itself
-    assert ctl.alarms.alarms["ventilation.door21.FAULT"].state == "unack_active"
+    await rig.until(lambda: ctl.alarms.alarms["ventilation.door21.FAULT"].state == "unack_active",
+                    30, "alarm ventilation.door21.FAULT unack_active")

@@ -183,7 +183,7 @@ async def test_a_standby_that_does_not_start_aborts_the_changeover_safely() -> N
     assert rig.store.value("vent.fan2.run_cmd") is False
     assert rig.store.value("vent.d2out.open_cmd") is False
     assert rig.store.value("vent.shaft.airflow") == pytest.approx(NOMINAL)
-    assert "co starting not complete within" in rig.store.value("vent.station.fault_reason")
+    assert "co_starting not complete within" in rig.store.value("vent.station.fault_reason")
     refused = await rig.command("changeover")
     assert not refused.accepted and "faulted" in refused.reason
 

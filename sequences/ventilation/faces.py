@@ -61,6 +61,8 @@ FACE_TAGS: dict[str, tuple[str, str]] = {
     "ventilated": ("bool", "an auxiliary fan of the face runs"),
     "power_lockout": ("bool", "the face is to be de-energised: its auxiliary air stopped "
                       "and has not yet been proven for proven_s"),
+    "fans": ("text", "the face's auxiliary fans as configured, comma-separated (a client "
+             "groups them under the face)"),
 }
 # no better than the fan signals they are read from
 DERIVED = ("state", "working", "ventilated", "power_lockout")
@@ -129,6 +131,7 @@ class FaceControl:
         self.tags: dict[str, Tag] = {
             name: store.define(f"{self.path}.{name}", TagMeta(kind=kind, description=what))
             for name, (kind, what) in FACE_TAGS.items()}
+        store.update(self.tags["fans"], ",".join(self.fans))
 
     # --- signals ---------------------------------------------------------------------
     def sig(self, i: int, name: str) -> str:

@@ -109,6 +109,8 @@ STATION_TAGS: dict[str, tuple[str, str]] = {
     "last_reversal": ("text", "the last reversal drill, measured"),
     "reversal_s": ("number", "the last reversal: command to reversed air at its minimum, s"),
     "reversal_pct": ("number", "reversed airflow in the last reversal, % of normal"),
+    "airflow_pct": ("number", "the shaft's airflow, % of nominal (negative: reversed); no "
+                    "better than the shaft's air station"),
 }
 STOPPED_SPEED_PCT = 5.0
 
@@ -182,6 +184,7 @@ class FanStation:
         self.fo_tag, self.fo_s_tag = t["last_failover"], t["failover_s"]
         self.rev_tag, self.rev_s_tag, self.rev_pct_tag = t["last_reversal"], t["reversal_s"], \
             t["reversal_pct"]
+        self.pct_tag = t["airflow_pct"]
         self.machine = AsyncMachine(model=self, states=STATES, transitions=TRANSITIONS,
                                     initial="stopped", auto_transitions=False,
                                     after_state_change="_entered",
@@ -311,8 +314,7 @@ class FanStation:
     def _status(self, extra: str = "") -> None:
         words = {"stopped": say("main fans stopped"), "running": say("{fan} on line",
                                                                      fan=self.on_line)}
-        text = words.get(self.state, say("{fan}: {step}", fan=self.on_line,
-                                         step=self.state.replace("_", " ")))
+        text = words.get(self.state, say("{fan}: {step}", fan=self.on_line, step=self.state))
         self.store.update(self.status_tag, f"{text}; {extra}" if extra else text)
 
     # --- records ----------------------------------------------------------------------------
@@ -373,6 +375,11 @@ class FanStation:
 
     # --- the scan ---------------------------------------------------------------------------
     async def scan(self) -> None:
+        shaft = self.store.get(self.sig(f"{self.ctl.shaft_sensor}.airflow"))
+        if shaft is not None and isinstance(shaft.value, int | float):
+            self.store.update(self.pct_tag, round(100 * shaft.value /
+                                                  self.ctl.nominal_airflow_m3s, 1),
+                              shaft.quality, shaft.reason)
         if not self.data_good:                 # never act on data we do not trust
             for tag in (self.state_tag, self.on_line_tag, self.status_tag):
                 if tag.value is not None:
@@ -404,7 +411,7 @@ class FanStation:
         limit = self.timeouts.get(self.state)
         if limit is not None and now - self.entered > self.clock.guard_timeout(limit):
             await self._fail(say("{step} not complete within {limit:.0f} s",
-                                 step=self.state.replace("_", " "), limit=limit))
+                                 step=self.state, limit=limit))
 
     async def _lost_air(self, now: float) -> bool:
         """The fan on line tripped, stopped by itself, or the air fell below the minimum

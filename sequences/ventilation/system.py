@@ -86,6 +86,12 @@ def build(ctx: BuildContext, sname: str, system: VentilationSystem) -> Ventilati
     return Ventilation(sname, system, st)
 
 
+def objects(sname: str, system: VentilationSystem) -> dict[str, str]:
+    """The station and the faces, for a client to find by kind (site.Kinds)."""
+    return {f"{sname}.station": "station"} | {f"{sname}.{f}": "face"
+                                             for f in system.control.faces}
+
+
 def published(sname: str, system: VentilationSystem) -> dict[str, str]:
     from fixedsite.sequences.ventilation import doors, faces
     from fixedsite.sequences.ventilation.station import STATION_TAGS
@@ -165,6 +171,7 @@ SPEC = SystemSpec(
     status="fixedsite.sequences.ventilation.status:status",
     console="fixedsite.console.ventilation:SCREEN",
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
+    objects=objects,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
     folders={"station": "main fan station"},
     texts=texts.ALL, text_ids=texts.ALL_IDS)

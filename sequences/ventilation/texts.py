@@ -20,6 +20,13 @@ TEXTS: dict[str, str] = {
     "{face}: daily auxiliary fan switchover test failed": "{face}：局部通风机每日切换试验失败",
     "{name}: controller heartbeat lost, PLC holds the fans":
         "{name}：控制器心跳丢失，PLC 保持风机现状",
+    # --- the main fan station's steps and the fan PLC's trip causes -------------------------
+    "opening_dampers": "开启入口风门", "running_up": "升速", "proving": "验证风量",
+    "co_starting": "倒机：启动备用风机", "co_crossing": "倒机：切换出口风门",
+    "co_stopping": "倒机：停原风机", "rev_down": "反风：降速", "rev_up": "反风：反转升速",
+    "reversed": "反风运行", "res_down": "恢复正风：降速", "res_up": "恢复正风：正转升速",
+    "drive (VFD) fault": "变频器故障", "vibration high": "振动过大",
+    "bearing temperature high": "轴承温度过高", "damper fault": "风门故障",
     # --- the main fan station ---------------------------------------------------------------
     "main fans stopped": "主通风机已停止",
     "{fan} on line": "{fan} 运行中（主用）",
