@@ -17,10 +17,13 @@ because the PLC is the last line of safety:
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from fixedsite.hil.drainage.plant import DrainagePlant
+from fixedsite.hil.packing import f32 as _f32
+from fixedsite.hil.packing import i16 as _i16
+from fixedsite.hil.packing import u16 as _u16
+from fixedsite.hil.packing import u32 as _u32
 from fixedsite.hil.unit import Point
 
 # --- register map (the hand-over document) ---------------------------------------
@@ -118,24 +121,6 @@ def points(n_pumps: int, n_sensors: int, sump_top_m: float = 5.0,
 def register_map(n_pumps: int, n_sensors: int) -> list[tuple[str, str]]:
     """(role.index.signal, address) for every point, in the PLC's own numbering."""
     return [(f"{p.role}.{p.signal}", p.address) for p in points(n_pumps, n_sensors)]
-
-
-def _u16(v: float) -> int:
-    return max(0, min(65535, round(v)))
-
-
-def _i16(v: float) -> int:
-    return struct.unpack(">H", struct.pack(">h", max(-32768, min(32767, round(v)))))[0]
-
-
-def _f32(v: float) -> list[int]:
-    hi, lo = struct.unpack(">HH", struct.pack(">f", v))
-    return [hi, lo]
-
-
-def _u32(v: float) -> list[int]:
-    hi, lo = struct.unpack(">HH", struct.pack(">I", max(0, min(2**32 - 1, round(v)))))
-    return [hi, lo]
 
 
 @dataclass

@@ -50,9 +50,12 @@ only duty is the fan it is told to run.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
+from fixedsite.hil.packing import f32 as _f32
+from fixedsite.hil.packing import i16 as _i16
+from fixedsite.hil.packing import u16 as _u16
+from fixedsite.hil.packing import u32 as _u32
 from fixedsite.hil.unit import Point
 from fixedsite.hil.ventilation.plant import AuxPlant, VentilationPlant
 
@@ -101,24 +104,6 @@ IR_AUX, IR_AUX_STRIDE = 10, 10
 B_AUX_RUNNING, B_AUX_LOCAL = range(2)
 AUX_FAULT_MEANING = f"0 healthy, {FAULT_OVERLOAD} motor overload; write 0 to reset " \
     "(refused while the cause persists)"
-
-
-def _u16(v: float) -> int:
-    return max(0, min(65535, round(v)))
-
-
-def _i16(v: float) -> int:
-    return struct.unpack(">H", struct.pack(">h", max(-32768, min(32767, round(v)))))[0]
-
-
-def _f32(v: float) -> list[int]:
-    hi, lo = struct.unpack(">HH", struct.pack(">f", v))
-    return [hi, lo]
-
-
-def _u32(v: float) -> list[int]:
-    hi, lo = struct.unpack(">HH", struct.pack(">I", max(0, min(2**32 - 1, round(v)))))
-    return [hi, lo]
 
 
 def _plc_points() -> list[Point]:
