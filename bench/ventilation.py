@@ -12,15 +12,19 @@ tests/test_ventilation_site.py. In order:
    flow after every PLC scan, so nothing between two polls is missed), the time below
    the threshold, the deficit (m3 of air not delivered) and the duration.
 2. ``--trips`` trips (``fan-trip`` on the fan on line: vibration high, the PLC trips it)
-   at random phases: most a random delay after the fan came on line (log-uniform, so
-   both "just on line, the other fan still coasting" and "steady" are hit), the rest in
-   the middle of a changeover, the delay after the changeover command spread over the
-   changeover's length measured in part 1 (stratified, so each of its steps is hit).
-   Per trip: the station's state when the trip was injected (its phase), the failover
-   time from the injection to the station back in "running" with air (bench, simulated
-   s) and the station's own ``failover_s`` (from its detection of the trip), and the
-   lowest air. The tripped fan's cause is then removed and its trip reset (fault_code
-   written 0 over S7, as the operator's reset would), so it stands by for the next.
+   at random phases (seeded, stratified: ``trip_plan``): 60 % a delay after the fan came
+   on line, half of them soon (2-200 s, log-uniform: the spare still coasting down from
+   its own trip, which the failover then catches turning), half later (200-600 s: the
+   spare at rest); 40 % in the middle of a changeover, the delay after the command spread
+   over the changeover's length measured in part 1, so each of its steps (standby run
+   up, dampers crossing, old fan run down) is hit. Per trip: the station's state when the
+   trip was injected (its phase), the failover time from the injection to the station
+   back in "running" with the standby delivering air (bench, simulated s) and the
+   station's own ``failover_s`` (from its detection of the trip), and the lowest air. A
+   fan tripped while already running down at the end of a changeover may stop before its
+   trip comes: the changeover then finishes and no failover is needed (said, not counted
+   as a failover). The tripped fan's cause is then removed and its trip reset
+   (fault_code written 0 over S7, as the operator's reset would), so it stands by.
 3. One reversal drill (engineer, confirmed) and the restore.
 4. The solver: the 49-branch example network (configs/ventilation-network.toml), timed
    as bench/ventilation_solve.py times its normal state.
@@ -83,7 +87,8 @@ CURVE = ((60.0, 3400.0), (110.0, 3250.0), (160.0, 2900.0), (200.0, 2350.0),
 SYSTEM = "ventilation"
 CHANGEOVER_LIMIT_S = 900.0      # a changeover not done by then has failed
 FAILOVER_LIMIT_S = 300.0        # no failover by then: failed (beyond 60 s is late anyway)
-STEADY_DELAY_S = (2.0, 600.0)   # after the fan came on line, log-uniform
+SOON_DELAY_S = (2.0, 200.0)     # after the fan came on line, log-uniform: the spare
+LATE_DELAY_S = (200.0, 600.0)   # still coasting after its own trip; then steady, uniform
 CHANGEOVER_DELAY_S = (5.0, 240.0)
 
 
@@ -249,8 +254,8 @@ class Bench:
         return self.v(f"{fan}.fault_code") == 0
 
     async def settled(self, within_s: float = 600.0) -> str:
-        """The station running on one fan with the other healthy and at rest; "" or why
-        not. Puts it back after a failed event: trips reset, the sequence reset, a fan
+        """The station running on one fan with the other healthy and standing by; "" or
+        why not. Puts it back after a failed event: trips reset, the sequence reset, a fan
         started if none runs."""
         end = self.clock.now() + within_s
         while self.clock.now() < end:
@@ -266,10 +271,12 @@ class Bench:
                     continue
             if self.state == "stopped":
                 await self.command("start", fan="")
-            if self.running() and self.v(f"{self.on_line}.running"):
-                spare = self.other(self.on_line)
-                if not self.v(f"{spare}.running") and (self.v(f"{spare}.speed") or 0) <= 5:
-                    return ""
+            # the spare healthy and standing by; it may still be coasting down after its
+            # trip: a trip then is a phase of its own (the failover catches it turning)
+            spare = self.other(self.on_line)
+            if self.running() and self.v(f"{self.on_line}.running") and \
+                    self.v(f"{spare}.ready") and not self.v(f"{spare}.running"):
+                return ""
             await self.run_for(2.0)
         return f"not back to running within {within_s:.0f} s (state {self.state}, on " \
                f"line {self.on_line})"
@@ -320,41 +327,51 @@ class Bench:
         self.on_line_at = self.clock.now()
         return ev
 
-    async def trip(self, n: int, mid_delay: float | None) -> Event:
-        """A trip of the fan on line: ``mid_delay`` None, a random delay after it came on
-        line; else that long after a changeover was commanded."""
-        ev = Event("trip" if mid_delay is None else "trip mid-changeover", n)
-        if mid_delay is None:
-            delay = math.exp(self.rng.uniform(*map(math.log, STEADY_DELAY_S)))
+    async def trip(self, n: int, mid: bool, delay: float) -> Event:
+        """A trip of the fan on line ``delay`` after it came on line, or (``mid``) that
+        long after a changeover was commanded."""
+        ev = Event("trip mid-changeover" if mid else "trip", n)
+        if not mid:
             await self.run_for(max(0.0, self.on_line_at + delay - self.clock.now()))
             since = self.clock.now() - self.on_line_at
         else:
+            # the changeover as in part 1 (standby from rest), so its length is ``span``'s
+            spare = self.other(self.on_line)
             await self.run_for(max(0.0, self.on_line_at + 20.0 - self.clock.now()))
+            await self.until(lambda: (self.v(f"{spare}.speed") or 0) <= 1.0, 900.0)
             d = await self.command("changeover")
             if not d.accepted:
                 ev.ok, ev.why = False, f"changeover refused: {d.reason}"
                 return ev
             t_cmd = self.clock.now()
-            await self.run_for(mid_delay)
+            await self.run_for(delay)
             since = self.clock.now() - t_cmd
         phase, fan = self.state, self.on_line
         spare = self.other(fan)
         carrying = "+".join(f for f in self.control.fans if self.v(f"{f}.running") and
                             self.v(f"{self.cfg.systems[SYSTEM].equipment[f].outlet_damper}"
                                    ".closed") is False) or "none"
+        spare_speed = self.v(f"{spare}.speed")
         q0 = self.shaft_flow()
         self.air = Air(self.nominal, float(self.control.min_airflow_pct),
                        max(q0, self.nominal))
         t0 = self.clock.now()
         await self.inject("fan-trip", fan)
+        # done: the air on the other fan, by a failover, or by the changeover finishing
+        # first (the fan tripped was already running down, its drive off before its
+        # vibration trip came: nothing to fail over)
         done = await self.until(lambda: self.state == "fault" or (
-            self.running() and self.on_line == spare and
-            self.records.since(t0, "failover") is not None), FAILOVER_LIMIT_S)
+            self.running() and self.on_line == spare and (
+                self.records.since(t0, "failover") is not None or
+                self.records.since(t0, "changeover") is not None)), FAILOVER_LIMIT_S)
         took = self.clock.now() - t0
         air, self.air = self.air, None
         rec = self.records.since(t0, "failover")
+        if done and rec is None and self.state != "fault":
+            ev.why = "no failover needed: the changeover finished first"
         ev.figures = {"fan": fan, "to": spare, "phase": phase, "after_s": since,
-                      "carrying": carrying, "failover_s": took,
+                      "carrying": carrying, "spare_speed": spare_speed,
+                      "failover_s": took if rec else None, "ended_s": took,
                       "station_failover_s": rec["took_s"] if rec else None,
                       "station_min_pct": rec["min_pct"] if rec else None,
                       "plant_min_pct": air.pct(air.plant_min),
@@ -366,7 +383,7 @@ class Bench:
         elif not done:
             ev.ok, ev.why = False, f"no failover within {FAILOVER_LIMIT_S:.0f} s (state " \
                                    f"{self.state}, on line {self.on_line})"
-        elif took > limit:
+        elif rec is not None and took > limit:
             ev.ok, ev.why = False, f"failover took {took:.1f} s > {limit:.0f} s"
         self.on_line_at = self.clock.now()
         back = await self.reset_trip(fan)
@@ -422,7 +439,7 @@ def fmt(x: Any, spec: str = ".1f") -> str:
 
 def print_event(ev: Event) -> None:
     f = ev.figures
-    tail = "ok" if ev.ok else f"FAILED: {ev.why}"
+    tail = ("ok" + (f" ({ev.why})" if ev.why else "")) if ev.ok else f"FAILED: {ev.why}"
     if ev.kind == "changeover":
         print(f"changeover {ev.n:2d} {f.get('from', '?')}->{f.get('to', '?')}: "
               f"{fmt(f.get('delay_s'), '.0f')} s after on line, took "
@@ -435,13 +452,32 @@ def print_event(ev: Event) -> None:
         where = "s after on line" if ev.kind == "trip" else "s after the changeover command"
         print(f"{ev.kind:<19} {ev.n:2d} {f.get('fan', '?')} in {f.get('phase', '?'):<11} "
               f"({fmt(f.get('after_s'), '.0f')} {where}; running, outlet open: "
-              f"{f.get('carrying', '?')}): "
-              + (f"{f.get('to', '?')} delivering after" if ev.ok or
-                 f.get("station_failover_s") is not None else "ended after")
-              + f" {fmt(f.get('failover_s'))} s (station: "
+              f"{f.get('carrying', '?')}; {f.get('to', '?')} at "
+              f"{fmt(f.get('spare_speed'), '.0f')} %): "
+              + (f"{f.get('to', '?')} delivering after" if f.get("failover_s") is not None
+                 else "ended after")
+              + f" {fmt(f.get('ended_s'))} s (station: "
               f"{fmt(f.get('station_failover_s'))} s); lowest air "
               f"{fmt(f.get('plant_min_pct'))} % (plant) / {fmt(f.get('polled_min_pct'))} % "
               f"(polled), deficit {fmt(f.get('deficit_m3'), '.0f')} m3; {tail}", flush=True)
+
+
+def trip_plan(rng: random.Random, n: int, span: float) -> list[tuple[bool, float]]:
+    """(mid-changeover?, delay s) for ``n`` trips: 40 % mid-changeover, their delays over
+    ``span`` (the changeover's length); of the rest half soon after the fan came on line
+    (log-uniform), half later (uniform). Within each kind the delays are stratified (one in
+    each equal slice, random inside it) so a few events still cover the whole range."""
+    def strata(k: int, lo: float, hi: float, f: Callable[[float], float] = lambda x: x,
+               inv: Callable[[float], float] = lambda x: x) -> list[float]:
+        a, b = f(lo), f(hi)
+        return [inv(a + (b - a) * (i + rng.random()) / k) for i in range(k)]
+    n_mid = max(1, round(0.4 * n)) if n else 0
+    n_soon = math.ceil((n - n_mid) / 2)
+    plan = [(True, d) for d in strata(n_mid, 0.0, span)]
+    plan += [(False, d) for d in strata(n_soon, *SOON_DELAY_S, math.log, math.exp)]
+    plan += [(False, d) for d in strata(n - n_mid - n_soon, *LATE_DELAY_S)]
+    rng.shuffle(plan)
+    return plan
 
 
 def pctl(xs: list[float], p: float) -> float:
@@ -499,21 +535,19 @@ async def events(b: Bench, args: argparse.Namespace, wall0: float) -> dict[str, 
             break
     co_times = [e.figures["took_s"] for e in results if e.ok]
     span = statistics.median(co_times) if co_times else 150.0
-    # the trips: which are mid-changeover, in a random order; their delays stratified over
-    # the changeover's length so each of its steps gets some
-    n_mid = max(1, round(0.4 * args.trips)) if args.trips else 0
-    kinds = [True] * n_mid + [False] * (args.trips - n_mid)
-    b.rng.shuffle(kinds)
-    slots = [span * (k + b.rng.random()) / n_mid for k in range(n_mid)]
-    b.rng.shuffle(slots)
-    print(f"trips: {args.trips - n_mid} a random delay after the fan came on line, {n_mid} "
-          f"mid-changeover (delays spread over the median changeover, {span:.0f} s)",
-          flush=True)
+    plan = trip_plan(b.rng, args.trips, span)
+    n_mid = sum(mid for mid, _ in plan)
+    n_soon = sum(not mid and d < SOON_DELAY_S[1] for mid, d in plan)
+    print(f"trips: {n_soon} soon after the fan came on line ({SOON_DELAY_S[0]:g}-"
+          f"{SOON_DELAY_S[1]:g} s, log-uniform), {args.trips - n_mid - n_soon} later "
+          f"({LATE_DELAY_S[0]:g}-{LATE_DELAY_S[1]:g} s), {n_mid} mid-changeover (delays "
+          f"spread over the median changeover, {span:.0f} s); each kind's delays "
+          "stratified, the order shuffled", flush=True)
     if why := await b.settled():
         print(f"  the station is not ready for trips: {why}", flush=True)
     b.on_line_at = min(b.on_line_at, b.clock.now())
-    for i, mid in enumerate(kinds, start=1):
-        ev = await b.trip(i, slots.pop() if mid else None)
+    for i, (mid, delay) in enumerate(plan, start=1):
+        ev = await b.trip(i, mid, delay)
         print_event(ev)
         results.append(ev)
         if why := await b.settled():
@@ -575,13 +609,19 @@ def main() -> None:
         return min((x for x in xs if isinstance(x, int | float) and math.isfinite(x)),
                    default=math.nan)
     co_min = min((lowest(e) for e in cos if "plant_min_pct" in e.figures), default=math.nan)
-    fo = [e.figures["failover_s"] for e in trips if "failover_s" in e.figures and
-          e.figures.get("station_failover_s") is not None]
+    fo = [e.figures["failover_s"] for e in trips if e.figures.get("failover_s") is not None]
     own = [e.figures["station_failover_s"] for e in trips
            if e.figures.get("station_failover_s") is not None]
     phases: dict[str, int] = {}
     for e in trips:
-        key = f"{e.figures.get('phase', '?')}" + (" (steady)" if e.kind == "trip" else "")
+        key = str(e.figures.get("phase", "?"))
+        if e.kind == "trip" or key == "running":
+            coasting = (e.figures.get("spare_speed") or 0) > 5
+            key += f" (spare {'still coasting' if coasting else 'at rest'})"
+        if e.kind != "trip" and key.startswith("running"):
+            key += " after the changeover"
+        if e.figures.get("failover_s") is None and "ended_s" in e.figures and e.ok:
+            key += " (no failover needed)"
         phases[key] = phases.get(key, 0) + 1
     failed = [e for e in evs if not e.ok]
     took = [e.figures["took_s"] for e in cos if "took_s" in e.figures]
@@ -593,7 +633,8 @@ def main() -> None:
           f"{fmt(max(took, default=math.nan), '.0f')} s")
     print(f"trips: {len(trips)} run, {sum(not e.ok for e in trips)} failed; phases hit: "
           + ", ".join(f"{k} x{v}" for k, v in sorted(phases.items())))
-    print(f"failover (trip injected -> station running with air): p50 {fmt(pctl(fo, 50))} "
+    print(f"failover (trip injected -> station running with air), {len(fo)} failovers: "
+          f"p50 {fmt(pctl(fo, 50))} "
           f"s, max {fmt(max(fo, default=math.nan))} s; the station's own failover_s p50 "
           f"{fmt(pctl(own, 50))} s, max {fmt(max(own, default=math.nan))} s (limit "
           f"{out['limit']:g} s)")
