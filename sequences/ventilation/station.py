@@ -81,7 +81,9 @@ ENTRY_WRITES: dict[str, list[tuple[str, Any]]] = {
                    ("A.dout.open_cmd", True)],
     "co_starting": [("B.din.open_cmd", True), ("B.reverse_cmd", False),
                     ("B.speed_sp", "run"), ("B.run_cmd", True)],
-    "co_crossing": [("B.dout.open_cmd", True), ("A.dout.open_cmd", False)],
+    # the working fan's outlet is closed only once the standby's is proven open (the scan
+    # does it): closed together, a standby outlet that sticks shut would cut the air
+    "co_crossing": [("B.dout.open_cmd", True)],
     "co_stopping": [("A.run_cmd", False)],
     "failover": [("A.din.open_cmd", True), ("A.reverse_cmd", False), ("A.speed_sp", "run"),
                  ("A.run_cmd", True), ("A.dout.open_cmd", True),
@@ -113,6 +115,7 @@ STATION_TAGS: dict[str, tuple[str, str]] = {
                     "better than the shaft's air station"),
 }
 STOPPED_SPEED_PCT = 5.0
+REVERSAL_SETTLE_S = 60.0       # the drill's reversed air is taken this long after the minimum
 
 
 @dataclass
@@ -174,6 +177,9 @@ class FanStation:
         self._low_since: float | None = None
         self._write_error = ""
         self._reversal_t0: float | None = None
+        self._settle_until: float | None = None   # the drill's settled air, taken then
+        self._rev_took = 0.0
+        self._rev_best = 0.0
 
         t = {name: store.define(f"{self.path}.{name}", TagMeta(kind=kind, description=what))
              for name, (kind, what) in STATION_TAGS.items()}
@@ -298,6 +304,9 @@ class FanStation:
             self._reversal_t0 = now
         if self.state == "reversed" and self._reversal_t0 is not None:
             self._reversal_done(now)
+        if self.state != "reversed" and self._settle_until is not None:
+            self._settle_until = now              # left reversed early: kept as it stood
+            self._settle(now)
         for sig, value in ENTRY_WRITES.get(self.state, []):
             if value == "run":
                 value = self.fan_eq(sig[0]).run_speed_pct
@@ -353,18 +362,32 @@ class FanStation:
         self._keep(now, text, data)
 
     def _reversal_done(self, now: float) -> None:
-        took = now - (self._reversal_t0 or now)
-        pct = self.pct(abs(self.airflow() or 0.0)) or 0.0
-        text = say("reversal drill on {fan}: reversed air {pct:.0f} % of nominal after "
-                   "{s:.0f} s (rules: at least {min:.0f} % within {limit:.0f} s)",
-                   fan=self.on_line, pct=pct, s=took, min=self.ctl.reversal_min_pct,
+        """The reversed air has reached the minimum: the time is the drill's; its air is
+        taken once it has settled (REVERSAL_SETTLE_S later), not at the crossing."""
+        self._rev_took = now - (self._reversal_t0 or now)
+        self._rev_best = self.pct(abs(self.airflow() or 0.0)) or 0.0
+        self._reversal_t0 = None
+        self._settle_until = now + REVERSAL_SETTLE_S
+        self.store.update(self.rev_s_tag, round(self._rev_took, 1))
+        self.store.update(self.rev_pct_tag, round(self._rev_best, 1))
+
+    def _settle(self, now: float) -> None:
+        pct = self.pct(abs(self.airflow() or 0.0))
+        if pct is not None:
+            self._rev_best = max(self._rev_best, pct)
+            self.store.update(self.rev_pct_tag, round(self._rev_best, 1))
+        if self._settle_until is None or now < self._settle_until:
+            return
+        self._settle_until = None
+        took, pct = self._rev_took, self._rev_best
+        text = say("reversal drill on {fan}: reversed air at {reached:.0f} % after {s:.0f} s, "
+                   "settled at {pct:.0f} % of nominal (rules: at least {min:.0f} % within "
+                   "{limit:.0f} s)", fan=self.on_line, pct=pct, s=took,
+                   reached=self.ctl.reversal_min_pct, min=self.ctl.reversal_min_pct,
                    limit=self.ctl.reversal_within_s)
         self.store.update(self.rev_tag, text)
-        self.store.update(self.rev_s_tag, round(took, 1))
-        self.store.update(self.rev_pct_tag, round(pct, 1))
-        self._reversal_t0 = None
-        self._keep(now, text, {"what": "reversal", "fan": self.on_line, "took_s": round(took, 1),
-                               "pct": round(pct, 1)})
+        self._keep(now, text, {"what": "reversal", "fan": self.on_line,
+                               "took_s": round(took, 1), "pct": round(pct, 1)})
 
     def _keep(self, now: float, text: str, data: dict[str, Any]) -> None:
         """A record for the monthly report and the drill book: the log, and the historian
@@ -406,6 +429,16 @@ class FanStation:
                                  fan=self.other, cause=FAULT_WORDS.get(
                                      code, say("trip code {code}", code=code))))
             return
+        if self.state == "co_crossing" and self.v("B.dout.opened") and \
+                self.v("A.dout.open_cmd") is not False:
+            res = await self.writer.write(self.sig("A.dout.open_cmd"), False)
+            if not res.ok:
+                await self._fail(say("{signal}={value} not confirmed: {why}",
+                                     signal=self.sig("A.dout.open_cmd"), value=False,
+                                     why=res.reason))
+                return
+        if self.state == "reversed" and self._settle_until is not None:
+            self._settle(now)
         if self.state in STEPPING:
             await self.step()
         limit = self.timeouts.get(self.state)

@@ -39,10 +39,10 @@ TEXTS: dict[str, str] = {
     "{pct:.1f} % of nominal, {deficit:.0f} m3 not delivered":
         "自动切换至 {fan}：跳闸后 {s:.0f} s 恢复供风（限值 {limit:.0f} s）；最低风量为额定的 "
         "{pct:.1f} %，少供风量 {deficit:.0f} m3",
-    "reversal drill on {fan}: reversed air {pct:.0f} % of nominal after {s:.0f} s (rules: "
-    "at least {min:.0f} % within {limit:.0f} s)":
-        "{fan} 反风演习：{s:.0f} s 后反向风量为额定的 {pct:.0f} %（规定：{limit:.0f} s 内不低于 "
-        "{min:.0f} %）",
+    "reversal drill on {fan}: reversed air at {reached:.0f} % after {s:.0f} s, settled at "
+    "{pct:.0f} % of nominal (rules: at least {min:.0f} % within {limit:.0f} s)":
+        "{fan} 反风演习：{s:.0f} s 后反向风量达到 {reached:.0f} %，稳定后为额定的 {pct:.0f} %"
+        "（规定：{limit:.0f} s 内不低于 {min:.0f} %）",
     "{fan} tripped: {cause}": "{fan} 跳闸：{cause}",
     "standby {fan} tripped during the changeover: {cause}": "备用风机 {fan} 在倒机中跳闸：{cause}",
     "trip code {code}": "跳闸代码 {code}",
