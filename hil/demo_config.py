@@ -70,3 +70,18 @@ def demo_config(port: int, scale: float = 60.0, plan: bool = False, relay: bool 
                 ventilation: bool = False, **replace: str) -> SiteConfig:
     return parse(tomllib.loads(demo_text(port, scale, plan, relay, ventilation, **replace)),
                  "demo-test.toml")
+
+
+POWER_SITE = DEMO_CONFIG.parent / "power-site.toml"
+
+
+def power_text(scale: float = 10.0, **replace: str) -> str:
+    """The power site (configs/power-site.toml with configs/power.toml) on free ports, its
+    clock at ``scale``, ``key = value`` lines replaced (first match)."""
+    text = config_text(POWER_SITE)
+    text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {free_port()}", text)
+    text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
+    for key, value in replace.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
+        assert n == 1, f"no line '{key} = ...' in the power site's config"
+    return text

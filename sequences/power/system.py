@@ -1,34 +1,95 @@
 """Power supply as a plug-in of the system registry (``fixedsite/systems.py``).
 
-Built into a controller: the scheme's settings written to every relay and verified
-(``scheme``/``settings``), blocking-link supervision with the fallback group (``links``),
-fault analysis after a trip (``soe``, ``locate``, ``records``), restoration and transfer
-(``restore``), dispatch through the five-prevention interlocks (``interlocks``,
-``ticket``), power quality and early warnings (``quality``).
+``SPEC`` is what the core knows of a power system: the ``[systems.X]`` model for
+``kind = "power"``, the breaker and substation types (their signals from the relay
+profile), the config rules, the built-in alarms, its HIL (pandapower network, relays) and
+its ``power`` verb.
+
+Built into a controller: each breaker's state word and the network's structure as tags
+(``breakers``), the scheme's settings written and verified (``settings``), the blocking
+links supervised with the fallback group (``links``), fault analysis (``soe``,
+``records``), restoration and transfer (``restore``), dispatch through the interlocks
+(``ticket``), power quality and early warnings (``quality``, ``warnings``).
+The relays clear faults by themselves; nothing here is in the trip path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from fixedsite.sequences.power.config import HilPower, PowerSystem
+from fixedsite.alarms.model import AlarmDef
+from fixedsite.config import SiteConfig
+from fixedsite.sequences.power import breakers, checks, texts
+from fixedsite.sequences.power.config import BreakerEq, HilPower, PowerSystem, SubstationEq
 from fixedsite.sequences.power.equipment import TYPES
 from fixedsite.systems import BuildContext, SystemSpec
+from fixedsite.texts import say
 
 
 @dataclass
 class Power:
+    """One built power system, as the controller holds it in ``systems[name]``."""
+
     name: str
     config: PowerSystem
-    parts: dict[str, Any]
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
 def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
-    return Power(sname, system, {})
+    built = Power(sname, system)
+    states = breakers.BreakerStates(sname, system, ctx.store)
+    ctx.scan(states.path, states.scan, states.published)
+    built.parts["breakers"] = states
+    return built
+
+
+def objects(sname: str, system: PowerSystem) -> dict[str, str]:
+    """Buses, links and the system's own parts, for a client to find by kind."""
+    out = {f"{sname}.{b}": "bus" for b in system.network.buses}
+    out |= {f"{sname}.{lk}": "link" for lk in system.network.links}
+    return out
+
+
+def published(sname: str, system: PowerSystem) -> dict[str, str]:
+    return breakers.published(sname, system)
+
+
+def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
+    defs: list[AlarmDef] = []
+    for ename, eq in system.equipment.items():
+        base, name = f"{sname}.{ename}", eq.name or ename
+        if isinstance(eq, SubstationEq):
+            # a fire in a substation is for people to act on: it trips nothing by itself
+            defs.append(AlarmDef(id=f"{base}.FIRE", tag=f"{base}.fire", kind="discrete",
+                                 priority=1, area=sname,
+                                 text=say("{name}: fire detector in alarm", name=name),
+                                 condition=lambda v: v is True, clear=lambda v: v is False))
+            defs.append(AlarmDef(id=f"{base}.FIRE_FAULT", tag=f"{base}.fire_fault",
+                                 kind="discrete", priority=3, area=sname,
+                                 text=say("{name}: fire detection loop faulty", name=name),
+                                 condition=lambda v: v is True, clear=lambda v: v is False))
+            defs.append(AlarmDef(id=f"{base}.GATEWAY", tag=f"{base}.gateway_ok",
+                                 kind="discrete", priority=2, area=sname,
+                                 text=say("{name}: a relay does not answer its gateway",
+                                          name=name),
+                                 condition=lambda v: v is False, clear=lambda v: v is True))
+        elif isinstance(eq, BreakerEq):
+            defs.append(AlarmDef(id=f"{base}.TRIP", tag=f"{base}.trip_code",
+                                 kind="discrete", priority=2, area=sname,
+                                 text=say("{name} tripped by its protection", name=name),
+                                 condition=lambda v: v not in (0, 0.0),
+                                 clear=lambda v: v in (0, 0.0)))
+            defs.append(AlarmDef(id=f"{base}.RELAY", tag=f"{base}.healthy",
+                                 kind="discrete", priority=2, area=sname,
+                                 text=say("{name}: protection relay not healthy", name=name),
+                                 condition=lambda v: v is False, clear=lambda v: v is True))
+    return defs
 
 
 SPEC = SystemSpec(
     kind="power", config=PowerSystem, equipment=TYPES,
     build="fixedsite.sequences.power.system:build",
-    hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL")
+    check=checks.check, alarms=alarms, published=published, objects=objects,
+    hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
+    texts=texts.ALL, text_ids=texts.ALL_IDS)

@@ -1,0 +1,40 @@
+"""The power system's texts for people, English -> Chinese (the registry's ``texts``),
+gathered from the modules that compose them (each keeps its own ``TEXTS`` beside its
+code)."""
+
+from __future__ import annotations
+
+import importlib
+
+# placeholders that hold ids: never translated
+IDS = frozenset({"breaker", "bus", "link", "section", "source", "device", "substation",
+                 "steps", "signals", "id"})
+
+TEXTS: dict[str, str] = {
+    "{name}: fire detector in alarm": "{name}：火灾探测器报警",
+    "{name}: fire detection loop faulty": "{name}：火灾探测回路故障",
+    "{name}: a relay does not answer its gateway": "{name}：有保护装置未响应通讯管理机",
+    "{name} tripped by its protection": "{name} 保护跳闸",
+    "{name}: protection relay not healthy": "{name}：保护装置异常",
+}
+
+_MODULES = ("scheme", "settings", "links", "soe", "locate", "comtrade", "records",
+            "interlocks", "ticket", "switching", "restore_plan", "restore", "quality",
+            "warnings", "report", "cli")
+
+
+def _gather() -> tuple[dict[str, str], frozenset[str]]:
+    out, ids = dict(TEXTS), set(IDS)
+    for m in _MODULES:
+        try:
+            mod = importlib.import_module(f"fixedsite.sequences.power.{m}")
+        except ModuleNotFoundError as e:
+            if e.name != f"fixedsite.sequences.power.{m}":
+                raise
+            continue
+        out |= getattr(mod, "TEXTS", {})
+        ids |= set(getattr(mod, "IDS", ()))
+    return out, frozenset(ids)
+
+
+ALL, ALL_IDS = _gather()

@@ -1,0 +1,113 @@
+"""The power system's config (issue 13): the demo network loads; each rule of
+``sequences/power/checks.py`` names the key and what was expected; the relay profile fills
+a bay's signals; the topology answers what the scheme, location and restoration ask."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from fixedsite.config import ConfigError, parse
+from fixedsite.hil.demo_config import power_text
+from fixedsite.sequences.power import profile
+from fixedsite.sequences.power.breakers import state_word
+from fixedsite.sequences.power.topology import Topology
+
+
+def _parse(text: str):
+    return parse(tomllib.loads(text), "power.toml")
+
+
+@pytest.fixture(scope="module")
+def site():
+    return _parse(power_text())
+
+
+def _problems(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as e:
+        _parse(text)
+    return e.value.problems
+
+
+def test_the_demo_network_loads_with_every_relay_window_filled(site):
+    p = site.systems["power"]
+    brks = [n for n, e in p.equipment.items() if e.type == "breaker"]
+    assert len(brks) == 20 and len(p.network.links) == 19
+    q111 = p.equipment["Q111"]
+    assert q111.signals["breaker_cmd"] == f"hr:{q111.base}"
+    assert q111.signals["soe15_seq"] == f"ir:{q111.base + 50 + 6 * 15}"
+    assert q111.signals["ia"].address == f"ir:{q111.base + 2}:float32"
+    assert len(q111.signals) == len(profile.RELAY)
+
+
+def test_a_signal_written_in_the_config_overrides_the_profile():
+    text = power_text().replace('feeds = "L_D1"\nbase = 800\n',
+                                'feeds = "L_D1"\nbase = 800\nsignals = { ia = "ir:5000:float32" }\n',
+                                1)
+    assert 'ia = "ir:5000' in text
+    q = _parse(text).systems["power"].equipment["Q111"]
+    assert q.signals["ia"] == "ir:5000:float32" and q.signals["ib"].address == "ir:804:float32"
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ('bus = "C1"\nfeeds = "L_D1"', 'bus = "C9"\nfeeds = "L_D1"', "equipment.Q111.bus",
+     "'C9' is not a bus"),
+    ('feeds = "L_D1"\nbase = 800', 'feeds = "L_X"\nbase = 800', "equipment.Q111.feeds",
+     "'L_X' is not a source, bus, line or load"),
+    ('feeds = "L_D1"\nbase = 800', 'feeds = "L_D3"\nbase = 800', "equipment.Q111.feeds",
+     "does not reach bus 'C1'"),
+    ('feeds = "L_D1"\nbase = 800', 'feeds = "L_D1"\nbase = 801', "equipment.Q111.base",
+     "multiple of 200"),
+    ('feeds = "L_D1"\nbase = 800', 'feeds = "L_D1"\nbase = 600', "equipment.Q111.base",
+     "already 'Q100'"),
+    ('relay_no = 4\n', 'relay_no = 5\n', "relay_no", "relay number 5 is also"),
+    ('source = "Q211"', 'source = "Q999"', "links.Q211_Q201.source", "'Q999' is not a breaker"),
+    ('substation = "district1"\nname = "District 1 bus"',
+     'substation = "nowhere"\nname = "District 1 bus"', "buses.D1.substation",
+     "'nowhere' is not a substation"),
+    ('from_bus = "C1"\nto_bus = "D1"', 'from_bus = "C1"\nto_bus = "C1"', "lines.L_D1",
+     "two different buses"),
+])
+def test_each_rule_names_the_key_and_what_was_expected(old, new, key, words):
+    text = power_text()
+    assert old in text, old
+    problems = _problems(text.replace(old, new, 1))
+    assert any(key in k and words in m for k, m in problems), problems
+
+
+def test_a_bay_in_another_substations_gateway_is_refused():
+    text = re.sub(r'(\[systems\.power\.equipment\.Q201\]\ntype = "breaker"\nplc = )"sub_d1"',
+                  r'\1"sub_c"', power_text())
+    text = text.replace('feeds = "L_D1"\nbase = 200', 'feeds = "L_D1"\nbase = 1800')
+    problems = _problems(text)
+    assert any(k.endswith("equipment.Q201.plc") and "gateway is 'sub_d1'" in m
+               for k, m in problems), problems
+
+
+def test_topology_paths_levels_and_what_an_opening_cuts(site):
+    t = Topology(site.systems["power"])
+    n = t.normal()
+    assert not n["Q100"] and all(v for k, v in n.items() if k != "Q100")
+    assert t.path("shearer1", n) == ("Q101", "Q111", "Q201", "Q212", "Q501", "Q511")
+    assert [t.level(b) for b in ("Q101", "Q111", "Q201", "Q212", "Q501", "Q511")] == \
+        [1, 2, 3, 4, 5, 6]
+    assert t.downstream("Q201", n) == ["Q211", "Q212", "Q501", "Q511", "Q512"]
+    assert t.bounding("L_D1") == ["Q111", "Q201"]
+    assert t.bounding("D1") == ["Q201", "Q211", "Q212"]
+    assert t.loads_behind("Q111", n) == ["aux_fans1", "belt1", "shearer1"]
+    # supply II lost, the tie closed: section II is fed from supply I through the tie
+    tr = n | {"Q102": False, "Q100": True}
+    assert t.path("pumps_b", tr) == ("Q101", "Q100", "Q123")
+    assert t.feeds(tr)["D3"].source == "S1"
+    # a dead (faulted) section passes nothing on
+    assert "F1" not in t.feeds(n, dead=["L_F1"])
+
+
+@pytest.mark.parametrize("closed, opened, code, word", [
+    (True, False, 0, "closed"), (False, True, 0, "open"), (False, True, 3, "tripped"),
+    (True, True, 0, "moving"), (False, False, 0, "moving"), (None, True, 0, "unknown"),
+])
+def test_a_breakers_state_word(closed, opened, code, word):
+    assert state_word(closed, opened, code) == word
