@@ -43,9 +43,8 @@ def test_the_demo_network_loads_with_every_relay_window_filled(site):
 
 
 def test_a_signal_written_in_the_config_overrides_the_profile():
-    text = power_text().replace('feeds = "L_D1"\nbase = 800\n',
-                                'feeds = "L_D1"\nbase = 800\nsignals = { ia = "ir:5000:float32" }\n',
-                                1)
+    old = 'feeds = "L_D1"\nbase = 800\n'
+    text = power_text().replace(old, old + 'signals = { ia = "ir:5000:float32" }\n', 1)
     assert 'ia = "ir:5000' in text
     q = _parse(text).systems["power"].equipment["Q111"]
     assert q.signals["ia"] == "ir:5000:float32" and q.signals["ib"].address == "ir:804:float32"
