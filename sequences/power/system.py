@@ -40,12 +40,27 @@ class Power:
 
 
 def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
-    from fixedsite.sequences.power import switching
+    from fixedsite.sequences.power import scheme, switching
+    from fixedsite.sequences.power.links import LinkSupervisor
+    from fixedsite.sequences.power.settings import (
+        SETTINGS_COMMANDS,
+        SettingsHandler,
+        SettingsWriter,
+    )
 
     built = Power(sname, system)
     states = breakers.BreakerStates(sname, system, ctx.store)
     ctx.scan(states.path, states.scan, states.published)
     built.parts["breakers"] = states
+    # the settings are written before the links are judged (a relay's subscriptions are
+    # part of its settings)
+    sch = scheme.engineer(system)
+    sw = SettingsWriter(sname, system, ctx.store, ctx.writer, ctx.clock, sch)
+    ctx.sequence(sw.path, sw, SettingsHandler(sw), SETTINGS_COMMANDS, sw.scan, sw.published)
+    sup = LinkSupervisor(sname, system, ctx.store, ctx.writer, ctx.clock, ctx.gate, sch)
+    ctx.gate.register(sup.path, sup.handler, {})
+    ctx.scan(sup.path, sup.scan, sup.published)
+    built.parts |= {"scheme": sch, "settings": sw, "links": sup}
     built.parts["executor"] = switching.wire(ctx, sname, system,
                                              faulted=lambda: built.faulted)
     return built
@@ -55,14 +70,16 @@ def objects(sname: str, system: PowerSystem) -> dict[str, str]:
     """Buses, links and the system's own parts, for a client to find by kind."""
     out = {f"{sname}.{b}": "bus" for b in system.network.buses}
     out |= {f"{sname}.{lk}": "link" for lk in system.network.links}
-    out[f"{sname}.ticket"] = "ticket"
+    out |= {f"{sname}.ticket": "ticket", f"{sname}.scheme": "scheme",
+            f"{sname}.links": "links"}
     return out
 
 
 def published(sname: str, system: PowerSystem) -> dict[str, str]:
-    from fixedsite.sequences.power import switching
+    from fixedsite.sequences.power import links, settings, switching
 
-    return breakers.published(sname, system) | switching.published(sname, system)
+    return breakers.published(sname, system) | switching.published(sname, system) | \
+        settings.published(sname, system) | links.published(sname, system)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
@@ -94,14 +111,34 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                                  kind="discrete", priority=2, area=sname,
                                  text=say("{name}: protection relay not healthy", name=name),
                                  condition=lambda v: v is False, clear=lambda v: v is True))
+            defs.append(AlarmDef(id=f"{base}.GROUP", tag=f"{base}.group_error",
+                                 kind="equipment", priority=2, area=sname,
+                                 text=say("{name}: settings group not switched", name=name),
+                                 condition=lambda v: bool(v), clear=lambda v: not v,
+                                 reason_tag=f"{base}.group_error"))
+    for lk in system.network.links:
+        base = f"{sname}.{lk}"
+        defs.append(AlarmDef(id=f"{base}.LINK", tag=f"{base}.state", kind="equipment",
+                             priority=2, area=sname,
+                             text=say("blocking link {link} unhealthy: its relay on the "
+                                      "time-graded fallback group", link=lk),
+                             condition=lambda v: v in ("lost", "slow"),
+                             clear=lambda v: v == "ok", reason_tag=f"{base}.state"))
+    defs.append(AlarmDef(id=f"{sname}.scheme.SETTINGS", tag=f"{sname}.scheme.settings_ok",
+                         kind="discrete", priority=2, area=sname,
+                         text=say("{name}: relay settings differ from the scheme",
+                                  name=system.name or sname),
+                         condition=lambda v: v is False, clear=lambda v: v is True))
     return defs
 
 
 SPEC = SystemSpec(
     kind="power", config=PowerSystem, equipment=TYPES,
     build="fixedsite.sequences.power.system:build",
+    cli="fixedsite.sequences.power.cli:add_verbs",
     check=checks.check, alarms=alarms, published=published, objects=objects,
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
     commands={"breaker": BREAKER_COMMANDS},
-    folders={"ticket": "switching ticket"},
+    folders={"ticket": "switching ticket", "scheme": "protection scheme",
+             "links": "blocking links"},
     texts=texts.ALL, text_ids=texts.ALL_IDS)

@@ -16,6 +16,10 @@ TEXTS: dict[str, str] = {
     "{name}: a relay does not answer its gateway": "{name}：有保护装置未响应通讯管理机",
     "{name} tripped by its protection": "{name} 保护跳闸",
     "{name}: protection relay not healthy": "{name}：保护装置异常",
+    "{name}: settings group not switched": "{name}：定值区切换失败",
+    "blocking link {link} unhealthy: its relay on the time-graded fallback group":
+        "闭锁通道 {link} 异常：其保护已切至时间级差后备定值区",
+    "{name}: relay settings differ from the scheme": "{name}：保护定值与整定方案不符",
 }
 
 _MODULES = ("scheme", "settings", "links", "soe", "locate", "comtrade", "records",
