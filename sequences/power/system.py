@@ -61,6 +61,15 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     ctx.gate.register(sup.path, sup.handler, {})
     ctx.scan(sup.path, sup.scan, sup.published)
     built.parts |= {"scheme": sch, "settings": sw, "links": sup}
+    from fixedsite.sequences.power.records import FaultRecorder
+
+    rec = FaultRecorder(sname, system, ctx.store, ctx.clock, ctx.cfg.storage_dir())
+    ctx.scan(rec.path, rec.scan, rec.published)
+    built.parts["records"] = rec
+
+    def records_to(historian: Any) -> None:
+        rec.historian = historian
+    ctx.on_start(records_to)
     built.parts["executor"] = switching.wire(ctx, sname, system,
                                              faulted=lambda: built.faulted)
     return built
@@ -71,15 +80,16 @@ def objects(sname: str, system: PowerSystem) -> dict[str, str]:
     out = {f"{sname}.{b}": "bus" for b in system.network.buses}
     out |= {f"{sname}.{lk}": "link" for lk in system.network.links}
     out |= {f"{sname}.ticket": "ticket", f"{sname}.scheme": "scheme",
-            f"{sname}.links": "links"}
+            f"{sname}.links": "links", f"{sname}.fault": "fault"}
     return out
 
 
 def published(sname: str, system: PowerSystem) -> dict[str, str]:
-    from fixedsite.sequences.power import links, settings, switching
+    from fixedsite.sequences.power import links, records, settings, switching
 
     return breakers.published(sname, system) | switching.published(sname, system) | \
-        settings.published(sname, system) | links.published(sname, system)
+        settings.published(sname, system) | links.published(sname, system) | \
+        records.published(sname)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
@@ -129,6 +139,25 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                          text=say("{name}: relay settings differ from the scheme",
                                   name=system.name or sname),
                          condition=lambda v: v is False, clear=lambda v: v is True))
+    f = f"{sname}.fault"
+    defs.append(AlarmDef(id=f"{f}.OVERTRIP", tag=f"{f}.verdict", kind="discrete",
+                         priority=1, area=sname,
+                         text=say("{name}: overtrip: a breaker upstream of the fault opened",
+                                  name=system.name or sname),
+                         condition=lambda v: v == "overtrip", clear=lambda v: v != "overtrip",
+                         reason_tag=f"{f}.summary"))
+    defs.append(AlarmDef(id=f"{f}.UNCLEARED", tag=f"{f}.verdict", kind="discrete",
+                         priority=1, area=sname,
+                         text=say("{name}: a fault was not cleared by any breaker",
+                                  name=system.name or sname),
+                         condition=lambda v: v == "not cleared",
+                         clear=lambda v: v != "not cleared", reason_tag=f"{f}.summary"))
+    defs.append(AlarmDef(id=f"{f}.RECORD", tag=f"{f}.record_error", kind="equipment",
+                         priority=3, area=sname,
+                         text=say("{name}: fault record not written",
+                                  name=system.name or sname),
+                         condition=lambda v: bool(v), clear=lambda v: not v,
+                         reason_tag=f"{f}.record_error"))
     return defs
 
 
@@ -140,5 +169,5 @@ SPEC = SystemSpec(
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
     commands={"breaker": BREAKER_COMMANDS},
     folders={"ticket": "switching ticket", "scheme": "protection scheme",
-             "links": "blocking links"},
+             "links": "blocking links", "fault": "last fault", "soe": "event records"},
     texts=texts.ALL, text_ids=texts.ALL_IDS)

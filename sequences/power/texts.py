@@ -20,6 +20,10 @@ TEXTS: dict[str, str] = {
     "blocking link {link} unhealthy: its relay on the time-graded fallback group":
         "闭锁通道 {link} 异常：其保护已切至时间级差后备定值区",
     "{name}: relay settings differ from the scheme": "{name}：保护定值与整定方案不符",
+    "{name}: overtrip: a breaker upstream of the fault opened":
+        "{name}：越级跳闸：故障上级断路器分闸",
+    "{name}: a fault was not cleared by any breaker": "{name}：故障未被任何断路器切除",
+    "{name}: fault record not written": "{name}：故障录波未能保存",
 }
 
 _MODULES = ("scheme", "settings", "links", "soe", "locate", "comtrade", "records",
