@@ -35,13 +35,13 @@ class Power:
     name: str
     config: PowerSystem
     parts: dict[str, Any] = field(default_factory=dict)
-    # sections located as faulted and not yet declared repaired: nothing closes onto them
-    faulted: set[str] = field(default_factory=set)
 
 
 def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
-    from fixedsite.sequences.power import scheme, switching
+    from fixedsite.sequences.power import restore, scheme, switching
     from fixedsite.sequences.power.links import LinkSupervisor
+    from fixedsite.sequences.power.records import FaultRecorder
+    from fixedsite.sequences.power.repair import REPAIR_COMMANDS, RepairHandler
     from fixedsite.sequences.power.settings import (
         SETTINGS_COMMANDS,
         SettingsHandler,
@@ -51,7 +51,6 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     built = Power(sname, system)
     states = breakers.BreakerStates(sname, system, ctx.store)
     ctx.scan(states.path, states.scan, states.published)
-    built.parts["breakers"] = states
     # the settings are written before the links are judged (a relay's subscriptions are
     # part of its settings)
     sch = scheme.engineer(system)
@@ -60,18 +59,22 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     sup = LinkSupervisor(sname, system, ctx.store, ctx.writer, ctx.clock, ctx.gate, sch)
     ctx.gate.register(sup.path, sup.handler, {})
     ctx.scan(sup.path, sup.scan, sup.published)
-    built.parts |= {"scheme": sch, "settings": sw, "links": sup}
-    from fixedsite.sequences.power.records import FaultRecorder
-
+    # a trip is analysed (SOE, location, COMTRADE) before restoration hears of it; the
+    # executor asks restoration which sections are located faulted (nothing closes onto
+    # them) and restoration runs its plans through the executor
     rec = FaultRecorder(sname, system, ctx.store, ctx.clock, ctx.cfg.storage_dir())
     ctx.scan(rec.path, rec.scan, rec.published)
-    built.parts["records"] = rec
+    ex = switching.wire(ctx, sname, system, faulted=lambda: built.parts["restore"].faulted())
+    rst = restore.wire(ctx, sname, system, ex)
+    rec.on_fault.append(rst.on_fault)
+    ctx.gate.register(rec.path, RepairHandler(rst), {c.action: c.role for c in REPAIR_COMMANDS})
+    ctx.commands[rec.path] = REPAIR_COMMANDS
 
     def records_to(historian: Any) -> None:
         rec.historian = historian
     ctx.on_start(records_to)
-    built.parts["executor"] = switching.wire(ctx, sname, system,
-                                             faulted=lambda: built.faulted)
+    built.parts |= {"breakers": states, "scheme": sch, "settings": sw, "links": sup,
+                    "records": rec, "executor": ex, "restore": rst}
     return built
 
 
@@ -80,16 +83,17 @@ def objects(sname: str, system: PowerSystem) -> dict[str, str]:
     out = {f"{sname}.{b}": "bus" for b in system.network.buses}
     out |= {f"{sname}.{lk}": "link" for lk in system.network.links}
     out |= {f"{sname}.ticket": "ticket", f"{sname}.scheme": "scheme",
-            f"{sname}.links": "links", f"{sname}.fault": "fault"}
+            f"{sname}.links": "links", f"{sname}.fault": "fault",
+            f"{sname}.restore": "restore"}
     return out
 
 
 def published(sname: str, system: PowerSystem) -> dict[str, str]:
-    from fixedsite.sequences.power import links, records, settings, switching
+    from fixedsite.sequences.power import links, records, restore, settings, switching
 
     return breakers.published(sname, system) | switching.published(sname, system) | \
         settings.published(sname, system) | links.published(sname, system) | \
-        records.published(sname)
+        records.published(sname) | restore.published(sname, system)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
@@ -158,6 +162,17 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                                   name=system.name or sname),
                          condition=lambda v: bool(v), clear=lambda v: not v,
                          reason_tag=f"{f}.record_error"))
+    r = f"{sname}.restore"
+    defs.append(AlarmDef(id=f"{r}.FAILED", tag=f"{r}.state", kind="equipment", priority=1,
+                         area=sname, text=say("{name}: restoration failed",
+                                              name=system.name or sname),
+                         condition=lambda v: v == "failed", clear=lambda v: v != "failed",
+                         reason_tag=f"{r}.status"))
+    defs.append(AlarmDef(id=f"{r}.PROPOSAL", tag=f"{r}.state", kind="discrete", priority=2,
+                         area=sname, text=say("{name}: a restoration plan awaits the operator",
+                                              name=system.name or sname),
+                         condition=lambda v: v == "proposal", clear=lambda v: v != "proposal",
+                         reason_tag=f"{r}.plan"))
     return defs
 
 
@@ -169,5 +184,6 @@ SPEC = SystemSpec(
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
     commands={"breaker": BREAKER_COMMANDS},
     folders={"ticket": "switching ticket", "scheme": "protection scheme",
-             "links": "blocking links", "fault": "last fault", "soe": "event records"},
+             "links": "blocking links", "fault": "last fault", "soe": "event records",
+             "restore": "restoration"},
     texts=texts.ALL, text_ids=texts.ALL_IDS)
