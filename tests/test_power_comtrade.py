@@ -354,6 +354,27 @@ async def test_a_transient_is_reported_and_kept_but_not_handed_to_restoration(
     assert text == "Disturbance at face2: relays picked up and dropped off, nothing tripped"
 
 
+async def test_switching_events_alone_are_no_fault_and_keep_the_last_report(
+        tmp_path: Path) -> None:
+    """A breaker that does not answer a command (restoration opening a stuck breaker) logs
+    SOE but no protection picked up: the located fault stays shown, restoration is not
+    told of a new 'fault' that would supersede its plan."""
+    site = Site(tmp_path)
+    await site.rec.scan()
+    t = site.clock.now()
+    site.fault(t)
+    site.cleared(t)
+    await site.scans(4)
+    assert site.tag("state") == "located" and len(site.heard) == 1
+    t2 = site.clock.now()
+    site.relays["Q212"].push("open command", t2 + 0.001)
+    site.relays["Q212"].push("breaker failed to open", t2 + 0.200)
+    await site.scans(6)
+    assert (site.tag("state"), site.tag("section"), site.tag("verdict")) == (
+        "located", "L_F1", "selective")
+    assert len(site.heard) == 1
+
+
 async def test_published_tags_are_the_ones_the_system_declares(tmp_path: Path) -> None:
     site = Site(tmp_path)
     assert {t.path for t in site.rec.published} == set(records.published("power"))

@@ -104,33 +104,33 @@ def test_loads_tripped_on_undervoltage_by_the_fault_are_re_closed_too() -> None:
     assert "close Q211 breaker" not in texts(left) and left.loads == ()
 
 
-def test_breaker_failure_opens_the_stuck_breakers_disconnector_once_its_bus_is_dead() -> None:
+def test_breaker_failure_commands_the_stuck_breaker_open_again_once_it_is_dead() -> None:
     # Q111 failed to open for a fault on its cable; the BF trip opened the incomer Q101
     state = NORMAL | {"Q101": False}
     plan = plan_fault(TOPO, state, [Fault("L_D1", "Q111", ["Q101"], VERDICT_BF)])
-    assert texts(plan) == ["open Q111 disconnector", "open Q201 breaker", "close Q101 breaker"]
-    assert plan.steps[0].reason == ("Q111 failed to open: its disconnector isolates L_D1, "
-                                    "with C1 dead")
+    assert texts(plan) == ["open Q111 breaker", "open Q201 breaker", "close Q101 breaker"]
+    assert plan.steps[0].reason == ("Q111 failed to open on its trip: commanded open again "
+                                    "with L_D1 dead (if it does not open, it is isolated by "
+                                    "hand)")
     assert plan.loads == ("conveyor2", "face2", "pumps_a") and plan.priority1 == ("pumps_a",)
     assert plan.dead["aux_fans1"] == "fed only through the faulted section"
 
 
-def test_breaker_failure_with_its_bus_still_live_is_refused() -> None:
+def test_breaker_failure_never_plans_a_disconnector_under_its_closed_breaker() -> None:
     plan = plan_fault(TOPO, NORMAL, [Fault("L_D1", "Q111", [], VERDICT_BF)])
-    assert plan.steps == [] and plan.refused == (
-        "Q111 failed to open and C1 is still live: its disconnector may not break load, "
-        "isolation of L_D1 refused")
+    assert texts(plan) == ["open Q111 breaker", "open Q201 breaker"] and not plan.refused
+    assert all(s.step.part == "breaker" for s in plan.steps)
 
 
 def test_breaker_failure_with_the_supply_behind_dead_uses_the_tie_within_capacity() -> None:
     state = NORMAL | {"Q101": False}
     f = [Fault("L_D1", "Q111", ["Q101"], VERDICT_BF)]
     plan = plan_fault(TOPO, state, f, live=["S2"])
-    assert texts(plan) == ["open Q111 disconnector", "open Q201 breaker", "close Q100 breaker"]
+    assert texts(plan) == ["open Q111 breaker", "open Q201 breaker", "close Q100 breaker"]
     assert plan.tie == "Q100"
     assert plan.steps[2].reason == "bus tie: feeds C1, D2 from supply S2 (5500 kW of 7220 kW)"
     small = plan_fault(TOPO, state, f, live=["S2"], capacity_kw=3000)
-    assert texts(small) == ["open Q111 disconnector", "open Q201 breaker"]
+    assert texts(small) == ["open Q111 breaker", "open Q201 breaker"]
     assert small.loads == ()
     assert small.dead["pumps_a"] == ("closing the tie Q100 would load supply S2 with 5500 kW, "
                                      "over its 3000 kW")
@@ -706,7 +706,7 @@ async def test_a_junk_report_switches_nothing_and_says_why() -> None:
                                  "switched automatically")
 
 
-async def test_breaker_failure_at_run_time_isolates_by_the_disconnector() -> None:
+async def test_breaker_failure_at_run_time_opens_the_stuck_breaker_again() -> None:
     rig = Rig()
     await rig.scan()
     rig.plant.trip("Q101", code=4)                  # Q111 stuck closed; the BF trip opened Q101
@@ -715,8 +715,8 @@ async def test_breaker_failure_at_run_time_isolates_by_the_disconnector() -> Non
     await rig.until(lambda: rig.r.state in ("done", "failed"))
     assert rig.r.state == "done", rig.r.status
     assert [t[2] for t in rig.ex.tickets] == [
-        ["open Q111 disconnector", "open Q201 breaker"], ["close Q101 breaker"]]
-    assert rig.ex.resets == ["Q101"] and rig.plant.v("Q111", "breaker_closed")
+        ["open Q111 breaker", "open Q201 breaker"], ["close Q101 breaker"]]
+    assert rig.ex.resets == ["Q101"] and not rig.plant.v("Q111", "breaker_closed")
     assert rig.tag("priority1_s") == pytest.approx(rig.fed_at["pumps_a"] - t0)
     assert "L_D1" not in rig.plant.fed()
 

@@ -287,23 +287,13 @@ def _breaker(step: Step, bay: Bay, state: PlantState, topo: Topology) -> str | N
 
 def _disconnector(step: Step, bay: Bay, state: PlantState, topo: Topology) -> str | None:
     dev = step.device
-    if bay.breaker != "open" and not (step.action == "open" and _both_sides_dead(dev, bay,
-                                                                               state, topo)):
-        # a breaker that failed to open is isolated by its disconnector once the breaker
-        # upstream has cleared it: with both sides dead there is no load to break
+    if bay.breaker != "open":
+        # never, not even with both sides dead: the bay's mechanical interlock holds a
+        # disconnector while its breaker is closed, and the supervisor asks nothing of a
+        # bay that the bay itself would refuse
         return say("{device}: no disconnector moved under load: its breaker is not proven "
                    "open", device=dev)
     return _closing(step, bay, state, topo) if step.action == "close" else None
-
-
-def _both_sides_dead(dev: str, bay: Bay, state: PlantState, topo: Topology) -> bool:
-    """The bay's outgoing side reads dead and no supply can reach its bus or what it feeds
-    through anything that may be closed (the bay's own breaker counted as closed)."""
-    if bay.line_live is not False:
-        return False
-    may = energised(state, topo, surely=False)
-    bus, feeds = topo.breakers[dev]
-    return bus not in may and feeds not in may
 
 
 def _closing(step: Step, bay: Bay, state: PlantState, topo: Topology) -> str | None:

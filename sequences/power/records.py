@@ -53,6 +53,10 @@ from fixedsite.sequences.power.topology import Topology
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
 from fixedsite.texts import say
 
+# what opens a disturbance: protection (a breaker that did not answer an operator's or
+# restoration's command is no fault; one that did not answer a trip follows the trip)
+TRIGGERS = FAULT_CODES - {profile.SOE["breaker failed to open"]}
+
 log = logging.getLogger(__name__)
 
 QUIET_S = 1.0               # no new record and no relay picked up this long: it is over
@@ -174,7 +178,7 @@ class FaultRecorder:
         now = self.clock.now()
         w = self.window
         if w is None:
-            first = next((r for r in recs if r.code in FAULT_CODES), None)
+            first = next((r for r in recs if r.code in TRIGGERS), None)
             if first is not None:
                 w = self.window = _Window(now, now, warnings=gaps)
                 w.events = [r for r in recs if r.t >= first.t - PRE_S]
@@ -205,6 +209,11 @@ class FaultRecorder:
                                   breakers=",".join(sorted(self.soe.unreadable))))
         closed = {b: self.closed(b) for b in self.breakers}
         report = locate(w.events, self.topo, closed, warnings=dict.fromkeys(w.warnings))
+        if not report.picked and not report.tripped:
+            # events of switching alone (an operator's or restoration's command, a breaker
+            # that did not answer one): no fault, and the last fault's report stays shown
+            log.info("%s: switching events, no protection picked up: not a fault", self.path)
+            return
         self.report = report
         self._publish(report)
         self._set("record", "")

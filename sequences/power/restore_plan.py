@@ -7,8 +7,8 @@ and why:
 
 - **after a located fault** (``plan_fault``): the faulted section is isolated (every
   breaker bounding it that is closed is opened; when the nearest breaker failed to open
-  and the breaker-failure backup cleared the fault upstream, its disconnector is opened
-  instead, only once its bus is dead: a disconnector never breaks load), then the healthy
+  and the breaker-failure backup cleared the fault upstream, it is commanded open again,
+  now dead: its disconnector is interlocked with it and no way out), then the healthy
   sections that lost supply are re-energised from the supply side outwards, closing only
   breakers the protection opened (or that tripped on undervoltage): the closing order
   among those that can close next is by the best load priority behind each (level-1
@@ -401,23 +401,22 @@ def plan_fault(topo: Topology, closed: Mapping[str, bool], faults: Sequence[Faul
     lost = {n for n in topo.feeds(before, every) if topo.kind.get(n) != "source"} - \
         set(sim.fed())
 
-    # isolation: a breaker that failed to open is isolated by its disconnector, once dead
-    stuck: dict[str, str] = {}
-    for f in faults:
-        n = f.nearest
-        if f.verdict == VERDICT_BF and n in topo.breakers and sim.state.get(n):
-            why = _stuck(topo, sim, n, f.section or "")
-            if why:
-                plan.refused = why
-                return _finish(plan, sim, lost, set())
-            stuck[n] = f.section or ""
+    # isolation: a breaker that failed to open on its trip is commanded open once more,
+    # now that the breaker-failure backup has made it dead (a trip coil or a latch that
+    # failed once may work on the second command). Its disconnector is no way out: the
+    # bay's mechanical interlock holds it while the breaker is closed, as it should. If
+    # the breaker does not open, the isolation ticket fails there and nothing is re-closed:
+    # the bay is for the crew to open by hand.
+    stuck = {f.nearest for f in faults
+             if f.verdict == VERDICT_BF and f.nearest in topo.breakers
+             and sim.state.get(f.nearest)}
     for b in sorted(bounding, key=lambda x: (topo.level(x), x)):
         sec = next(f.section for f in faults if b in topo.bounding(f.section or ""))
         if b in stuck:
-            side = _far_side(topo, b, forbidden)
-            sim.do(b, "disconnector", "open", "isolate", say(
-                "{breaker} failed to open: its disconnector isolates {section}, with {bus} "
-                "dead", breaker=b, section=sec, bus=side))
+            sim.do(b, "breaker", "open", "isolate", say(
+                "{breaker} failed to open on its trip: commanded open again with {section} "
+                "dead (if it does not open, it is isolated by hand)", breaker=b,
+                section=sec))
         elif sim.state.get(b):
             sim.do(b, "breaker", "open", "isolate",
                    say("bounds the faulted section {section}", section=sec))
@@ -428,26 +427,6 @@ def plan_fault(topo: Topology, closed: Mapping[str, bool], faults: Sequence[Faul
     candidates = (opened | uv) - isolated
     sim.reenergise(lost, candidates, tie_ok=True)
     return _finish(plan, sim, lost, isolated)
-
-
-def _far_side(topo: Topology, breaker: str, forbidden: set[str]) -> str:
-    bus, feeds = topo.breakers[breaker]
-    return feeds if bus in forbidden else bus
-
-
-def _stuck(topo: Topology, sim: _Sim, breaker: str, section: str) -> str:
-    """Why the disconnector of a breaker that failed to open cannot isolate (empty if it
-    can: the bay has one and the breaker's other side is dead)."""
-    if not topo.system.equipment[breaker].disconnector:            # type: ignore[union-attr]
-        return say("{breaker} failed to open and has no disconnector: isolation of "
-                   "{section} refused, the operator decides", breaker=breaker,
-                   section=section)
-    side = _far_side(topo, breaker, sim.forbidden)
-    if side in sim.fed():
-        return say("{breaker} failed to open and {bus} is still live: its disconnector may "
-                   "not break load, isolation of {section} refused", breaker=breaker,
-                   bus=side, section=section)
-    return ""
 
 
 def plan_supply_loss(topo: Topology, closed: Mapping[str, bool], source: str, *,
@@ -539,15 +518,11 @@ TEXTS: dict[str, str] = {
         "位于 {breakers} 之后，该开关分闸并非保护动作：留给操作员处理",
     "the fault is not located: nothing is switched automatically":
         "故障未定位：不自动进行任何操作",
-    "{breaker} failed to open: its disconnector isolates {section}, with {bus} dead":
-        "{breaker} 拒动：在 {bus} 已停电后拉开其隔离开关以隔离 {section}",
     "bounds the faulted section {section}": "故障区段 {section} 的边界开关",
     "the faulted section cannot be isolated": "无法隔离故障区段",
-    "{breaker} failed to open and has no disconnector: isolation of {section} refused, the "
-    "operator decides": "{breaker} 拒动且无隔离开关：拒绝隔离 {section}，由操作员处理",
-    "{breaker} failed to open and {bus} is still live: its disconnector may not break load, "
-    "isolation of {section} refused": "{breaker} 拒动且 {bus} 仍带电：隔离开关不得带负荷拉开，"
-    "拒绝隔离 {section}",
+    "{breaker} failed to open on its trip: commanded open again with {section} dead (if it "
+    "does not open, it is isolated by hand)":
+        "{breaker} 保护跳闸时拒动：{section} 已停电，再次遥控分闸（仍不能分闸则须就地手动隔离）",
     "supply {source} is not live: nothing to transfer back": "电源 {source} 未来电：无需倒回",
     "supply {source}'s incomer is closed already: nothing to transfer back":
         "电源 {source} 的进线已合上：无需倒回",
