@@ -112,7 +112,7 @@ def test_an_unregistered_kind_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         parse(tomllib.loads(text), "toy.toml")
     assert info.value.problems == [("systems.toy.kind", "unknown system kind 'toy'; "
-                                    "expected one of: drainage, ventilation")]
+                                    "expected one of: drainage, power, ventilation")]
 
 
 def test_a_registered_kind_is_checked_by_its_own_model(toy_registered: None) -> None:

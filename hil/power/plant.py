@@ -11,9 +11,8 @@ queue at their times. A change the episode did not foresee (a command carried ou
 fault injected or cleared, a supply lost) ends it: the relays still picked up drop off
 and a new episode starts from what the network now is.
 
-Measurements come from the network's load flow for the present state (cached there),
-with each load's slow random variation (``load_noise_pct``) put on top by the share of
-load behind each breaker; while a fault stays fed, from its short circuit.
+What the relays measure between faults is ``meters.py``'s (the load flow, cached per
+state, with the loads' slow variation on top); their registers are ``relay.py``'s.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 
 from fixedsite.hil.power import layout as L
 from fixedsite.hil.power import protection
+from fixedsite.hil.power.meters import Meas, Meters
 from fixedsite.hil.power.network import Fault, Feed, Flow, Network, ShortCircuit, State
 from fixedsite.hil.power.relay import NEVER, Relay
 from fixedsite.sequences.power.config import BreakerEq, PowerSystem
@@ -41,8 +41,6 @@ GOOSE_PERIOD_MS = 1000       # a GOOSE publisher's heartbeat at rest (IEC 61850 
 WIRED_PERIOD_MS = 10         # a wired input is supervised continuously
 DEFAULT_TTL_MS = 2000
 SLOW_MS = 40.0               # a slow link's latency unless the injection says
-NOISE_TAU_S = 120.0          # loads vary on this time scale
-FREQ_SIGMA_HZ = 0.01         # per % of load noise
 BREAKER_TOL_MS = 3.0         # a commanded breaker's opening / closing time varies by this
 LOST_AT_START = -1           # a link restored as lost: lost long before the first scan
 
@@ -87,20 +85,6 @@ class LinkState:
     slow_ms: float | None = None
 
 
-@dataclass(frozen=True)
-class Meas:
-    """What a relay measures at a scan."""
-
-    i: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    u_kv: tuple[float, float, float] = (0.0, 0.0, 0.0)     # uab ubc uca
-    p_kw: float = 0.0
-    q_kvar: float = 0.0
-    pf: float = 0.0
-    freq_hz: float = 0.0
-    thd_pct: float = 0.0
-    unbalance_pct: float = 0.0
-
-
 @dataclass
 class _Episode:
     n: int
@@ -142,11 +126,7 @@ class Plant:
         self.fire: dict[str, bool] = {}
         self.fire_fault: dict[str, bool] = {}
         self.rng = random.Random(seed)
-        self.noise_pct = noise_pct
-        self.load_x = {ld: 0.0 for ld in nw.loads}
-        self.freq_x = 0.0
-        self.bus_thd = {b: self.rng.uniform(1.2, 2.4) for b in nw.buses}
-        self.bus_unb = {b: self.rng.uniform(0.3, 0.9) for b in nw.buses}
+        self.meters = Meters(system, self.rng, noise_pct)
         self.pickup_ms = float(getattr(system.protection, "pickup_ms", PICKUP_MS))
         self.t: int | None = None
         self._q: list[_Due] = []
@@ -464,14 +444,8 @@ class Plant:
 
     # ---- measurements ------------------------------------------------------------------------
     def _continuous(self, dt: float) -> None:
-        """Load variation, frequency, energy counters over ``dt`` s."""
-        sigma = self.noise_pct / 100.0
-        a = math.exp(-dt / NOISE_TAU_S)
-        s = math.sqrt(max(0.0, 1 - a * a))
-        for ld in self.load_x:
-            self.load_x[ld] = a * self.load_x[ld] + sigma * s * self.rng.gauss(0, 1)
-        self.freq_x = a * self.freq_x + FREQ_SIGMA_HZ * self.noise_pct * s * \
-            self.rng.gauss(0, 1)
+        """Loads and frequency move on; the energy counters integrate over ``dt`` s."""
+        self.meters.step(dt)
         for b, r in self.relays.items():
             m = self._meas.get(b)
             if m is not None:
@@ -482,51 +456,7 @@ class Plant:
         return self._meas.get(b, Meas())
 
     def _measure_all(self) -> None:
-        state = self.state()
-        feed = self.net.feed(state)
-        flow = self.net.flow(state)
-        nw = self.system.network
-        sc = self.net.short_circuit(state, self.fed[0]) if self.fed else None
-        share: dict[str, tuple[float, float]] = {}
-        for ld, spec in nw.loads.items():
-            for b in feed.path.get(ld, ()):
-                w, x = share.get(b, (0.0, 0.0))
-                share[b] = (w + spec.p_kw, x + spec.p_kw * (1 + self.load_x[ld]))
-        freq = nw.frequency_hz + self.freq_x
-        out: dict[str, Meas] = {}
-        for b, bay in self.bays.items():
-            if bay.bus not in feed.energised:
-                out[b] = Meas()
-                continue
-            ua = flow.voltages.get(bay.bus, 0j)
-            w, x = share.get(b, (0.0, 0.0))
-            k = x / w if w > 0 else 1.0
-            unb = self.bus_unb.get(bay.bus, 0.5)
-            if sc is not None:
-                ratios = sc.voltages.get(bay.bus, (1, A2, A1))
-                phases_u = [ua * q for q in ratios]
-                phases_i = list(sc.breakers.get(b, (0j, 0j, 0j)))
-                s = sum(u * i.conjugate() for u, i in zip(phases_u, phases_i, strict=True))
-                p, q = s.real, s.imag
-                u_ll = [abs(phases_u[0] - phases_u[1]), abs(phases_u[1] - phases_u[2]),
-                        abs(phases_u[2] - phases_u[0])]
-                amps = [abs(i) for i in phases_i]
-            else:
-                f = flow.breakers.get(b)
-                i0 = f.i_a * k if f else 0.0
-                p, q = (f.p_kw * k, f.q_kvar * k) if f else (0.0, 0.0)
-                u = abs(ua) * math.sqrt(3)
-                u_ll = [u * (1 + unb / 100 * d) for d in (0.5, -0.25, -0.25)]
-                amps = [i0 * (1 + unb / 100 * d) for d in (-0.3, 0.6, -0.3)]
-            smag = math.hypot(p, q)
-            out[b] = Meas(tuple(amps), tuple(u_ll), p, q,  # type: ignore[arg-type]
-                          abs(p) / smag if smag > 1e-6 else 1.0, freq,
-                          self.bus_thd.get(bay.bus, 1.5) * (0.5 + 0.5 * k), unb)
-        self._meas = out
-
-
-A1 = cmath.rect(1, 2 * math.pi / 3)
-A2 = cmath.rect(1, -2 * math.pi / 3)
+        self._meas = self.meters.read(self.net, self.state(), self.bays, self.fed)
 
 
 def _deg(z: complex) -> float:

@@ -111,7 +111,7 @@ class Relay:
     def __init__(self, breaker: str, relay_no: int, window: Window, incomer: bool) -> None:
         self.breaker, self.relay_no, self.win = breaker, relay_no, window
         self.incomer = incomer
-        self.served = False           # in a gateway the HIL serves (else its SOE is dropped)
+        self.served = False           # in a gateway the HIL serves
         self.st = RelayState()
         self.picked = False
         self.latched = False          # the plant latched a trip: into the image next scan
