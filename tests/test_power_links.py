@@ -519,3 +519,36 @@ async def test_the_group_is_switched_by_the_supervision_only(tmp_path: Path) -> 
                                        params={"breaker": "Q111", "group": 3}))
     assert not d and d.reason == "a settings group is 1 or 2; got 3"
     assert site.take() == []
+
+
+async def test_a_subscription_just_written_is_not_called_lost_before_it_could_be_heard(
+        tmp_path: Path) -> None:
+    """Relays fresh from the factory: their subscriptions are written now and have never
+    been heard (age 65535). Calling every link lost at once raised ~19 alarms at each
+    commissioning; a link is judged once a time allowed to live (and a poll) has passed."""
+    site = Site(tmp_path, fresh=True)
+    for b in WANT:
+        for i in range(4):
+            site.set(b, **{f"link{i}_ok": False, f"link{i}_age_ms": 65535})
+    site.start_settings()
+    site.start_links()
+    assert site.links is not None
+    for _ in range(30):
+        await site.scan()
+        if site.v("scheme.settings_ok"):
+            break
+    assert site.v("scheme.settings_ok") is True
+    lk = "Q211_Q201"
+    assert site.v(f"{lk}.state") == "unknown"
+    assert site.store[f"{S}.{lk}.state"].quality is not Quality.GOOD    # no alarm on it
+    site.link(lk, ok=True, age_ms=120, latency_ms=1.0)                 # heard at last
+    await site.scan()
+    assert site.v(f"{lk}.state") == "ok"
+    # one that is never heard is lost once the time allowed to live and a poll have passed
+    other = "Q212_Q201"
+    t0 = site.clock.now()
+    while site.v(f"{other}.state") == "unknown" and site.clock.now() - t0 < 10:
+        await site.scan()
+    assert site.v(f"{other}.state") == "lost"
+    ttl = SCHEME.relays["Q201"].link_ttl_ms / 1000
+    assert site.clock.now() - t0 <= ttl + 1.0 + 1.0

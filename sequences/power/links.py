@@ -59,6 +59,11 @@ from fixedsite.texts import say
 log = logging.getLogger(__name__)
 
 HOLD_S = 10.0               # all links ok this long before a relay returns to group 1
+# a subscription just written has not been heard yet: it is judged only after a time allowed
+# to live and a poll more (judged at once, every link of a relay fresh from the factory
+# would read lost and raise its alarm at each commissioning)
+FIRST_HEARD_S = 1.0
+NEVER = 65535               # a subscription's age before its first message
 CONFIRM_S = 2.0             # group_active must follow a written group_sp within this
 RETRY_S, RETRY_MAX_S = 2.0, 60.0
 STATES = ("ok", "lost", "slow", "unknown")
@@ -76,6 +81,7 @@ class _Link:
     tag: Tag
     state: str = "unknown"
     why: str = ""
+    subscribed_at: float | None = None   # when the relay was first seen subscribing to it
 
 
 @dataclass
@@ -147,18 +153,30 @@ class LinkSupervisor:
         subs = [self.sig(lk.target, f"block_src{i}") for i in range(profile.SUBSCRIPTIONS)]
         if self.store.worst(subs)[0] is not Quality.GOOD:
             return "unknown", "", subs
+        setting = self.store.get(self.sig(lk.target, "settings"))
+        if setting is not None and (not setting.good or setting.value in ("writing",
+                                                                           "unknown")):
+            lk.subscribed_at = None
+            return "unknown", "", subs                # its subscriptions are being written
         slots = [i for i, p in enumerate(subs) if self.store.value(p) == lk.source_no]
         if not slots:
+            lk.subscribed_at = None
             return "lost", say("{link}: the relay of {target} does not subscribe to "
                                "{source}", link=lk.lid, target=lk.target,
                                source=lk.source), subs
         i = slots[0]
+        now = self.clock.now()
+        if lk.subscribed_at is None:
+            lk.subscribed_at = now
         used = [*subs, *(self.sig(lk.target, f"link{i}_{s}") for s in
                          ("ok", "age_ms", "latency_ms"))]
         if self.store.worst(used)[0] is not Quality.GOOD:
             return "unknown", "", used
         ok, age, lat = (self.v(lk.target, f"link{i}_{s}") for s in ("ok", "age_ms",
                                                                        "latency_ms"))
+        if ok is not True and age == NEVER and lk.state == "unknown" and \
+                now - lk.subscribed_at < lk.ttl_ms / 1000.0 + FIRST_HEARD_S:
+            return "unknown", "", used                # never heard yet since subscribed
         if ok is not True:
             return "lost", say("{link}: its relay reports it down", link=lk.lid), used
         if not isinstance(age, int | float) or age > lk.ttl_ms:
@@ -179,6 +197,8 @@ class LinkSupervisor:
             lk.state, lk.why = state, why
             if state == "unknown":
                 q, reason = self.store.worst(used)
+                if q is Quality.GOOD:            # read well, not judged yet
+                    q, reason = Quality.UNCERTAIN, "not_yet_read"
                 self.store.update(lk.tag, state, q, reason)
             else:
                 self.store.update(lk.tag, state)
