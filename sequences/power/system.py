@@ -142,7 +142,10 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                          kind="discrete", priority=2, area=sname,
                          text=say("{name}: relay settings differ from the scheme",
                                   name=system.name or sname),
-                         condition=lambda v: v is False, clear=lambda v: v is True))
+                         condition=lambda v: v is False, clear=lambda v: v is True,
+                         # a poll that was on its way while a setting was written reads
+                         # the old value once: a real difference stays
+                         on_delay_s=5.0))
     f = f"{sname}.fault"
     defs.append(AlarmDef(id=f"{f}.OVERTRIP", tag=f"{f}.verdict", kind="discrete",
                          priority=1, area=sname,
