@@ -183,6 +183,7 @@ SPEC = SystemSpec(
     kind="power", config=PowerSystem, equipment=TYPES,
     build="fixedsite.sequences.power.system:build",
     cli="fixedsite.sequences.power.cli:add_verbs",
+    console="fixedsite.console.power:SCREEN",
     check=checks.check, alarms=alarms, published=published, objects=objects,
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
     commands={"breaker": BREAKER_COMMANDS},
