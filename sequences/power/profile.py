@@ -26,6 +26,10 @@ GROUP_FIELDS = ("pickup_a", "fast_enabled", "fast_delay_ms", "backup_pickup_a",
                 "bf_delay_ms")
 GROUP_BASE = {1: 20, 2: 40}   # settings group 1 (normal, with blocking) and 2 (fallback)
 PHASOR_NAMES = ("ia", "ib", "ic", "ua", "ub", "uc")
+# measurements (currents, voltages, power, quality, energy) are polled this often; the
+# breakers' states, the trip latches, the links and the SOE at the gateway's poll period:
+# what a fault changes is read fast, what drifts with the load is not read every 0.5 s
+MEASURE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Point:
     bit: int | None = None
     unit: str = ""
     scale: float = 1.0
+    period_s: float | None = None      # polled this often, else at the PLC's poll period
 
     def address(self, base: int) -> str:
         i = base + self.offset
@@ -75,9 +80,10 @@ def _layout() -> dict[str, Point]:
                               "freq_hz", "thd_u_pct", "unbalance_u_pct")):
         unit = {"ia": "A", "ib": "A", "ic": "A", "p_kw": "kW", "q_kvar": "kvar",
                 "freq_hz": "Hz", "thd_u_pct": "%", "unbalance_u_pct": "%"}.get(name, "kV")
-        p[name] = Point("ir", 2 + 2 * k, "float32", unit="" if name == "pf" else unit)
-    p["energy_kwh"] = Point("ir", 26, "uint32", unit="kWh")
-    p["energy_kvarh"] = Point("ir", 28, "uint32", unit="kvarh")
+        p[name] = Point("ir", 2 + 2 * k, "float32", unit="" if name == "pf" else unit,
+                        period_s=MEASURE_S)
+    p["energy_kwh"] = Point("ir", 26, "uint32", unit="kWh", period_s=MEASURE_S)
+    p["energy_kvarh"] = Point("ir", 28, "uint32", unit="kvarh", period_s=MEASURE_S)
     p["op_count"] = Point("ir", 30)
     p["last_open_ms"] = Point("ir", 31, unit="ms")     # measured opening time, last open
     p["last_close_ms"] = Point("ir", 32, unit="ms")
@@ -138,11 +144,13 @@ CMD_NONE, CMD_OPEN, CMD_CLOSE = 0, 1, 2
 
 
 def _entry(pt: Point, base: int) -> str | dict[str, object]:
-    if not pt.unit and pt.scale == 1.0:
+    if not pt.unit and pt.scale == 1.0 and pt.period_s is None:
         return pt.address(base)
     e: dict[str, object] = {"address": pt.address(base), "scale": pt.scale}
     if pt.unit:
         e["unit"] = pt.unit
+    if pt.period_s is not None:
+        e["period_s"] = pt.period_s
     return e
 
 
