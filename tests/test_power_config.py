@@ -110,3 +110,28 @@ def test_topology_paths_levels_and_what_an_opening_cuts(site):
 ])
 def test_a_breakers_state_word(closed, opened, code, word):
     assert state_word(closed, opened, code) == word
+
+
+def test_the_plain_status_names_what_is_tripped_the_fault_and_unhealthy_links(site):
+    from fixedsite.clock import ManualClock
+    from fixedsite.sequences.power.status import status
+    from fixedsite.tags import TagStore
+
+    class Ctl:
+        store = TagStore(ManualClock(0.0))
+    p = site.systems["power"]
+    for b, eq in p.equipment.items():
+        if eq.type == "breaker":
+            Ctl.store.define(f"power.{b}.state")
+            Ctl.store.set(f"power.{b}.state", "tripped" if b == "Q511" else "closed")
+    for t, val in (("fault.state", "located"), ("fault.at", "2026-12-05 03:10:04.117"),
+                   ("fault.summary", "Fault on shearer1 cleared by Q511"),
+                   ("Q501_Q212.state", "lost"), ("central.fire", True)):
+        Ctl.store.define(f"power.{t}")
+        Ctl.store.set(f"power.{t}", val)
+    lines = status(Ctl, "power", p)
+    assert lines[0] == "  Power supply: breakers 19 closed, 1 tripped"
+    assert "    tripped: Q511" in lines
+    assert any("Fault on shearer1 cleared by Q511" in x for x in lines)
+    assert "  !! blocking links not healthy (fallback group): Q501_Q212" in lines
+    assert "  !! FIRE: Central substation" in lines

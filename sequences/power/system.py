@@ -184,6 +184,7 @@ SPEC = SystemSpec(
     build="fixedsite.sequences.power.system:build",
     cli="fixedsite.sequences.power.cli:add_verbs",
     console="fixedsite.console.power:SCREEN",
+    status="fixedsite.sequences.power.status:status",
     check=checks.check, alarms=alarms, published=published, objects=objects,
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",
     commands={"breaker": BREAKER_COMMANDS},
