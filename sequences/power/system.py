@@ -70,9 +70,15 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     ctx.gate.register(rec.path, RepairHandler(rst), {c.action: c.role for c in REPAIR_COMMANDS})
     ctx.commands[rec.path] = REPAIR_COMMANDS
 
+    from fixedsite.sequences.power.monitoring import Monitoring
+
+    mon = Monitoring(sname, system, ctx.store, ctx.clock)
+    ctx.scan(mon.path, mon.scan, mon.published)
+
     def records_to(historian: Any) -> None:
         rec.historian = historian
     ctx.on_start(records_to)
+    built.parts["monitoring"] = mon
     built.parts |= {"breakers": states, "scheme": sch, "settings": sw, "links": sup,
                     "records": rec, "executor": ex, "restore": rst}
     return built
@@ -89,11 +95,12 @@ def objects(sname: str, system: PowerSystem) -> dict[str, str]:
 
 
 def published(sname: str, system: PowerSystem) -> dict[str, str]:
-    from fixedsite.sequences.power import links, records, restore, settings, switching
+    from fixedsite.sequences.power import links, monitoring, records, restore, settings, switching
 
     return breakers.published(sname, system) | switching.published(sname, system) | \
         settings.published(sname, system) | links.published(sname, system) | \
-        records.published(sname) | restore.published(sname, system)
+        records.published(sname) | restore.published(sname, system) | \
+        monitoring.published(sname, system)
 
 
 def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
@@ -165,6 +172,21 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                                   name=system.name or sname),
                          condition=lambda v: bool(v), clear=lambda v: not v,
                          reason_tag=f"{f}.record_error"))
+    for bus, spec in system.network.buses.items():
+        defs.append(AlarmDef(id=f"{sname}.{bus}.QUALITY", tag=f"{sname}.{bus}.quality",
+                             kind="equipment", priority=3, area=sname,
+                             text=say("{name}: power quality out of limits",
+                                      name=spec.name or bus),
+                             condition=lambda v: v not in ("ok", "dead", "not measured", None),
+                             clear=lambda v: v in ("ok", "dead", "not measured"),
+                             on_delay_s=60.0, reason_tag=f"{sname}.{bus}.quality"))
+    for ename, eq in system.equipment.items():
+        if isinstance(eq, BreakerEq):
+            defs.append(AlarmDef(id=f"{sname}.{ename}.WARNING", tag=f"{sname}.{ename}.warning",
+                                 kind="equipment", priority=4, area=sname,
+                                 text=say("{name}: early warning", name=eq.name or ename),
+                                 condition=lambda v: bool(v), clear=lambda v: not v,
+                                 on_delay_s=30.0, reason_tag=f"{sname}.{ename}.warning"))
     r = f"{sname}.restore"
     defs.append(AlarmDef(id=f"{r}.FAILED", tag=f"{r}.state", kind="equipment", priority=1,
                          area=sname, text=say("{name}: restoration failed",
@@ -190,5 +212,5 @@ SPEC = SystemSpec(
     commands={"breaker": BREAKER_COMMANDS},
     folders={"ticket": "switching ticket", "scheme": "protection scheme",
              "links": "blocking links", "fault": "last fault", "soe": "event records",
-             "restore": "restoration"},
+             "restore": "restoration", "monitoring": "power quality and warnings"},
     texts=texts.ALL, text_ids=texts.ALL_IDS)

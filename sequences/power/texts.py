@@ -25,12 +25,14 @@ TEXTS: dict[str, str] = {
     "{name}: a fault was not cleared by any breaker": "{name}：故障未被任何断路器切除",
     "{name}: fault record not written": "{name}：故障录波未能保存",
     "{name}: restoration failed": "{name}：恢复供电失败",
+    "{name}: power quality out of limits": "{name}：电能质量超限",
+    "{name}: early warning": "{name}：故障预警",
     "{name}: a restoration plan awaits the operator": "{name}：恢复供电方案待操作员确认",
 }
 
 _MODULES = ("scheme", "settings", "links", "soe", "locate", "comtrade", "records",
             "interlocks", "ticket", "switching", "restore_plan", "restore", "quality",
-            "warnings", "report", "cli", "repair")
+            "warnings", "report", "cli", "repair", "monitoring")
 
 
 def _gather() -> tuple[dict[str, str], frozenset[str]]:
