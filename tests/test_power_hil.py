@@ -281,7 +281,7 @@ async def test_the_relays_measure_the_load_flow(make: Any) -> None:
         if not isinstance(eq, BreakerEq):
             continue
         r = await p.gw.relay(b)
-        energy[b] = (r["energy_kwh"], r["p_kw"])
+        energy[b] = (r["energy"], r["p_kw"])
         assert r["uab"] == pytest.approx(vm[eq.bus], rel=0.01), b
         assert r["freq_hz"] == pytest.approx(50.0, abs=1e-4), b
         assert 0 < r["thd_u_pct"] < 4 and 0 < r["unbalance_u_pct"] < 2, b
@@ -314,7 +314,7 @@ async def test_the_relays_measure_the_load_flow(make: Any) -> None:
     dt_h = (p.clock.now() - t0) / 3600
     for b in ("Q101", "Q112", "Q511"):
         kwh0, kw = energy[b]
-        got = await p.gw.read(f"power.{b}.energy_kwh")
+        got = await p.gw.read(f"power.{b}.energy")
         assert got == pytest.approx(kwh0 + kw * dt_h, abs=2 + 0.1 * kw * dt_h), b
 
 
@@ -642,7 +642,7 @@ async def test_the_plant_is_kept_across_a_restart(make: Any, tmp_path: Path) -> 
     await p.until("group", 10, lambda: p.is_("power.Q412.group_active", 2))
     await p.scans(5)
     before = await gw.relay("Q212")
-    kwh = await gw.read("power.Q101.energy_kwh")
+    kwh = await gw.read("power.Q101.energy")
     await p.stop()
     assert state.exists()
     q = await make(cfg=cfg, state=state)
@@ -653,7 +653,7 @@ async def test_the_plant_is_kept_across_a_restart(make: Any, tmp_path: Path) -> 
               "g1_pickup_a", "block_src0"):
         assert after[k] == before[k], k
     assert await q.gw.read("power.Q412.group_active") == 2
-    assert await q.gw.read("power.Q101.energy_kwh") >= kwh
+    assert await q.gw.read("power.Q101.energy") >= kwh
     assert not await q.gw.read("power.Q121.link0_ok")
     # the fault is still on the cable: a reset and a close trip again
     await q.gw.write("power.Q212.trip_code", 0)

@@ -81,7 +81,7 @@ IR.update({
     "freq_hz": Reg("ir", 20, "float32", unit="Hz"),
     "thd_u_pct": Reg("ir", 22, "float32", unit="%"),
     "unbalance_u_pct": Reg("ir", 24, "float32", unit="%"),
-    "energy_kwh": Reg("ir", 26, "uint32", unit="kWh"),
+    "energy": Reg("ir", 26, "uint32", unit="kWh"),
     "energy_kvarh": Reg("ir", 28, "uint32", unit="kvarh"),
     "op_count": Reg("ir", 30),
     "last_open_ms": Reg("ir", 31, unit="ms"),

@@ -247,7 +247,7 @@ class Relay:
         w.put("freq_hz", m.freq_hz)
         w.put("thd_u_pct", m.thd_pct)
         w.put("unbalance_u_pct", m.unbalance_pct)
-        w.put("energy_kwh", math.floor(st.energy_kwh))
+        w.put("energy", math.floor(st.energy_kwh))
         w.put("energy_kvarh", math.floor(st.energy_kvarh))
         w.put("op_count", bay.op_count)
         w.put("last_open_ms", bay.last_open_ms)

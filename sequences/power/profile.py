@@ -82,7 +82,7 @@ def _layout() -> dict[str, Point]:
                 "freq_hz": "Hz", "thd_u_pct": "%", "unbalance_u_pct": "%"}.get(name, "kV")
         p[name] = Point("ir", 2 + 2 * k, "float32", unit="" if name == "pf" else unit,
                         period_s=MEASURE_S)
-    p["energy_kwh"] = Point("ir", 26, "uint32", unit="kWh", period_s=MEASURE_S)
+    p["energy"] = Point("ir", 26, "uint32", unit="kWh", period_s=MEASURE_S)
     p["energy_kvarh"] = Point("ir", 28, "uint32", unit="kvarh", period_s=MEASURE_S)
     p["op_count"] = Point("ir", 30)
     p["last_open_ms"] = Point("ir", 31, unit="ms")     # measured opening time, last open
