@@ -190,7 +190,7 @@ def test_a_plug_ins_optional_parts_that_do_not_load_cost_only_themselves(
                                 console="no_such_module:SCREEN"))
     assert main(["check-config", str(DEMO_CONFIG)]) == 0
     assert "OK" in capsys.readouterr().out
-    assert [s.view for s in screens()] == ["drainage", "power", "ventilation"]   # the toy's left out
+    assert [s.view for s in screens()] == ["drainage", "power", "ventilation"]  # not the toy
 
 
 def _build_fails(ctx: BuildContext, name: str, cfg: ToySystem) -> Toy:
