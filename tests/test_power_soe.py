@@ -229,6 +229,21 @@ def test_the_first_read_replays_only_young_records() -> None:
     assert _seqs(recs) == [4, 5, 6] and gaps == [] and rr.last == 6
 
 
+
+def test_a_ring_empty_at_start_keeps_every_record_read_later_however_late() -> None:
+    """Found running the demo at x60: a relay whose ring was empty when the controller
+    started stayed "replaying" for good (its replay mark was seq 0, which no record has),
+    so its records were dropped whenever they were read more than the replay age after
+    they were made: the tripping feeder's own pickup and trip were missing from the
+    analysis, which then said "nothing tripped" at the wrong section."""
+    ring = Ring(seq=0)
+    rr = RelayRing("Q212", 3)
+    assert rr.read(ring.get, keep_after=T0) == ([], [])
+    pushed = [ring.push(CODE["pickup"], (T0 - 600) * 1000), ring.push(CODE["trip fast"],
+                                                                    (T0 - 600) * 1000 + 150)]
+    recs, gaps = rr.read(ring.get, keep_after=T0)       # read 10 min after they were made
+    assert _seqs(recs) == pushed and gaps == []
+
 # ---- merged by time ----------------------------------------------------------------------
 
 def test_merge_orders_by_time_then_level_then_code() -> None:

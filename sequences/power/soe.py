@@ -206,8 +206,8 @@ class RelayRing:
             now = int(round(float(raw)))
         except (TypeError, ValueError):
             return [], []
-        if self.last is None:
-            self.replay_to = now                 # the ring as found at start
+        if self.last is None:                    # the ring as found at start; an empty
+            self.replay_to = now or None         # one has nothing to replay
         p = plan(self.last, now, depth)
         gaps: list[Gap] = []
         if p.restart:
