@@ -63,6 +63,8 @@ def test_a_rising_current_is_given_the_time_it_reaches_the_pickup() -> None:
     w = breaker_warning(110.0, 150.0, 1200.0, None, 45.0, None, 10000, LIMITS)
     assert w == "current rising: reaches its pickup in about 20 min"
     assert breaker_warning(110.0, 150.0, 7200.0, None, 45.0, None, 10000, LIMITS) == ""
+    # a feeder at a third of its pickup ramping up (a shift starting) is no warning
+    assert breaker_warning(50.0, 150.0, 1200.0, None, 45.0, None, 10000, LIMITS) == ""
     assert breaker_warning(140.0, 150.0, None, None, 45.0, None, 10000, LIMITS) == \
         "current 93 % of its pickup"
 

@@ -168,6 +168,10 @@ class Quality(Model):
     thd_u_pct: PositiveFloat = 4.0
     current_warn_pct: float = Field(default=90.0, gt=0, lt=100)  # of the pickup, trending
     trend_window_s: PositiveFloat = 600.0
+    # a rising trend is warned only from this share of the pickup: a feeder at a fifth
+    # of it ramping up at a shift's start extrapolates to the pickup within the hour
+    # (seen in the demo, a P4 for every face feeder each morning) and is no warning
+    trend_from_pct: float = Field(default=60.0, ge=0, lt=100)
     opening_drift_ms: PositiveFloat = 10.0         # over the nominal opening time
 
 

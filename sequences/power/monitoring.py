@@ -90,7 +90,7 @@ def breaker_warning(amps: float | None, pickup: float | None, eta_s: float | Non
         pct = 100.0 * amps / pickup
         if pct >= q.current_warn_pct:
             out.append(say("current {pct:.0f} % of its pickup", pct=pct))
-        elif eta_s is not None and eta_s <= HORIZON_S:
+        elif eta_s is not None and eta_s <= HORIZON_S and pct >= q.trend_from_pct:
             out.append(say("current rising: reaches its pickup in about {m:.0f} min",
                            m=eta_s / 60))
     if open_ms is not None and 0 < open_ms < 65535 and \
