@@ -84,7 +84,7 @@ class Link:
 
     # --- what the driver reads ------------------------------------------------------
     def source(self, tags: list[Tag], period: float, forget: Callable[[], None]) -> Source:
-        src = Source(tags, self.clock.guard_timeout(self.stale_after * period), forget)
+        src = Source(tags, self.clock.silence_timeout(self.stale_after * period), forget)
         self.sources.append(src)
         self._window = max(self._window, src.window)
         return src
@@ -95,7 +95,7 @@ class Link:
     @property
     def window(self) -> float:
         """Sim seconds without a good read after which the PLC counts as not answering."""
-        return self._window or self.clock.guard_timeout(self.stale_after)
+        return self._window or self.clock.silence_timeout(self.stale_after)
 
     # --- what the driver reports ----------------------------------------------------
     def connected(self, where: str) -> None:

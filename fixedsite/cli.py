@@ -87,10 +87,6 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
         # already started, in reverse order: the HIL saves its plant and frees its socket,
         # the records flush and close. Never a half-started site left behind.
         async with contextlib.AsyncExitStack() as started:
-            if with_hil:
-                from fixedsite.cli_hil import start_site
-                site = await start_site(cfg, clock, args)
-                started.push_async_callback(site.stop)
             from fixedsite.audit import AuditLog
             from fixedsite.historian import Historian
 
@@ -110,6 +106,14 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                                     u.bucket, u.batch, max_queue=u.max_queue)
                 started.callback(ctl.uplink.close)
             ctl.record_config(digest, str(args.config))
+            if with_hil:        # after the build: a system that cannot be built starts nothing
+                from fixedsite.hil_process import HilProcess, hil_argv
+
+                hil = HilProcess(cfg, hil_argv(Path(args.config), clock, args.fresh,
+                                               args.scenario, args.verbose),
+                                 cfg.storage_dir() / "hil.log")
+                started.push_async_callback(hil.stop)
+                await hil.start()
             running = False
 
             async def stop_controller() -> None:   # after the server below: it reads ctl
@@ -130,7 +134,7 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             if with_hil and northbound is not None and sys.stdout.isatty() and not args.plain:
                 # under the full-screen console the log goes to a file (storage dir)
                 _console_logging(cfg.storage_dir())
-                await _demo_console(cfg, northbound, args.lang)
+                await _demo_console(cfg, northbound, args.lang, stop)
             else:
                 await _status_until(stop, lambda: render(ctl), args.every,
                                     live=sys.stdout.isatty() and not args.plain)
@@ -139,13 +143,17 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     return 0
 
 
-async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> None:
-    """The demo's console, logged in as a 'demo' engineer whose password is new each run."""
+async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
+                        stop: asyncio.Event) -> None:
+    """The demo's console, logged in as a 'demo' engineer whose password is new each run.
+
+    A process of its own on the demo's terminal: decoding and drawing a site's worth of
+    values is a core's third, which the controller's loop cannot spare. It ends when the
+    operator quits it, or is stopped when the demo is."""
     import secrets
 
-    from fixedsite.console.app import make_console
-    from fixedsite.console.client import SiteClient
     from fixedsite.console.i18n import pick_lang
+    from fixedsite.hil_process import die_with_parent
     from fixedsite.users import UserStore
 
     users = UserStore(cfg.storage_dir() / "users.json")
@@ -154,13 +162,22 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None) -> N
         users.passwd("demo", password)
     else:
         users.add("demo", "engineer", password)
-    client = SiteClient(northbound.cfg.endpoint, "demo", password,
-                        cfg.storage_dir() / "console-pki")
-    await client.connect()
+    argv = [sys.executable, "-m", "fixedsite", "console", "--url", northbound.cfg.endpoint,
+            "--user", "demo", "--lang", pick_lang(lang, cfg.site.lang),
+            "--pki", str(cfg.storage_dir() / "console-pki")]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=os.environ | {"FIXEDSITE_PASSWORD": password},
+        preexec_fn=die_with_parent)
+    stopped = asyncio.create_task(stop.wait())
     try:
-        await make_console(client, pick_lang(lang, cfg.site.lang), cfg.site.name).run_async()
+        await asyncio.wait([stopped, asyncio.create_task(proc.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await client.close()
+        stopped.cancel()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            await proc.wait()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -348,8 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, line in (("run", "run the controller against the site's PLCs"),
                        ("hil", "run the simulated site (HIL) alone, for a controller "
                                "started apart"),
-                       ("demo", "run the simulated site and the controller in one process, "
-                                "with the console")):
+                       ("demo", "run the simulated site (in a process of its own), the "
+                                "controller and the console")):
         s = command(sub, name, line)
         config_option(s)
         s.add_argument("--scale", type=scale,

@@ -40,12 +40,15 @@ def free_port() -> int:
 
 
 def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
-              ventilation: bool = False, **replace: str) -> str:
+              ventilation: bool = False, power: bool = False, **replace: str) -> str:
     """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
     without its pump plans unless asked (most tests are about the level rule and the
-    sequences), without the lower pump room unless ``relay`` and without ventilation (its
-    three S7 PLCs) unless ``ventilation``."""
-    text = config_text(DEMO_CONFIG) if ventilation else DEMO_TEXT
+    sequences), without the lower pump room unless ``relay``, without ventilation (its
+    three S7 PLCs) unless ``ventilation`` and without power (five gateways) unless
+    ``power``."""
+    text = DEMO_TEXT + "".join(
+        "\n" + (DEMO_CONFIG.parent / f"{part}.toml").read_text(encoding="utf-8")
+        for part, wanted in (("ventilation", ventilation), ("power", power)) if wanted)
     if not relay:
         text, n = re.subn(r"(?ms)^# ---- relay pumping:.*?^# ---- end of the lower pump room"
                           r"[^\n]*\n", "", text)
@@ -67,9 +70,10 @@ def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = 
 
 
 def demo_config(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
-                ventilation: bool = False, **replace: str) -> SiteConfig:
-    return parse(tomllib.loads(demo_text(port, scale, plan, relay, ventilation, **replace)),
-                 "demo-test.toml")
+                ventilation: bool = False, power: bool = False, **replace: str
+                ) -> SiteConfig:
+    return parse(tomllib.loads(demo_text(port, scale, plan, relay, ventilation, power,
+                                         **replace)), "demo-test.toml")
 
 
 POWER_SITE = DEMO_CONFIG.parent / "power-site.toml"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,7 +197,7 @@ class HilSite:
                                            for k, v in faults(self.cfg).items()},
                     "targets": targets(self.cfg)}
         if op == "status":
-            return {"ok": True, "t": self.clock.now() - self.t0, "units": [
+            return {"ok": True, "pid": os.getpid(), "t": self.clock.now() - self.t0, "units": [
                 self.status_of(u) | {"system": u.system, "plc": u.cfg.plc,
                                      "link": "up" if u.server.running else "down"}
                 for u in self.units]}

@@ -17,10 +17,12 @@ PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
 
 
 def test_demo_config_is_valid() -> None:
-    cfg = load(DEMO_CONFIG)                 # with configs/ventilation.toml included
-    assert list(cfg.plcs) == ["drain1", "drain2", "vent1", "aux1", "aux2"]
+    cfg = load(DEMO_CONFIG)             # with configs/ventilation.toml and power.toml
+    assert list(cfg.plcs) == ["drain1", "drain2", "vent1", "aux1", "aux2", "sub_c",
+                              "sub_d1", "sub_d2", "sub_d3", "sub_f1"]
     assert cfg.systems["ventilation"].kind == "ventilation"
-    assert len(cfg.hil.ventilation) == 3
+    assert cfg.systems["power"].kind == "power"
+    assert len(cfg.hil.ventilation) == 3 and len(cfg.hil.power) == 5
     assert cfg.systems["drainage"].control.pumps == ["pump1", "pump2", "pump3", "pump4"]
     assert cfg.systems["lower"].discharges_into == "drainage"
     paths = {s.path for s in cfg.signals()}

@@ -178,7 +178,7 @@ def build_one(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> DrainageUn
         Inflow(h.normal_inflow_m3h, h.daily_swing, h.noise, h.seed),
         specs, travels, len(sump_eq.sensors),
         (h.float_low_m, h.float_high_m, h.float_highhigh_m), seed=h.seed)
-    plc = DrainagePlc(plant, clock.guard_timeout(h.watchdog_s), len(sump_eq.sensors),
+    plc = DrainagePlc(plant, clock.silence_timeout(h.watchdog_s), len(sump_eq.sensors),
                       initial_mode=2 if h.initial_mode == "remote-auto" else 1)
     return DrainageUnit(cfg, h, plant, plc, clock)
 

@@ -122,7 +122,7 @@ class VentilationUnit(HilUnit):
         self.system_cfg = system
         self.station: VentilationPlant | None = None
         self.aux: AuxPlant | None = None
-        watchdog = clock.guard_timeout(h.watchdog_s)
+        watchdog = clock.silence_timeout(h.watchdog_s)
         if h.face is not None:
             specs = []
             for name in self.items["aux_fan"]:

@@ -53,6 +53,7 @@ from fixedsite.io import Writer
 from fixedsite.sequences.power import profile
 from fixedsite.sequences.power.config import BreakerEq, PowerSystem
 from fixedsite.sequences.power.scheme import Scheme, engineer
+from fixedsite.sequences.power.timing import Waits
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
 from fixedsite.texts import say
 
@@ -106,8 +107,11 @@ class LinkSupervisor:
 
     def __init__(self, sname: str, system: PowerSystem, store: TagStore, writer: Writer,
                  clock: Clock, gate: CommandGate | None = None,
-                 scheme: Scheme | None = None) -> None:
+                 scheme: Scheme | None = None, waits: Waits | None = None) -> None:
         self.sname, self.store, self.writer, self.clock = sname, store, writer, clock
+        w = waits or Waits()          # never judged before a poll could bring it (timing.py)
+        self.first_heard_s = w.at_least(FIRST_HEARD_S, 2)
+        self.confirm_s = w.at_least(CONFIRM_S, 2)
         self.gate = gate
         self.path = f"{sname}.links"
         self.handler = LinkHandler(self)
@@ -175,7 +179,7 @@ class LinkSupervisor:
         ok, age, lat = (self.v(lk.target, f"link{i}_{s}") for s in ("ok", "age_ms",
                                                                        "latency_ms"))
         if ok is not True and age == NEVER and lk.state == "unknown" and \
-                now - lk.subscribed_at < lk.ttl_ms / 1000.0 + FIRST_HEARD_S:
+                now - lk.subscribed_at < lk.ttl_ms / 1000.0 + self.first_heard_s:
             return "unknown", "", used                # never heard yet since subscribed
         if ok is not True:
             return "lost", say("{link}: its relay reports it down", link=lk.lid), used
@@ -265,7 +269,7 @@ class LinkSupervisor:
                 self.store.update(r.error, "")
             return
         if r.asked == r.want and sp == r.want:
-            if now - r.asked_at <= self.clock.guard_timeout(CONFIRM_S):
+            if now - r.asked_at <= self.clock.guard_timeout(self.confirm_s):
                 return                                 # written: waiting for the relay
             self._failed(r, say("the relay still reports group {got} {s:.0f} s after group "
                                 "{group} was written", got=active, s=now - r.asked_at,

@@ -49,6 +49,7 @@ from fixedsite.sequences.power import comtrade, profile
 from fixedsite.sequences.power.config import BreakerEq, PowerSystem
 from fixedsite.sequences.power.locate import FaultReport, locate, states_before
 from fixedsite.sequences.power.soe import FAULT_CODES, SoeCollector, SoeRecord
+from fixedsite.sequences.power.timing import Waits
 from fixedsite.sequences.power.topology import Topology
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
 from fixedsite.texts import say
@@ -130,8 +131,15 @@ class FaultRecorder:
     """The fault analysis of one power system (see the module's docstring)."""
 
     def __init__(self, sname: str, system: PowerSystem, store: TagStore, clock: Clock,
-                 storage_dir: Path | str, soe: SoeCollector | None = None) -> None:
+                 storage_dir: Path | str, soe: SoeCollector | None = None,
+                 waits: Waits | None = None) -> None:
         self.sname, self.system, self.store, self.clock = sname, system, store, clock
+        w = waits or Waits()
+        # a relay is heard once a poll: the quiet, the cap and the wait for records are
+        # never shorter than the polls that bring them (timing.py)
+        self.quiet_s = w.at_least(QUIET_S, 1.5)
+        self.max_window_s = w.at_least(MAX_WINDOW_S, 4)
+        self.rec_wait_s = w.at_least(REC_WAIT_S, 3)
         self.path = f"{sname}.fault"
         self.topo = Topology(system)
         self.soe = soe or SoeCollector(sname, system, store, clock)
@@ -197,11 +205,11 @@ class FaultRecorder:
                 await self._finish(job)
 
     def _over(self, w: _Window, now: float) -> bool:
-        if now - w.opened >= MAX_WINDOW_S:
+        if now - w.opened >= self.max_window_s:
             w.warnings.append(say("the disturbance was still going after {s} s, closed "
-                                  "without waiting for its end", s=f"{MAX_WINDOW_S:.0f}"))
+                                  "without waiting for its end", s=f"{self.max_window_s:.0f}"))
             return True
-        return now - w.last_new >= QUIET_S and not self._any_picked_up()
+        return now - w.last_new >= self.quiet_s and not self._any_picked_up()
 
     def _close(self, w: _Window, now: float) -> None:
         if self.soe.unreadable:
@@ -226,7 +234,7 @@ class FaultRecorder:
                 log.exception("fault listener %s failed", getattr(fn, "__qualname__", fn))
         ended = max((e.t for e in report.events), default=report.started_at)
         self.jobs.append(_Job(report, states_before(closed, report.events),
-                              now + REC_WAIT_S, ended, list(report.tripped)))
+                              now + self.rec_wait_s, ended, list(report.tripped)))
 
     def _publish(self, r: FaultReport) -> None:
         self._set("state", "located" if r.located else "not located")
@@ -301,7 +309,7 @@ class FaultRecorder:
         warnings = list(r.warnings)
         for b in job.waiting:
             warnings.append(say("no disturbance record of {breaker} for this fault within "
-                                "{s} s", breaker=b, s=f"{REC_WAIT_S:.0f}"))
+                                "{s} s", breaker=b, s=f"{self.rec_wait_s:.0f}"))
         order = [b for b in (r.nearest, *r.tripped) if b in job.got]
         kind = next((job.got[b][0].fault_type_name for b in order
                      if job.got[b][0].fault_type_name not in ("", "none")), "")

@@ -64,6 +64,7 @@ from fixedsite.sequences.power.restore_plan import (
     plan_supply_loss,
     region,
 )
+from fixedsite.sequences.power.timing import Waits
 from fixedsite.sequences.power.topology import Topology
 from fixedsite.systems import BuildContext
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
@@ -138,11 +139,15 @@ class Restorer:
     """Restoration and transfer of one power system."""
 
     def __init__(self, system_name: str, system: PowerSystem, store: TagStore, clock: Clock,
-                 executor: ExecutorLike, topo: Topology | None = None) -> None:
+                 executor: ExecutorLike, topo: Topology | None = None,
+                 waits: Waits | None = None) -> None:
         self.sname, self.system = system_name, system
         self.store, self.clock, self.ex = store, clock, executor
         self.topo = topo or Topology(system)
         self.cfg = system.restoration
+        # the loads are shown fed a poll after the last step at the earliest (timing.py)
+        w = waits or Waits()
+        self.settle_s, self.step_s = w.at_least(SETTLE_S, 1.5), w.step(system)
         self.allow_parallel = bool(getattr(self.cfg, "allow_parallel", ALLOW_PARALLEL))
         self.capacity_kw: float | None = getattr(self.cfg, "supply_capacity_kw", None)
         self.path = f"{system_name}.restore"
@@ -474,7 +479,7 @@ class Restorer:
             return
         mine = self._mine(ev)
         if mine and self._busy():
-            guard = (len(ev.steps) + 1) * (self.cfg.step_timeout_s + SETTLE_S) + 10.0
+            guard = (len(ev.steps) + 1) * (self.step_s + self.settle_s) + 10.0
             if now - ev.since > self.clock.guard_timeout(guard):
                 await self.ex.abort(SOURCE)
                 await self._fail(say("the ticket did not end within {limit:.0f} s: aborted",
@@ -506,7 +511,7 @@ class Restorer:
         if ev.done_at is None:
             ev.done_at = now
             self._measure(self._fed, now)
-        if ev.all_at is not None or not ev.plan.loads or now - ev.done_at >= SETTLE_S:
+        if ev.all_at is not None or not ev.plan.loads or now - ev.done_at >= self.settle_s:
             await self._finish(now)
 
     def _proposal(self, snap: PlantState, now: float) -> None:
@@ -516,7 +521,7 @@ class Restorer:
         if _reached(ev.plan.steps, snap):
             ev.done_at = ev.done_at if ev.done_at is not None else now
             self._measure(self._fed, now)
-            if ev.all_at is not None or now - ev.done_at >= SETTLE_S:
+            if ev.all_at is not None or now - ev.done_at >= self.settle_s:
                 self._finish_now(now, by="operator")
 
     # --- the end ------------------------------------------------------------------------
@@ -640,10 +645,10 @@ def _reached(steps: Iterable[PlanStep], snap: PlantState) -> bool:
 # what the lead wires
 # ------------------------------------------------------------------------------------------
 def wire(ctx: BuildContext, sname: str, system: PowerSystem,
-         executor: ExecutorLike) -> Restorer:
+         executor: ExecutorLike, waits: Waits | None = None) -> Restorer:
     """The restorer, its scan (after the executor's) and its records to the historian;
     the caller subscribes ``restorer.on_fault`` to the fault records."""
-    r = Restorer(sname, system, ctx.store, ctx.clock, executor)
+    r = Restorer(sname, system, ctx.store, ctx.clock, executor, waits=waits)
     ctx.scan(r.path, r.scan, r.published)
 
     def records_to(historian: Any) -> None:

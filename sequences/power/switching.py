@@ -49,6 +49,7 @@ from fixedsite.sequences.power.ticket import (
     TicketHandler,
     prepare,
 )
+from fixedsite.sequences.power.timing import Waits
 from fixedsite.sequences.power.topology import Topology
 from fixedsite.systems import BuildContext
 from fixedsite.tags import Quality, Tag, TagMeta, TagStore
@@ -101,13 +102,14 @@ class Executor:
     def __init__(self, system_name: str, system: PowerSystem, store: TagStore,
                  writer: Writer, clock: Clock,
                  faulted: Callable[[], Iterable[str]] | None = None,
-                 settle_s: float = SETTLE_S) -> None:
+                 settle_s: float = SETTLE_S, waits: Waits | None = None) -> None:
         self.sname, self.system = system_name, system
         self.topo = Topology(system)
         self.store, self.writer, self.clock = store, writer, clock
         self.faulted = faulted or (lambda: ())
-        self.settle_s = settle_s
-        self.step_timeout_s = system.restoration.step_timeout_s
+        w = waits or Waits()    # feedback comes with a poll, never sooner (timing.py)
+        self.settle_s = w.at_least(settle_s, 1.5)
+        self.step_timeout_s = w.step(system)
         self.path = f"{system_name}.ticket"
         self.historian: Any = None          # set when the controller starts
         self.ticket: Ticket | None = None
@@ -407,10 +409,11 @@ class Executor:
 # what the lead wires
 # ------------------------------------------------------------------------------------------
 def wire(ctx: BuildContext, sname: str, system: PowerSystem,
-         faulted: Callable[[], Iterable[str]] | None = None) -> Executor:
+         faulted: Callable[[], Iterable[str]] | None = None,
+         waits: Waits | None = None) -> Executor:
     """The executor behind ``<system>.ticket`` and every breaker bay's commands, its scan,
     and its records to the historian; restoration gets it to carry out its plans."""
-    ex = Executor(sname, system, ctx.store, ctx.writer, ctx.clock, faulted)
+    ex = Executor(sname, system, ctx.store, ctx.writer, ctx.clock, faulted, waits=waits)
     ctx.sequence(ex.path, ex, TicketHandler(ex), TICKET_COMMANDS, ex.scan, ex.published)
     roles = {c.action: c.role for c in BREAKER_COMMANDS}
     for name, eq in system.equipment.items():

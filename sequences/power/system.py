@@ -20,7 +20,7 @@ from typing import Any
 
 from fixedsite.alarms.model import AlarmDef
 from fixedsite.config import SiteConfig
-from fixedsite.sequences.power import breakers, checks, texts
+from fixedsite.sequences.power import breakers, checks, texts, timing
 from fixedsite.sequences.power.config import BreakerEq, HilPower, PowerSystem, SubstationEq
 from fixedsite.sequences.power.equipment import TYPES
 from fixedsite.sequences.power.ticket import BREAKER_COMMANDS
@@ -49,6 +49,7 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     )
 
     built = Power(sname, system)
+    waits = timing.waits(ctx.cfg, system, ctx.clock.scale)
     states = breakers.BreakerStates(sname, system, ctx.store)
     ctx.scan(states.path, states.scan, states.published)
     # the settings are written before the links are judged (a relay's subscriptions are
@@ -56,16 +57,19 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     sch = scheme.engineer(system)
     sw = SettingsWriter(sname, system, ctx.store, ctx.writer, ctx.clock, sch)
     ctx.sequence(sw.path, sw, SettingsHandler(sw), SETTINGS_COMMANDS, sw.scan, sw.published)
-    sup = LinkSupervisor(sname, system, ctx.store, ctx.writer, ctx.clock, ctx.gate, sch)
+    sup = LinkSupervisor(sname, system, ctx.store, ctx.writer, ctx.clock, ctx.gate, sch,
+                         waits)
     ctx.gate.register(sup.path, sup.handler, {})
     ctx.scan(sup.path, sup.scan, sup.published)
     # a trip is analysed (SOE, location, COMTRADE) before restoration hears of it; the
     # executor asks restoration which sections are located faulted (nothing closes onto
     # them) and restoration runs its plans through the executor
-    rec = FaultRecorder(sname, system, ctx.store, ctx.clock, ctx.cfg.storage_dir())
+    rec = FaultRecorder(sname, system, ctx.store, ctx.clock, ctx.cfg.storage_dir(),
+                        waits=waits)
     ctx.scan(rec.path, rec.scan, rec.published)
-    ex = switching.wire(ctx, sname, system, faulted=lambda: built.parts["restore"].faulted())
-    rst = restore.wire(ctx, sname, system, ex)
+    ex = switching.wire(ctx, sname, system, faulted=lambda: built.parts["restore"].faulted(),
+                        waits=waits)
+    rst = restore.wire(ctx, sname, system, ex, waits)
     rec.on_fault.append(rst.on_fault)
     ctx.gate.register(rec.path, RepairHandler(rst), {c.action: c.role for c in REPAIR_COMMANDS})
     ctx.commands[rec.path] = REPAIR_COMMANDS
@@ -152,7 +156,8 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                          condition=lambda v: v is False, clear=lambda v: v is True,
                          # a poll that was on its way while a setting was written reads
                          # the old value once: a real difference stays
-                         on_delay_s=5.0))
+                         on_delay_s=timing.waits(cfg, system, cfg.clock.scale)
+                         .at_least(5.0, 2)))
     f = f"{sname}.fault"
     defs.append(AlarmDef(id=f"{f}.OVERTRIP", tag=f"{f}.verdict", kind="discrete",
                          priority=1, area=sname,

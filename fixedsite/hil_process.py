@@ -1,0 +1,125 @@
+"""The demo's simulated site as a process of its own.
+
+The HIL stands for the PLCs and the plant: on a real bench it is another machine. In the
+demo it was a task in the controller's event loop, and with three systems at x60 the
+plants, their protocol servers, the controller and the console together needed more than
+one core: values went stale and links timed out. As a child process (``fixedsite hil``
+with the same config and clock anchor) it takes the second core, and the controller meets
+it over the same sockets it would meet a real site over.
+
+The child runs in a session of its own, so a Ctrl-C at the terminal reaches the demo only,
+which stops its controller first and the plant after (the PLCs never see their master
+vanish before the plant does); it dies with the demo if the demo is killed outright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from fixedsite.cli_args import CliError
+from fixedsite.clock import ScaledClock
+from fixedsite.config import SiteConfig
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0     # imports and the first load flows on a slow machine
+STOP_TIMEOUT_S = 30.0       # it saves its plant on the way out
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the demo's process ends, however it ends."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def hil_argv(config: Path, clock: ScaledClock, fresh: bool, scenario: Path | None,
+             verbose: bool) -> list[str]:
+    """``fixedsite hil`` on the same config and simulated time as the demo's controller."""
+    argv = [sys.executable, "-m", "fixedsite"] + (["-v"] if verbose else []) + [
+        "hil", "--config", str(config.resolve()), "--scale", repr(clock.scale),
+        "--clock-anchor", repr(clock.anchor), "--plain", "--every", "60"]
+    if fresh:
+        argv.append("--fresh")
+    if scenario is not None:
+        argv += ["--scenario", str(scenario.resolve())]
+    return argv
+
+
+class HilProcess:
+    """A ``fixedsite hil`` child: started and proven answering, or refused with its words."""
+
+    def __init__(self, cfg: SiteConfig, argv: Sequence[str], log_path: Path) -> None:
+        self.cfg = cfg
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        from fixedsite.hil.control import NoHil, request
+        from fixedsite.hil.site import control_path
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.argv)}\n"
+                      .encode())
+            out.flush()
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True, preexec_fn=die_with_parent)
+        path = control_path(self.cfg)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.proc.returncode is not None:
+                raise CliError(f"the simulated site did not start: {self._last_words()}")
+            try:
+                answer = await asyncio.to_thread(request, path, {"op": "status"}, 2.0)
+            except (NoHil, OSError):
+                answer = None
+            if answer is not None and answer.get("pid") == self.proc.pid:
+                return          # ours: another HIL on this storage dir makes ours refuse
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise CliError(f"the simulated site did not answer on {path} within "
+                               f"{START_TIMEOUT_S:g} s (its log: {self.log_path})")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), 0.2)
+
+    def _last_words(self) -> str:
+        """The child's own refusal (``fixedsite hil: ...``), else where its log is."""
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in reversed(lines):
+            if line.startswith("fixedsite hil: "):
+                return line.removeprefix("fixedsite hil: ")
+        return f"it exited with code {self.proc.returncode if self.proc else '?'} (its " \
+               f"log: {self.log_path})"
+
+    async def stop(self) -> None:
+        """SIGTERM, and time to save its plant; killed if it will not go."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the simulated site did not stop in %g s; killed", STOP_TIMEOUT_S)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
