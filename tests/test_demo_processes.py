@@ -74,13 +74,20 @@ def demo(site: Path, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[
         p.communicate(timeout=30)             # reaped, its pipes closed
 
 
-def test_the_hil_runs_apart_and_a_sigterm_stops_both_in_order(
-        demo: Callable[..., subprocess.Popen[str]], tmp_path: Path) -> None:
+def running(demo: Callable[..., subprocess.Popen[str]], tmp_path: Path
+            ) -> tuple[subprocess.Popen[str], int, Path]:
+    """A fresh demo, once its HIL answers: (the demo, the HIL's pid, its socket)."""
     proc = demo("--fresh")
     sock = tmp_path / "var" / "hil.sock"
     until(lambda: hil_pid(sock) is not None, 120, "the HIL answering")
     child = hil_pid(sock)
     assert child is not None and child != proc.pid
+    return proc, child, sock
+
+
+def test_the_hil_runs_apart_and_a_sigterm_stops_both_in_order(
+        demo: Callable[..., subprocess.Popen[str]], tmp_path: Path) -> None:
+    proc, child, sock = running(demo, tmp_path)
     until(lambda: (tmp_path / "var" / "hil.log").exists(), 10, "the HIL's log")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=90)
@@ -117,11 +124,7 @@ def test_a_hil_that_refuses_to_start_is_one_line_and_the_other_is_untouched(
 
 def test_a_demo_killed_outright_takes_its_hil_with_it(
         demo: Callable[..., subprocess.Popen[str]], tmp_path: Path) -> None:
-    proc = demo("--fresh")
-    sock = tmp_path / "var" / "hil.sock"
-    until(lambda: hil_pid(sock) is not None, 120, "the HIL answering")
-    child = hil_pid(sock)
-    assert child is not None
+    proc, child, _ = running(demo, tmp_path)
     proc.kill()
     proc.communicate(timeout=30)
     until(lambda: not alive(child), 30, "the orphaned HIL gone")
