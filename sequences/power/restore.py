@@ -473,7 +473,7 @@ class Restorer:
         if ev.queued:
             if all(self._v(b, "trip_code") == 0 for b in ev.resetting):
                 await self._ticket(ev, ev.queued, "restoring", now)
-            elif now - ev.since > self.clock.guard_timeout(self.cfg.step_timeout_s):
+            elif now - ev.since > self.clock.guard_timeout(self.step_s):
                 await self._fail(say("the trip latches of {breakers} do not read reset",
                                      breakers=",".join(ev.resetting)), now)
             return
