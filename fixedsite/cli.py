@@ -153,7 +153,7 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
     import secrets
 
     from fixedsite.console.i18n import pick_lang
-    from fixedsite.hil_process import die_with_parent
+    from fixedsite.hil_process import die_with_parent, stop_child
     from fixedsite.users import UserStore
 
     users = UserStore(cfg.storage_dir() / "users.json")
@@ -174,10 +174,7 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
                            return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            await proc.wait()
+        await stop_child(proc, "the console", 10.0)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -107,19 +107,20 @@ class HilProcess:
 
     async def stop(self) -> None:
         """SIGTERM, and time to save its plant; killed if it will not go."""
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("the simulated site did not stop in %g s; killed", STOP_TIMEOUT_S)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        if self.proc is not None:
+            await stop_child(self.proc, "the simulated site", STOP_TIMEOUT_S)
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+
+async def stop_child(proc: asyncio.subprocess.Process, what: str, timeout_s: float) -> None:
+    """A child of the demo stopped (SIGTERM, then killed after ``timeout_s``) and reaped."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        log.warning("%s did not stop in %g s; killed", what, timeout_s)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()

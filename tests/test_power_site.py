@@ -28,8 +28,8 @@ from fixedsite.runtime import Controller
 SCALE = 5.0
 
 
-def power_config(tmp: Path) -> SiteConfig:
-    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', power_text(scale=SCALE))
+def power_config(tmp: Path, scale: float = SCALE) -> SiteConfig:
+    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', power_text(scale=scale))
     return parse(tomllib.loads(text), "power-test.toml")
 
 
@@ -207,9 +207,7 @@ async def test_at_the_demos_x60_a_cable_fault_is_located_recorded_and_restored(
     and more, while the disturbance window closed after 1 s of quiet; the fault on a face
     cable was called "picked up and dropped off, nothing tripped" at the wrong section,
     and no record was written. The waits are poll rounds now (sequences/power/timing.py)."""
-    scale = 60.0
-    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp_path}"', power_text(scale=scale))
-    r = Rig(parse(tomllib.loads(text), "power-x60.toml"), ScaledClock(scale))
+    r = Rig(power_config(tmp_path, 60.0), ScaledClock(60.0))
     await r.site.start()
     try:
         ctl = await settled(r)
