@@ -151,6 +151,12 @@ class Vent:
     def vent(self) -> Plc:
         return self.plcs["vent1"]
 
+    def watchdog_wait(self) -> float:
+        """Sim seconds within which a PLC must fall back once the heartbeat stops: its
+        watchdog as the clock floors a peer's silence, plus a scan's slack."""
+        watchdog = max(h.watchdog_s for h in self.cfg.hil.ventilation)
+        return self.rig.clock.silence_timeout(watchdog) + 20
+
     async def until(self, what: str, sim_s: float, check) -> None:  # type: ignore[no-untyped-def]
         """Wait, reading over S7 after each scan, until ``await check()`` is true."""
         end = self.rig.clock.now() + sim_s
@@ -385,7 +391,9 @@ async def test_the_running_fan_keeps_running_when_the_heartbeat_stops(
     speed = float(await plc.read("ventilation.fan1.speed"))
     assert speed > 99 and not await plc.read("ventilation.plc_vent.fallback")
     v.beating = False
-    await v.until("fallback", 60, lambda: plc.read("ventilation.plc_vent.fallback"))
+    # the PLC's watchdog (10 s) is floored at 1 s wall, as any peer's silence is
+    await v.until("fallback", v.watchdog_wait(),
+                  lambda: plc.read("ventilation.plc_vent.fallback"))
     plc.write_bit("ventilation.fan1.run_cmd", False)     # a stale write: not obeyed
     await v.rig.run_for(60)
     assert await plc.read("ventilation.fan1.running")
@@ -431,7 +439,8 @@ async def test_each_face_has_its_auxiliary_fans_on_its_own_plc_and_no_switchover
         inject.parse(v.cfg, "aux-trip", "fan1")
     # heartbeat lost: the running auxiliary fan keeps running
     v.beating = False
-    await v.until("aux1 fallback", 60, lambda: aux1.read("ventilation.plc_aux1.fallback"))
+    await v.until("aux1 fallback", v.watchdog_wait(),
+                  lambda: aux1.read("ventilation.plc_aux1.fallback"))
     await v.rig.run_for(30)
     assert await aux1.read("ventilation.aux12.running")
 
