@@ -37,17 +37,22 @@ from fixedsite.users import UserError
 SIGPIPE_EXIT = 141      # what a shell reports for a writer whose reader went away
 
 
-def _clock(cfg: SiteConfig, args: argparse.Namespace) -> ScaledClock:
+def _clock(cfg: SiteConfig, args: argparse.Namespace) -> tuple[SiteConfig, ScaledClock]:
+    """The clock of this run, and the config as run: a ``--scale`` given on the command
+    line is the config's scale from here on, so what is derived from the scale at build
+    time (an alarm's delay counted in poll rounds) follows the clock that runs."""
     scale = args.scale if getattr(args, "scale", None) else cfg.clock.scale
-    return ScaledClock(scale, origin=cfg.clock.origin_epoch(),
-                       anchor=getattr(args, "clock_anchor", None))
+    if scale != cfg.clock.scale:
+        cfg = cfg.model_copy(update={"clock": cfg.clock.model_copy(update={"scale": scale})})
+    return cfg, ScaledClock(scale, origin=cfg.clock.origin_epoch(),
+                            anchor=getattr(args, "clock_anchor", None))
 
 
 async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run ``body`` until SIGINT or SIGTERM, then let it clean up."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # HUP: its terminal closed
         loop.add_signal_handler(sig, stop.set)
     await body(stop)
 
@@ -80,7 +85,7 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
 
     cfg = load(args.config)
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
-    clock = _clock(cfg, args)
+    cfg, clock = _clock(cfg, args)
 
     async def body(stop: asyncio.Event) -> None:
         # Whatever fails on the way up (a port taken, a disk refusing) stops what was

@@ -89,7 +89,7 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     from fixedsite.hil.scenario import load as load_scenario
 
     scenario = load_scenario(args.scenario, cfg) if args.scenario else ()
-    clock = _clock(cfg, args)
+    cfg, clock = _clock(cfg, args)
 
     async def body(stop: asyncio.Event) -> None:
         site = await start_site(cfg, clock, args, scenario)

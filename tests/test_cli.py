@@ -144,9 +144,15 @@ def test_the_configured_clock_origin_is_used(tmp_path: Path) -> None:
     config = tmp_path / "site.toml"
     config.write_text(demo_text(free_port()).replace("scale = 60.0", 'scale = 60.0\norigin = '
                                                      '"2026-07-01T06:00"'), encoding="utf-8")
-    clock = _clock(load(config), argparse.Namespace(scale=None, clock_anchor=None))
+    cfg, clock = _clock(load(config), argparse.Namespace(scale=None, clock_anchor=None))
     origin = datetime.datetime(2026, 7, 1, 6, 0).timestamp()
     assert origin <= clock.now() < origin + 600
+    assert cfg.clock.scale == clock.scale == 60.0
+    # --scale is the config's scale for this run: what is fixed at build (an alarm's
+    # delay in poll rounds) follows the clock that runs, not the file's
+    cfg, clock = _clock(load(config), argparse.Namespace(scale=600.0, clock_anchor=None))
+    assert cfg.clock.scale == clock.scale == 600.0
+    assert cfg.clock.origin_epoch() == origin
 
 
 def test_users_file_that_is_not_json(tmp_path: Path,

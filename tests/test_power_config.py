@@ -68,6 +68,9 @@ def test_a_signal_written_in_the_config_overrides_the_profile():
      "'nowhere' is not a substation"),
     ('from_bus = "C1"\nto_bus = "D1"', 'from_bus = "C1"\nto_bus = "C1"', "lines.L_D1",
      "two different buses"),
+    ('restore_within_s = 30\n', 'restore_within_s = 30\nstep_timeout_s = 5\n',
+     "restoration.step_timeout_s", "at least two polls of the slowest gateway (6 s, "
+     "poll_period_s 3); got 5"),
 ])
 def test_each_rule_names_the_key_and_what_was_expected(old, new, key, words):
     text = power_text()
@@ -135,3 +138,20 @@ def test_the_plain_status_names_what_is_tripped_the_fault_and_unhealthy_links(si
     assert any("Fault on shearer1 cleared by Q511" in x for x in lines)
     assert "  !! blocking links not healthy (fallback group): Q501_Q212" in lines
     assert "  !! FIRE: Central substation" in lines
+
+
+def test_power_waits_count_poll_rounds_floored_only_on_a_scaled_clock(site):
+    """A round is the slowest gateway's poll (3 s); a scaled clock floors it at a peer's
+    silence in wall time, a manual clock (tests) does not; an alarm's delay fixed at build
+    follows the scale the run writes into the config (cli._clock)."""
+    from fixedsite.clock import MIN_REAL_SILENCE_S, ManualClock, ScaledClock
+    from fixedsite.sequences.power import timing
+
+    p = site.systems["power"]
+    assert timing.waits(site, p, ManualClock()).round_s == 3.0
+    assert timing.waits(site, p, ScaledClock(1.0)).round_s == 3.0
+    assert timing.waits(site, p, ScaledClock(60.0)).round_s == MIN_REAL_SILENCE_S * 60
+    def at(scale: float):  # type: ignore[no-untyped-def]
+        return site.model_copy(update={"clock": site.clock.model_copy(update={"scale": scale})})
+    assert timing.config_waits(at(1.0), p).round_s == 3.0
+    assert timing.config_waits(at(60.0), p).round_s == MIN_REAL_SILENCE_S * 60

@@ -1,13 +1,14 @@
 """The config rules of a power system across its entries (the registry's ``check``): every
 name the network and the bays use must exist and be of the right kind, relay windows
-must not overlap, each bay's relay must sit in its own substation's gateway."""
+must not overlap, each bay's relay must sit in its own substation's gateway, a switching
+step is given time for two polls."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from fixedsite.config import SiteConfig
-from fixedsite.sequences.power import profile
+from fixedsite.sequences.power import profile, timing
 from fixedsite.sequences.power.config import BreakerEq, PowerSystem, SubstationEq
 
 Problems = list[tuple[str, str]]
@@ -85,6 +86,13 @@ def check(cfg: SiteConfig, sname: str, system: PowerSystem) -> Problems:
             names = sorted(n for n, e in brks.items() if e.relay_no == no)
             problems.append((f"{top}.equipment.{names[1]}.relay_no",
                              f"relay number {no} is also {names[0]!r}'s"))
+    poll = timing.slowest_poll(cfg, system)
+    if system.restoration.step_timeout_s < 2 * poll:
+        # a step's feedback comes with a poll: sooner than two it cannot be confirmed
+        problems.append((f"{top}.restoration.step_timeout_s",
+                         f"expected at least two polls of the slowest gateway "
+                         f"({2 * poll:g} s, poll_period_s {poll:g}); got "
+                         f"{system.restoration.step_timeout_s:g}"))
     return problems
 
 

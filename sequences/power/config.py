@@ -153,7 +153,8 @@ class Restoration(Model):
     auto: bool = True                              # FLISR after a located fault
     auto_transfer: bool = True                     # bus tie on loss of one supply
     dead_s: PositiveFloat = 0.5                    # a bus dead this long: supply lost
-    step_timeout_s: PositiveFloat = 5.0            # a switching step to its feedback
+    step_timeout_s: PositiveFloat = 10.0           # a switching step to its feedback
+    # (at least two polls of the slowest gateway: checks.py)
     restore_within_s: PositiveFloat = 30.0         # target (recorded against)
     records: str = "records/power"                 # COMTRADE files, beside the historian
 

@@ -49,7 +49,7 @@ def build(ctx: BuildContext, sname: str, system: PowerSystem) -> Power:
     )
 
     built = Power(sname, system)
-    waits = timing.waits(ctx.cfg, system, ctx.clock.scale)
+    waits = timing.waits(ctx.cfg, system, ctx.clock)
     states = breakers.BreakerStates(sname, system, ctx.store)
     ctx.scan(states.path, states.scan, states.published)
     # the settings are written before the links are judged (a relay's subscriptions are
@@ -156,8 +156,7 @@ def alarms(cfg: SiteConfig, sname: str, system: PowerSystem) -> list[AlarmDef]:
                          condition=lambda v: v is False, clear=lambda v: v is True,
                          # a poll that was on its way while a setting was written reads
                          # the old value once: a real difference stays
-                         on_delay_s=timing.waits(cfg, system, cfg.clock.scale)
-                         .at_least(5.0, 2)))
+                         on_delay_s=timing.config_waits(cfg, system).at_least(5.0, 2)))
     f = f"{sname}.fault"
     defs.append(AlarmDef(id=f"{f}.OVERTRIP", tag=f"{f}.verdict", kind="discrete",
                          priority=1, area=sname,

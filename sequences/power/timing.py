@@ -8,14 +8,16 @@ and a poll takes wall time whatever the clock's scale: at x60 (the demo) a 1 s q
 relay's events, records were given up before they were read, links were called lost at
 start. So every wait is at least a number of poll rounds of the system's slowest gateway,
 a round being its poll period or, on an accelerated clock, the wall-time floor under a
-peer's silence (``MIN_REAL_SILENCE_S``), whichever is longer.
+peer's silence (``Clock.silence_timeout``), whichever is longer. On a manual clock (tests)
+a round is the poll period alone. A configured step timeout shorter than two polls is
+refused by the config check (``checks.py``), not raised here in silence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fixedsite.clock import MIN_REAL_SILENCE_S
+from fixedsite.clock import MIN_REAL_SILENCE_S, Clock
 from fixedsite.config import SiteConfig
 from fixedsite.sequences.power.config import PowerSystem
 
@@ -33,8 +35,19 @@ class Waits:
         return self.at_least(system.restoration.step_timeout_s, 2)
 
 
-def waits(cfg: SiteConfig, system: PowerSystem, scale: float) -> Waits:
-    """The system's waits from its gateways' poll periods and the clock's scale."""
+def slowest_poll(cfg: SiteConfig, system: PowerSystem) -> float:
+    """The longest poll period (simulated s) of the system's gateways."""
     plcs = {eq.plc for eq in system.equipment.values()}
-    poll = max((cfg.plcs[p].poll_period_s for p in plcs if p in cfg.plcs), default=0.0)
-    return Waits(max(poll, MIN_REAL_SILENCE_S * scale))
+    return max((cfg.plcs[p].poll_period_s for p in plcs if p in cfg.plcs), default=0.0)
+
+
+def waits(cfg: SiteConfig, system: PowerSystem, clock: Clock) -> Waits:
+    """The system's waits on the clock it runs on."""
+    return Waits(clock.silence_timeout(slowest_poll(cfg, system)))
+
+
+def config_waits(cfg: SiteConfig, system: PowerSystem) -> Waits:
+    """The waits for what is fixed before a clock exists (an alarm's delay): the run's
+    clock is a scaled clock at ``cfg.clock.scale`` (the command line's ``--scale`` is
+    written there, ``cli._clock``)."""
+    return Waits(max(slowest_poll(cfg, system), MIN_REAL_SILENCE_S * cfg.clock.scale))
