@@ -87,7 +87,10 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
     digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest()
     cfg, clock = _clock(cfg, args)
 
+    hil = None
+
     async def body(stop: asyncio.Event) -> None:
+        nonlocal hil
         # Whatever fails on the way up (a port taken, a disk refusing) stops what was
         # already started, in reverse order: the HIL saves its plant and frees its socket,
         # the records flush and close. Never a half-started site left behind.
@@ -118,7 +121,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                                                args.scenario, args.verbose),
                                  cfg.storage_dir() / "hil.log")
                 started.push_async_callback(hil.stop)
-                await hil.start()
+                await hil.start(stop)
+                hil.watch(stop)
             running = False
 
             async def stop_controller() -> None:   # after the server below: it reads ctl
@@ -143,6 +147,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             else:
                 await _status_until(stop, lambda: render(ctl), args.every,
                                     live=sys.stdout.isatty() and not args.plain)
+        if hil is not None and hil.died is not None:
+            raise CliError(hil.died)
         print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
     asyncio.run(_until_signalled(body))
     return 0
@@ -154,11 +160,13 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
 
     A process of its own on the demo's terminal: decoding and drawing a site's worth of
     values is a core's third, which the controller's loop cannot spare. It ends when the
-    operator quits it, or is stopped when the demo is."""
+    operator quits it, or is stopped when the demo is; a console that fails is the demo's
+    failure, said with where its log is. The password goes over a pipe, not in the
+    environment (which other users' ``ps e`` can read)."""
     import secrets
 
     from fixedsite.console.i18n import pick_lang
-    from fixedsite.hil_process import die_with_parent, stop_child
+    from fixedsite.hil_process import parent_watch, stop_child
     from fixedsite.users import UserStore
 
     users = UserStore(cfg.storage_dir() / "users.json")
@@ -167,19 +175,29 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
         users.passwd("demo", password)
     else:
         users.add("demo", "engineer", password)
+    pki = cfg.storage_dir() / "console-pki"
+    read_end, write_end = os.pipe()
     argv = [sys.executable, "-m", "fixedsite", "console", "--url", northbound.cfg.endpoint,
             "--user", "demo", "--lang", pick_lang(lang, cfg.site.lang),
-            "--pki", str(cfg.storage_dir() / "console-pki")]
-    proc = await asyncio.create_subprocess_exec(
-        *argv, env=os.environ | {"FIXEDSITE_PASSWORD": password},
-        preexec_fn=die_with_parent)
+            "--pki", str(pki), "--password-fd", str(read_end)]
+    try:
+        proc = await asyncio.create_subprocess_exec(*argv, pass_fds=(read_end,),
+                                                    preexec_fn=parent_watch())
+    finally:
+        os.close(read_end)
+    with os.fdopen(write_end, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
     stopped = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([stopped, asyncio.create_task(proc.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
+        by_us = proc.returncode is None
         await stop_child(proc, "the console", 10.0)
+    if not by_us and proc.returncode != 0:
+        raise CliError(f"the console ended with code {proc.returncode} (its log: "
+                       f"{pki / CONSOLE_LOG})")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -324,8 +342,12 @@ def cmd_console(args: argparse.Namespace) -> int:
     cfg_lang = None
     if args.config is not None:
         cfg_lang = load(args.config).site.lang
-    password = os.environ.get("FIXEDSITE_PASSWORD") or getpass.getpass(
-        f"password for {args.user}: ")
+    if args.password_fd is not None:         # the demo's pipe (cli._demo_console)
+        with os.fdopen(args.password_fd, encoding="utf-8") as f:
+            password = f.readline().rstrip("\n")
+    else:
+        password = os.environ.get("FIXEDSITE_PASSWORD") or getpass.getpass(
+            f"password for {args.user}: ")
     pki = args.pki or Path.home() / ".local" / "share" / "fixedsite" / "console"
     log_path = _console_logging(pki)
     lang = pick_lang(args.lang, cfg_lang)
@@ -342,8 +364,14 @@ def cmd_console(args: argparse.Namespace) -> int:
                 await client.close()
             print(connect_refusal(args.url, args.user, e, log_path, lang), file=sys.stderr)
             raise SystemExit(2) from None
+        app = make_console(client, lang, args.url)
+        loop = asyncio.get_running_loop()
+        # stopped from outside (the demo ending, the terminal closed): leave the way a
+        # quit does, so the terminal is given back out of the full-screen mode
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
         try:
-            await make_console(client, lang, args.url).run_async()
+            await app.run_async()
         finally:
             await client.close()
     asyncio.run(body())
@@ -423,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--pki", type=Path, metavar="DIR",
                    help="where the console keeps its certificate and its log (default: "
                         "~/.local/share/fixedsite/console)")
+    k.add_argument("--password-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
     u = command(sub, "user", "remote-operation users: add, passwd, remove, list")
     u.add_argument("action", choices=["add", "passwd", "remove", "list"],
                    help="what to do")

@@ -18,10 +18,11 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fixedsite.cli_args import CliError
@@ -35,10 +36,22 @@ STOP_TIMEOUT_S = 30.0       # it saves its plant on the way out
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the demo's process ends, however it ends."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def parent_watch() -> Callable[[], None] | None:
+    """For ``preexec_fn``: the child gets SIGTERM when the demo's process ends, however it
+    ends (Linux's parent-death signal); None where there is no such signal."""
+    if not sys.platform.startswith("linux"):
+        log.warning("the demo's children are not tied to it on %s: a demo killed "
+                    "outright leaves them running", sys.platform)
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:          # in the child, between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+        if os.getppid() != parent:  # the demo died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+    return arm
 
 
 def hil_argv(config: Path, clock: ScaledClock, fresh: bool, scenario: Path | None,
@@ -55,37 +68,52 @@ def hil_argv(config: Path, clock: ScaledClock, fresh: bool, scenario: Path | Non
 
 
 class HilProcess:
-    """A ``fixedsite hil`` child: started and proven answering, or refused with its words."""
+    """A ``fixedsite hil`` child: started and proven ready, or refused with its words; once
+    running, watched: a site that ends by itself ends the demo, saying why."""
 
     def __init__(self, cfg: SiteConfig, argv: Sequence[str], log_path: Path) -> None:
         self.cfg = cfg
         self.argv = list(argv)
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
+        self.died: str | None = None        # why it ended by itself, if it did
+        self._offset = 0                    # where this run's lines start in the log
+        self._stopping = False
+        self._ready = False
+        self._watch: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Spawn and wait until it answers ready with its own pid; ``stop`` set meanwhile
+        (Ctrl-C at the terminal) stops it and refuses."""
         from fixedsite.hil.control import NoHil, request
         from fixedsite.hil.site import control_path
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
+            self._offset = out.tell()
             out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.argv)}\n"
                       .encode())
             out.flush()
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True, preexec_fn=die_with_parent)
+                start_new_session=True, preexec_fn=parent_watch())
         path = control_path(self.cfg)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.proc.returncode is not None:
                 raise CliError(f"the simulated site did not start: {self._last_words()}")
+            if stop is not None and stop.is_set():
+                await self.stop()
+                raise CliError("stopped while the simulated site was starting")
             try:
                 answer = await asyncio.to_thread(request, path, {"op": "status"}, 2.0)
             except (NoHil, OSError):
                 answer = None
-            if answer is not None and answer.get("pid") == self.proc.pid:
-                return          # ours: another HIL on this storage dir makes ours refuse
+            if answer is not None and answer.get("pid") == self.proc.pid \
+                    and answer.get("ready"):
+                self._ready = True
+                return          # ours (another HIL on this storage makes ours refuse), and
+                                # every PLC served (a port taken ends it before ready)
             if time.monotonic() > deadline:
                 await self.stop()
                 raise CliError(f"the simulated site did not answer on {path} within "
@@ -93,10 +121,26 @@ class HilProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), 0.2)
 
+    def watch(self, stop: asyncio.Event) -> None:
+        """From now on a site that ends by itself (a crash, a kill) sets ``stop``: the
+        demo's controller must not go on supervising a plant that is not there."""
+        self._watch = asyncio.create_task(self._watched(stop), name="hil-watch")
+
+    async def _watched(self, stop: asyncio.Event) -> None:
+        assert self.proc is not None
+        await self.proc.wait()
+        if not self._stopping:
+            self.died = f"the simulated site ended by itself: {self._last_words()}"
+            log.error("%s", self.died)
+            stop.set()
+
     def _last_words(self) -> str:
-        """The child's own refusal (``fixedsite hil: ...``), else where its log is."""
+        """The child's own refusal (``fixedsite hil: ...``) in this run's part of its log,
+        else its exit code and where the log is."""
         try:
-            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            with self.log_path.open("rb") as f:
+                f.seek(self._offset)
+                lines = f.read().decode("utf-8", errors="replace").splitlines()
         except OSError:
             lines = []
         for line in reversed(lines):
@@ -106,9 +150,20 @@ class HilProcess:
                f"log: {self.log_path})"
 
     async def stop(self) -> None:
-        """SIGTERM, and time to save its plant; killed if it will not go."""
-        if self.proc is not None:
-            await stop_child(self.proc, "the simulated site", STOP_TIMEOUT_S)
+        """SIGTERM, and time to save its plant; killed if it will not go. A site that
+        did not end cleanly (killed, or failing on its way out) is refused loudly: its
+        plant may not be saved. (One that never came up has said why already.)"""
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self.proc is None or self.died is not None:
+            return
+        await stop_child(self.proc, "the simulated site", STOP_TIMEOUT_S)
+        if self._ready and self.proc.returncode != 0:
+            raise CliError(f"the simulated site did not stop cleanly: "
+                           f"{self._last_words()}")
 
 
 async def stop_child(proc: asyncio.subprocess.Process, what: str, timeout_s: float) -> None:

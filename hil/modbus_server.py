@@ -15,6 +15,8 @@ from typing import Protocol
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from fixedsite.hil.listen import check_port_free
+
 log = logging.getLogger(__name__)
 
 FC_COILS, FC_DI, FC_HR, FC_IR = 1, 2, 3, 4
@@ -50,8 +52,14 @@ class ImageServer:
             [SimData(0, count=len(img.di), values=False, datatype=DataType.BITS)],
             [SimData(0, count=len(img.hr), values=0, datatype=DataType.REGISTERS)],
             [SimData(0, count=len(img.ir), values=0, datatype=DataType.REGISTERS)]))
-        self._server = ModbusTcpServer(dev, address=(self.host, self.port))
-        await self._server.serve_forever(background=True)
+        check_port_free(self.host, self.port, "Modbus server")
+        server = ModbusTcpServer(dev, address=(self.host, self.port))
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError:        # pymodbus keeps the socket's reason to its log
+            raise OSError(f"Modbus server: cannot listen on {self.host}:{self.port}") \
+                from None
+        self._server = server
         await self._put(FC_COILS, img.coils)
         await self._put(FC_HR, img.hr)
         await self._put(FC_IR, img.ir)

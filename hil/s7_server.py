@@ -41,6 +41,8 @@ from snap7.error import S7ConnectionError
 from snap7.server import Server
 from snap7.type import SrvArea
 
+from fixedsite.hil.listen import check_port_free
+
 log = logging.getLogger(__name__)
 
 __all__ = ["AREAS", "TYPES", "S7Field", "S7Memory", "S7Server", "Value", "field", "tags"]
@@ -493,7 +495,7 @@ class S7Server:
         """Listen; OSError naming the port if something already listens there."""
         if self.running:
             return
-        _check_port_free(self.host, self.port)
+        check_port_free(self.host, self.port, "S7 server")
         try:
             self._srv.start_to(self.host, self.port)
         except S7ConnectionError as e:   # the bind failed after all (a race with the probe)
@@ -511,22 +513,3 @@ class S7Server:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_sync)   # joins snap7's threads (~0.1 s)
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """snap7 binds with SO_REUSEPORT, so a second server on a port in use binds silently
-    and the two share the connections. A plain bind (SO_REUSEADDR only, which tolerates
-    our own old connections in TIME_WAIT but no listener) finds the clash first."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            raise OSError(errno.EADDRINUSE, f"S7 server: port {port} on {host} is already "
-                          "in use (another server listens there); give each simulated "
-                          "S7 PLC its own port") from None
-        raise OSError(e.errno, f"S7 server: cannot listen on {host}:{port}: "
-                      f"{e.strerror}") from None
-    finally:
-        probe.close()

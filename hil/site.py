@@ -197,7 +197,10 @@ class HilSite:
                                            for k, v in faults(self.cfg).items()},
                     "targets": targets(self.cfg)}
         if op == "status":
-            return {"ok": True, "pid": os.getpid(), "t": self.clock.now() - self.t0, "units": [
+            # ready: every PLC's server bound and the plant running (the control socket
+            # answers before, so a second HIL is refused before it binds anything)
+            return {"ok": True, "pid": os.getpid(), "ready": self._task is not None,
+                    "t": self.clock.now() - self.t0, "units": [
                 self.status_of(u) | {"system": u.system, "plc": u.cfg.plc,
                                      "link": "up" if u.server.running else "down"}
                 for u in self.units]}
