@@ -52,8 +52,10 @@ async def _until_signalled(body: Callable[[asyncio.Event], Awaitable[None]]) -> 
     """Run ``body`` until SIGINT or SIGTERM, then let it clean up."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # HUP: its terminal closed
+    for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:    # nohup keeps its meaning
+        loop.add_signal_handler(signal.SIGHUP, stop.set)          # else: its terminal closed
     await body(stop)
 
 
@@ -121,7 +123,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                                                args.scenario, args.verbose),
                                  cfg.storage_dir() / "hil.log")
                 started.push_async_callback(hil.stop)
-                await hil.start(stop)
+                if not await hil.start(stop):
+                    return                 # Ctrl-C while it started: nothing else begun
                 hil.watch(stop)
             running = False
 
@@ -147,9 +150,10 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
             else:
                 await _status_until(stop, lambda: render(ctl), args.every,
                                     live=sys.stdout.isatty() and not args.plain)
-        if hil is not None and hil.died is not None:
-            raise CliError(hil.died)
-        print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
+        if hil is not None and (hil.died or hil.unclean):
+            raise CliError(hil.died or hil.unclean or "")
+        with contextlib.suppress(OSError):          # a terminal hung up (SIGHUP) is gone
+            print("stopped cleanly; the PLCs' watchdogs now hold the plant", flush=True)
     asyncio.run(_until_signalled(body))
     return 0
 
@@ -183,9 +187,14 @@ async def _demo_console(cfg: SiteConfig, northbound: Any, lang: str | None,
     try:
         proc = await asyncio.create_subprocess_exec(*argv, pass_fds=(read_end,),
                                                     preexec_fn=parent_watch())
+    except BaseException:
+        os.close(write_end)
+        raise
     finally:
         os.close(read_end)
-    with os.fdopen(write_end, "w", encoding="utf-8") as f:
+    # a console dead before it read: its exit code below says why, not a broken pipe
+    with contextlib.suppress(BrokenPipeError), os.fdopen(write_end, "w",
+                                                           encoding="utf-8") as f:
         f.write(password + "\n")
     stopped = asyncio.create_task(stop.wait())
     try:
@@ -378,6 +387,17 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password_fd(text: str) -> int:
+    """A pipe the demo hands its console (never 0-2: the console needs its terminal)."""
+    try:
+        fd = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a file descriptor: {text!r}") from None
+    if fd < 3:
+        raise argparse.ArgumentTypeError(f"expected a descriptor of 3 or more, got {fd}")
+    return fd
+
+
 DESCRIPTION = ("fixedsite: supervisory control of a mine's fixed installations "
                "(controller, simulated site, operator console, records). "
                "'fixedsite COMMAND --help' shows a command's options.")
@@ -451,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--pki", type=Path, metavar="DIR",
                    help="where the console keeps its certificate and its log (default: "
                         "~/.local/share/fixedsite/console)")
-    k.add_argument("--password-fd", type=int, metavar="FD", help=argparse.SUPPRESS)
+    k.add_argument("--password-fd", type=_password_fd, metavar="FD", help=argparse.SUPPRESS)
     u = command(sub, "user", "remote-operation users: add, passwd, remove, list")
     u.add_argument("action", choices=["add", "passwd", "remove", "list"],
                    help="what to do")

@@ -38,19 +38,21 @@ _PR_SET_PDEATHSIG = 1
 
 def parent_watch() -> Callable[[], None] | None:
     """For ``preexec_fn``: the child gets SIGTERM when the demo's process ends, however it
-    ends (Linux's parent-death signal); None where there is no such signal."""
+    ends (Linux's parent-death signal); None where there is no such signal. ``prctl`` is
+    looked up here, in the parent: between fork and exec a threaded parent's child must
+    not take the loader's locks (``dlopen``), only make the call."""
     if not sys.platform.startswith("linux"):
         log.warning("the demo's children are not tied to it on %s: a demo killed "
                     "outright leaves them running", sys.platform)
         return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
 
     def arm() -> None:          # in the child, between fork and exec
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-        if os.getppid() != parent:  # the demo died before the signal was armed
-            os.kill(os.getpid(), signal.SIGTERM)
+        if os.getppid() != parent:  # the demo died before the signal was armed; the
+            os._exit(1)             # demo's own SIGTERM handler is still in place here
     return arm
 
 
@@ -77,14 +79,15 @@ class HilProcess:
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
         self.died: str | None = None        # why it ended by itself, if it did
+        self.unclean: str | None = None     # why its stop was not clean, if it was not
         self._offset = 0                    # where this run's lines start in the log
         self._stopping = False
         self._ready = False
         self._watch: asyncio.Task[None] | None = None
 
-    async def start(self, stop: asyncio.Event | None = None) -> None:
-        """Spawn and wait until it answers ready with its own pid; ``stop`` set meanwhile
-        (Ctrl-C at the terminal) stops it and refuses."""
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Spawn and wait until it answers ready with its own pid (True); ``stop`` set
+        meanwhile (Ctrl-C at the terminal) stops it (False)."""
         from fixedsite.hil.control import NoHil, request
         from fixedsite.hil.site import control_path
 
@@ -104,7 +107,7 @@ class HilProcess:
                 raise CliError(f"the simulated site did not start: {self._last_words()}")
             if stop is not None and stop.is_set():
                 await self.stop()
-                raise CliError("stopped while the simulated site was starting")
+                return False
             try:
                 answer = await asyncio.to_thread(request, path, {"op": "status"}, 2.0)
             except (NoHil, OSError):
@@ -112,7 +115,7 @@ class HilProcess:
             if answer is not None and answer.get("pid") == self.proc.pid \
                     and answer.get("ready"):
                 self._ready = True
-                return          # ours (another HIL on this storage makes ours refuse), and
+                return True         # ours (another HIL on this storage makes ours refuse), and
                                 # every PLC served (a port taken ends it before ready)
             if time.monotonic() > deadline:
                 await self.stop()
@@ -151,8 +154,9 @@ class HilProcess:
 
     async def stop(self) -> None:
         """SIGTERM, and time to save its plant; killed if it will not go. A site that
-        did not end cleanly (killed, or failing on its way out) is refused loudly: its
-        plant may not be saved. (One that never came up has said why already.)"""
+        did not end cleanly (killed, or failing on its way out) is kept in ``unclean``
+        for the demo to say after everything is stopped (raised here, it would hide the
+        error that is stopping the demo). One that never came up has said why already."""
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
@@ -162,8 +166,8 @@ class HilProcess:
             return
         await stop_child(self.proc, "the simulated site", STOP_TIMEOUT_S)
         if self._ready and self.proc.returncode != 0:
-            raise CliError(f"the simulated site did not stop cleanly: "
-                           f"{self._last_words()}")
+            self.unclean = f"the simulated site did not stop cleanly: {self._last_words()}"
+            log.error("%s", self.unclean)
 
 
 async def stop_child(proc: asyncio.subprocess.Process, what: str, timeout_s: float) -> None:

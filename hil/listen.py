@@ -16,7 +16,11 @@ import socket
 
 def check_port_free(host: str, port: int, what: str) -> None:
     """Raise ``OSError`` naming ``what`` and the port if nothing may listen there now."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as e:
+        raise OSError(f"{what}: cannot listen on {host}:{port}: {e.strerror}") from None
+    probe = socket.socket(family, socket.SOCK_STREAM)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))

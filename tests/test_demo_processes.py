@@ -213,12 +213,17 @@ def test_the_demo_on_a_terminal_runs_its_console_apart_and_gives_the_terminal_ba
     done = threading.Event()
 
     def drain() -> None:                 # a terminal nobody reads blocks its writers
-        while not done.is_set():
+        while True:                      # to the end: EIO once the last writer closed it
             if select.select([master], [], [], 0.2)[0]:
                 try:
-                    screen.extend(os.read(master, 65536))
-                except OSError:          # the last writer closed it
+                    chunk = os.read(master, 65536)
+                except OSError:
                     return
+                if not chunk:
+                    return
+                screen.extend(chunk)
+            elif done.is_set():
+                return
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
@@ -241,14 +246,15 @@ def test_the_demo_on_a_terminal_runs_its_console_apart_and_gives_the_terminal_ba
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0, bytes(screen[-2000:])
         assert not alive(pid), "the console outlived the demo"
-        done.set()
-        reader.join(5)
+        reader.join(30)                  # it ends at EIO: every byte the demo wrote read
+        assert not reader.is_alive()
         tail = bytes(screen[screen.rfind(b"\x1b[?1049h"):])
         assert b"\x1b[?1049l" in tail, tail[-500:]          # the terminal given back
         assert b"stopped cleanly" in tail[tail.rfind(b"\x1b[?1049l"):]
     finally:
-        done.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+        done.set()
+        reader.join(30)
         os.close(master)

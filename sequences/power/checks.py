@@ -92,7 +92,9 @@ def check(cfg: SiteConfig, sname: str, system: PowerSystem) -> Problems:
         problems.append((f"{top}.restoration.step_timeout_s",
                          f"expected at least two polls of the slowest gateway "
                          f"({2 * poll:g} s, poll_period_s {poll:g}); got "
-                         f"{system.restoration.step_timeout_s:g}"))
+                         f"{system.restoration.step_timeout_s:g}"
+                         + ("" if "step_timeout_s" in system.restoration.model_fields_set
+                            else " (the default)")))
     return problems
 
 
