@@ -28,6 +28,7 @@ from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, DataTable, Static
 
 from fixedsite.console.actions import Actions, when
@@ -166,6 +167,8 @@ class Console(Actions, App[None]):
 
     async def _refresh_slow(self) -> None:
         """What is read from the server on demand, only while its screen is shown."""
+        if not self._widgets_up():
+            return
         if self.view() == "events":
             rows = await self.client.recent_commands(50)
             table = self.query_one("#events", DataTable)
@@ -207,8 +210,17 @@ class Console(Actions, App[None]):
     def v(self, path: str) -> Any:
         return self.client.values.get(path)
 
+    def _widgets_up(self) -> bool:
+        """Whether the console's widgets are there: the app's timers outlive its screen
+        while it closes (a tick then found no ``#status`` and raised into the exit)."""
+        try:
+            self.query_one("#status", Static)
+        except NoMatches:
+            return False
+        return True
+
     def _refresh(self) -> None:
-        if not self._dirty:
+        if not self._dirty or not self._widgets_up():
             return
         self._dirty = False
         t, c = self.t, self.client
