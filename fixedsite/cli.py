@@ -471,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--pki", type=Path, metavar="DIR",
                    help="where the console keeps its certificate and its log (default: "
                         "~/.local/share/fixedsite/console)")
-    k.add_argument("--password-fd", type=_password_fd, metavar="FD", help=argparse.SUPPRESS)
+    k.add_argument("--password-fd", type=_password_fd, metavar="FD",
+                   help="read the password from this open file descriptor (3 or more; a "
+                        "pipe, as 'fixedsite demo' hands it to its console) instead")
     u = command(sub, "user", "remote-operation users: add, passwd, remove, list")
     u.add_argument("action", choices=["add", "passwd", "remove", "list"],
                    help="what to do")

@@ -82,10 +82,23 @@ POWER_SITE = DEMO_CONFIG.parent / "power-site.toml"
 def power_text(scale: float = 10.0, **replace: str) -> str:
     """The power site (configs/power-site.toml with configs/power.toml) on free ports, its
     clock at ``scale``, ``key = value`` lines replaced (first match)."""
-    text = config_text(POWER_SITE)
+    return _site_text(POWER_SITE, scale, **replace)
+
+
+AIR_SITE = DEMO_CONFIG.parent / "compressed-air-site.toml"
+
+
+def air_text(scale: float = 10.0, **replace: str) -> str:
+    """The compressed-air site (configs/compressed-air-site.toml with its part) on free
+    ports, its clock at ``scale``, ``key = value`` lines replaced (first match)."""
+    return _site_text(AIR_SITE, scale, **replace)
+
+
+def _site_text(site: Path, scale: float, **replace: str) -> str:
+    text = config_text(site)
     text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {free_port()}", text)
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
     for key, value in replace.items():
         text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text, count=1)
-        assert n == 1, f"no line '{key} = ...' in the power site's config"
+        assert n == 1, f"no line '{key} = ...' in {site.name}"
     return text

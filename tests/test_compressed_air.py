@@ -1,0 +1,287 @@
+"""Compressed air end to end over real Modbus sockets (issue 14): the HIL's station
+(three water-cooled screws, receiver and network, cooling water, intake CO, upstream
+breaker) behind its PLC (configs/compressed-air-site.toml on free ports), and a controller
+with the Modbus driver. Cooling water is proven before any start; lead/lag holds the
+band; cooling lost unloads then stops the water-cooled machines and changes over to the
+standby pump; a discharge over-temperature is tripped by the PLC and shown with its
+cause; an upstream supply lost is shown as such, not as a trip; every refusal of the gate
+says why; the PLC holds the station on its own switches when the controller is gone and
+the controller takes it back bumplessly."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from conftest import Rig
+
+from fixedsite.clock import ScaledClock
+from fixedsite.config import ConfigError, SiteConfig, parse
+from fixedsite.gate import Command
+from fixedsite.hil import faults as hil_faults
+from fixedsite.hil.demo_config import air_text
+from fixedsite.runtime import Controller
+
+SCALE = 40.0
+S = "air"
+
+
+def air_config(tmp: Path, scale: float = SCALE, **replace: str) -> SiteConfig:
+    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', air_text(scale=scale, **replace))
+    return parse(tomllib.loads(text), "air-test.toml")
+
+
+@pytest_asyncio.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = Rig(air_config(tmp_path), ScaledClock(SCALE))
+    await r.site.start()
+    try:
+        yield r
+    finally:
+        await r.stop_controller()
+        await r.site.stop()
+
+
+def v(ctl: Controller, path: str) -> Any:
+    return ctl.store.value(f"{S}.{path}")
+
+
+def unit(rig: Rig) -> Any:
+    return rig.site.units[0]
+
+
+async def inject(rig: Rig, fault: str, target: str, *args: str) -> None:
+    await rig.site.inject(hil_faults.parse(rig.cfg, fault, target, list(args)))
+
+
+async def settled(rig: Rig) -> Controller:
+    ctl = await rig.start_controller()
+    lo = rig.cfg.systems[S].control.band_mpa[0]
+    await rig.until(lambda: v(ctl, "cw.state") == "proven" and v(ctl, "control.loaded") >= 1
+                    and (v(ctl, "receiver.pressure") or 0) >= lo, 900,
+                    "the station running, the pressure up to its band")
+    return ctl
+
+
+def cmd(target: str, action: str, role: str = "operator", **params: Any) -> Command:
+    return Command(f"{S}.{target}", action, "operator", "op1", params, role=role)
+
+
+# --- config ----------------------------------------------------------------------------
+
+def test_the_hil_plc_and_the_configs_profile_agree_on_every_address(tmp_path: Path) -> None:
+    """Two register maps written apart (the controller's profile, the PLC's own): each
+    point the PLC serves is where the config says its signal is."""
+    from fixedsite.hil.compressed_air.unit import build
+
+    cfg = air_config(tmp_path)
+    u = build(cfg, list(cfg.hil.compressed_air), ScaledClock(1.0))[0]
+    system = cfg.systems[S]
+    checked = 0
+    for tag, p in u.points():
+        if tag.startswith("plcs."):
+            assert cfg.plcs["air1"].heartbeat == p.address
+            continue
+        _, eq, sig = tag.split(".")
+        entry = system.equipment[eq].signals[sig]
+        address = entry if isinstance(entry, str) else entry.address
+        assert address == p.address, (tag, address, p.address)
+        scale = 1.0 if isinstance(entry, str) else entry.scale
+        assert scale == pytest.approx(p.scale), tag
+        checked += 1
+    assert checked == sum(len(e.signals) for e in system.equipment.values())
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("band_mpa = [0.60, 0.68]", "band_mpa = [0.70, 0.68]", "control",
+     "expected [low, high] with low < high, got [0.7, 0.68]"),
+    ('cooling = "cw"\n', "", "control.cooling", "'c1' is water-cooled"),
+    ("slot = 2\nrated_flow", "slot = 1\nrated_flow", "equipment.c3.signals.run_cmd",
+     "address 'coil:4' is already used by systems.air.equipment.c2.signals.run_cmd"),
+    ('compressors = ["c1", "c2", "c3"]', 'compressors = ["c1", "c2"]', "control.compressors",
+     "compressor 'c3' is not in the lead/lag list"),
+    ("local_bands_mpa = [[0.62, 0.72], [0.60, 0.70], [0.58, 0.68]]",
+     "local_bands_mpa = [[0.62, 0.72]]", "hil.compressed_air.0.local_bands_mpa",
+     "expected one [load, unload] band per compressor (3), got 1"),
+    ('pumps = ["cwp1", "cwp2"]', 'pumps = ["cwp1", "c1"]', "equipment.cw.pumps.1",
+     "'c1' is not a water_pump"),
+])
+def test_each_rule_names_the_key_and_what_was_expected(old: str, new: str, key: str,
+                                                        words: str) -> None:
+    text = air_text()
+    assert old in text, old
+    with pytest.raises(ConfigError) as e:
+        parse(tomllib.loads(text.replace(old, new, 1)), "air.toml")
+    assert any(key in k and words in m for k, m in e.value.problems), e.value.problems
+
+
+# --- sequences over the wire ---------------------------------------------------------------
+
+async def test_cooling_is_proven_before_any_start_and_the_band_is_held(rig: Rig) -> None:
+    ctl = await settled(rig)
+    plc = unit(rig).plc
+    starts = [e for e in plc.events if e.what == "start"]
+    first_pump = next(e.t for e in starts if e.unit.startswith("water_pump"))
+    first_comp = next(e.t for e in starts if e.unit.startswith("compressor"))
+    assert first_comp - first_pump >= ctl.cfg.systems[S].control.cooling_prove_s
+    assert v(ctl, "cw.duty_pump") == "cwp1"
+    lo, hi = ctl.cfg.systems[S].control.band_mpa
+    seen: list[float] = []
+    await rig.run_for(1800, lambda: seen.append(unit(rig).plant.pressure))
+    inside = sum(lo - 0.01 <= p <= hi + 0.01 for p in seen) / len(seen)
+    assert inside > 0.9, inside
+    assert 5.0 < v(ctl, "control.specific_power") < 8.0     # kW per m3/min of a screw
+    assert v(ctl, "control.lead").startswith("c")
+    # every automatic step went through the gate (and its audit)
+    autos = [r for r in ctl.gate.records if r.command.source == "auto"]
+    assert autos and all(r.decision.accepted for r in autos)
+
+
+async def test_cooling_lost_unloads_at_once_changes_over_and_reloads_when_proven(
+        rig: Rig) -> None:
+    ctl = await settled(rig)
+    await inject(rig, "cw-pump-trip", "cwp1")
+    await rig.until(lambda: v(ctl, "cw.state") == "lost", 60, "cooling lost")
+    lost_at = rig.clock.now()
+    loaded = lambda: [m for m in ("c1", "c2", "c3") if v(ctl, f"{m}.state") == "loaded"]  # noqa: E731
+    await rig.until(lambda: not loaded(), 15, "water-cooled machines unloaded at once")
+    assert rig.clock.now() - lost_at < 15
+    await rig.until(lambda: v(ctl, "cw.duty_pump") == "cwp2", 60, "standby pump on")
+    await rig.until(lambda: v(ctl, "cw.state") == "proven", 120, "flow proven again")
+    await rig.until(lambda: bool(loaded()), 300, "machines loaded again")
+    assert all(int(unit(rig).plc.fault[i]) == 0 for i in range(3))     # no PLC trip
+    assert ctl.alarms.alarms[f"{S}.cwp1.TRIP"].state != "normal"
+    # the tripped pump is not reset by the supervisor; an operator does it
+    assert unit(rig).plc.pump_fault[0] == 1
+    await inject(rig, "cw-pump-trip", "cwp1", "off")
+    done = await ctl.gate.submit(cmd("cwp1", "reset"))
+    assert done, done.reason
+    await rig.until(lambda: v(ctl, "cwp1.tripped") is False, 30, "cwp1 reset")
+
+
+async def test_no_cooling_at_all_stops_the_machines_before_the_plc_trips_them(
+        rig: Rig) -> None:
+    ctl = await settled(rig)
+    await inject(rig, "cw-pump-trip", "cwp1")
+    await inject(rig, "cw-pump-trip", "cwp2")
+    await rig.until(lambda: v(ctl, "cw.state") == "lost", 60, "cooling lost")
+    stop_s = ctl.cfg.systems[S].control.cooling_stop_s
+    await rig.until(lambda: all(v(ctl, f"{m}.state") == "stopped" for m in ("c1", "c2", "c3")),
+                    stop_s + 40, "every machine stopped")
+    assert unit(rig).plc.fault == [0, 0, 0]      # the supervisor was first, not the PLC
+    refused = await ctl.gate.submit(cmd("c1", "set_mode", "engineer", mode="remote-manual"))
+    assert refused, refused.reason
+    no = await ctl.gate.submit(cmd("c1", "start"))
+    assert not no and no.reason == "cooling water not proven: c1 is water-cooled"
+
+
+async def test_a_stuck_flow_switch_does_not_hide_the_loss(rig: Rig) -> None:
+    ctl = await settled(rig)
+    await inject(rig, "flow-switch-stuck", "air")          # frozen at "flow"
+    await inject(rig, "cw-pump-trip", "cwp1")
+    await inject(rig, "cw-pump-trip", "cwp2")
+    await rig.until(lambda: v(ctl, "cw.state") == "lost", 60, "loss seen through the switch")
+    assert "no pump running" in v(ctl, "cw.status")
+    await rig.until(lambda: all(v(ctl, f"{m}.state") == "stopped" for m in ("c1", "c2", "c3")),
+                    120, "every machine stopped")
+
+
+async def test_a_discharge_over_temperature_is_tripped_by_the_plc_and_shown_with_its_cause(
+        rig: Rig) -> None:
+    ctl = await settled(rig)
+    first = next(m for m in ("c1", "c2", "c3") if v(ctl, f"{m}.state") == "loaded")
+    await inject(rig, "overheat", first)
+    await rig.until(lambda: ctl.alarms.alarms[f"{S}.{first}.DISCHARGE_T"].state != "normal",
+                    900, "discharge temperature alarm")
+    await rig.until(lambda: v(ctl, f"{first}.state") == "tripped", 900, "PLC trip")
+    assert v(ctl, f"{first}.fault_reason") == "PLC trip 1: discharge over-temperature"
+    trip = ctl.alarms.alarms[f"{S}.{first}.TRIP"]
+    assert trip.state != "normal"
+    # the station makes up with the others
+    await rig.until(lambda: any(v(ctl, f"{m}.state") == "loaded" for m in ("c1", "c2", "c3")
+                                if m != first), 300, "another machine loaded")
+    await ctl.gate.submit(cmd(first, "set_mode", "engineer", mode="remote-manual"))
+    hot = await ctl.gate.submit(cmd(first, "reset"))
+    assert not hot and re.fullmatch(rf"{first}: discharge 1\d\d degC: the PLC keeps the trip "
+                                    r"until under 100 degC", hot.reason), hot.reason
+    await inject(rig, "overheat", first, "off")
+    await rig.until(lambda: unit(rig).plant.compressors[int(first[1]) - 1].discharge_c < 95,
+                    1800, "cooled down")
+    ok = await ctl.gate.submit(cmd(first, "reset"))
+    assert ok, ok.reason
+    await rig.until(lambda: v(ctl, f"{first}.state") == "stopped", 30, "reset read back")
+
+
+async def test_upstream_supply_lost_is_shown_as_such_and_the_station_restarts_after(
+        rig: Rig) -> None:
+    ctl = await settled(rig)
+    await inject(rig, "upstream-lost", "air")
+    await rig.until(lambda: all(v(ctl, f"{m}.state") == "no supply" for m in ("c1", "c2", "c3")),
+                    60, "every machine shown without supply")
+    await rig.until(lambda: ctl.alarms.alarms[f"{S}.receiver.SUPPLY"].state != "normal", 60,
+                    "supply alarm")
+    assert all(ctl.alarms.alarms[f"{S}.{m}.TRIP"].state == "normal" for m in ("c1", "c2", "c3"))
+    assert unit(rig).plc.fault == [0, 0, 0]
+    await inject(rig, "upstream-lost", "air", "off")
+    await rig.until(lambda: any(v(ctl, f"{m}.state") == "loaded" for m in ("c1", "c2", "c3")),
+                    600, "the station back by itself")
+
+
+async def test_the_gate_refuses_what_it_must_and_says_why(rig: Rig) -> None:
+    ctl = await settled(rig)
+    auto = await ctl.gate.submit(cmd("c1", "start"))
+    assert not auto and auto.reason == "c1 is in remote-auto; switch it to remote-manual first"
+    role = await ctl.gate.submit(cmd("c1", "set_mode", "operator", mode="remote-manual"))
+    assert not role and "engineer" in role.reason
+    bad = await ctl.gate.submit(cmd("c1", "set_mode", "engineer", mode="fast"))
+    assert not bad and bad.reason.startswith("unknown mode 'fast'")
+    stopped = "c3"
+    assert await ctl.gate.submit(cmd(stopped, "set_mode", "engineer", mode="remote-manual"))
+    await rig.until(lambda: v(ctl, f"{stopped}.mode") == 1, 10, "mode read back")
+    if v(ctl, f"{stopped}.state") != "stopped":
+        assert await ctl.gate.submit(cmd(stopped, "stop"))
+        await rig.until(lambda: v(ctl, f"{stopped}.state") == "stopped", 60, "stopped")
+    load = await ctl.gate.submit(cmd(stopped, "load"))
+    assert not load and load.reason == f"{stopped} is stopped: only a running machine loads"
+    reset = await ctl.gate.submit(cmd(stopped, "reset"))
+    assert not reset and reset.reason == f"{stopped} is not tripped"
+    await inject(rig, "local", stopped)
+    await rig.until(lambda: v(ctl, f"{stopped}.state") == "local", 10, "local seen")
+    local = await ctl.gate.submit(cmd(stopped, "start"))
+    assert not local and local.reason == f"{stopped} is in LOCAL at the field panel"
+    await inject(rig, "local", stopped, "off")
+    await rig.until(lambda: v(ctl, f"{stopped}.state") == "stopped", 10, "remote again")
+    started = await ctl.gate.submit(cmd(stopped, "start"))
+    assert started, started.reason
+    await rig.until(lambda: v(ctl, f"{stopped}.state") == "unloaded", 60, "ran up unloaded")
+    assert await ctl.gate.submit(cmd(stopped, "load"))
+    await rig.until(lambda: v(ctl, f"{stopped}.state") == "loaded", 20, "loaded")
+    pump = await ctl.gate.submit(cmd("cwp1", "reset"))
+    assert not pump and pump.reason == "cwp1 is not tripped"
+
+
+async def test_the_plc_holds_the_station_without_the_controller_and_the_return_is_bumpless(
+        rig: Rig) -> None:
+    ctl = await settled(rig)
+    await rig.stop_controller()
+    plc = unit(rig).plc
+    await rig.until(lambda: plc.fallback, 120, "the PLC on its own switches")
+    seen: list[float] = []
+    await rig.run_for(1200, lambda: seen.append(unit(rig).plant.pressure))
+    assert min(seen) > 0.5, min(seen)          # held, by the staggered switches
+    running = {i for i, c in enumerate(unit(rig).plant.compressors) if c.motor_on}
+    assert running
+    back = rig.clock.now()
+    ctl = await rig.start_controller()
+    await rig.until(lambda: not plc.fallback, 60, "the controller back")
+    await rig.run_for(60)
+    # taken over as they run: none of the running machines stopped by the return
+    assert not [e for e in plc.events if e.what == "stop" and e.t >= back
+                and e.unit.startswith("compressor") and int(e.unit[-1]) in running]
+    assert {i for i, c in enumerate(unit(rig).plant.compressors) if c.motor_on} >= running
+    assert any(v(ctl, f"{m}.state") in ("loaded", "unloaded") for m in ("c1", "c2", "c3"))
