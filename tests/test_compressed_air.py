@@ -98,8 +98,8 @@ def test_the_hil_plc_and_the_configs_profile_agree_on_every_address(tmp_path: Pa
 
 
 @pytest.mark.parametrize("old, new, key, words", [
-    ("band_mpa = [0.60, 0.68]", "band_mpa = [0.70, 0.68]", "control",
-     "expected [low, high] with low < high, got [0.7, 0.68]"),
+    ("band_mpa = [0.58, 0.65]", "band_mpa = [0.70, 0.65]", "control",
+     "expected [low, high] with low < high, got [0.7, 0.65]"),
     ('cooling = "cw"\n', "", "control.cooling", "'c1' is water-cooled"),
     ("slot = 2\nrated_flow", "slot = 1\nrated_flow", "equipment.c3.signals.run_cmd",
      "address 'coil:4' is already used by systems.air.equipment.c2.signals.run_cmd"),

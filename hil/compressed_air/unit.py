@@ -162,7 +162,9 @@ class AirUnit(HilUnit):
 def build_one(cfg: SiteConfig, h: HilCompressedAir, clock: ScaledClock) -> AirUnit:
     system = _system(cfg, h)
     names = items(cfg, h)
-    rng = np.random.default_rng(h.seed)
+    # the demand draws from its own generator: two runs on one seed (the bench's project
+    # and baseline) see the same mine whatever else of the plant draws
+    demand_rng, plant_rng = np.random.default_rng(h.seed), np.random.default_rng(h.seed + 1)
     comps = []
     for n in names["compressor"]:
         e = system.equipment[n]
@@ -172,9 +174,9 @@ def build_one(cfg: SiteConfig, h: HilCompressedAir, clock: ScaledClock) -> AirUn
                                                e.rated_current_a, e.water_cooled)))
     m = len(names["water_pump"])
     plant = AirPlant(comps, Demand(h.mean_demand_m3min, h.daily_swing, h.noise,
-                                   h.bursts_per_h, h.leak_share, rng),
+                                   h.bursts_per_h, h.leak_share, demand_rng),
                      Cooling([False] * m, [False] * m), h.volume_m3,
-                     h.initial_pressure_mpa, rng=rng)
+                     h.initial_pressure_mpa, rng=plant_rng)
     plc = AirPlc(plant, clock.silence_timeout(h.watchdog_s), list(h.local_bands_mpa),
                  h.local_run_on_s, initial_mode=2 if h.initial_mode == "auto" else 1)
     return AirUnit(cfg, h, plant, plc, clock)

@@ -18,6 +18,7 @@ Problems = list[tuple[str, str]]
 
 CONTROL_KINDS = {"status": "text", "lead": "text", "loaded": "number",
                  "expected_idle_s": "number", "specific_power": "number",
+                 "demand": "number", "needed": "number",
                  "in_band_pct": "number"}
 DERIVED_KINDS = {"compressor": {"state": "text", "fault_reason": "text",
                                 "specific_power": "number"},

@@ -93,11 +93,15 @@ class AirControl(Model):
     band_mpa: tuple[PositiveFloat, PositiveFloat] = (0.60, 0.70)   # load below, unload above
     low_alarm_mpa: PositiveFloat = 0.50      # the network's users stall below this
     high_alarm_mpa: PositiveFloat = 0.80
-    # a compressor unloaded is stopped when the idle expected from the last cycles is at
-    # least this long (an unloaded screw still draws unloaded_pct of its power) ...
+    volume_m3: PositiveFloat = 40.0          # receivers and pipework: the demand estimate
+    # a machine the demand does not need is stopped when the idle expected (the median of
+    # the last times a stopped machine was needed again) is at least this long (an
+    # unloaded screw still draws unloaded_pct of its power) ...
     stop_if_idle_s: PositiveFloat = 600.0
     # ... and in any case after this long unloaded (the run-on timer of a screw)
     max_unloaded_s: PositiveFloat = 1200.0
+    demand_hold_s: PositiveFloat = 180.0     # a machine is needed if the demand of this
+                                             # long ago would need it
     min_run_s: float = Field(default=300.0, ge=0)      # between a start and its stop
     step_s: PositiveFloat = 20.0             # between two load steps, one machine each
     rotate_h: PositiveFloat = 24.0           # the lead goes to the least-run machine

@@ -1,30 +1,40 @@
-"""Lead/lag of a compressor station by a pressure band.
+"""Lead/lag of a compressor station by a pressure band, with the demand estimated.
 
 Below the band's low edge the next machine in the lead order is loaded (an unloaded one
-first, else the next stopped one is started: it runs up unloaded and is loaded on a later
-step); above the high edge the last loaded machine is unloaded; one step at a time,
-``step_s`` apart, each through the command gate as an "auto" command (audited, refused
-with its reason like an operator's). Only machines in remote-auto take part.
+first); a stopped one is started only when every running machine is loaded and the
+demand exceeds what they deliver (or the pressure falls on past the band), so a dip a
+loading trim machine will cover starts nothing. Above the high edge the last loaded
+machine is unloaded. One step at a time, ``step_s`` apart, each through the command gate
+as an "auto" command (audited, refused with its reason like an operator's). Only machines
+in remote-auto take part.
 
-Unload or stop: an unloaded screw still draws a third of its power. The control learns
-how long a machine unloaded by the band stays idle before the station needs it again
-(the median of the last idles); when that is at least ``stop_if_idle_s`` the machine is
-stopped once its minimum run is over, else it is kept unloaded and stopped only after
-``max_unloaded_s`` (the run-on timer). The lead order is the machines by run hours, least
-first, re-taken every ``rotate_h``: wear is spread without the order changing under a
-step.
+The demand is estimated from the mass balance the controller can see: the machines'
+delivery less what the receivers and pipework (``volume_m3``) gained,
+``D = Q - 60 V (dp/dt) / p_atm``, smoothed over a minute. A machine is *needed* while the
+highest demand of the last ``demand_hold_s`` would need it, the machines taken in the lead
+order.
+
+Unload or stop: an unloaded screw still draws a third of its power, a start costs wear
+and the motor's starts per hour. A running machine the demand does not need is stopped
+(after its minimum run) when the idle expected is long: the median of the last times a
+stopped machine was needed again, at least ``stop_if_idle_s``. Otherwise, or while it is
+needed (the trim machine cycling load/unload), it is kept unloaded and stopped only
+after ``max_unloaded_s`` unloaded (the run-on timer). The lead order is the machines by
+run hours, least first, re-taken every ``rotate_h``.
 
 Cooling water first: a water-cooled machine is started or loaded only with the flow
 proven; with the flow lost, every water-cooled machine is unloaded at once and stopped
 after ``cooling_stop_s`` unless the flow is proven again (the PLC trips it after 60 s).
 
 The station's specific power (kW per m3/min) is the machines' power over their delivery,
-the last hour; the share of time inside the band is kept since start.
+the last hour; the share of time inside the band is kept since start, and each hour's
+energy, air and loaded time per machine go to the historian for the monthly report.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import deque
 from typing import Any
@@ -41,6 +51,13 @@ log = logging.getLogger(__name__)
 
 SP_WINDOW_S = 3600.0
 IDLES_KEPT = 7
+HOUR_S = 3600.0
+P_ATM = 0.1013                  # MPa
+DEMAND_TAU_S = 60.0
+DEMAND_MARGIN = 1.05            # a machine is needed a little before the last one is full
+RUNNING = ("starting", "unloaded", "loaded")
+START_BELOW_MPA = 0.03          # under the band's low edge by this: start without waiting
+SHORT_FOR_S = 60.0              # the demand over what runs this long: start
 
 
 class StationControl:
@@ -53,9 +70,13 @@ class StationControl:
         self.order = list(machines)
         self._rotated_at: float | None = None
         self._last_step = -1e18
-        self._unloaded_at: dict[str, float] = {}     # unloaded by the band, since
-        self._idle_from: float | None = None          # the last unload by the band
+        self._unloaded_at: dict[str, float] = {}
+        self._stopped_at: float | None = None       # the last stop of a surplus machine
         self.idles: deque[float] = deque(maxlen=IDLES_KEPT)
+        self.demand: float | None = None            # m3/min, smoothed
+        self._demands: deque[tuple[float, float]] = deque()
+        self._prev: tuple[float, float] | None = None   # (t, p) of the last estimate
+        self._short_since: float | None = None      # the demand over what runs, since
         self._in_band_s = self._seen_s = 0.0
         self._last: float | None = None
         self._sp: deque[tuple[float, float, float]] = deque()   # t, kW*dt, m3/min*dt
@@ -64,13 +85,20 @@ class StationControl:
             ("status", "text", "", "what the lead/lag does now and why"),
             ("lead", "text", "", "the lead order, by run hours"),
             ("loaded", "number", "", "machines loaded"),
-            ("expected_idle_s", "number", "s", "how long an unloaded machine is expected "
-             "to stay idle (median of the last idles)"),
+            ("demand", "number", "m3/min", "the mine's demand estimated from the delivery "
+             "and the receivers' pressure, smoothed over a minute"),
+            ("needed", "number", "", "machines the demand of the last demand_hold_s needs"),
+            ("expected_idle_s", "number", "s", "how long a stopped machine is expected to "
+             "stay idle (median of the last idles)"),
             ("specific_power", "number", "kW/(m3/min)", "station power per delivery, the "
              "last hour"),
             ("in_band_pct", "number", "%", "share of time the pressure was inside the band "
              "since the controller started"))}
         self.status_tag = t["status"]
+        self.historian: Any = None            # set at start: the hourly records go there
+        self._hour: dict[str, list[float]] = {}   # machine -> [kWh, m3, loaded s]
+        self._hour_from: float | None = None
+        self._hour_band = [0.0, 0.0]              # in band s, seen s
 
     @property
     def published(self) -> list[Any]:
@@ -90,14 +118,14 @@ class StationControl:
         self._rotate(now)
         auto = [m for m in self.order if m.mode == "remote-auto" and m.data_good]
         cooling_lost = self.cooling is not None and self.cooling.lost_at is not None
-        if self.cooling is not None:
-            self.cooling.wanted = any(m.eq.water_cooled and m.state in (
-                "starting", "unloaded", "loaded", "stopping") for m in self.machines) or \
-                self._wants_start(auto)
         p = self.store.value(f"{self.sname}.{self.ctl.station}.pressure")
+        self._estimate(now, p)
+        if self.cooling is not None:
+            self.cooling.wanted = any(m.eq.water_cooled and m.state in (*RUNNING, "stopping")
+                                      for m in self.machines) or self._wants_start(auto, p)
         self._figures(now, dt, p)
         if cooling_lost:
-            await self._cooling_lost(now, auto)
+            await self._cooling_lost(now)
         if not isinstance(p, int | float):
             self._put("status", say("pressure unknown: no step taken"))
             return
@@ -119,19 +147,50 @@ class StationControl:
         self._rotated_at = now
         self._put("lead", ", ".join(m.name for m in self.order))
 
-    def _wants_start(self, auto: list[Compressor]) -> bool:
+    # --- the demand ----------------------------------------------------------------------
+    def _estimate(self, now: float, p: Any) -> None:
+        flows = [m.v("flow") for m in self.machines]
+        if not isinstance(p, int | float) or not all(isinstance(f, int | float) for f in flows):
+            self._prev = None
+            return
+        if self._prev is not None and now > self._prev[0]:
+            t0, p0 = self._prev
+            dpdt = (p - p0) / (now - t0)
+            d = max(0.0, sum(flows) - 60 * self.ctl.volume_m3 * dpdt / P_ATM)
+            a = 1 - math.exp(-(now - t0) / DEMAND_TAU_S)
+            self.demand = d if self.demand is None else self.demand + a * (d - self.demand)
+            self._demands.append((now, self.demand))
+            while self._demands and now - self._demands[0][0] > self.ctl.demand_hold_s:
+                self._demands.popleft()
+            self._put("demand", round(self.demand, 1))
+            self._put("needed", self.needed())
+        self._prev = (now, p)
+
+    def needed(self) -> int:
+        """Machines (in the lead order) the highest demand of the hold time needs."""
+        if not self._demands:
+            return len(self.machines)        # not known yet: nothing is surplus
+        want = max(d for _, d in self._demands) * DEMAND_MARGIN
+        total = 0.0
+        for n, m in enumerate(self.order, start=1):
+            total += m.eq.rated_flow_m3min
+            if total >= want:
+                return n
+        return len(self.order)
+
+    def _wants_start(self, auto: list[Compressor], p: Any) -> bool:
         """The band asks for a machine that only a start can give (cooling first)."""
-        p = self.store.value(f"{self.sname}.{self.ctl.station}.pressure")
         if not isinstance(p, int | float) or p >= self.ctl.band_mpa[0]:
             return False
         return not any(m.state == "unloaded" for m in auto) and \
             any(m.state == "stopped" and m.eq.water_cooled for m in auto)
 
+    # --- the band ------------------------------------------------------------------------
     async def _band(self, now: float, p: float, lo: float, hi: float,
                     auto: list[Compressor], cooling_lost: bool) -> str:
+        in_band = say("in band {lo:.2f}-{hi:.2f} MPa", lo=lo, hi=hi)
         if now - self._last_step < self.ctl.step_s:
-            return say("in band {lo:.2f}-{hi:.2f} MPa", lo=lo, hi=hi) if lo <= p <= hi \
-                else ""
+            return in_band if lo <= p <= hi else ""
         usable = [m for m in auto if not (m.eq.water_cooled and cooling_lost)]
         if p < lo:
             for m in usable:
@@ -141,29 +200,40 @@ class StationControl:
                         compressor=m.name))
             if any(m.state == "starting" for m in auto):
                 return say("{p:.3f} MPa under {lo:.2f}: waiting for a start", p=p, lo=lo)
+            delivering = sum(m.eq.rated_flow_m3min for m in self.machines
+                             if m.state == "loaded")
+            if self.demand is None or self.demand > delivering:
+                self._short_since = self._short_since if self._short_since is not None \
+                    else now
+            else:
+                self._short_since = None
+            # a burst the receivers ride out starts nothing: the demand over what runs for
+            # a minute, or the pressure well under the band
+            short = self.demand is None or p < lo - START_BELOW_MPA or (
+                self._short_since is not None and now - self._short_since >= SHORT_FOR_S)
+            if not short:
+                return say("{p:.3f} MPa under {lo:.2f}: demand {d:.0f} m3/min within what "
+                           "runs: no start", p=p, lo=lo, d=self.demand)
             for m in usable:
-                if m.state == "stopped":
-                    why = m.refuse_start()
-                    if why is None:
-                        return await self._step(now, m, "start", say(
-                            "{p:.3f} MPa under {lo:.2f}: starting {compressor}", p=p, lo=lo,
-                            compressor=m.name))
+                if m.state == "stopped" and m.refuse_start() is None:
+                    return await self._step(now, m, "start", say(
+                        "{p:.3f} MPa under {lo:.2f}: starting {compressor}", p=p, lo=lo,
+                        compressor=m.name))
             return say("{p:.3f} MPa under {lo:.2f}: no machine can be added", p=p, lo=lo)
         if p > hi:
             loaded = [m for m in auto if m.state == "loaded"]
             if loaded:
                 m = loaded[-1]
-                self._idle_from = now
                 self._unloaded_at[m.name] = now
                 return await self._step(now, m, "unload", say(
                     "{p:.3f} MPa over {hi:.2f}: unloading {compressor}", p=p, hi=hi,
                     compressor=m.name))
-        return say("in band {lo:.2f}-{hi:.2f} MPa", lo=lo, hi=hi)
+        return in_band
 
     async def _step(self, now: float, m: Compressor, action: str, text: str) -> str:
-        if action in ("load", "start") and self._idle_from is not None:
-            self.idles.append(now - self._idle_from)   # the idle the last unload began
-            self._idle_from = None
+        if action == "start" and self._stopped_at is not None:
+            self.idles.append(now - self._stopped_at)   # how long a stopped one was idle
+            self._stopped_at = None
             e = self.expected_idle()
             self._put("expected_idle_s", round(e, 0) if e is not None else 0.0)
         if action == "load":
@@ -176,28 +246,37 @@ class StationControl:
         return text
 
     async def _unloaded(self, now: float, auto: list[Compressor]) -> str:
-        """Stop a machine that stays unloaded, sooner when long idles are expected."""
+        """Stop an unloaded machine the demand does not need when a long idle is
+        expected; any unloaded machine after the run-on."""
         expected = self.expected_idle()
-        for m in auto:
+        running = [m for m in self.order if m.state in RUNNING]
+        needed = self.needed()
+        for m in reversed(auto):             # the lag end of the order first
             if m.state != "unloaded":
                 self._unloaded_at.pop(m.name, None)
                 continue
             since = self._unloaded_at.setdefault(m.name, now)
             ran = now - (m.started_at if m.started_at is not None else since)
-            if ran < self.ctl.min_run_s:
+            if ran < self.ctl.min_run_s or now - since < self.ctl.step_s:
                 continue
-            long_idle = expected is not None and expected >= self.ctl.stop_if_idle_s
-            if long_idle or now - since >= self.ctl.max_unloaded_s:
-                why = say("idle expected {s:.0f} s", s=expected) if long_idle else \
-                    say("unloaded {s:.0f} s", s=now - since)
-                done = await self.gate.submit(Command(m.path, "stop", "auto"))
-                self._unloaded_at.pop(m.name, None)
-                return say("stopping {compressor}: {why}", compressor=m.name, why=why) \
-                    if done else say("stop {compressor} refused: {why}", compressor=m.name,
-                                     why=done.reason)
+            surplus = len(running) > needed
+            long_idle = expected is None or expected >= self.ctl.stop_if_idle_s
+            if surplus and long_idle:
+                why = say("not needed, idle expected {s:.0f} s", s=expected) \
+                    if expected is not None else say("not needed")
+            elif now - since >= self.ctl.max_unloaded_s:
+                why = say("unloaded {s:.0f} s", s=now - since)
+            else:
+                continue
+            done = await self.gate.submit(Command(m.path, "stop", "auto"))
+            self._unloaded_at.pop(m.name, None)
+            if done:
+                self._stopped_at = now
+                return say("stopping {compressor}: {why}", compressor=m.name, why=why)
+            return say("stop {compressor} refused: {why}", compressor=m.name, why=done.reason)
         return ""
 
-    async def _cooling_lost(self, now: float, auto: list[Compressor]) -> None:
+    async def _cooling_lost(self, now: float) -> None:
         assert self.cooling is not None and self.cooling.lost_at is not None
         lost_s = now - self.cooling.lost_at
         for m in self.machines:
@@ -213,6 +292,7 @@ class StationControl:
     def _cool(self) -> bool:
         return self.cooling is None or self.cooling.proven() is True
 
+    # --- the figures ---------------------------------------------------------------------
     def _figures(self, now: float, dt: float, p: Any) -> None:
         self._put("loaded", sum(m.state == "loaded" for m in self.machines))
         if isinstance(p, int | float) and dt > 0:
@@ -229,3 +309,35 @@ class StationControl:
         air = sum(s[2] for s in self._sp)
         if air > 0:
             self._put("specific_power", round(sum(s[1] for s in self._sp) / air, 2))
+        self._account(now, dt, kw, flow, p)
+
+    def _account(self, now: float, dt: float, kw: list[Any], flow: list[Any], p: Any) -> None:
+        """The hour's energy, air and loaded time per machine, kept as a historian event
+        (kind "compressed_air") at each hour's end: the monthly report's rows."""
+        if self._hour_from is None:
+            self._hour_from = now
+        for m, k, f in zip(self.machines, kw, flow, strict=True):
+            acc = self._hour.setdefault(m.name, [0.0, 0.0, 0.0])
+            if dt > 0 and isinstance(k, int | float):
+                acc[0] += k * dt / 3600
+            if dt > 0 and isinstance(f, int | float):
+                acc[1] += f * dt / 60
+            if dt > 0 and m.state == "loaded":
+                acc[2] += dt
+        if dt > 0 and isinstance(p, int | float):
+            lo, hi = self.ctl.band_mpa
+            self._hour_band[1] += dt
+            self._hour_band[0] += dt if lo - 0.005 <= p <= hi + 0.005 else 0.0
+        if now - self._hour_from < HOUR_S:
+            return
+        if self.historian is not None:
+            data = {"machines": {n: {"kwh": round(a[0], 2), "m3": round(a[1], 1),
+                                     "loaded_h": round(a[2] / 3600, 4)}
+                                 for n, a in self._hour.items()},
+                    "in_band_s": round(self._hour_band[0], 1),
+                    "seen_s": round(self._hour_band[1], 1), "from": self._hour_from}
+            try:
+                self.historian.event(now, "compressed_air", self.path, "hour", data)
+            except Exception:           # a disk that refuses: the figures of one hour
+                log.warning("%s: the hour's figures not recorded", self.path, exc_info=True)
+        self._hour, self._hour_from, self._hour_band = {}, now, [0.0, 0.0]

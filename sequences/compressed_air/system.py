@@ -65,6 +65,10 @@ def build(ctx: BuildContext, sname: str, system: CompressedAirSystem) -> Station
         machines.append(m)
     sc = StationControl(sname, c, machines, cooling, ctx.gate, ctx.store, ctx.clock)
     ctx.scan(sc.path, sc.scan, sc.published)
+
+    def keep(historian: Any) -> None:
+        sc.historian = historian
+    ctx.on_start(keep)
     return Station(sname, machines, cooling, sc)
 
 
@@ -136,6 +140,8 @@ SPEC = SystemSpec(
     commands={"compressor": COMMANDS, "water_pump": PUMP_COMMANDS},
     build="fixedsite.sequences.compressed_air.system:build",
     status="fixedsite.sequences.compressed_air.status:status",
+    console="fixedsite.console.compressed_air:SCREEN",
+    report="fixedsite.sequences.compressed_air.report:lines",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     alarms=alarms, hil=HilCompressedAir,
     hil_kind="fixedsite.hil.compressed_air.unit:HIL", enums=ENUMS,

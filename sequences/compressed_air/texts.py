@@ -70,7 +70,10 @@ TEXTS: dict[str, str] = {
     "no machine in remote-auto: {p:.3f} MPa": "无远程自动机组：{p:.3f} MPa",
     "{p:.3f} MPa under {lo:.2f}: waiting for a start": "{p:.3f} MPa 低于 {lo:.2f}：等待机组启动",
     "refused: {why}": "被拒绝：{why}",
-    "idle expected {s:.0f} s": "预计空闲 {s:.0f} s",
+    "not needed, idle expected {s:.0f} s": "当前不需要，预计空闲 {s:.0f} s",
+    "not needed": "当前不需要",
+    "{p:.3f} MPa under {lo:.2f}: demand {d:.0f} m3/min within what runs: no start":
+        "{p:.3f} MPa 低于 {lo:.2f}：用气量 {d:.0f} m3/min 未超出运行机组能力：不启动",
     "unloaded {s:.0f} s": "已空载 {s:.0f} s",
     "stopping {compressor}: {why}": "停止 {compressor}：{why}",
     "stop {compressor} refused: {why}": "停止 {compressor} 被拒绝：{why}",
