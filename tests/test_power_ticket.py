@@ -422,7 +422,7 @@ async def test_feedback_lost_to_bad_data_fails_the_step_saying_so() -> None:
     await s.scan()
     s.store.mark([s.store[f"{S}.Q211.breaker_open"]], Quality.BAD, "comm_fail")
     assert await s.to_end() == "failed"
-    assert s.ex.results[-1].result == ("no feedback within 5.0 s (no good data from its "
+    assert s.ex.results[-1].result == ("no feedback within 10.0 s (no good data from its "
                                        "relay: comm_fail)")
     assert s.take_writes() == [("Q211.breaker_cmd", 1), ("Q211.breaker_cmd", 0)]
 
