@@ -285,3 +285,30 @@ async def test_the_plc_holds_the_station_without_the_controller_and_the_return_i
                 and e.unit.startswith("compressor") and int(e.unit[-1]) in running]
     assert {i for i, c in enumerate(unit(rig).plant.compressors) if c.motor_on} >= running
     assert any(v(ctl, f"{m}.state") in ("loaded", "unloaded") for m in ("c1", "c2", "c3"))
+
+
+def test_the_monthly_report_sums_the_hourly_records(tmp_path: Path) -> None:
+    """The lead/lag keeps each hour's energy, air and loaded time per machine; the report
+    sums them to loaded hours and specific power per machine and for the station, and the
+    share of time in band; other systems' and other kinds' events are not counted."""
+    from fixedsite.sequences.compressed_air.report import lines
+
+    cfg = air_config(tmp_path)
+    hour = {"machines": {"c1": {"kwh": 240.0, "m3": 2520.0, "loaded_h": 1.0},
+                         "c2": {"kwh": 120.0, "m3": 1000.0, "loaded_h": 0.4},
+                         "c3": {"kwh": 0.0, "m3": 0.0, "loaded_h": 0.0}},
+            "in_band_s": 3240.0, "seen_s": 3600.0, "from": 0.0}
+    events = [{"t": 3600.0 * k, "kind": "compressed_air", "source": f"{S}.control",
+               "text": "hour", "data": hour} for k in (1, 2)]
+    events += [{"t": 1.0, "kind": "compressed_air", "source": "other.control", "text": "hour",
+                "data": hour}, {"t": 2.0, "kind": "power", "source": f"{S}.control",
+                                "text": "hour", "data": hour}]
+    out = lines(cfg, S, cfg.systems[S], events, 0.0, 86400.0)
+    assert out == [
+        "compressed air (2 h recorded): pressure in band 0.58-0.65 MPa 90.0 % of the time",
+        "  c1: loaded 2.0 h, 480 kWh, 5040 m3 of air, specific power 5.71 kW/(m3/min)",
+        "  c2: loaded 0.8 h, 240 kWh, 2000 m3 of air, specific power 7.20 kW/(m3/min)",
+        "  c3: loaded 0.0 h, 0 kWh, 0 m3 of air, specific power -",
+        "  station: 720 kWh, 7040 m3 of air, specific power 6.14 kW/(m3/min)"]
+    assert lines(cfg, S, cfg.systems[S], [], 0.0, 1.0) == [
+        "compressed air: no hourly records this month"]
