@@ -49,11 +49,12 @@ class Compressor:
 
     def __init__(self, sname: str, name: str, eq: CompressorEq, store: TagStore,
                  writer: Writer, clock: Clock,
-                 cooling_ok: Callable[[], bool | None]) -> None:
+                 cooling_ok: Callable[[], bool | None], fallback_path: str) -> None:
         self.sname, self.name, self.eq = sname, name, eq
         self.path = f"{sname}.{name}"
         self.store, self.writer, self.clock = store, writer, clock
         self.cooling_ok = cooling_ok          # () -> proven, False, or None (not known)
+        self.fallback_path = fallback_path    # the station PLC's "on its own switches"
         self.state_tag = store.define(f"{self.path}.state", TagMeta(
             kind="text", description="the compressor as the supervisor sees it: "
             + ", ".join(STATES)))
@@ -62,7 +63,8 @@ class Compressor:
         self.sp_tag = store.define(f"{self.path}.specific_power", TagMeta(
             unit="kW/(m3/min)", description="power per free-air delivery while loaded, "
             "the last hour's loaded time"))
-        self._starts: deque[float] = deque()
+        self._starts: deque[float] = deque()   # when the PLC's start counter rose
+        self._last_count: float | None = None
         self._sp: deque[tuple[float, float, float, float]] = deque()  # t, dt, kWs, m3
         self._last: float | None = None
         self.since = clock.now()              # when the state last changed
@@ -92,6 +94,15 @@ class Compressor:
         m = self.v("mode")
         return {MODE_MANUAL: "remote-manual", MODE_AUTO: "remote-auto"}.get(
             int(m) if isinstance(m, int | float) else -1, "not set")
+
+    def _count_starts(self, now: float) -> None:
+        """The motor's starts from the PLC's own counter: the PLC's fallback and a local
+        start count against the motor as the supervisor's do."""
+        n = self.v("starts")
+        if isinstance(n, int | float):
+            if self._last_count is not None and n > self._last_count:
+                self._starts.extend([now] * min(int(n - self._last_count), 10))
+            self._last_count = n
 
     def starts_last_hour(self) -> int:
         now = self.clock.now()
@@ -147,6 +158,10 @@ class Compressor:
         air = sum(s[3] for s in self._sp)
         if air > 0:
             self.store.update(self.sp_tag, round(sum(s[2] for s in self._sp) / 60 / air, 2))
+        elif self.sp_tag.value is not None:
+            self.store.update(self.sp_tag, self.sp_tag.value, Quality.UNCERTAIN,
+                              say("not loaded in the last hour"))
+        self._count_starts(now)
 
     # --- commands --------------------------------------------------------------------------
     def refuse_start(self) -> str | None:
@@ -196,7 +211,6 @@ class Compressor:
     async def start(self) -> Decision:
         if (why := await self.write("run_cmd", True)) is not None:
             return Decision(False, why)
-        self._starts.append(self.clock.now())
         return Decision(True, say("{compressor} starting", compressor=self.name))
 
     async def stop(self) -> Decision:
@@ -224,6 +238,11 @@ class CompressorHandler:
                        "until it answers", compressor=c.name)
         if c.state == "local":
             return say("{compressor} is in LOCAL at the field panel", compressor=c.name)
+        if c.store.value(c.fallback_path) is not False:
+            # its coils track what the PLC runs: a write would read back and then be lost
+            return say("{compressor}: its PLC runs on its own pressure switches (controller "
+                       "heartbeat lost); no command until it answers the controller again",
+                       compressor=c.name)
         if cmd.action == "set_mode":
             if cmd.params.get("mode") not in MODES:
                 return say("unknown mode {mode}; expected one of {modes}",
@@ -232,6 +251,9 @@ class CompressorHandler:
         if cmd.action not in ("start", "stop", "load", "unload", "reset"):
             return say("{compressor} takes no {action} command", compressor=c.name,
                        action=repr(cmd.action))
+        if cmd.source == "failover" and cmd.action in ("unload", "stop") and \
+                c.mode in ("remote-auto", "remote-manual"):
+            return None                      # protective: cooling water lost
         automatic = cmd.source != "operator"
         if automatic and c.mode != "remote-auto":
             return say("{compressor} is in {mode}; automatic commands are not accepted",

@@ -77,6 +77,8 @@ class StationControl:
         self._demands: deque[tuple[float, float]] = deque()
         self._prev: tuple[float, float] | None = None   # (t, p) of the last estimate
         self._short_since: float | None = None      # the demand over what runs, since
+        self._began: float | None = None
+        self._sent: dict[str, tuple[str, float]] = {}   # machine -> last failover command
         self._in_band_s = self._seen_s = 0.0
         self._last: float | None = None
         self._sp: deque[tuple[float, float, float]] = deque()   # t, kW*dt, m3/min*dt
@@ -116,14 +118,28 @@ class StationControl:
         dt = 0.0 if self._last is None else min(now - self._last, 600.0)
         self._last = now
         self._rotate(now)
+        if self._began is None:
+            self._began = now
         auto = [m for m in self.order if m.mode == "remote-auto" and m.data_good]
         cooling_lost = self.cooling is not None and self.cooling.lost_at is not None
         p = self.store.value(f"{self.sname}.{self.ctl.station}.pressure")
         self._estimate(now, p)
         if self.cooling is not None:
-            self.cooling.wanted = any(m.eq.water_cooled and m.state in (*RUNNING, "stopping")
-                                      for m in self.machines) or self._wants_start(auto, p)
+            # a machine that may be running keeps its water: running by its contactor, in
+            # LOCAL, or not known (a bad block of its tags while the circuit's are good)
+            cooled = [m for m in self.machines if m.eq.water_cooled]
+            self.cooling.cooled_running = any(m.v("running") is True for m in cooled)
+            self.cooling.wanted = self.cooling.cooled_running or any(
+                m.state in (*RUNNING, "stopping", "local", "unknown") for m in cooled) or \
+                self._wants_start(auto, p)
         self._figures(now, dt, p)
+        fallback = self.store.value(f"{self.sname}.{self.ctl.station}.fallback")
+        if fallback is not False:
+            # the PLC runs its own switches (its coils track what runs: a command now would
+            # read back and then be lost), or its state is not known: nothing is stepped
+            self._put("status", say("PLC on its own pressure switches: no step taken")
+                      if fallback else say("PLC state not known: no step taken"))
+            return
         if cooling_lost:
             await self._cooling_lost(now)
         if not isinstance(p, int | float):
@@ -132,6 +148,11 @@ class StationControl:
         lo, hi = self.ctl.band_mpa
         if not auto:
             self._put("status", say("no machine in remote-auto: {p:.3f} MPa", p=p))
+            return
+        if now - self._began < self.ctl.step_s or self.demand is None:
+            # a restarted controller first sees the station for a step (and the demand)
+            self._put("status", say("taking the station over: watching for {s:.0f} s",
+                                    s=self.ctl.step_s))
             return
         text = await self._band(now, p, lo, hi, auto, cooling_lost)
         text2 = await self._unloaded(now, auto)
@@ -277,17 +298,26 @@ class StationControl:
         return ""
 
     async def _cooling_lost(self, now: float) -> None:
+        """Every water-cooled machine in remote (auto or manual: a protective act, sent as
+        "failover") unloaded at once and stopped after ``cooling_stop_s``; a command is
+        sent again only if its feedback has not come within ``load_timeout_s``."""
         assert self.cooling is not None and self.cooling.lost_at is not None
         lost_s = now - self.cooling.lost_at
         for m in self.machines:
-            if not m.eq.water_cooled or m.mode != "remote-auto":
+            if not m.eq.water_cooled or m.mode not in ("remote-auto", "remote-manual"):
                 continue
-            if m.state == "loaded":
-                await self.gate.submit(Command(m.path, "unload", "auto",
-                                               params={"why": say("cooling water lost")}))
-            elif m.state in ("unloaded", "starting") and lost_s >= self.ctl.cooling_stop_s:
-                await self.gate.submit(Command(m.path, "stop", "auto",
-                                               params={"why": say("cooling water lost")}))
+            action = "unload" if m.state == "loaded" else "stop" if (
+                m.state in ("unloaded", "starting") and lost_s >= self.ctl.cooling_stop_s) \
+                else None
+            if action is None:
+                continue
+            last = self._sent.get(m.name)
+            if last is not None and last[0] == action and \
+                    now - last[1] < self.ctl.load_timeout_s:
+                continue                     # sent; its feedback comes with a poll
+            self._sent[m.name] = (action, now)
+            await self.gate.submit(Command(m.path, action, "failover",
+                                           params={"why": say("cooling water lost")}))
 
     def _cool(self) -> bool:
         return self.cooling is None or self.cooling.proven() is True
@@ -309,6 +339,9 @@ class StationControl:
         air = sum(s[2] for s in self._sp)
         if air > 0:
             self._put("specific_power", round(sum(s[1] for s in self._sp) / air, 2))
+        elif self._tags["specific_power"].value is not None:
+            self._put("specific_power", self._tags["specific_power"].value,
+                      Quality.UNCERTAIN, say("no air delivered in the last hour"))
         self._account(now, dt, kw, flow, p)
 
     def _account(self, now: float, dt: float, kw: list[Any], flow: list[Any], p: Any) -> None:

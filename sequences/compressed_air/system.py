@@ -60,7 +60,8 @@ def build(ctx: BuildContext, sname: str, system: CompressedAirSystem) -> Station
         eq = system.equipment[n]
         assert isinstance(eq, CompressorEq)
         m = Compressor(sname, n, eq, ctx.store, ctx.writer, ctx.clock,
-                       cooling.proven if cooling is not None else lambda: True)
+                       cooling.proven if cooling is not None else lambda: True,
+                       f"{sname}.{c.station}.fallback")
         ctx.sequence(m.path, m, CompressorHandler(m), COMMANDS, m.scan, m.published)
         machines.append(m)
     sc = StationControl(sname, c, machines, cooling, ctx.gate, ctx.store, ctx.clock)

@@ -72,6 +72,14 @@ TEXTS: dict[str, str] = {
     "refused: {why}": "被拒绝：{why}",
     "not needed, idle expected {s:.0f} s": "当前不需要，预计空闲 {s:.0f} s",
     "not needed": "当前不需要",
+    "PLC on its own pressure switches: no step taken": "PLC 按本地压力开关运行：不做调整",
+    "PLC state not known: no step taken": "PLC 状态未知：不做调整",
+    "taking the station over: watching for {s:.0f} s": "接管空压机站：先观察 {s:.0f} s",
+    "no air delivered in the last hour": "近一小时无供气",
+    "not loaded in the last hour": "近一小时未加载",
+    "{compressor}: its PLC runs on its own pressure switches (controller heartbeat lost); "
+    "no command until it answers the controller again":
+        "{compressor}：其 PLC 按本地压力开关运行（控制器心跳丢失）；恢复响应控制器前不接受命令",
     "{p:.3f} MPa under {lo:.2f}: demand {d:.0f} m3/min within what runs: no start":
         "{p:.3f} MPa 低于 {lo:.2f}：用气量 {d:.0f} m3/min 未超出运行机组能力：不启动",
     "unloaded {s:.0f} s": "已空载 {s:.0f} s",
