@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from fixedsite.hil.compressed_air.plant import AirPlant
 from fixedsite.hil.packing import f32, i16, u16, u32
 from fixedsite.hil.unit import Point
+from fixedsite.hil.watchdog import Watchdog
 
 HR_HEARTBEAT = 0
 HR_C, HR_C_STRIDE = 10, 10            # +0 mode, +1 fault_code
@@ -142,7 +143,6 @@ class AirPlc:
     local_bands: list[tuple[float, float]]
     run_on_s: float
     initial_mode: int = 2
-    fallback: bool = False
     events: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -160,9 +160,7 @@ class AirPlc:
         self._water_lost_s = [0.0] * n
         self._run_down = [0.0] * n
         self._unloaded_s = [0.0] * n
-        self._last_hb: int | None = None
-        self._hb_time: float | None = None
-        self.heartbeat_deaf = False
+        self.wd = Watchdog(self.watchdog_s)
         for i in range(n):
             self.hr[HR_C + HR_C_STRIDE * i] = self.initial_mode
 
@@ -171,7 +169,7 @@ class AirPlc:
         self.pump_trip_injected[j] = on
 
     def inject_heartbeat_deaf(self, on: bool) -> None:
-        self.heartbeat_deaf = on
+        self.wd.deaf = on
 
     def set_local(self, i: int, on: bool) -> None:
         self.local[i] = on
@@ -186,16 +184,19 @@ class AirPlc:
         self._publish()
 
     def _watchdog(self, now: float) -> None:
-        hb = self._last_hb if self.heartbeat_deaf and self._last_hb is not None \
-            else self.hr[HR_HEARTBEAT]
-        if self._hb_time is None or hb != self._last_hb:
-            if self._last_hb is not None and hb != self._last_hb and self.fallback:
-                self.fallback = False
-                self.events.append(Event(now, "plc", "remote", "heartbeat back"))
-            self._last_hb, self._hb_time = hb, now
-        elif not self.fallback and now - self._hb_time > self.watchdog_s:
-            self.fallback = True
+        change = self.wd.scan(self.hr[HR_HEARTBEAT], now)
+        if change == "remote":
+            self.events.append(Event(now, "plc", "remote", "heartbeat back"))
+        elif change == "fallback":
             self.events.append(Event(now, "plc", "fallback", "controller heartbeat lost"))
+
+    @property
+    def fallback(self) -> bool:
+        return self.wd.fallback
+
+    @fallback.setter
+    def fallback(self, on: bool) -> None:
+        self.wd.fallback = on
 
     def _pumps(self, now: float) -> None:
         cool = self.plant.cooling

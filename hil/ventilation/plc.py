@@ -58,6 +58,7 @@ from fixedsite.hil.packing import u16 as _u16
 from fixedsite.hil.packing import u32 as _u32
 from fixedsite.hil.unit import Point
 from fixedsite.hil.ventilation.plant import AuxPlant, VentilationPlant
+from fixedsite.hil.watchdog import Watchdog
 
 # --- the main fan station's register map (the hand-over document) -------------------------
 HR_HEARTBEAT = 0
@@ -261,26 +262,12 @@ class Event:
     why: str = ""
 
 
-class Watchdog:
-    """The controller's heartbeat, watched: unchanged for ``watchdog_s``, fallback."""
-
-    def __init__(self, watchdog_s: float) -> None:
-        self.watchdog_s = watchdog_s
-        self.fallback = False
-        self.deaf = False
-        self.last: int | None = None
-        self.since: float | None = None
-
-    def scan(self, hb_now: int, now: float, events: list[Event]) -> None:
-        hb = self.last if self.deaf and self.last is not None else hb_now
-        if self.since is None or hb != self.last:
-            if self.last is not None and hb != self.last and self.fallback:
-                self.fallback = False
-                events.append(Event(now, "remote", "plc", "heartbeat back"))
-            self.last, self.since = hb, now
-        elif not self.fallback and now - self.since > self.watchdog_s:
-            self.fallback = True
-            events.append(Event(now, "fallback", "plc", "controller heartbeat lost"))
+def _watch(wd: Watchdog, hb: int, now: float, events: list[Event]) -> None:
+    change = wd.scan(hb, now)
+    if change == "remote":
+        events.append(Event(now, "remote", "plc", "heartbeat back"))
+    elif change == "fallback":
+        events.append(Event(now, "fallback", "plc", "controller heartbeat lost"))
 
 
 # door control phases
@@ -364,7 +351,7 @@ class StationPlc:
 
     # --- one PLC scan -------------------------------------------------------------------
     def scan(self, now: float, dt: float) -> None:
-        self.wd.scan(self.hr[HR_HEARTBEAT], now, self.events)
+        _watch(self.wd, self.hr[HR_HEARTBEAT], now, self.events)
         for i in range(N_FANS):
             self._fan(i, now, dt)
         for j in range(len(self.plant.doors)):
@@ -602,7 +589,7 @@ class AuxPlc:
         self.coils[COIL_AUX + COIL_AUX_STRIDE * i] = True
 
     def scan(self, now: float, dt: float) -> None:
-        self.wd.scan(self.hr[HR_HEARTBEAT], now, self.events)
+        _watch(self.wd, self.hr[HR_HEARTBEAT], now, self.events)
         for i, f in enumerate(self.plant.fans):
             h, c = HR_AUX + HR_AUX_STRIDE * i, COIL_AUX + COIL_AUX_STRIDE * i
             if self.fault[i] == 0 and f.motor_on and f.overload:
