@@ -96,6 +96,15 @@ def air_text(scale: float = 10.0, **replace: str) -> str:
     return _site_text(AIR_SITE, scale, **replace)
 
 
+HOIST_SITE = DEMO_CONFIG.parent / "hoist-site.toml"
+
+
+def hoist_text(scale: float = 10.0, **replace: str) -> str:
+    """The hoisting site (configs/hoist-site.toml with its part) on free ports, its clock
+    at ``scale``, ``key = value`` lines replaced (first match)."""
+    return _site_text(HOIST_SITE, scale, **replace)
+
+
 def _site_text(site: Path, scale: float, **replace: str) -> str:
     text = config_text(site)
     text = re.sub(r"(?m)^port = \d+", lambda _: f"port = {free_port()}", text)
