@@ -38,63 +38,16 @@ import re
 import time
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+
+from bound import build_system
 
 from fixedsite.clock import ManualClock
 from fixedsite.config import SiteConfig, parse
-from fixedsite.drivers.modbus_codec import decoder, encode_registers, parse_address
-from fixedsite.drivers.scaling import Scaling
-from fixedsite.gate import CommandGate
-from fixedsite.hil.compressed_air.unit import AirUnit, build_one
+from fixedsite.hil.compressed_air.unit import build_one
 from fixedsite.hil.demo_config import air_text
-from fixedsite.io import WriteResult
-from fixedsite.systems import BuildContext, get
-from fixedsite.tags import TagMeta, TagStore
 
 DAY_S = 86400.0
 PLANT_DT, POLL_S, SCAN_S = 1.0, 1.0, 2.0
-
-
-class Bound:
-    """The PLC image as the controller's tags: decoded each poll, written and read back."""
-
-    def __init__(self, cfg: SiteConfig, unit: AirUnit, store: TagStore) -> None:
-        self.unit, self.store = unit, store
-        self.points: list[tuple[Any, Any, Any]] = []
-        for sig in cfg.signals():
-            m = sig.map
-            self.store.define(sig.path, TagMeta(m.unit or sig.spec.unit,
-                                                writable=sig.spec.writable))
-            self.points.append((sig, sig.address, decoder(sig.address,
-                                                          Scaling(m.scale, m.offset), "big")))
-        hb = cfg.plcs[unit.cfg.plc].heartbeat
-        self.heartbeat = parse_address(hb).index if hb else None
-        self.by_path = {s.path: (s, a) for s, a, _ in self.points}
-
-    def table(self, name: str) -> list[Any]:
-        plc = self.unit.plc
-        return {"coil": plc.coils, "di": plc.di, "hr": plc.hr, "ir": plc.ir}[name]
-
-    def poll(self) -> None:
-        for sig, a, dec in self.points:
-            self.store.set(sig.path, dec(self.table(a.table), a.index))
-
-    async def write(self, path: str, value: float | bool) -> WriteResult:
-        sig, a = self.by_path[path]
-        data = self.table(a.table)
-        if a.table == "coil":
-            data[a.index] = bool(value)
-        else:
-            raw = Scaling(sig.map.scale, sig.map.offset).to_raw(float(value))
-            data[a.index:a.index + a.width] = encode_registers(raw, a.dtype, "big")
-        back = decoder(a, Scaling(sig.map.scale, sig.map.offset), "big")(data, a.index)
-        self.store.set(path, back)
-        ok = back == value or (isinstance(back, float) and abs(back - float(value)) < 1e-6)
-        return WriteResult(ok, back, "" if ok else f"read back {back}")
-
-    def beat(self, n: int) -> None:
-        if self.heartbeat is not None:
-            self.unit.plc.hr[self.heartbeat] = n % 65536
 
 
 @dataclass
@@ -120,16 +73,9 @@ async def run(cfg: SiteConfig, days: float, project: bool) -> Figures:
     clock = ManualClock(0.0)
     h = cfg.hil.compressed_air[0]
     unit = build_one(cfg, h, clock)          # type: ignore[arg-type]
-    store = TagStore(clock)
-    bound = Bound(cfg, unit, store)
-    gate = CommandGate(clock)
-    ctx = BuildContext(cfg, store, clock, bound, gate, logging.getLogger("bench"), group="air")
     sname = h.system
     system = cfg.systems[sname]
-    built = get(system.kind).load(get(system.kind).build)(ctx, sname, system)
-    for fn in ctx.starts:
-        fn(None)
-    steps = [s for group in ctx.groups.values() for _, s, _ in group]
+    built, bound, _, steps = build_system(cfg, sname, unit, clock)
     lo, hi = system.control.band_mpa
     unit.first_scan(0.0)
     n = round(days * DAY_S / PLANT_DT)
