@@ -41,16 +41,18 @@ def free_port() -> int:
 
 def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
               ventilation: bool = False, power: bool = False, compressed_air: bool = False,
-              **replace: str) -> str:
+              hoist: bool = False, **replace: str) -> str:
     """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
     without its pump plans unless asked (most tests are about the level rule and the
     sequences), without the lower pump room unless ``relay``, without ventilation (its
     three S7 PLCs) unless ``ventilation``, without power (five gateways) unless ``power``
-    and without the compressor station unless ``compressed_air``."""
+    without the compressor station unless ``compressed_air`` and without the hoists unless
+    ``hoist``."""
     text = DEMO_TEXT + "".join(
         "\n" + (DEMO_CONFIG.parent / f"{part}.toml").read_text(encoding="utf-8")
         for part, wanted in (("ventilation", ventilation), ("power", power),
-                             ("compressed_air", compressed_air)) if wanted)
+                             ("compressed_air", compressed_air), ("hoist", hoist))
+        if wanted)
     if not relay:
         text, n = re.subn(r"(?ms)^# ---- relay pumping:.*?^# ---- end of the lower pump room"
                           r"[^\n]*\n", "", text)

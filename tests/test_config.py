@@ -17,11 +17,13 @@ PUMP1 = "[systems.drainage.equipment.pump1]\ntype = \"pump\"\nplc = \"drain1\""
 
 
 def test_demo_config_is_valid() -> None:
-    cfg = load(DEMO_CONFIG)         # with ventilation.toml, power.toml, compressed_air.toml
+    cfg = load(DEMO_CONFIG)         # with the parts of the other four systems
     assert list(cfg.plcs) == ["drain1", "drain2", "vent1", "aux1", "aux2", "sub_c",
-                              "sub_d1", "sub_d2", "sub_d3", "sub_f1", "air1"]
-    assert cfg.systems["air"].kind == "compressed_air"
-    assert len(cfg.hil.compressed_air) == 1
+                              "sub_d1", "sub_d2", "sub_d3", "sub_f1", "air1", "hoist1",
+                              "hoist2"]
+    assert {s.kind for s in cfg.systems.values()} == {
+        "drainage", "ventilation", "power", "compressed_air", "hoist"}
+    assert len(cfg.hil.compressed_air) == 1 and len(cfg.hil.hoist) == 2
     assert cfg.systems["ventilation"].kind == "ventilation"
     assert cfg.systems["power"].kind == "power"
     assert len(cfg.hil.ventilation) == 3 and len(cfg.hil.power) == 5

@@ -276,3 +276,23 @@ async def test_without_the_controller_the_plc_finishes_its_trip_and_starts_no_ot
     assert u.plc.state == 2 and u.plant.cage.x > 590   # no return without the controller
     no = await ctl.gate.submit(cmd("stop_cycle"))
     assert not no and "lost the controller's heartbeat" in no.reason
+
+
+def test_the_monthly_report_counts_trips_tonnage_and_protection_cuts(tmp_path: Path) -> None:
+    from fixedsite.sequences.hoist.report import lines
+
+    cfg = hoist_config(tmp_path)
+    trip = {"payload_t": 19.1, "peak_a": 231.0, "rms_a": 150.0, "speed_dev": 0.12,
+            "took_s": 80.0}
+    events = [{"t": float(k), "kind": "hoist", "source": f"{H}.cycle", "text": "trip",
+               "data": trip | {"payload_t": 19.1 + k / 10}} for k in range(3)]
+    events += [{"t": 9.0, "kind": "hoist", "source": f"{H}.cycle", "text": "trip cut",
+                "data": trip}, {"t": 9.0, "kind": "hoist", "source": "hoist2.cycle",
+                                "text": "trip", "data": trip}]
+    out = lines(cfg, H, cfg.systems[H], events, 0.0, 36000.0)
+    assert out == ["Main shaft skip hoist: 3 trips, 58 t hoisted (5.8 t/h over the month), "
+                   "1 cut by a protection",
+                   "  payload mean 19.20 t, heaviest 19.30 t; peak current 231 A; largest "
+                   "speed deviation 0.12 m/s"]
+    assert lines(cfg, H, cfg.systems[H], [], 0.0, 1.0) == [
+        "Main shaft skip hoist: no trips this month"]
