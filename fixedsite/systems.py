@@ -102,6 +102,9 @@ class SystemSpec:
     report: str | None = None
     # "module:attribute" of its console view (fixedsite.console.screens.ScreenSpec)
     console: str | None = None
+    # where its view comes among the console's number keys (lower first; ties by kind):
+    # an operator's muscle memory must not move when another system is installed
+    console_order: int = 100
     # "module:function": (argparse subparsers) -> None, adds this kind's own verbs, each
     # with ``set_defaults(run=function(args) -> exit code)``
     cli: str | None = None

@@ -91,3 +91,11 @@ async def test_the_hoists_view_in_chinese_has_no_english() -> None:
         words = [w for w in foreign_words(visible_text(app)) if w not in ALLOWED]
         assert words == [], words
         await pilot.press("escape")
+
+
+def test_the_views_keep_their_number_keys_whatever_else_is_installed() -> None:
+    """Each system gives its place (``console_order``): the registry's own order is by
+    kind, which would move drainage off key 2 when compressed air was installed."""
+    from fixedsite.console.screens import by_kind
+
+    assert list(by_kind()) == ["drainage", "power", "ventilation", "compressed_air", "hoist"]

@@ -4,7 +4,7 @@ A system brings its console screen (``SystemSpec.console``, ``"module:attribute"
 ``ScreenSpec``: the widgets under its view, how they are redrawn, its lines on the overview,
 its keys and what they do, and its words in both languages. The console itself (``app``)
 knows only the overview, alarms, commands and trends; each system's view gets the number
-key after the overview, in registry order.
+key after the overview, in the order the systems give (``SystemSpec.console_order``).
 
 The console is a remote client: it does not read the site config, so a screen finds its
 own systems among the tags the server serves (``systems(app)``).
@@ -42,7 +42,8 @@ def screens() -> list[ScreenSpec]:
 def by_kind() -> dict[str, ScreenSpec]:
     """Each installed system kind's screen (a console shows those its site has)."""
     out = {}
-    for kind, spec in systems.registered().items():
+    ordered = sorted(systems.registered().items(), key=lambda kv: (kv[1].console_order, kv[0]))
+    for kind, spec in ordered:
         screen = systems.optional(spec, spec.console, "console view")
         if isinstance(screen, ScreenSpec):
             for key, words in screen.words.items():

@@ -142,6 +142,7 @@ SPEC = SystemSpec(
     build="fixedsite.sequences.compressed_air.system:build",
     status="fixedsite.sequences.compressed_air.status:status",
     console="fixedsite.console.compressed_air:SCREEN",
+    console_order=40,
     report="fixedsite.sequences.compressed_air.report:lines",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     alarms=alarms, hil=HilCompressedAir,

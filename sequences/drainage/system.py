@@ -128,6 +128,7 @@ SPEC = SystemSpec(
     status="fixedsite.sequences.drainage.status:status",
     cli="fixedsite.sequences.drainage.cli:add_verbs",
     console="fixedsite.console.drainage:SCREEN",
+    console_order=10,
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage,
     hil_kind="fixedsite.hil.drainage.unit:HIL", enums=ENUMS,

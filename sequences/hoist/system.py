@@ -65,6 +65,7 @@ SPEC = SystemSpec(
     build="fixedsite.sequences.hoist.system:build",
     status="fixedsite.sequences.hoist.status:status",
     console="fixedsite.console.hoist:SCREEN",
+    console_order=50,
     report="fixedsite.sequences.hoist.report:lines",
     check=checks.check, check_site=checks.check_site, published=checks.published,
     alarms=alarms, hil=HilHoist, hil_kind="fixedsite.hil.hoist.unit:HIL", enums=ENUMS,

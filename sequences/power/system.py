@@ -210,6 +210,7 @@ SPEC = SystemSpec(
     build="fixedsite.sequences.power.system:build",
     cli="fixedsite.sequences.power.cli:add_verbs",
     console="fixedsite.console.power:SCREEN",
+    console_order=20,
     status="fixedsite.sequences.power.status:status",
     check=checks.check, alarms=alarms, published=published, objects=objects,
     hil=HilPower, hil_kind="fixedsite.hil.power.unit:HIL",

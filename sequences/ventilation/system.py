@@ -170,6 +170,7 @@ SPEC = SystemSpec(
     report="fixedsite.sequences.ventilation.report:lines",
     status="fixedsite.sequences.ventilation.status:status",
     console="fixedsite.console.ventilation:SCREEN",
+    console_order=30,
     check=checks.check, check_site=checks.check_site, alarms=alarms, published=published,
     objects=objects,
     hil=HilVentilation, hil_kind="fixedsite.hil.ventilation.unit:HIL",
