@@ -130,6 +130,7 @@ async def test_the_cycle_loads_to_the_target_hoists_dumps_and_keeps_each_trip(
     assert v(ctl, "cycle.payload_t") == pytest.approx(target, rel=0.05)
     assert 0 < v(ctl, "cycle.rms_current") < v(ctl, "cycle.peak_current")
     assert v(ctl, "cycle.speed_dev") < 1.0          # the drive kept to its profile
+    assert 0 < v(ctl, "cycle.rope_spread_pct") < 10  # four ropes sharing the load
     assert v(ctl, "cycle.tonnage_hour") >= target
     assert u.plant.surface.t > surface0             # ore arrived at the surface
     assert u.plc.fault == 0
@@ -296,3 +297,15 @@ def test_the_monthly_report_counts_trips_tonnage_and_protection_cuts(tmp_path: P
                    "speed deviation 0.12 m/s"]
     assert lines(cfg, H, cfg.systems[H], [], 0.0, 1.0) == [
         "Main shaft skip hoist: no trips this month"]
+
+
+async def test_a_slack_rope_trips_the_plc_and_the_tensions_apart_are_alarmed(
+        rig: Rig) -> None:
+    ctl = await rig.start_controller()
+    await rig.until(lambda: v(ctl, "cycle.state") not in (None, "unknown"), 60, "seen")
+    await inject(rig, "protection-trip", H, "slack-rope")
+    await rig.until(lambda: v(ctl, "cycle.status") == "PLC trip 3: slack rope", 60,
+                    "the PLC's trip")
+    await rig.until(lambda: ctl.alarms.alarms[f"{H}.ropes.SPREAD"].state != "normal", 60,
+                    "tensions apart")
+    assert v(ctl, "cycle.rope_spread_pct") > 50

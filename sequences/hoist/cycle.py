@@ -66,7 +66,9 @@ class Hoist:
             ("tonnage_hour", "number", "t", "hoisted in the last hour"),
             ("tonnage_shift", "number", "t", "hoisted this shift"),
             ("refusals", "number", "", "loads refused (double loading, over-weight)"),
-            ("refusal", "text", "", "the last refusal and why"))}
+            ("refusal", "text", "", "the last refusal and why"),
+            ("rope_spread_pct", "number", "%", "the ropes' tensions apart (highest less "
+             "lowest, of their mean): a rope slack or carrying more than its share"))}
         self.cycle_on = False
         self.state = "unknown"
         self.inflight = ctl.inflight_t
@@ -364,7 +366,14 @@ class Hoist:
             except Exception:
                 log.warning("%s: the trip's record not kept", self.path, exc_info=True)
 
+    def _ropes(self) -> None:
+        t = [self.v(f"{self.rope}.tension{k}") for k in range(1, self.winder.ropes + 1)]
+        if all(isinstance(x, int | float) for x in t) and sum(t) > 0:
+            mean = sum(t) / len(t)
+            self._put("rope_spread_pct", round(100 * (max(t) - min(t)) / mean, 1))
+
     def _figures(self, now: float) -> None:
+        self._ropes()
         shift0 = now - now % SHIFT_S
         while self.trips and self.trips[0][0] < min(shift0, now - HOUR_S):
             self.trips.popleft()

@@ -64,6 +64,7 @@ TEXTS: dict[str, str] = {
     # --- alarms --------------------------------------------------------------------------
     "{name}: protection trip": "{name}：保护跳闸",
     "{name}: a load refused": "{name}：装载被拒绝",
+    "{name}: rope tensions {limit:.0f} % apart": "{name}：钢丝绳张力差超过 {limit:.0f} %",
     "{name}: rope monitor signals damage": "{name}：钢丝绳在线监测报损伤",
     "{name}: winder room access open": "{name}：提升机房门未关",
     "{name}: controller heartbeat lost, the PLC finishes its trip and stops":
