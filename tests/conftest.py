@@ -102,6 +102,34 @@ class Rig:
                 raise AssertionError(f"not within {sim_s:.0f} simulated s: {what}")
             await self.site.scanned()
 
+    async def inject(self, fault: str, target: str, *args: str) -> str:
+        """A fault as ``fixedsite hil inject`` gives it, resolved against the config."""
+        from fixedsite.hil import faults
+
+        return await self.site.inject(faults.parse(self.cfg, fault, target, list(args)))
+
+
+def site_config(text: str, tmp: Path, name: str) -> SiteConfig:
+    """A site's config text with its storage in ``tmp``, parsed."""
+    import re
+    import tomllib
+
+    from fixedsite.config import parse
+
+    return parse(tomllib.loads(re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', text)), name)
+
+
+@contextlib.asynccontextmanager
+async def started(cfg: SiteConfig, scale: float) -> AsyncIterator[Rig]:
+    """A rig whose HIL site runs, stopped with its controller at the end."""
+    r = Rig(cfg, ScaledClock(scale))
+    await r.site.start()
+    try:
+        yield r
+    finally:
+        await r.stop_controller()
+        await r.site.stop()
+
 
 @pytest_asyncio.fixture
 async def rig_factory() -> AsyncIterator[Callable[..., Rig]]:

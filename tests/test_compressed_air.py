@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import Rig
+from conftest import Rig, site_config, started
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import ConfigError, SiteConfig, parse
 from fixedsite.gate import Command
-from fixedsite.hil import faults as hil_faults
 from fixedsite.hil.demo_config import air_text
 from fixedsite.runtime import Controller
 
@@ -32,19 +31,13 @@ S = "air"
 
 
 def air_config(tmp: Path, scale: float = SCALE, **replace: str) -> SiteConfig:
-    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', air_text(scale=scale, **replace))
-    return parse(tomllib.loads(text), "air-test.toml")
+    return site_config(air_text(scale=scale, **replace), tmp, "air-test.toml")
 
 
 @pytest_asyncio.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(air_config(tmp_path), ScaledClock(SCALE))
-    await r.site.start()
-    try:
+    async with started(air_config(tmp_path), SCALE) as r:
         yield r
-    finally:
-        await r.stop_controller()
-        await r.site.stop()
 
 
 def v(ctl: Controller, path: str) -> Any:
@@ -56,7 +49,7 @@ def unit(rig: Rig) -> Any:
 
 
 async def inject(rig: Rig, fault: str, target: str, *args: str) -> None:
-    await rig.site.inject(hil_faults.parse(rig.cfg, fault, target, list(args)))
+    await rig.inject(fault, target, *args)
 
 
 async def settled(rig: Rig) -> Controller:

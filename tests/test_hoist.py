@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import Rig
+from conftest import Rig, site_config, started
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import ConfigError, SiteConfig, parse
 from fixedsite.gate import Command
-from fixedsite.hil import faults as hil_faults
 from fixedsite.hil.demo_config import hoist_text
 from fixedsite.runtime import Controller
 
@@ -30,19 +29,13 @@ H = "hoist1"
 
 
 def hoist_config(tmp: Path, scale: float = SCALE) -> SiteConfig:
-    text = re.sub(r'(?m)^dir = ".*"', f'dir = "{tmp}"', hoist_text(scale=scale))
-    return parse(tomllib.loads(text), "hoist-test.toml")
+    return site_config(hoist_text(scale=scale), tmp, "hoist-test.toml")
 
 
 @pytest_asyncio.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(hoist_config(tmp_path), ScaledClock(SCALE))
-    await r.site.start()
-    try:
+    async with started(hoist_config(tmp_path), SCALE) as r:
         yield r
-    finally:
-        await r.stop_controller()
-        await r.site.stop()
 
 
 def v(ctl: Controller, path: str) -> Any:
@@ -54,7 +47,7 @@ def unit(rig: Rig, system: str = H) -> Any:
 
 
 async def inject(rig: Rig, fault: str, target: str, *args: str) -> None:
-    await rig.site.inject(hil_faults.parse(rig.cfg, fault, target, list(args)))
+    await rig.inject(fault, target, *args)
 
 
 def cmd(action: str, role: str = "operator", target: str = f"{H}.cycle",

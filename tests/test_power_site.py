@@ -16,7 +16,7 @@ from typing import Any
 
 import comtrade
 import pytest_asyncio
-from conftest import Rig
+from conftest import Rig, started
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig, parse
@@ -35,13 +35,8 @@ def power_config(tmp: Path, scale: float = SCALE) -> SiteConfig:
 
 @pytest_asyncio.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(power_config(tmp_path), ScaledClock(SCALE))
-    await r.site.start()
-    try:
+    async with started(power_config(tmp_path), SCALE) as r:
         yield r
-    finally:
-        await r.stop_controller()
-        await r.site.stop()
 
 
 def v(ctl: Controller, path: str) -> Any:

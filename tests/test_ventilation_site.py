@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from conftest import Rig, free_port
+from conftest import Rig, free_port, started
 
-from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig, parse
 from fixedsite.gate import Command
 from fixedsite.hil import faults as hil_faults
@@ -37,13 +36,8 @@ def vent_config(tmp: Path) -> SiteConfig:
 
 @pytest_asyncio.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    r = Rig(vent_config(tmp_path), ScaledClock(SCALE))
-    await r.site.start()
-    try:
+    async with started(vent_config(tmp_path), SCALE) as r:
         yield r
-    finally:
-        await r.stop_controller()
-        await r.site.stop()
 
 
 def v(ctl: Controller, path: str) -> Any:
