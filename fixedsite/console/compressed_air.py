@@ -19,7 +19,7 @@ from rich.markup import escape
 from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Choose, Confirm, Info
-from fixedsite.console.screens import ScreenSpec
+from fixedsite.console.screens import ScreenSpec, put_row
 from fixedsite.users import rank
 
 KIND = "compressed_air"
@@ -107,11 +107,7 @@ def refresh(app: Any) -> None:
                app.fv(f"{path}.discharge_temp", "", 0), app.fv(f"{path}.oil_pressure", "", 2),
                app.fv(f"{path}.power", "", 0), app.fv(f"{path}.run_hours", "", 0),
                app.fv(f"{path}.loaded_hours", "", 0), app.fv(f"{path}.specific_power", "", 2)]
-        if path in table.rows:
-            for col, value in zip(table.columns, row, strict=True):
-                table.update_cell(path, col, value, update_width=True)
-        else:
-            table.add_row(*row, key=path)
+        put_row(table, path, row)
 
 
 def overview(app: Any) -> list[str]:

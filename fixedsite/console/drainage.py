@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Choose, Confirm, Info
 from fixedsite.console.display import fmt
-from fixedsite.console.screens import ScreenSpec
+from fixedsite.console.screens import ScreenSpec, put_row
 from fixedsite.users import rank
 
 MAIN = "drainage"          # the main room's id in the demo; shown first and without prefix
@@ -140,11 +140,7 @@ def refresh(app: Any) -> None:
                app.fv(f"{path}.run_hours", "", 0),
                f"{app.fv(f'{path}.bearing_temp', '', 0)} / "
                f"{app.fv(f'{path}.stator_temp', '', 0)}"]
-        if path in table.rows:
-            for col, value in zip(table.columns, row, strict=True):
-                table.update_cell(path, col, value, update_width=True)
-        else:
-            table.add_row(*row, key=path)
+        put_row(table, path, row)
 
 
 def overview(app: Any) -> list[str]:

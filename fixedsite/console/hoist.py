@@ -18,7 +18,7 @@ from rich.markup import escape
 from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Choose, Confirm
-from fixedsite.console.screens import ScreenSpec
+from fixedsite.console.screens import ScreenSpec, put_row
 
 KIND = "hoist"
 
@@ -94,11 +94,7 @@ def refresh(app: Any) -> None:
     table = app.query_one("#hoists", DataTable)
     for h in hoists(app):
         row = _row(app, h)
-        if h in table.rows:
-            for col, value in zip(table.columns, row, strict=True):
-                table.update_cell(h, col, value, update_width=True)
-        else:
-            table.add_row(*row, key=h)
+        put_row(table, h, row)
 
 
 def overview(app: Any) -> list[str]:

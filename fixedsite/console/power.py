@@ -22,7 +22,7 @@ from rich.markup import escape
 from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Ask, Confirm, Info
-from fixedsite.console.screens import ScreenSpec
+from fixedsite.console.screens import ScreenSpec, put_row
 
 KIND = "power"
 RED = "bold white on red"
@@ -178,11 +178,7 @@ def refresh(app: Any) -> None:
     table = app.query_one("#pwr-eq", DataTable)
     for system in systems_of(app):
         for path, cells in rows(app, system):
-            if path in table.rows:
-                for col, cell in zip(table.columns, cells, strict=True):
-                    table.update_cell(path, col, cell, update_width=True)
-            else:
-                table.add_row(*cells, key=path)
+            put_row(table, path, cells)
 
 
 def t_ticket(app: Any, system: str) -> str:

@@ -50,3 +50,13 @@ def by_kind() -> dict[str, ScreenSpec]:
                 TEXT.setdefault(key, words)
             out[kind] = screen
     return out
+
+
+def put_row(table: Any, key: str, cells: list[str]) -> None:
+    """A screen's row redrawn in place, or added the first time it is seen: updating in
+    place keeps the operator's cursor on the row it was on."""
+    if key in table.rows:
+        for col, cell in zip(table.columns, cells, strict=True):
+            table.update_cell(key, col, cell, update_width=True)
+    else:
+        table.add_row(*cells, key=key)

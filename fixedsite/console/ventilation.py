@@ -28,7 +28,7 @@ from textual.widgets import DataTable, Static
 
 from fixedsite.console.dialogs import Ask, Confirm, Info
 from fixedsite.console.display import fmt
-from fixedsite.console.screens import ScreenSpec
+from fixedsite.console.screens import ScreenSpec, put_row
 from fixedsite.users import ROLES, rank
 
 KIND = "ventilation"
@@ -318,11 +318,7 @@ def refresh(app: Any) -> None:
             if bad:
                 state = f"[{RED}]{state}[/]"
             row = [shown(app, path), state, *cells]
-            if path in table.rows:
-                for col, cell in zip(table.columns, row, strict=True):
-                    table.update_cell(path, col, cell, update_width=True)
-            else:
-                table.add_row(*row, key=path)
+            put_row(table, path, row)
 
 
 def record_summary(app: Any, system: str) -> str:
