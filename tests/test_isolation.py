@@ -112,7 +112,8 @@ def test_an_unregistered_kind_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         parse(tomllib.loads(text), "toy.toml")
     assert info.value.problems == [("systems.toy.kind", "unknown system kind 'toy'; "
-                                    "expected one of: drainage, power, ventilation")]
+                                    "expected one of: compressed_air, drainage, hoist, "
+                                    "power, ventilation")]
 
 
 def test_a_registered_kind_is_checked_by_its_own_model(toy_registered: None) -> None:
@@ -140,21 +141,21 @@ def test_a_plug_in_that_does_not_load_is_named_by_the_config_error(
     """An installed system whose entry point raises is not silently missing: a config
     that uses it is told which plug-in failed and why."""
     class EP:
-        name, value = "hoist", "fixedsite.sequences.hoist.system:SPEC"
+        name, value = "backfill", "fixedsite.sequences.backfill.system:SPEC"
 
         def load(self) -> object:
-            raise ImportError("No module named 'fixedsite.sequences.hoist'")
+            raise ImportError("No module named 'fixedsite.sequences.backfill'")
     real = systems.entry_points
     monkeypatch.setattr(systems, "entry_points",
                         lambda group: [*real(group=group), EP()])
     monkeypatch.setattr(systems, "_loaded", False)
     monkeypatch.setattr(systems, "broken", {})
-    text = demo_text(free_port()) + '\n[systems.winder]\nkind = "hoist"\n'
+    text = demo_text(free_port()) + '\n[systems.paste]\nkind = "backfill"\n'
     with pytest.raises(ConfigError) as info:
         parse(tomllib.loads(text), "site.toml")
     (key, msg), = info.value.problems
-    assert key == "systems.winder.kind"
-    assert "installed but not loadable: hoist (ImportError: No module named" in msg
+    assert key == "systems.paste.kind"
+    assert "installed but not loadable: backfill (ImportError: No module named" in msg
 
 
 def test_a_kind_registered_again_is_parsed_by_its_new_model(toy_registered: None) -> None:
@@ -190,7 +191,8 @@ def test_a_plug_ins_optional_parts_that_do_not_load_cost_only_themselves(
                                 console="no_such_module:SCREEN"))
     assert main(["check-config", str(DEMO_CONFIG)]) == 0
     assert "OK" in capsys.readouterr().out
-    assert [s.view for s in screens()] == ["drainage", "power", "ventilation"]  # not the toy
+    assert [s.view for s in screens()] == ["drainage", "power", "ventilation",
+                                           "compressed_air", "hoist"]      # not the toy
 
 
 def _build_fails(ctx: BuildContext, name: str, cfg: ToySystem) -> Toy:
