@@ -370,7 +370,7 @@ class HoistPlc:
         ir[IR_U] = u16(600)
         ir[IR_P] = i16(c.power_kw)
         ir[IR_GAP] = u16(p.brake_gap_mm * 100)
-        ir[IR_SKIP:IR_SKIP + 2] = f32(c.load_t + float(p.rng.normal(0, 0.05)))
+        ir[IR_SKIP:IR_SKIP + 2] = f32(max(0.0, c.load_t + float(p.rng.normal(0, 0.05))))
         ir[IR_TRIPS:IR_TRIPS + 2] = u32(self.trips)
         ir[IR_ENERGY:IR_ENERGY + 2] = u32(c.energy_kwh)
         ir[IR_HOURS:IR_HOURS + 2] = u32(c.run_hours * 10)
