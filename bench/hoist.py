@@ -143,7 +143,8 @@ async def run(cfg: SiteConfig, cycles: int, seed: int) -> dict[str, float]:
                 unit.advance(t, PLANT_DT)
                 bound.beat(k)
                 bound.poll()
-            await gate.submit(Command(f"{H}.cycle", "start_cycle", "operator", "bench", {}))
+            for action in ("reset", "start_cycle"):     # the refusal acknowledged, the cycle on
+                await gate.submit(Command(f"{H}.cycle", action, "operator", "bench", {}))
         if t_first is not None and state == "paused" and "bin" in str(
                 hoist.tags["status"].value):
             bin_wait += PLANT_DT            # the bins' linkage, not the hoist, holds it

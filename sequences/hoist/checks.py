@@ -17,7 +17,7 @@ CYCLE_KINDS = {"state": "text", "status": "text", "on": "bool", "inflight_t": "n
                "last_load_t": "number", "last_error_pct": "number", "payload_t": "number",
                "peak_current": "number", "rms_current": "number", "speed_dev": "number",
                "tonnage_hour": "number", "tonnage_shift": "number", "refusals": "number",
-               "refusal": "text", "rope_spread_pct": "number"}
+               "refusal": "text", "rope_spread_pct": "number", "samples": "number"}
 
 
 def check(cfg: SiteConfig, sname: str, system: HoistSystem) -> Problems:

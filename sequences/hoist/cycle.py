@@ -67,6 +67,7 @@ class Hoist:
             ("tonnage_shift", "number", "t", "hoisted this shift"),
             ("refusals", "number", "", "loads refused (double loading, over-weight)"),
             ("refusal", "text", "", "the last refusal and why"),
+            ("samples", "number", "", "current samples of the last trip's record"),
             ("rope_spread_pct", "number", "%", "the ropes' tensions apart (highest less "
              "lowest, of their mean): a rope slack or carrying more than its share"))}
         self.cycle_on = False
@@ -78,6 +79,10 @@ class Hoist:
         self._phase_at = 0.0
         self._loaded_t: float | None = None     # weighed, waiting for the chute
         self.loading_active = False             # a load from the feeder's start to the chute
+        self.refusal: str | None = None         # held until an operator resets it
+        self._tare_seen = 0.0                   # the hopper read empty after a charge
+        self._brake_asked = False               # the cycle asked one brake test
+        self._dev = 0.0                         # the largest speed deviation of the trip
         self._trip: dict[str, float] | None = None
         self.trips: deque[tuple[float, float]] = deque()   # (t, payload) of the shift
         self.refused = 0
@@ -98,7 +103,8 @@ class Hoist:
 
     def inputs(self) -> list[str]:
         return [f"{self.w}.{s}" for s in ("fault_code", "plc_state", "local", "fallback",
-                                          "mode", "skip_load", "position", "speed")] + \
+                                          "mode", "skip_load", "position", "speed",
+                                          "trip_cmd")] + \
             [f"{self.ld}.{s}" for s in ("hopper_weight", "feeder_running", "chute_open",
                                         "ore_bin_level", "feeder_cmd", "chute_cmd")] + \
             [f"{self.sb}.bin_level"]
@@ -132,11 +138,12 @@ class Hoist:
                 await self._write(f"{self.ld}.feeder_cmd", False)   # no weight, no feeding
             return
         self._figures(now)
+        plc = int(self.v(f"{self.w}.plc_state"))
+        self._record(now, plc)
         code = int(self.v(f"{self.w}.fault_code") or 0)
         if code:
             if self.state != "tripped":
-                await self._feeder(False)
-                self._end_trip(now, complete=False)
+                await self._abandon()
             self._set("tripped", say("PLC trip {code}: {cause}", code=code, cause=say(
                 TRIP_CODES.get(code, "unknown cause"))))
             return
@@ -144,11 +151,11 @@ class Hoist:
             self._set("manual", say("LOCAL at the winder's desk"))
             return
         if self.v(f"{self.w}.fallback"):
+            await self._abandon()
             self._set("paused", say("the PLC lost the controller's heartbeat: no command"))
             return
-        plc = int(self.v(f"{self.w}.plc_state") or 0)
-        self._supervise(now, plc)
-        if self.state == "refused":
+        if self.refusal is not None:                # held until an operator resets it
+            self._set("refused", self.refusal)
             return
         if not self.cycle_on or self.mode != "remote-auto":
             if self.loading_active:               # a load asked by hand runs to its end
@@ -165,17 +172,30 @@ class Hoist:
         return {HOISTING: "hoisting", RETURNING: "returning", DUMPING: "dumping"}.get(
             plc, "idle")
 
+    async def _abandon(self) -> None:
+        """A trip, the PLC on its own, a stop: what the cycle had asked is taken back (the
+        feeder off, no trip latched to start by itself later) and a load in progress is
+        not weighed as a load."""
+        if self.v(f"{self.ld}.feeder_cmd"):
+            await self._feeder(False)
+        if self.v(f"{self.w}.trip_cmd") and int(self.v(f"{self.w}.plc_state")) in (
+                AT_LOADING, DUMPING):
+            await self._write(f"{self.w}.trip_cmd", False)
+        self.loading_active = False
+        self._stop_w = self._stopped_at = None
+
     async def _cycle(self, now: float, plc: int) -> None:
         c = self.ctl
         if plc == AT_LOADING:
-            if self._trip is not None:
-                self._end_trip(now, complete=True)
             if self.loading_active:
                 await self._loading(now)
                 return
+            if self.v(f"{self.w}.trip_cmd"):
+                self._set("hoisting", say("waiting for the winder to start"))
+                return                           # asked; the PLC starts it or clears it
             skip = float(self.v(f"{self.w}.skip_load"))
             if skip > c.empty_skip_t:                       # loaded: hoist it
-                await self._hoist(now, skip)
+                await self._hoist(skip)
                 return
             level = float(self.v(f"{self.ld}.ore_bin_level"))
             if level <= c.bin_empty_pct or (self.state == "paused" and "ore bin" in
@@ -186,14 +206,17 @@ class Hoist:
                                         resume=c.bin_resume_pct))
                 return
             why = await self.start_load(now)
-            if why is not None:
+            if why is not None and self.refusal is None:
                 self._set("paused", why)
         elif plc == DUMPING:
-            if float(self.v(f"{self.w}.skip_load")) <= c.empty_skip_t and \
+            if self.v(f"{self.w}.trip_cmd"):
+                self._set("returning", say("waiting for the winder to start"))
+            elif float(self.v(f"{self.w}.skip_load")) <= c.empty_skip_t and \
                     now - self._phase_at > 1.0:
-                if self._trip is not None:
-                    self._end_trip(now, complete=True)
-                if (why := await self._write(f"{self.w}.trip_cmd", True)) is None:
+                why = self.refuse_trip(up=False)
+                if why is not None:
+                    self._set("paused", why)
+                elif (why := await self._write(f"{self.w}.trip_cmd", True)) is None:
                     self._set("returning", say("dumped: returning"))
                 else:
                     self._set("paused", why)
@@ -202,13 +225,12 @@ class Hoist:
         elif plc in (HOISTING, RETURNING):
             self._set(self.state_of(plc), say("{state}: {x:.0f} m", state=say(
                 self.state_of(plc)), x=float(self.v(f"{self.w}.position"))))
-            if plc == HOISTING:
-                self._phase_at = now
+            self._phase_at = now
         else:
             self._set("paused", say("the skip stopped between the ends: the operator "
                                     "decides"))
 
-    async def _hoist(self, now: float, skip: float) -> None:
+    async def _hoist(self, skip: float) -> None:
         c = self.ctl
         level = float(self.v(f"{self.sb}.bin_level"))
         if level >= c.surface_full_pct or (self.state == "paused" and "surface bin" in
@@ -218,22 +240,25 @@ class Hoist:
                                     "{resume:.0f} %", level=level,
                                     resume=c.surface_resume_pct))
             return
-        why = self.refuse_trip()
+        why = self.refuse_trip(up=True)
         if why is not None:
-            if not self.v(f"{self.w}.brake_test_ok") and \
-                    not self.v(f"{self.w}.brake_test_cmd"):
-                await self._write(f"{self.w}.brake_test_cmd", True)
+            if why == say("brake test not passed") and not self._brake_asked:
+                # one test asked by the cycle; a failed one waits for the operator
+                self._brake_asked = True
+                err = await self._write(f"{self.w}.brake_test_cmd", True)
+                why = err or say("brake test running")
+            elif why == say("brake test not passed"):
+                why = say("brake test failed: the operator decides")
             self._set("paused", why)
             return
         if (err := await self._write(f"{self.w}.trip_cmd", True)) is not None:
             self._set("paused", err)
             return
-        self._trip = {"t0": now, "payload": skip, "peak": 0.0, "sq": 0.0, "n": 0,
-                      "dev": 0.0}
         self._set("hoisting", say("hoisting {t:.1f} t", t=skip))
 
-    def refuse_trip(self) -> str | None:
-        """The remote start permissives, the first one missing."""
+    def refuse_trip(self, up: bool = True) -> str | None:
+        """The remote start permissives, the first one missing (hoisting also needs room
+        in the surface bin and a skip within its payload)."""
         if not self.v(f"{self.w}.brake_test_ok"):
             return say("brake test not passed")
         if self.v(f"{self.rope}.damage") or not self.v(f"{self.rope}.monitor_ok"):
@@ -242,6 +267,16 @@ class Hoist:
             return say("winder room access open")
         if self.v(f"{self.ld}.chute_open"):
             return say("chute open")
+        if up:
+            level = self.v(f"{self.sb}.bin_level")
+            if not isinstance(level, int | float) or level >= self.ctl.surface_full_pct:
+                return say("surface bin full")
+            skip = self.v(f"{self.w}.skip_load")
+            limit = self.winder.payload_t * self.ctl.overload_pct / 100
+            if not isinstance(skip, int | float) or skip > limit:
+                return say("skip over its payload: {t} t over {limit:.1f} t",
+                           t=f"{skip:.1f}" if isinstance(skip, int | float) else "?",
+                           limit=limit)
         return None
 
     # --- quantitative loading ------------------------------------------------------------
@@ -251,11 +286,19 @@ class Hoist:
         if skip > c.empty_skip_t:
             return self._refuse(say("second load refused: the skip holds {t:.1f} t "
                                     "already", t=skip))
-        if int(self.v(f"{self.w}.plc_state") or 0) != AT_LOADING:
+        if int(self.v(f"{self.w}.plc_state")) != AT_LOADING:
             return say("the skip is not at the loading station")
+        if self.v(f"{self.ld}.feeder_running") or self.v(f"{self.ld}.chute_open") or \
+                self.v(f"{self.ld}.chute_cmd"):
+            return say("the feeder or the chute is still working")
+        hopper = float(self.v(f"{self.ld}.hopper_weight"))
+        if abs(hopper - self._tare_seen) > c.empty_skip_t and hopper > c.empty_skip_t:
+            # the tare is an empty hopper's reading: one holding ore would let that ore
+            # through unweighed on top of the load
+            return self._refuse(say("the hopper is not empty: {t:.1f} t in it", t=hopper))
         # the hopper's reading now, empty, is the tare (a drifting cell is zeroed each
         # load); the PLC stops the feeder at the cut-off in its own scan
-        self._tare = float(self.v(f"{self.ld}.hopper_weight"))
+        self._tare = hopper
         cutoff = self._tare + c.target_t - self.inflight
         if (why := await self._write(f"{self.ld}.cutoff", round(cutoff, 3))) is not None:
             return why
@@ -274,13 +317,20 @@ class Hoist:
                     not self.v(f"{self.ld}.chute_cmd") and now - self._phase_at > 2.0:
                 self._loaded_t = None
                 self.loading_active = False
+                self._tare_seen = w                # the empty hopper after the charge
                 self._set("idle", say("skip loaded: {t:.2f} t",
                                       t=float(self.v(f"{self.w}.skip_load"))))
             return
         w -= self._tare
         if self._stop_w is None:
-            if not self.v(f"{self.ld}.feeder_cmd"):          # the PLC's cut-off
-                self._stop_w, self._stopped_at = c.target_t - self.inflight, now
+            if not self.v(f"{self.ld}.feeder_cmd"):
+                cut = c.target_t - self.inflight
+                if w < cut - max(0.05 * c.target_t, 2 * self.inflight):
+                    # stopped well short of the cut-off: not the PLC's cut-off but an
+                    # interruption; no load to weigh, nothing to learn
+                    self._refuse(say("load interrupted at {t:.2f} t", t=w))
+                    return
+                self._stop_w, self._stopped_at = cut, now
                 self._set("loading", say("feeder stopped at {t:.2f} t", t=w))
             elif now - self._phase_at > c.feed_timeout_s:
                 await self._feeder(False)
@@ -324,6 +374,7 @@ class Hoist:
         self.loading_active = False
         self._stop_w = self._stopped_at = None
         self.refused += 1
+        self.refusal = why
         self._put("refusals", self.refused)
         self._put("refusal", why)
         log.warning("%s: %s", self.path, why)
@@ -331,18 +382,28 @@ class Hoist:
         return why
 
     # --- supervision -----------------------------------------------------------------------
-    def _supervise(self, now: float, plc: int) -> None:
-        t = self._trip
-        if t is None or plc not in (HOISTING, DUMPING):
-            return
-        i = self.v(f"{self.w}.current")
-        v, ref = self.v(f"{self.w}.speed"), self.v(f"{self.w}.speed_ref")
-        if isinstance(i, int | float):
-            t["peak"] = max(t["peak"], float(i))
-            t["sq"] += float(i) ** 2
-            t["n"] += 1
-        if isinstance(v, int | float) and isinstance(ref, int | float):
-            t["dev"] = max(t["dev"], abs(abs(v) - abs(ref)))
+    def _record(self, now: float, plc: int) -> None:
+        """A trip's record, from what the PLC does (by the cycle or by hand): opened when
+        the winder hoists, closed when the skip dumps; speed and current supervised in
+        between, the return's speed too."""
+        if plc == HOISTING and self._trip is None:
+            self._trip = {"t0": now, "payload": float(self.v(f"{self.w}.skip_load")),
+                          "peak": 0.0, "sq": 0.0, "n": 0, "dev": 0.0}
+            self._brake_asked = False
+        if plc in (HOISTING, RETURNING):
+            i = self.v(f"{self.w}.current")
+            v, ref = self.v(f"{self.w}.speed"), self.v(f"{self.w}.speed_ref")
+            if isinstance(v, int | float) and isinstance(ref, int | float):
+                self._dev = max(self._dev, abs(abs(v) - abs(ref)))
+            t = self._trip
+            if t is not None and plc == HOISTING and isinstance(i, int | float):
+                t["peak"] = max(t["peak"], float(i))
+                t["sq"] += float(i) ** 2
+                t["n"] += 1
+        if plc == DUMPING and self._trip is not None:
+            self._end_trip(now, complete=True)
+        elif plc == TRIPPED and self._trip is not None:
+            self._end_trip(now, complete=False)
 
     def _end_trip(self, now: float, complete: bool) -> None:
         t, self._trip = self._trip, None
@@ -352,7 +413,9 @@ class Hoist:
         self._put("payload_t", round(t["payload"], 2))
         self._put("peak_current", round(t["peak"], 1))
         self._put("rms_current", round(rms, 1))
-        self._put("speed_dev", round(t["dev"], 2))
+        self._put("speed_dev", round(self._dev, 2))
+        self._put("samples", t["n"])
+        dev, self._dev = self._dev, 0.0
         if complete:
             self.trips.append((now, t["payload"]))
         if self.historian is not None:
@@ -361,7 +424,7 @@ class Hoist:
                                      "trip cut", {"payload_t": round(t["payload"], 2),
                                                   "peak_a": round(t["peak"], 1),
                                                   "rms_a": round(rms, 1),
-                                                  "speed_dev": round(t["dev"], 2),
+                                                  "speed_dev": round(dev, 2),
                                                   "took_s": round(now - t["t0"], 1)})
             except Exception:
                 log.warning("%s: the trip's record not kept", self.path, exc_info=True)
@@ -389,7 +452,9 @@ class HoistHandler:
 
     def check(self, cmd: Command) -> str | None:
         h = self.h
-        if h.state == "unknown":
+        plc, skip = h.v(f"{h.w}.plc_state"), h.v(f"{h.w}.skip_load")
+        if h.state == "unknown" or not isinstance(plc, int | float) or \
+                not isinstance(skip, int | float):
             return say("hoist state unknown (no good data from its PLC); no command until "
                        "it answers")
         if h.v(f"{h.w}.local"):
@@ -402,7 +467,8 @@ class HoistHandler:
                 "unknown mode {mode}; expected one of {modes}",
                 mode=repr(cmd.params.get("mode")), modes=", ".join(MODES))
         if a == "reset":
-            return None if h.state == "tripped" else say("the hoist is not tripped")
+            return None if h.state == "tripped" or h.refusal is not None else \
+                say("the hoist is not tripped")
         if a in ("brake_test", "stop_cycle"):
             return None
         if a == "start_cycle":
@@ -416,14 +482,14 @@ class HoistHandler:
                        mode=say(h.mode))
         if h.state == "tripped":
             return say("the hoist is tripped; reset it first")
-        plc = int(h.v(f"{h.w}.plc_state") or 0)
+        if h.refusal is not None:
+            return say("a refused load waits for a reset: {why}", why=h.refusal)
         if a == "trip":
-            if plc not in (AT_LOADING, DUMPING):
+            if int(plc) not in (AT_LOADING, DUMPING):
                 return say("the skip is not at an end position")
-            return h.refuse_trip()
-        if plc != AT_LOADING:
+            return h.refuse_trip(up=int(plc) == AT_LOADING)
+        if int(plc) != AT_LOADING:
             return say("the skip is not at the loading station")
-        skip = float(h.v(f"{h.w}.skip_load"))
         if skip > h.ctl.empty_skip_t:
             return say("second load refused: the skip holds {t:.1f} t already", t=skip)
         return None
@@ -435,29 +501,32 @@ class HoistHandler:
             return Decision(why is None, why or say("hoist in {mode}",
                                                     mode=say(cmd.params["mode"])))
         if a == "reset":
+            was = h.refusal
+            h.refusal = None
+            h._put("refusal", "")
+            if h.state != "tripped":
+                return Decision(True, say("refusal cleared: {why}", why=was or ""))
             why = await h._write(f"{h.w}.fault_code", 0)
-            if why is None and h.state == "refused":
-                h.state = "idle"
             return Decision(why is None, why or say("reset asked of the PLC"))
         if a == "brake_test":
+            h._brake_asked = False
             why = await h._write(f"{h.w}.brake_test_cmd", True)
             return Decision(why is None, why or say("brake test running"))
         if a == "start_cycle":
             h.cycle_on = True
-            if h.state == "refused":
-                h.state = "idle"
             h._put("on", True)
             return Decision(True, say("automatic cycle on"))
         if a == "stop_cycle":
             h.cycle_on = False
             h._put("on", False)
-            await h._feeder(False)
+            await h._abandon()
+            left = [s for s in ("feeder_cmd",) if h.v(f"{h.ld}.{s}")]
+            if left:
+                return Decision(False, say("automatic cycle off, but the feeder command "
+                                           "does not read off"))
             return Decision(True, say("automatic cycle off: the present trip ends"))
         if a == "trip":
             why = await h._write(f"{h.w}.trip_cmd", True)
-            if why is None and int(h.v(f"{h.w}.plc_state") or 0) == AT_LOADING:
-                h._trip = {"t0": h.clock.now(), "payload": float(h.v(f"{h.w}.skip_load")),
-                           "peak": 0.0, "sq": 0.0, "n": 0, "dev": 0.0}
             return Decision(why is None, why or say("trip started"))
         why = await h.start_load(h.clock.now())
         return Decision(why is None, why or say("loading to {t:.1f} t", t=h.ctl.target_t))

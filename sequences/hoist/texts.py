@@ -61,6 +61,17 @@ TEXTS: dict[str, str] = {
     "reset asked of the PLC": "已向 PLC 发出复位",
     "brake test running": "制动试验进行中",
     "trip started": "已开车",
+    "a refused load waits for a reset: {why}": "被拒绝的装载等待复位：{why}",
+    "refusal cleared: {why}": "已清除拒绝：{why}",
+    "automatic cycle off, but the feeder command does not read off":
+        "自动循环已关闭，但给料命令未读回为停止",
+    "waiting for the winder to start": "等待提升机启动",
+    "brake test failed: the operator decides": "制动试验未通过：由操作员决定",
+    "surface bin full": "地面仓已满",
+    "skip over its payload: {t} t over {limit:.1f} t": "箕斗超载：{t} t 超过 {limit:.1f} t",
+    "the feeder or the chute is still working": "给料机或溜槽仍在工作",
+    "the hopper is not empty: {t:.1f} t in it": "定量斗未空：内有 {t:.1f} t",
+    "load interrupted at {t:.2f} t": "装载在 {t:.2f} t 时中断",
     # --- alarms --------------------------------------------------------------------------
     "{name}: protection trip": "{name}：保护跳闸",
     "{name}: a load refused": "{name}：装载被拒绝",
