@@ -239,6 +239,10 @@ async def test_the_permissives_hold_a_trip_until_each_is_back(rig: Rig) -> None:
                     "held for the ropes")
     assert u.plant.cage.x < 1.0 and u.plc.brake_ok   # a brake test was asked and passed
     await inject(rig, "rope-damage", H, "off")
+    await inject(rig, "rope-monitor-fault", H)         # a monitor out of order is no monitor
+    await rig.run_for(30)
+    assert v(ctl, "cycle.status") == "rope monitor signals damage" and u.plc.state == 0
+    await inject(rig, "rope-monitor-fault", H, "off")
     await inject(rig, "access-open", H)
     await rig.until(lambda: v(ctl, "cycle.status") == "winder room access open", 120,
                     "held for the door")

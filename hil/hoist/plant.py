@@ -126,6 +126,7 @@ class Ropes:
     n: int
     damaged: bool = False
     slack: bool = False
+    monitor_failed: bool = False      # fault: the rope monitor itself is out of order
 
     def tensions_kn(self, load_t: float, acc: float, rng: np.random.Generator) -> list[float]:
         each = (SKIP_T + load_t) * G * (1 + acc / G) / self.n

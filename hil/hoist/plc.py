@@ -196,7 +196,7 @@ class HoistPlc:
         p = self.plant
         if not self.brake_ok:
             return "brake test not passed"
-        if p.ropes.damaged:
+        if p.ropes.damaged or p.ropes.monitor_failed:
             return "rope monitor"
         if not self.access_closed:
             return "winder room access open"
@@ -381,7 +381,7 @@ class HoistPlc:
         ir[IR_HOPPER:IR_HOPPER + 2] = f32(self._reading)
         ir[IR_BIN] = u16(ld.level_pct() * 10)
         ir[IR_SURFACE] = u16(p.surface.level_pct() * 10)
-        ir[IR_ROPE_WORD] = int(p.ropes.damaged) | 1 << 1
+        ir[IR_ROPE_WORD] = int(p.ropes.damaged) | int(not p.ropes.monitor_failed) << 1
         ir[IR_ROPE_LOS] = u16(300 if p.ropes.damaged else 20)
         for k, t in enumerate(p.ropes.tensions_kn(c.load_t, p.acc, p.rng)):
             ir[IR_TENSION + k] = u16(t * 100)

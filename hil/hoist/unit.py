@@ -56,6 +56,8 @@ FAULTS: dict[str, Fault] = {
                              "freezes at its reading", word="bin level stuck"),
     "rope-damage": Fault("system", "[on|off]", "the rope monitor signals broken wires and "
                          "loss of section", word="rope damage"),
+    "rope-monitor-fault": Fault("system", "[on|off]", "the rope monitor itself is out of "
+                                "order (its healthy signal drops)", word="rope monitor fault"),
     "access-open": Fault("system", "[on|off]", "the winder room's access door is open",
                          word="access open"),
     "local": Fault("system", "[on|off]", "the winder's desk takes LOCAL control",
@@ -112,6 +114,8 @@ class HoistUnit(HilUnit):
             p.loading.level_stuck_at = p.loading.level_pct() if on else None
         elif f == "rope-damage":
             p.ropes.damaged = on
+        elif f == "rope-monitor-fault":
+            p.ropes.monitor_failed = on
         elif f == "access-open":
             self.plc.access_closed = not on
         elif f == "local":
