@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveFloat, field_validator
+from pydantic import BaseModel, ConfigDict, PositiveFloat, field_validator, model_validator
 
 # No level, limit, scale, curve point, delay, flow or price of a plant is smaller than this
 # (but 0) or larger than its inverse: such a number is a typo, and it overflows or divides
@@ -63,3 +63,21 @@ class EquipmentBase(Model):
     name: str = ""          # for people, in English; the id stands in when empty
     name_zh: str = ""       # the same in Chinese; the English (then the id) when empty
     signals: dict[str, SignalEntry] = {}
+
+
+class ProfiledEquipment(EquipmentBase):
+    """Equipment whose signals follow its PLC's profile (a relay's window, a compressor's
+    slot): ``profile`` gives the whole map from the entry's own keys, or None when they
+    do not say (the model then names what is missing); a ``signals`` table in the config
+    overrides single entries."""
+
+    @classmethod
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profiled(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (mapped := cls.profile(data)) is not None:
+            return {**data, "signals": {**mapped, **(data.get("signals") or {})}}
+        return data

@@ -52,6 +52,7 @@ class Compressor:
                  cooling_ok: Callable[[], bool | None], fallback_path: str) -> None:
         self.sname, self.name, self.eq = sname, name, eq
         self.path = f"{sname}.{name}"
+        self._inputs = [f"{self.path}.{s}" for s in INPUTS]     # what its state is read from
         self.store, self.writer, self.clock = store, writer, clock
         self.cooling_ok = cooling_ok          # () -> proven, False, or None (not known)
         self.fallback_path = fallback_path    # the station PLC's "on its own switches"
@@ -67,7 +68,6 @@ class Compressor:
         self._last_count: float | None = None
         self._sp: deque[tuple[float, float, float, float]] = deque()  # t, dt, kWs, m3
         self._last: float | None = None
-        self.since = clock.now()              # when the state last changed
         self.started_at: float | None = None
 
     @property
@@ -82,7 +82,7 @@ class Compressor:
 
     @property
     def data_good(self) -> bool:
-        return self.store.worst(self.sig(s) for s in INPUTS)[0] is Quality.GOOD
+        return self.store.worst(self._inputs)[0] is Quality.GOOD
 
     @property
     def state(self) -> str:
@@ -113,7 +113,7 @@ class Compressor:
     # --- the scan ------------------------------------------------------------------------
     async def scan(self) -> None:
         now = self.clock.now()
-        q, why = self.store.worst(self.sig(s) for s in INPUTS)
+        q, why = self.store.worst(self._inputs)
         if q is not Quality.GOOD:
             self._set("unknown", say("no good data from its PLC ({why})", why=why), now, q)
             return
@@ -139,7 +139,6 @@ class Compressor:
                 self.started_at = now
             if state in ("stopped", "tripped", "no supply"):
                 self.started_at = None
-            self.since = now
             if state == "tripped":
                 log.warning("%s tripped: %s", self.path, reason)
         self.store.update(self.state_tag, state, q,

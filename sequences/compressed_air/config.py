@@ -12,17 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, model_validator
 
-from fixedsite.schema import EquipmentBase, Model
+from fixedsite.schema import Model, ProfiledEquipment
 from fixedsite.sequences.compressed_air import profile
 
 
-def _filled(data: Any, mapped: dict[str, Any]) -> Any:
-    if isinstance(data, dict):
-        return {**data, "signals": {**mapped, **(data.get("signals") or {})}}
-    return data
-
-
-class CompressorEq(EquipmentBase):
+class CompressorEq(ProfiledEquipment):
     """A screw compressor in its PLC window ``slot``."""
 
     type: Literal["compressor"]
@@ -35,49 +29,43 @@ class CompressorEq(EquipmentBase):
     water_cooled: bool = True                # interlocked with the cooling-water circuit
     max_starts_per_hour: int = Field(default=4, ge=1)          # the motor's thermal limit
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("slot"), int):
-            return _filled(data, profile.compressor_signals(data["slot"]))
-        return data
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        slot = data.get("slot")
+        return profile.compressor_signals(slot) if isinstance(slot, int) else None
 
 
-class WaterPumpEq(EquipmentBase):
+class WaterPumpEq(ProfiledEquipment):
     type: Literal["water_pump"]
     slot: int = Field(ge=0, lt=profile.MAX_WATER_PUMPS)
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("slot"), int):
-            return _filled(data, profile.water_pump_signals(data["slot"]))
-        return data
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        slot = data.get("slot")
+        return profile.water_pump_signals(slot) if isinstance(slot, int) else None
 
 
-class CoolingEq(EquipmentBase):
+class CoolingEq(ProfiledEquipment):
     """The cooling-water circuit: its flow switch, water temperature and pumps (the first
     working, the rest standby)."""
 
     type: Literal["cooling"]
     pumps: list[str] = Field(min_length=1)
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.table(profile.COOLING))
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.COOLING)
 
 
-class StationEq(EquipmentBase):
+class StationEq(ProfiledEquipment):
     """The station as its PLC sees it: air receiver and network, intake gas, upstream
     supply, and the PLC's own status."""
 
     type: Literal["station"]
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.table(profile.STATION))
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.STATION)
 
 
 Equipment = Annotated[CompressorEq | WaterPumpEq | CoolingEq | StationEq,

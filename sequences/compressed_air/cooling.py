@@ -49,6 +49,8 @@ class CoolingWater:
             kind="text", description="the pump the circuit runs on"))
         self.status_tag = store.define(f"{self.path}.status", TagMeta(
             kind="text", description="what the circuit is doing and why"))
+        self._inputs = [f"{self.path}.flow_switch"] + [
+            f"{sname}.{p}.{s}" for p in eq.pumps for s in ("running", "tripped", "run_cmd")]
         self.duty: str | None = None
         self.wanted = False                  # set by the station each scan
         self._flow_since: float | None = None
@@ -73,8 +75,7 @@ class CoolingWater:
         return self.store.value(f"{self.sname}.{eq}.{signal}")
 
     def inputs(self) -> list[str]:
-        return [f"{self.path}.flow_switch"] + [f"{self.sname}.{p}.{s}" for p in self.eq.pumps
-                                              for s in ("running", "tripped", "run_cmd")]
+        return self._inputs
 
     def proven(self) -> bool | None:
         """Proven, not, or None when its data are not good."""

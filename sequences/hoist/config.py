@@ -12,17 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, model_validator
 
-from fixedsite.schema import EquipmentBase, Model
+from fixedsite.schema import Model, ProfiledEquipment
 from fixedsite.sequences.hoist import profile
 
 
-def _filled(data: Any, points: dict[str, profile.Point]) -> Any:
-    if isinstance(data, dict):
-        return {**data, "signals": {**profile.table(points), **(data.get("signals") or {})}}
-    return data
-
-
-class WinderEq(EquipmentBase):
+class WinderEq(ProfiledEquipment):
     """The winder: drum or friction, its motor and its skip."""
 
     type: Literal["winder"]
@@ -35,40 +29,36 @@ class WinderEq(EquipmentBase):
     rated_current_a: PositiveFloat = 220.0
     ropes: int = Field(default=4, ge=1, le=4)
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.HOIST)
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.HOIST)
 
 
-class LoadingEq(EquipmentBase):
+class LoadingEq(ProfiledEquipment):
     """The loading station: the ore bin above it, the feeder, the weigh hopper (measuring
     pocket) and the chute into the skip."""
 
     type: Literal["loading"]
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.LOADING)
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.LOADING)
 
 
-class SurfaceBinEq(EquipmentBase):
+class SurfaceBinEq(ProfiledEquipment):
     type: Literal["surface_bin"]
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.SURFACE)
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.SURFACE)
 
 
-class RopeMonitorEq(EquipmentBase):
+class RopeMonitorEq(ProfiledEquipment):
     type: Literal["rope_monitor"]
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        return _filled(data, profile.ROPE)
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.table(profile.ROPE)
 
 
 Equipment = Annotated[WinderEq | LoadingEq | SurfaceBinEq | RopeMonitorEq,

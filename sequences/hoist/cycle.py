@@ -70,6 +70,13 @@ class Hoist:
             ("samples", "number", "", "current samples of the last trip's record"),
             ("rope_spread_pct", "number", "%", "the ropes' tensions apart (highest less "
              "lowest, of their mean): a rope slack or carrying more than its share"))}
+        # what a scan decides on, named once (the scan asks for its worst quality each time)
+        self._inputs = [f"{self.w}.{s}" for s in ("fault_code", "plc_state", "local", "fallback",
+                                          "mode", "skip_load", "position", "speed",
+                                          "trip_cmd")] + \
+            [f"{self.ld}.{s}" for s in ("hopper_weight", "feeder_running", "chute_open",
+                                        "ore_bin_level", "feeder_cmd", "chute_cmd")] + \
+            [f"{self.sb}.bin_level"]
         self.cycle_on = False
         self.state = "unknown"
         self.inflight = ctl.inflight_t
@@ -77,7 +84,6 @@ class Hoist:
         self._stop_w: float | None = None      # the cut-off the PLC stopped the feeder at
         self._stopped_at: float | None = None
         self._phase_at = 0.0
-        self._loaded_t: float | None = None     # weighed, waiting for the chute
         self.loading_active = False             # a load from the feeder's start to the chute
         self.refusal: str | None = None         # held until an operator resets it
         self._tare_seen = 0.0                   # the hopper read empty after a charge
@@ -102,12 +108,7 @@ class Hoist:
         return self.store.value(path)
 
     def inputs(self) -> list[str]:
-        return [f"{self.w}.{s}" for s in ("fault_code", "plc_state", "local", "fallback",
-                                          "mode", "skip_load", "position", "speed",
-                                          "trip_cmd")] + \
-            [f"{self.ld}.{s}" for s in ("hopper_weight", "feeder_running", "chute_open",
-                                        "ore_bin_level", "feeder_cmd", "chute_cmd")] + \
-            [f"{self.sb}.bin_level"]
+        return self._inputs
 
     @property
     def mode(self) -> str:
@@ -315,7 +316,6 @@ class Hoist:
         if self.state == "charging":
             if not self.v(f"{self.ld}.chute_open") and \
                     not self.v(f"{self.ld}.chute_cmd") and now - self._phase_at > 2.0:
-                self._loaded_t = None
                 self.loading_active = False
                 self._tare_seen = w                # the empty hopper after the charge
                 self._set("idle", say("skip loaded: {t:.2f} t",
@@ -364,7 +364,7 @@ class Hoist:
         if (why := await self._write(f"{self.ld}.chute_cmd", True)) is not None:
             self._set("paused", why)
             return
-        self._loaded_t, self._phase_at = final, now
+        self._phase_at = now
         self._set("charging", say("{t:.2f} t into the skip", t=final))
 
     async def _feeder(self, on: bool) -> str | None:

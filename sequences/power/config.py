@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat, model_validator
+from pydantic import Field, PositiveFloat
 
-from fixedsite.schema import EquipmentBase, Model
+from fixedsite.schema import Model, ProfiledEquipment
 from fixedsite.sequences.power import profile
 
 
@@ -87,7 +87,7 @@ class Network(Model):
     links: dict[str, Link] = {}
 
 
-class BreakerEq(EquipmentBase):
+class BreakerEq(ProfiledEquipment):
     """A breaker bay with its protection relay. ``feeds`` says what the bay connects its
     ``bus`` to: a source (an incomer), a line (a feeder), a load, or another bus (a bus
     tie). Its relay is the window at ``base`` in its substation's gateway; the signals
@@ -106,29 +106,22 @@ class BreakerEq(EquipmentBase):
     normally_open: bool = False                    # a bus tie or a standby incomer
     max_operations: int = Field(default=10000, ge=1)   # vacuum breaker, mechanical life
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "base" in data and isinstance(data["base"], int):
-            mapped = profile.signals(data["base"])
-            data = {**data, "signals": {**mapped, **(data.get("signals") or {})}}
-        return data
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        base = data.get("base")
+        return profile.signals(base) if isinstance(base, int) else None
 
 
-class SubstationEq(EquipmentBase):
+class SubstationEq(ProfiledEquipment):
     """A substation: its gateway (one Modbus endpoint for every relay in it) and its fire
     detection panel."""
 
     type: Literal["substation"]
     level: int = Field(default=1, ge=0, le=9)      # 1 central, 2 district, ...
 
-    @model_validator(mode="before")
     @classmethod
-    def _profile(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = {**data, "signals": {**profile.substation_signals(),
-                                        **(data.get("signals") or {})}}
-        return data
+    def profile(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return profile.substation_signals()
 
 
 Equipment = Annotated[BreakerEq | SubstationEq, Field(discriminator="type")]
