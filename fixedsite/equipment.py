@@ -84,4 +84,14 @@ CONTROLLER_SIGNALS: dict[str, dict[str, tuple[str, str, str]]] = {
         "failed": ("text", "", "tasks that ended and are being restarted"),
         "restarts": ("number", "", "task restarts since start"),
     },
+    # fixedsite/availability_live.py, month to date (per system beside these:
+    # <system>_fault_h and <system>_sensors_ok_pct)
+    "availability": {
+        "fault_h": ("number", "h", "fault time of the supervisory system this month "
+                    "(controller down, PLC links lost or on fallback, sequences in fault): "
+                    "the evaluation standard asks < 10 h"),
+        "sensors_ok_pct": ("number", "%", "share of sensor time this month in working order "
+                           "(good, within range, not stuck): the standard asks > 95 %"),
+        "worst": ("text", "", "the sensors least in working order this month"),
+    },
 }

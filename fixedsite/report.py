@@ -1,16 +1,18 @@
 """The monthly report: per equipment run hours, starts, energy by tariff period, alarms;
-and the supervisory system's own fault hours (the evaluation standard asks < 10 h a month).
+and the availability figures: the supervisory system's fault hours per system and for the
+site (the evaluation standard asks < 10 h a month) and the share of sensors in working
+order (it asks > 95 %).
 
 Everything comes from the historian: counters (run hours, starts, energy) as the rise over
 the month, energy split by the tariff period in force when each increment was metered,
-alarm counts from alarm events, and fault time as the union of the intervals in which a
-PLC link was lost, a PLC ran on its fallback, or the controller was not running (a gap in
-its "alive" events).
+alarm counts from alarm events, and the availability figures as ``fixedsite.availability``
+works them out (the same computation as the controller's live ``controller.availability.*``):
+fault time as the union of the spans in which the controller was not running, a PLC link
+was lost or a PLC ran on its fallback, or a sequence stood in fault.
 """
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import sqlite3
@@ -18,9 +20,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fixedsite import availability as av
 from fixedsite import systems
 from fixedsite.alarms.engine import AlarmEvent
 from fixedsite.alarms.kpi import Figures, figures
+from fixedsite.alarms.model import build_defs
+from fixedsite.availability import ALIVE_EVERY_S, ALIVE_GAP_S, month_span
 from fixedsite.config import SiteConfig, TariffConfig, TariffPeriod
 from fixedsite.historian import Historian
 
@@ -44,8 +49,7 @@ class HistoryReader(Historian):
         self.db.close()                   # nothing to flush: it never writes
 
 
-ALIVE_EVERY_S = 60.0           # the controller writes an "alive" event this often
-ALIVE_GAP_S = 3 * ALIVE_EVERY_S  # ...and is counted down when the next is later than this
+__all__ = ["ALIVE_EVERY_S", "ALIVE_GAP_S", "month_span"]     # where they were first
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Report:
     alarm_figures: Figures | None = None
     # each system's own section: (heading, lines), from its SystemSpec.report
     sections: list[tuple[str, list[str]]] = field(default_factory=list)
+    availability: av.Figures | None = None
 
 
 def tier(tariff: TariffConfig, period: TariffPeriod) -> str:
@@ -85,45 +90,12 @@ def tier(tariff: TariffConfig, period: TariffPeriod) -> str:
     return period.name if len(prices) == 1 else f"{period.name}_{period.price:g}"
 
 
-def month_span(year: int, month: int) -> tuple[float, float]:
-    days = calendar.monthrange(year, month)[1]
-    t0 = time.mktime((year, month, 1, 0, 0, 0, 0, 0, -1))
-    return t0, t0 + days * 86400.0
-
-
 def _rise(samples: list[tuple[float, float]]) -> float:
     """Rise of a counter over the samples, tolerating a counter reset to zero."""
     total = 0.0
     for (_, a), (_, b) in zip(samples, samples[1:], strict=False):
         total += b - a if b >= a else b
     return total
-
-
-def _intervals(events: list[dict[str, object]], ids: tuple[str, ...], t0: float,
-               t1: float) -> list[tuple[float, float]]:
-    out, start = [], {}
-    for e in events:
-        src = str(e["source"])
-        if not src.endswith(ids):
-            continue
-        what = str(e["text"]).split(":", 1)[0]
-        t = float(e["t"])  # type: ignore[arg-type]
-        if what == "active" and src not in start:
-            start[src] = t
-        elif what in ("rtn", "clear") and src in start:
-            out.append((start.pop(src), t))
-    out += [(s, t1) for s in start.values()]
-    return [(max(a, t0), min(b, t1)) for a, b in out if b > t0 and a < t1]
-
-
-def _union_hours(spans: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for a, b in sorted(spans):
-        if b <= end:
-            continue
-        total += b - max(a, end)
-        end = b
-    return total / 3600.0
 
 
 # The counters a machine's row is made of: any equipment type (a pump, a fan, a compressor,
@@ -158,23 +130,14 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
                     row.by_period[tier(tariff, period)] += inc
                     row.cost += inc * period.price
             rows.append(row)
-    spans = _intervals([e for e in events if e["kind"] == "alarm"], (".LOST", ".FALLBACK"),
-                       t0, t1)
-    alive_all = sorted((float(e["t"]), float(e["data"].get("next_by", 0.0)))  # type: ignore[arg-type, attr-defined]
-                       for e in events if e["kind"] == "controller")
-    alive = [(t, nb) for t, nb in alive_all if t0 <= t < t1]
-    # down time counts from when the controller was first seen: not before commissioning
-    start = t0 if any(t < t0 for t, _ in alive_all) else (alive[0][0] if alive else t1)
-    end = min(t1, max(time.time(), alive[-1][0] if alive else start))
-    cursor = start               # each "alive" promises the next one by its next_by
-    for t, next_by in alive:
-        if t > cursor:
-            spans.append((cursor, t))
-        cursor = max(cursor, next_by or t + ALIVE_GAP_S)
-    if end > cursor:
-        spans.append((cursor, end))
-    sections = []
     month = [e for e in events if t0 <= float(e["t"]) < t1]  # type: ignore[arg-type]
+    sc = av.scope(cfg, build_defs(cfg))
+    # the history may run ahead of the wall clock (a HIL's accelerated time): its last
+    # record is "now" then
+    now = min(t1, max([time.time()] + [float(e["t"]) for e in month]))  # type: ignore[arg-type]
+    samples = {p: av.history_samples(h, p, t0, t1) for p in sc.sensors}
+    avail = av.figures(sc, events, samples, t0, t1, now, stuck_after_s=av.stuck_after(cfg))
+    sections = []
     for sname, system in cfg.systems.items():
         spec = systems.get(system.kind)
         lines_of = systems.optional(spec, spec.report, "report lines")
@@ -187,8 +150,8 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
                                 str(e["data"].get("area", "")), str(e["text"]))  # type: ignore[attr-defined]
                      for e in alarm_events]
     kpi = figures(annunciations, [], min(t1, time.time()), min(t1, time.time()) - t0)
-    return Report(title, t0, t1, rows, periods, _union_hours(spans), len(alarm_events), kpi,
-                  sections)
+    return Report(title, t0, t1, rows, periods, avail.fault_h(), len(alarm_events), kpi,
+                  sections, avail)
 
 
 def as_text(r: Report) -> str:
@@ -212,9 +175,45 @@ def as_text(r: Report) -> str:
             lines.append(f"  chattering: {', '.join(f.chattering)}")
     lines.append(f"supervisory system fault time: {r.fault_hours:.2f} h ({verdict} the 10 h a "
                  "month of the evaluation standard)")
+    if r.availability is not None:
+        lines += ["", "availability:", *(f"  {line}" for line in availability_lines(
+            r.availability))]
     for heading, body in r.sections:
         lines += ["", f"{heading}:", *(f"  {line}" for line in body)]
     return "\n".join(lines)
+
+
+def _verdict_h(h: float) -> str:
+    return "within" if h < av.FAULT_TARGET_H else "OVER"
+
+
+def _verdict_pct(pct: float | None) -> str:
+    if pct is None:
+        return "no sensors"
+    return "within" if pct > av.SENSORS_TARGET_PCT else "UNDER"
+
+
+def availability_lines(f: av.Figures) -> list[str]:
+    """Per system and for the site: fault hours against < 10 h with their causes, sensors in
+    working order against > 95 %, and the worst sensors by name."""
+    width = max([len(s) for s in f.systems] + [len(av.SITE)])
+    head = f"{'':<{width}}  {'fault h':>8}  {'< 10 h':<6}  {'sensors ok':>16}  " \
+        f"{'> 95 %':<10}  fault time by cause"
+    out = [head]
+    for system in (*f.systems, av.SITE):
+        fault = f.fault_h(system)
+        ok = f.sensors_ok_pct(system)
+        n = len(f.sensors_of(system))
+        causes = ", ".join(f"{c} {h:.2f} h" for c, h in f.faults.cause_hours(system).items()
+                           if h > 0)
+        shown = "--" if ok is None else f"{ok:.1f}% of {n}"
+        out.append(f"{system:<{width}}  {fault:>8.2f}  {_verdict_h(fault):<6}  {shown:>16}  "
+                   f"{_verdict_pct(ok):<10}  {causes}".rstrip())
+    bad = av.worst(f.sensors.values())
+    if bad:
+        out.append("sensors least in working order:")
+        out += [f"  {s.path}: {s.ok_pct:.1f}% ({s.why()})" for s in bad]
+    return out
 
 
 def as_csv(r: Report) -> str:
@@ -229,5 +228,15 @@ def as_csv(r: Report) -> str:
     for heading, body in r.sections:
         for line in body:
             w.writerow(["section", heading, line])
+    f = r.availability
+    if f is not None:
+        for system in (*f.systems, av.SITE):
+            ok = f.sensors_ok_pct(system)
+            w.writerow(["availability", system, f"{f.fault_h(system):.2f}",
+                        _verdict_h(f.fault_h(system)), "" if ok is None else f"{ok:.2f}",
+                        _verdict_pct(ok), len(f.sensors_of(system))])
+        for s in av.worst(f.sensors.values()):
+            w.writerow(["sensor", s.path, f"{s.ok_pct:.2f}", f"{s.bad_s / 3600:.2f}",
+                        f"{s.out_of_range_s / 3600:.2f}", f"{s.stuck_s / 3600:.2f}"])
     w.writerow(["fault_hours", f"{r.fault_hours:.2f}"])
     return out.getvalue()

@@ -16,6 +16,7 @@ from fixedsite import systems
 from fixedsite.alarms import AlarmEngine, build_defs
 from fixedsite.alarms.handler import AlarmHandler
 from fixedsite.audit import AuditError, AuditLog
+from fixedsite.availability_live import AvailabilityTracker
 from fixedsite.clock import Clock, ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.drivers.protocol import Driver, Mapped
@@ -105,6 +106,10 @@ class Controller:
         self.alarms = AlarmEngine(build_defs(cfg), self.store, clock)
         self.gate.register("alarms", AlarmHandler(self.alarms))
         self._groups["alarms"] = [("alarms", self._tick_alarms, [])]
+        # month-to-date fault hours and sensors in working order (controller.availability.*)
+        self.availability = AvailabilityTracker(cfg, self.store, clock,
+                                                [a.d for a in self.alarms.alarms.values()])
+        self.alarms.sinks.append(self.availability.on_alarm)
         self.step_timeout_s = STEP_TIMEOUT_S
         self.supervisor = Supervisor(self.store)
         self.scan_health = ScanHealth(self.store)
@@ -161,6 +166,8 @@ class Controller:
                       on_failure=lambda why, d=d: d.mark_offline(f"driver task failed: {why}"))
         for group in self._groups:
             sup.start(f"scan-{group}", lambda g=group: self._scan_loop(g))  # type: ignore[misc]
+        self.availability.running_since = self.clock.now()
+        sup.start("availability", lambda: self.availability.run(self.historian))
         if self.historian is not None:
             sup.start("history", self._history_loop)
         if self.uplink is not None:

@@ -35,6 +35,9 @@ def month(tmp_path: Path) -> tuple[Path, float, float]:
     h.event(t0 + 5 * 86400 + 1800, "alarm", "comm.drain1.LOST", "rtn: PLC drain1: no comm")
     h.event(t0 + 6 * 86400, "alarm", "drainage.pump1.FAULT", "active: Main pump 1 fault",
             {"priority": 2, "area": "drainage"})
+    # the pump's sequence stood in fault for an hour: the supervisory system's fault time
+    h.event(t0 + 6 * 86400 + 3600, "alarm", "drainage.pump1.FAULT", "rtn: Main pump 1 fault",
+            {"priority": 2, "area": "drainage"})
     h.close()
     return tmp_path / "history.db", t0, t1
 
@@ -55,8 +58,8 @@ def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert p1.cost == pytest.approx(10 * 300 * (10 * 0.26 + 7 * 1.2025 + 7 * 0.65))
     assert p1.alarms == 1 and r.alarms_total == 2
     # the 2 h hole, less the 3 minutes the last "alive" before it vouches for, + 0.5 h of
-    # lost link
-    assert r.fault_hours == pytest.approx((7200 + 60 - 180) / 3600 + 0.5)
+    # lost link + 1 h of a pump's sequence in fault
+    assert r.fault_hours == pytest.approx((7200 + 60 - 180) / 3600 + 0.5 + 1.0)
     text = as_text(r)
     assert "within the 10 h" in text and "drainage.pump1" in text
     assert r.alarm_figures is not None and r.alarm_figures.annunciated == 2
@@ -64,7 +67,7 @@ def test_month_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "per 10 min" in text
     lines = as_csv(r).splitlines()
     assert lines[0].startswith("equipment,run_hours,starts,energy_kwh,energy_valley_kwh")
-    assert lines[-1].startswith("fault_hours,2.47")
+    assert lines[-1].startswith("fault_hours,3.47")
 
 
 def test_report_cli(tmp_path: Path) -> None:
