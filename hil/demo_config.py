@@ -31,6 +31,9 @@ def config_text(path: Path) -> str:
 
 # the demo without its included ventilation: what most tests and benches run
 DEMO_TEXT = _INCLUDE.sub("", DEMO_CONFIG.read_text(encoding="utf-8"))
+# the main drainage's hydrological linkage, a part the demo leaves out (its station's PLC,
+# boreholes, inflow meter, thresholds): demo_text(hydrology=True) adds it
+HYDROLOGY_TEXT = (DEMO_CONFIG.parent / "drainage-hydrology.toml").read_text(encoding="utf-8")
 
 
 def free_port() -> int:
@@ -41,14 +44,14 @@ def free_port() -> int:
 
 def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
               ventilation: bool = False, power: bool = False, compressed_air: bool = False,
-              hoist: bool = False, **replace: str) -> str:
+              hoist: bool = False, hydrology: bool = False, **replace: str) -> str:
     """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
     without its pump plans unless asked (most tests are about the level rule and the
     sequences), without the lower pump room unless ``relay``, without ventilation (its
     three S7 PLCs) unless ``ventilation``, without power (five gateways) unless ``power``
     without the compressor station unless ``compressed_air`` and without the hoists unless
-    ``hoist``."""
-    text = DEMO_TEXT + "".join(
+    ``hoist``, and without the drainage's hydrological linkage unless ``hydrology``."""
+    text = DEMO_TEXT + (HYDROLOGY_TEXT if hydrology else "") + "".join(
         "\n" + (DEMO_CONFIG.parent / f"{part}.toml").read_text(encoding="utf-8")
         for part, wanted in (("ventilation", ventilation), ("power", power),
                              ("compressed_air", compressed_air), ("hoist", hoist))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,7 @@ class PumpState:
     since_start: float = 0.0
     vacuum: float = 0.0       # kPa
     dry_s: float = 0.0        # seconds running with no water through it
+    prime_fail: bool = False  # the vacuum priming does not fill the casing (a fault)
 
     @property
     def primed(self) -> bool:
@@ -105,7 +107,7 @@ def step_pump(p: PumpState, s: PumpSpec, valve: ValveState, level: float, dt: fl
         p.speed = max(0.0, p.speed - dt / COASTDOWN_S)
     # priming: the vacuum pump fills the casing while the suction bell is under water
     submerged = level > SUCTION_MIN_M
-    if p.priming and not p.motor_on and submerged:
+    if p.priming and not p.motor_on and submerged and not p.prime_fail:
         p.prime = min(1.0, p.prime + dt / s.priming_s)
     elif not p.motor_on:
         p.prime = max(0.0, p.prime - dt / s.prime_hold_s)   # foot valve leaks slowly
@@ -239,6 +241,8 @@ class DrainagePlant:
         self.float_levels = float_levels
         self.inflow_now = 0.0
         self.feeders: list[DrainagePlant] = []    # rooms that pump into this sump (relay)
+        # other water reaching the sump, m3/h at a time (a water-bearing zone's inrush)
+        self.extra: list[Callable[[float], float]] = []
         self.max_level = sump.level
         self.min_level = sump.level
         self.rng = np.random.default_rng(seed + 1000)
@@ -254,7 +258,8 @@ class DrainagePlant:
                 step_pump(p, s, v, level, h)
             for sensor in self.sensors:
                 sensor.step(h)
-            self.inflow_now = self.inflow.rate(t + i * h, h)
+            self.inflow_now = self.inflow.rate(t + i * h, h) + sum(
+                f(t + i * h) for f in self.extra)
             relayed = sum(f.pumped() for f in self.feeders)
             self.sump.step(self.inflow_now + relayed, self.pumped(), h)
             lvl = self.sump.level

@@ -12,14 +12,23 @@ from typing import Any
 
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig
-from fixedsite.hil.drainage import state
+from fixedsite.hil.drainage import hydrology, state
 from fixedsite.hil.drainage.plant import DrainagePlant, Inflow, PumpSpec, Sump
 from fixedsite.hil.drainage.plc import DrainagePlc, points, register_map
 from fixedsite.hil.faults import Fault, InjectError, Injection, Taken, number
 from fixedsite.hil.unit import HilKind, HilUnit, Point
-from fixedsite.sequences.drainage.config import HilDrainage, PlcStatusEq, PumpEq, SumpEq, ValveEq
+from fixedsite.sequences.drainage.config import (
+    HilDrainage,
+    HilHydrology,
+    PlcStatusEq,
+    PumpEq,
+    SumpEq,
+    ValveEq,
+)
 
 SURGE_DEFAULT_S = 3600.0
+INRUSH_LEAD_S = 2700.0           # first borehole rise to water in the sump: 45 minutes
+INRUSH_PEAK_M3H = 500.0
 
 
 def _drift(args: Sequence[object]) -> Taken:
@@ -34,6 +43,14 @@ def _surge(args: Sequence[object]) -> Taken:
     m3h = number(args[0], "m3/h", 0, 100_000)
     duration = number(args[1], "duration s", 1, 1e7) if len(args) > 1 else SURGE_DEFAULT_S
     return {"number": m3h, "duration_s": duration}
+
+
+def _inrush(args: Sequence[object]) -> Taken:
+    if len(args) > 2:
+        raise InjectError("inrush-precursor takes, optionally, a lead in s and a peak in m3/h")
+    lead = number(args[0], "lead s", 60, 1e6) if args else INRUSH_LEAD_S
+    peak = number(args[1], "peak m3/h", 0, 100_000) if len(args) > 1 else INRUSH_PEAK_M3H
+    return {"number": peak, "duration_s": lead}
 
 
 FAULTS: dict[str, Fault] = {
@@ -53,10 +70,22 @@ FAULTS: dict[str, Fault] = {
                                                       f"m3/h for {i.duration_s:g} s"),
     "local": Fault("pump", "[on|off]", "the pump's field selector to LOCAL: the PLC ignores "
                    "remote commands (off: back to remote)", word="local"),
+    "prime-fail": Fault("pump", "[on|off]", "the pump's vacuum priming fails: its casing "
+                        "does not fill (off: priming works again)", word="prime fail"),
+    "inrush-precursor": Fault(
+        "inflow_meter", "[LEAD_S] [PEAK_M3H]", "a water inrush at the zone this meter gauges: "
+        "the boreholes rise first, the zone's inflow rises to PEAK_M3H more (default "
+        f"{INRUSH_PEAK_M3H:g}), and that water reaches the sump LEAD_S simulated s after the "
+        f"first rise (default {INRUSH_LEAD_S:g})", take=_inrush,
+        tell=lambda i: f"{i.target}: inrush precursor, +{i.number:g} m3/h reaching the sump "
+                       f"in {i.duration_s:g} s"),
 }
 
 
 def items(cfg: SiteConfig, h: HilDrainage) -> dict[str, list[str]]:
+    if h.hydrology is not None:
+        return {"borehole": [b.name for b in h.hydrology.boreholes],
+                "inflow_meter": [h.hydrology.inflow_meter]}
     system = cfg.systems[h.system]
     pumps = list(system.control.pumps)
     valves = [eq.valve for p in pumps if isinstance(eq := system.equipment[p], PumpEq)]
@@ -102,6 +131,8 @@ class DrainageUnit(HilUnit):
             self.surge(0.0, inj.duration_s, inj.number)
         elif f == "local":
             self.plc.set_local(i, on)
+        elif f == "prime-fail":
+            self.plant.pumps[i].prime_fail = on
         else:                                 # FAULTS and this method disagree: a bug
             raise InjectError(f"fault {f!r} is listed but not implemented")
 
@@ -158,11 +189,79 @@ class DrainageUnit(HilUnit):
         return state.restore(self.plant, self.plc, saved, where)
 
 
+class StationUnit(HilUnit):
+    """The hydrological monitoring station of a system: its boreholes, its zone's meter,
+    and the PLC they are read through."""
+
+    def __init__(self, site: SiteConfig, h: HilDrainage, hy: HilHydrology,
+                 clock: ScaledClock) -> None:
+        self.site, self.cfg, self.hy, self.clock = site, h, hy, clock
+        self.items = items(site, h)
+        self.station = hydrology.HydroStation(
+            [hydrology.Borehole(b.level_m, b.pressure_mpa, b.share) for b in hy.boreholes],
+            hy.zone_inflow_m3h, hy.rise_m, hy.inrush_hold_s, hy.noise_m, hy.noise_mpa,
+            hy.noise_m3h, h.seed)
+        self.plc = hydrology.HydroPlc(self.station)
+
+    def first_scan(self, now: float) -> None:
+        self.plc.scan(now)
+
+    def advance(self, now: float, dt: float) -> None:
+        self.plc.scan(now)
+
+    def inject(self, inj: Injection, now: float) -> None:
+        if inj.fault != "inrush-precursor":      # FAULTS and this method disagree: a bug
+            raise InjectError(f"fault {inj.fault!r} is listed but not implemented")
+        self.station.precursors.append(hydrology.Precursor(
+            now, inj.duration_s, inj.number, self.hy.inrush_hold_s))
+
+    def heartbeat_deaf(self, on: bool) -> None:
+        raise InjectError(f"{self.cfg.plc}: the hydrological station keeps no watchdog "
+                          "(it commands nothing)")
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        boreholes, inflow = self.station.read(now)
+        return {"inflow_m3h": inflow, "to_sump_m3h": self.station.to_sump(now),
+                "boreholes": {b.name: {"level_m": lv, "pressure_mpa": pr} for b, (lv, pr)
+                              in zip(self.hy.boreholes, boreholes, strict=True)},
+                "text": f"zone inflow {inflow:.0f} m3/h, +{self.station.to_sump(now):.0f} "
+                        "m3/h reaching the sump  " + "  ".join(
+                            f"{b.name}:{lv:.2f} m" for b, (lv, _) in
+                            zip(self.hy.boreholes, boreholes, strict=True))}
+
+    def brief(self) -> str:
+        return f"{self.station.zone(self.clock.now()):.0f} m3/h"
+
+    def register_map(self) -> list[tuple[str, str]]:
+        return [(f"{p.role}.{p.signal}", p.address)
+                for p in hydrology.points(len(self.hy.boreholes))]
+
+    def points(self) -> list[tuple[str, Point]]:
+        who = {f"borehole.{j}": b.name for j, b in enumerate(self.hy.boreholes)} | \
+            {"meter.0": self.hy.inflow_meter}
+        return [(f"{self.cfg.system}.{who[p.role]}.{p.signal}", p)
+                for p in hydrology.points(len(self.hy.boreholes))]
+
+    def layout(self) -> dict[str, Any]:
+        return {"system": self.cfg.system, "plc": self.cfg.plc,
+                "boreholes": self.items["borehole"], "inflow_meter": self.items["inflow_meter"]}
+
+    def snapshot(self) -> dict[str, Any]:
+        return hydrology.snapshot(self.station)
+
+    def restore(self, saved: Any, where: str) -> list[Callable[[], None]]:
+        return hydrology.restore(self.station, saved, where)
+
+
 def build_one(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> DrainageUnit:
     system = cfg.systems[h.system]
     ctl = system.control
     sump_eq = system.equipment[ctl.sump]
     assert isinstance(sump_eq, SumpEq)
+    assert h.normal_inflow_m3h is not None and h.static_head_m is not None
+    assert h.float_low_m is not None and h.float_high_m is not None and \
+        h.float_highhigh_m is not None          # drainage's checks refuse a room without
     specs, travels = [], []
     for name in ctl.pumps:
         pump = system.equipment[name]
@@ -186,15 +285,22 @@ def build_one(cfg: SiteConfig, h: HilDrainage, clock: ScaledClock) -> DrainageUn
 def build(cfg: SiteConfig, entries: list[HilDrainage], clock: ScaledClock) -> list[HilUnit]:
     """Every pump room, and the relay between them: a lower room's pumps fill the sump of
     the room it discharges into."""
-    units = [build_one(cfg, h, clock) for h in entries]
-    rooms = {u.cfg.system: u.plant for u in units}
+    units: list[HilUnit] = [build_one(cfg, h, clock) if h.hydrology is None else
+                            StationUnit(cfg, h, h.hydrology, clock) for h in entries]
+    rooms = {u.cfg.system: u.plant for u in units if isinstance(u, DrainageUnit)}
     for u in units:
+        if isinstance(u, StationUnit):     # its zone's water runs down to the room's sump
+            if u.cfg.system in rooms:
+                rooms[u.cfg.system].extra.append(u.station.to_sump)
+            continue
+        assert isinstance(u, DrainageUnit)
         up = cfg.systems[u.cfg.system].discharges_into
         if up is not None and up in rooms:
             rooms[up].feeders.append(u.plant)
-    return list(units)
+    return units
 
 
 HIL = HilKind(faults=FAULTS, words={"pump": "pump", "valve": "valve",
-                                    "sensor": "level sensor"},
+                                    "sensor": "level sensor", "borehole": "borehole",
+                                    "inflow_meter": "inflow meter"},
               items=items, build=build)

@@ -7,12 +7,16 @@ from collections.abc import Mapping
 
 from fixedsite.config import SignalMap, SiteConfig, key_path
 from fixedsite.sequences.drainage.config import (
+    ROOM_KEYS,
+    BoreholeEq,
     DrainageSystem,
+    HilDrainage,
+    InflowMeterEq,
     LevelSensorEq,
     PumpEq,
     SumpEq,
 )
-from fixedsite.sequences.drainage.equipment import DERIVED, PLAN_SIGNALS
+from fixedsite.sequences.drainage.equipment import DERIVED, HYDROLOGY_SIGNALS, PLAN_SIGNALS
 
 Problems = list[tuple[str, str]]
 
@@ -70,6 +74,10 @@ def published(sname: str, system: DrainageSystem) -> dict[str, str]:
     for ename, eq in system.equipment.items():
         kinds |= {f"{sname}.{ename}.{sig}": DERIVED_KINDS.get(eq.type, {}).get(sig, "")
                   for sig in DERIVED.get(eq.type, ())}
+    if system.hydrology is not None:
+        kinds |= {f"{sname}.hydrology.{sig}": kind
+                  for sig, (kind, _, _) in HYDROLOGY_SIGNALS.items()}
+        kinds |= {f"{sname}.{p}.standby": "text" for p in system.control.pumps}
     return kinds
 
 
@@ -132,6 +140,61 @@ def _check_drainage(sname: str, system: DrainageSystem, problems: Problems) -> N
                              f"top of the sump's volume curve ({top} m)"))
     if system.plan is not None:
         _check_plan(sname, system, problems)
+    if system.hydrology is not None:
+        _check_hydrology(sname, system, problems)
+
+
+def _check_hydrology(sname: str, system: DrainageSystem, problems: Problems) -> None:
+    """The linkage reads what it names, has a threshold for what it reads, and lowers the
+    levels no further than the room can go without running a pump towards dry."""
+    h, c = system.hydrology, system.control
+    assert h is not None
+    base = f"systems.{sname}.hydrology"
+    if not h.boreholes and not h.inflow_meters:
+        problems.append((base, "names no borehole and no inflow meter: expected at least "
+                         "one in boreholes or inflow_meters"))
+    levels = pressures = False
+    for i, b in enumerate(h.boreholes):
+        eq = system.equipment.get(b)
+        if not isinstance(eq, BoreholeEq):
+            problems.append((f"{base}.boreholes.{i}", f"{b!r} is not a borehole of system "
+                             f"{sname!r}"))
+            continue
+        if not {"water_level", "water_pressure"} & set(eq.signals):
+            problems.append((f"systems.{sname}.equipment.{b}.signals", "a borehole the "
+                             "linkage reads maps water_level, water_pressure or both"))
+        levels |= "water_level" in eq.signals
+        pressures |= "water_pressure" in eq.signals
+    for i, m in enumerate(h.inflow_meters):
+        if not isinstance(system.equipment.get(m), InflowMeterEq):
+            problems.append((f"{base}.inflow_meters.{i}", f"{m!r} is not an inflow meter of "
+                             f"system {sname!r}"))
+    for key, read, what in (("rise_m", levels, "a borehole's water_level"),
+                            ("rise_mpa", pressures, "a borehole's water_pressure"),
+                            ("inflow_m3h", bool(h.inflow_meters), "an inflow meter")):
+        pair = getattr(h, key)
+        if read and pair is None:
+            problems.append((f"{base}.{key}", f"{what} is read but has no thresholds: "
+                             "expected [watch, alert]"))
+        elif pair is not None and not read:
+            problems.append((f"{base}.{key}", f"thresholds for {what}, but the linkage "
+                             "reads none"))
+        if pair is not None and not pair[0] < pair[1]:
+            problems.append((f"{base}.{key}", f"watch {pair[0]:g} is not below alert "
+                             f"{pair[1]:g}: expected [watch, alert], watch lower"))
+    watch, alert = h.lower_m
+    if watch > alert:
+        problems.append((f"{base}.lower_m", f"watch lowers {watch:g} m, more than alert "
+                         f"{alert:g} m: expected [watch, alert], alert the deeper"))
+    room = min(c.start_levels_m) - (c.low_low_m + h.dry_margin_m)
+    if alert >= room:
+        problems.append((f"{base}.lower_m", f"alert lowers {alert:g} m: the first start "
+                         f"level ({min(c.start_levels_m):g} m) would come within "
+                         f"dry_margin_m ({h.dry_margin_m:g} m) of low-low "
+                         f"({c.low_low_m:g} m); expected below {room:.2f} m"))
+    if h.suspend_plan_inflow_m3h is not None and not h.inflow_meters:
+        problems.append((f"{base}.suspend_plan_inflow_m3h", "needs an inflow meter to "
+                         "read the inflow from: add one to inflow_meters"))
 
 
 def _check_transmitters(sname: str, system: DrainageSystem, sump: SumpEq,
@@ -212,19 +275,57 @@ def _check_relay(cfg: SiteConfig, problems: Problems) -> None:
 
 
 def _check_hil(cfg: SiteConfig, problems: Problems) -> None:
-    systems: dict[str, int] = {}
+    systems: dict[tuple[str, bool], int] = {}
     for i, h in enumerate(cfg.hil.drainage):
         base = f"hil.drainage.{i}"
-        if h.system in systems:
+        station = h.hydrology is not None
+        if (h.system, station) in systems:
             problems.append((f"{base}.system", f"system {h.system!r} is already simulated "
-                             f"by hil.drainage.{systems[h.system]}"))
-        systems.setdefault(h.system, i)
+                             f"by hil.drainage.{systems[h.system, station]}"))
+        systems.setdefault((h.system, station), i)
         if h.system not in cfg.systems:
             problems.append((f"{base}.system", f"unknown system {h.system!r}"))
         if h.plc not in cfg.plcs:
             problems.append((f"{base}.plc", f"unknown PLC {h.plc!r}"))
+        if station:
+            _check_hil_station(cfg, h, base, problems)
+            continue
+        missing = [k for k in ROOM_KEYS if getattr(h, k) is None]
+        for k in missing:
+            problems.append((f"{base}.{k}", "required for a pump room (an entry without "
+                             "[hydrology])"))
+        if missing:
+            continue
+        assert h.float_low_m and h.float_high_m and h.float_highhigh_m
         if not h.float_low_m < h.float_high_m < h.float_highhigh_m:
             problems.append((f"{base}.float_high_m", "float switches must rise: low < high "
                              "< high-high"))
-        if h.max_inflow_m3h < h.normal_inflow_m3h:
+        if (h.max_inflow_m3h or 0) < (h.normal_inflow_m3h or 0):
             problems.append((f"{base}.max_inflow_m3h", "below the normal inflow"))
+    stations = {h.system for h in cfg.hil.drainage if h.hydrology is not None}
+    rooms = {h.system for h in cfg.hil.drainage if h.hydrology is None}
+    for i, h in enumerate(cfg.hil.drainage):
+        if h.hydrology is not None and h.system in stations - rooms:
+            problems.append((f"hil.drainage.{i}.system", f"no simulated pump room of "
+                             f"{h.system!r} for its station's water to reach"))
+
+
+def _check_hil_station(cfg: SiteConfig, h: HilDrainage, base: str,
+                       problems: Problems) -> None:
+    """A station simulates boreholes and an inflow meter the system names, and nothing of
+    a pump room."""
+    assert h.hydrology is not None
+    for k in sorted(h.model_fields_set - {"system", "plc", "hydrology", "seed"}):
+        problems.append((f"{base}.{k}", "a hydrological station has no pump room: "
+                         "drop it (the station's figures go in [hydrology])"))
+    system = cfg.systems.get(h.system)
+    if system is None or system.kind != "drainage":
+        return
+    hy = h.hydrology
+    for j, b in enumerate(hy.boreholes):
+        if not isinstance(system.equipment.get(b.name), BoreholeEq):
+            problems.append((f"{base}.hydrology.boreholes.{j}.name", f"{b.name!r} is not a "
+                             f"borehole of system {h.system!r}"))
+    if not isinstance(system.equipment.get(hy.inflow_meter), InflowMeterEq):
+        problems.append((f"{base}.hydrology.inflow_meter", f"{hy.inflow_meter!r} is not an "
+                         f"inflow meter of system {h.system!r}"))

@@ -39,8 +39,43 @@ class PlcStatusEq(EquipmentBase):
     type: Literal["plc_status"]
 
 
-Equipment = Annotated[PumpEq | ValveEq | SumpEq | LevelSensorEq | PlcStatusEq,
-                      Field(discriminator="type")]
+class BoreholeEq(EquipmentBase):
+    """An observation borehole of the mine's hydrological monitoring (water level and/or
+    water pressure of the aquifer it taps)."""
+
+    type: Literal["borehole"]
+
+
+class InflowMeterEq(EquipmentBase):
+    """A water-inflow meter at a water-bearing zone (a weir or a flow meter in the drain)."""
+
+    type: Literal["inflow_meter"]
+
+
+Equipment = Annotated[PumpEq | ValveEq | SumpEq | LevelSensorEq | PlcStatusEq | BoreholeEq
+                      | InflowMeterEq, Field(discriminator="type")]
+
+Pair = tuple[PositiveFloat, PositiveFloat]
+
+
+class DrainageHydrology(Model):
+    """The room's linkage to the hydrological monitoring (absent: none). Thresholds are
+    ``[watch, alert]`` pairs; a borehole's rise is over its own slowly tracked baseline."""
+
+    boreholes: list[str] = Field(default_factory=list)
+    inflow_meters: list[str] = Field(default_factory=list)
+    rise_m: Pair | None = None             # borehole water level above its baseline
+    rise_mpa: Pair | None = None           # borehole water pressure above its baseline
+    inflow_m3h: Pair | None = None         # a zone's measured inflow
+    lower_m: Pair = (0.3, 0.6)             # start and stop levels lowered by, watch / alert
+    suspend_plan_inflow_m3h: PositiveFloat | None = None   # level rule alone above this
+    dry_margin_m: PositiveFloat = 0.15     # a lowered stop level stays this far above low-low
+    baseline_h: PositiveFloat = 24.0       # how slowly a borehole's baseline follows it
+    on_delay_s: float = Field(default=120.0, ge=0)   # a reading held this long raises
+    hold_s: float = Field(default=3600.0, ge=0)      # every reading released this long lowers
+    release: float = Field(default=0.8, gt=0, lt=1)  # of a threshold: counts as gone below
+    prime_check_s: PositiveFloat = 180.0   # a standby held priming this long must be primed
+    prime_standby: bool = True             # hold the standby pumps primed while raised
 
 
 class DrainageControl(Model):
@@ -91,22 +126,61 @@ class DrainageSystem(Model):
     plan: DrainagePlan | None = None
     # relay pumping: the system whose sump this room's pumps discharge into
     discharges_into: str | None = None
+    hydrology: DrainageHydrology | None = None
+
+
+class HilBorehole(Model):
+    """A simulated observation borehole: its level and pressure at rest, and how much of a
+    precursor's rise reaches it (1: all)."""
+
+    name: str
+    level_m: float = 0.0
+    pressure_mpa: float = Field(default=1.0, ge=0)
+    share: float = Field(default=1.0, gt=0, le=1)
+
+
+class HilHydrology(Model):
+    """The hydrological monitoring station a ``[[hil.drainage]]`` entry simulates instead
+    of a pump room: boreholes and a water-inflow meter at a water-bearing zone."""
+
+    boreholes: list[HilBorehole] = Field(min_length=1)
+    inflow_meter: str
+    zone_inflow_m3h: float = Field(default=20.0, ge=0)   # what the zone gives at rest
+    rise_m: PositiveFloat = 12.0          # the boreholes' rise at a precursor's full
+    noise_m: float = Field(default=0.02, ge=0)
+    noise_mpa: float = Field(default=0.0005, ge=0)
+    noise_m3h: float = Field(default=3.0, ge=0)
+    inrush_hold_s: float = Field(default=10800.0, ge=0)   # an inrush's peak lasts this long
 
 
 class HilDrainage(Model):
+    """A simulated pump room, or (with ``[hydrology]``) the hydrological monitoring station
+    of the room's system on a PLC of its own. A room needs its inflow, static head and
+    floats (drainage's checks say which is missing); a station has none of them."""
+
     system: str
     plc: str
-    normal_inflow_m3h: PositiveFloat
-    max_inflow_m3h: PositiveFloat
+    hydrology: HilHydrology | None = None
+    normal_inflow_m3h: PositiveFloat | None = None
+    max_inflow_m3h: PositiveFloat | None = None
     daily_swing: float = Field(default=0.15, ge=0, lt=1)
     noise: float = Field(default=0.05, ge=0, lt=1)
     initial_level_m: float = Field(default=1.2, ge=0)
-    static_head_m: PositiveFloat
+    static_head_m: PositiveFloat | None = None
     priming_s: PositiveFloat = 40.0
     prime_hold_s: PositiveFloat = 1800.0
     watchdog_s: PositiveFloat = 10.0
     initial_mode: Literal["remote-manual", "remote-auto"] = "remote-auto"
-    float_low_m: PositiveFloat
-    float_high_m: PositiveFloat
-    float_highhigh_m: PositiveFloat
+    float_low_m: PositiveFloat | None = None
+    float_high_m: PositiveFloat | None = None
+    float_highhigh_m: PositiveFloat | None = None
     seed: int = Field(default=1, ge=0)    # numpy's generators take no negative seed
+
+
+ROOM_KEYS = ("normal_inflow_m3h", "max_inflow_m3h", "static_head_m", "float_low_m",
+             "float_high_m", "float_highhigh_m")
+
+
+def rooms(entries: list[HilDrainage]) -> list[HilDrainage]:
+    """The pump rooms among ``[[hil.drainage]]`` entries (not the hydrological stations)."""
+    return [h for h in entries if h.hydrology is None]

@@ -54,12 +54,23 @@ PLC_STATUS: dict[str, SignalDef] = {
     "heartbeat_echo": number("", "last heartbeat value the PLC received"),
 }
 
+BOREHOLE: dict[str, SignalDef] = {
+    "water_level": number("m", "water level in the observation borehole, above its datum"),
+    "water_pressure": number("MPa", "water pressure of the aquifer the borehole taps"),
+}
+
+INFLOW_METER: dict[str, SignalDef] = {
+    "inflow": number("m3/h", "water flowing from the water-bearing zone", required=True),
+}
+
 TYPES: dict[str, dict[str, SignalDef]] = {
     "pump": PUMP,
     "valve": VALVE,
     "sump": SUMP,
     "level_sensor": LEVEL_SENSOR,
     "plc_status": PLC_STATUS,
+    "borehole": BOREHOLE,
+    "inflow_meter": INFLOW_METER,
 }
 
 # Tags the controller itself publishes per equipment (not read from a PLC).
@@ -88,6 +99,21 @@ PLAN_SIGNALS: dict[str, tuple[str | None, str]] = {
     "inflow_high": ("m3/h", "upper edge of the forecast band now"),
 }
 
+
+# What a drainage system's hydrological linkage publishes as <system>.hydrology.<name>:
+# (kind, unit, description); and per pump <system>.<pump>.standby (text).
+HYDROLOGY_SIGNALS: dict[str, tuple[str, str, str]] = {
+    "readiness": ("number", "", "drainage readiness: 0 normal, 1 watch, 2 alert"),
+    "status": ("text", "", "what the linkage did last and why"),
+    "data_lost": ("bool", "", "a hydrological reading is not good: readiness held at watch"),
+    "lowered_m": ("number", "m", "how far the start and stop levels are lowered now"),
+    "plan_suspended": ("bool", "", "peak-valley plan set aside: level rule alone"),
+    "inflow": ("number", "m3/h", "the highest inflow the zones' meters read"),
+    "rise_m": ("number", "m", "the largest borehole water-level rise over its baseline"),
+    "rise_mpa": ("number", "MPa", "the largest borehole water-pressure rise over its baseline"),
+    "standby_ready": ("number", "", "stopped pumps checked ready as standby"),
+}
+READINESS_WORDS = ["normal", "watch", "alert"]
 
 # A pump sequence's states (sequences/drainage/pump.py runs them)
 ACTIVE = ["priming", "starting", "opening_valve", "proving_flow", "running"]

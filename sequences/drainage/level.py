@@ -40,6 +40,7 @@ from fixedsite.texts import say
 log = logging.getLogger(__name__)
 
 ADOPT_WAIT_S = 60.0
+STAGE_GAP_M = 0.1          # a lowered start level stays this far above its stop level
 
 
 class SumpLevel:
@@ -103,6 +104,11 @@ class LevelControl:
         self.override = False
         self.mode = say("level rule")
         self.pacing = Pacing.of(ctl, plan)
+        # set by the hydrological linkage (hydrology.py): start and stop levels lowered by
+        # lowered_m (stops kept dry_margin_m above low-low), the plan set aside
+        self.lowered_m = 0.0
+        self.dry_margin_m = 0.15
+        self.plan_suspended = False
         self.demand_tag = store.define(f"{system}.control.demand")
         self.status_tag = store.define(f"{system}.control.status", TagMeta(kind="text"))
 
@@ -129,10 +135,13 @@ class LevelControl:
         staged = self._staged(level, current)
         planner = self.planner
         plan_n = planner.view.now(self.clock.now()) if planner and planner.view else None
+        if planner is not None and self.plan_suspended:
+            self.mode = say("level rule: plan suspended (hydrology)")
+            return staged
         if planner is None or plan_n is None:
             self.mode = say("level rule") if planner is None else say("level rule (no fresh plan)")
             return staged
-        lo, hi = planner.p.band_m
+        lo, hi = planner.band()
         release = planner.p.override_release_m
         self.override = level >= hi or (self.override and level > hi - release)
         if self.override or level >= self.ctl.high_high_m:
@@ -144,13 +153,28 @@ class LevelControl:
         self.mode = say("plan")
         return plan_n
 
+    def stages(self) -> tuple[list[float], list[float]]:
+        """The start and stop levels in force: the config's, or lowered by the hydrological
+        linkage to keep more of the sump empty. A lowered stop stays ``dry_margin_m`` above
+        low-low (a pump must not be run towards dry running), and a start stays above its
+        stop, so a stage never starts and stops on the same level."""
+        c, d = self.ctl, self.lowered_m
+        if d <= 0.0:
+            return list(c.start_levels_m), list(c.stop_levels_m)
+        floor = c.low_low_m + self.dry_margin_m
+        stops = [max(s - d, min(s, floor)) for s in c.stop_levels_m]
+        starts = [max(s - d, stop + STAGE_GAP_M) for s, stop in zip(c.start_levels_m, stops,
+                                                                        strict=False)]
+        return starts, stops
+
     def _staged(self, level: float, current: int) -> int:
         c = self.ctl
         want = current
-        for k, start in enumerate(c.start_levels_m):
+        starts, stops = self.stages()
+        for k, start in enumerate(starts):
             if level >= start:
                 want = max(want, k + 1)
-        for k, stop in enumerate(c.stop_levels_m):
+        for k, stop in enumerate(stops):
             if level <= stop:
                 want = min(want, k)
         if level >= c.high_high_m:
@@ -184,6 +208,8 @@ class LevelControl:
         hh = level >= self.ctl.high_high_m
         status = say("high-high: all available pumps") if hh else \
             say("demand {n} ({mode})", n=self.demand, mode=self.mode)
+        if self.lowered_m > 0.0:
+            status += "; " + say("levels lowered {m:.2f} m (hydrology)", m=self.lowered_m)
         if len(running) < self.demand:
             status = await self._start_next(level, len(running), auto, hh, status)
         elif len(running) > self.demand:

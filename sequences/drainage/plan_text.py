@@ -217,8 +217,8 @@ def _age(s: float) -> str:
 
 def _hil_inflow(cfg: SiteConfig, system: str) -> float:
     for h in cfg.hil.drainage:
-        if h.system == system:
-            return h.normal_inflow_m3h
+        if h.system == system and h.hydrology is None:
+            return h.normal_inflow_m3h or 0.0
     return 0.0
 
 

@@ -98,6 +98,7 @@ class Planner:
         self._last_dir = "up"
         self._task: asyncio.Task[None] | None = None
         self.fixed = False           # a plan given from outside: measure, never re-plan
+        self.lowered_m = 0.0         # the band lowered by the hydrological linkage
         self.lead: Planner | None = None       # plans this room with its own (relay)
         self.feeders: list[Planner] = []       # rooms pumping into this one, planned here
         self.volume: float | None = None       # at the last tick
@@ -171,6 +172,24 @@ class Planner:
             self._due = False
             self._task = asyncio.get_running_loop().create_task(self._replan(volume, now))
 
+    def band(self) -> tuple[float, float]:
+        """The band the plan works in: the config's, lowered with the level control's
+        stages while the hydrological readiness is raised (its bottom kept where the
+        lowered stop levels may go, its top at least a tenth of a metre above it)."""
+        lo, hi = self.p.band_m
+        if self.lowered_m <= 0.0:
+            return lo, hi
+        c = self.cfg.control
+        floor = c.low_low_m + (self.cfg.hydrology.dry_margin_m if self.cfg.hydrology
+                               else 0.15)
+        lo2 = max(lo - self.lowered_m, min(lo, floor))
+        return lo2, max(hi - self.lowered_m, lo2 + 0.1)
+
+    def replan(self) -> None:
+        """Plan again at the next tick (the band or the pumps' state changed)."""
+        self.top()._due = True
+        self._due = True
+
     def _hold(self, quality: Quality) -> None:
         """Mark the published plan uncertain while it cannot be checked against the
         level, and good again once it can (values kept: an old plan, not a wrong one)."""
@@ -218,8 +237,8 @@ class Planner:
         before = rp.volume[i - 1] if i > 0 else self._planned_from
         frac = (now - last.t0 - i * last.step_s) / last.step_s
         expected = before + frac * (rp.volume[i] - before)
-        return abs(volume - expected) > self._margin0 + 0.05 * (
-            self.v(self.p.band_m[1]) - self.v(self.p.band_m[0]))
+        lo, hi = self.band()
+        return abs(volume - expected) > self._margin0 + 0.05 * (self.v(hi) - self.v(lo))
 
     def flows(self) -> list[float]:
         """Marginal flow of the k-th pump on: measured where it has been, else rated."""
@@ -235,13 +254,14 @@ class Planner:
         p = self.p
         t0 = now - now % p.step_s
         fc = self.forecast.forecast(t0, self.steps)
+        lo, hi = self.band()
         if self.forecast.samples == 0:                      # nothing measured yet
             fc.inflow[:] = fc.low[:] = fc.high[:] = sum(self.rated) * 0.3
-            fc.margin[:] = 0.1 * (self.v(p.band_m[1]) - self.v(p.band_m[0]))
+            fc.margin[:] = 0.1 * (self.v(hi) - self.v(lo))
         prices = np.array([self.tariff.at(t0 + i * p.step_s + 1).price
                            for i in range(self.steps)])
         since = int((now - self._changed_at) // p.step_s)
-        room = Room(self.name, volume, self.v(p.band_m[0]), self.v(p.band_m[1]), fc.inflow,
+        room = Room(self.name, volume, self.v(lo), self.v(hi), fc.inflow,
                     fc.margin, self.flows(), self.power, max(0, self.available),
                     running=self.running_n, last_change=self._last_dir,
                     since_change_steps=since, max_on=p.max_pumps, max_kw=p.max_kw,

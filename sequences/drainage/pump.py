@@ -369,6 +369,8 @@ class PumpHandler:
             return None
         if cmd.action == "reset":
             return None if s.state == "fault" else say("{pump} is not faulted", pump=name)
+        if cmd.action == "prime" and cmd.source != "operator":
+            return self._check_prime(cmd)
         if cmd.action not in ("start", "stop"):
             return say("{pump} takes no {action} command", pump=name, action=repr(cmd.action))
         automatic = cmd.source != "operator"
@@ -395,8 +397,28 @@ class PumpHandler:
                        "would run dry", level=level, ll=s.ctl.low_low_m)
         return None
 
+    def _check_prime(self, cmd: Command) -> str | None:
+        """Holding a standby pump primed (the hydrological linkage) is for a stopped pump
+        in remote-auto only: a running pump's priming belongs to its sequence, and a pump
+        in manual or local is the operator's."""
+        s = self.seq
+        if s.mode != "remote-auto":
+            return say("{pump} is in {mode}; automatic commands are not accepted",
+                       pump=s.name, mode=s.mode)
+        if s.state != "stopped":
+            return say("{pump} is not stopped: its sequence primes it", pump=s.name)
+        return None
+
     async def execute(self, cmd: Command) -> Decision:
         s = self.seq
+        if cmd.action == "prime":
+            on = bool(cmd.params.get("on"))
+            res = await s.writer.write(s.sig("prime_cmd"), on)
+            if not res.ok:
+                return Decision(False, say("{signal}={value} not confirmed: {why}",
+                                           signal="prime_cmd", value=int(on), why=res.reason))
+            return Decision(True, say("standby priming on (read back)") if on else
+                            say("standby priming off (read back)"))
         if cmd.action == "set_mode":
             res = await s.writer.write(s.sig("mode"), MODES[cmd.params["mode"]])
             return Decision(res.ok, res.reason or say("mode {mode} (PLC read back {value})",

@@ -30,6 +30,7 @@ class Room:
     control: Any          # LevelControl
     pumps: list[Any]      # PumpSequence, in the control's order
     planner: Any | None   # Planner
+    hydrology: Any | None = None   # Hydrology: the linkage to the hydrological monitoring
 
 
 _NEEDS_MANUAL = "; needs the operator role and the pump in remote-manual; answers whether " \
@@ -67,6 +68,12 @@ def build(ctx: BuildContext, sname: str, system: DrainageSystem) -> Room:
     tariff = ctx.cfg.tariff
     lc = LevelControl(sname, ctl, level, seqs, ctx.gate, ctx.store, ctx.clock,
                       system.plan if tariff is not None else None)
+    hydrology = None
+    if system.hydrology is not None:     # before the level control: it sets its levels
+        from fixedsite.sequences.drainage.hydrology import Hydrology
+
+        hydrology = Hydrology(sname, system, lc, ctx.gate, ctx.store, ctx.clock)
+        ctx.scan(f"{sname}.hydrology", hydrology.scan, hydrology.published())
     ctx.scan(f"{sname}.control", lc.scan, lc.published())
     if system.plan is not None and tariff is not None:
         lc.planner = Planner(sname, system, tariff, seqs, ctx.store, ctx.clock)
@@ -79,7 +86,7 @@ def build(ctx: BuildContext, sname: str, system: DrainageSystem) -> Room:
             ctx.log.info("%s planner: %d steps of measured inflow from the historian",
                          sname, n)
         ctx.on_start(seed)
-    return Room(sname, level, lc, seqs, lc.planner)
+    return Room(sname, level, lc, seqs, lc.planner, hydrology)
 
 
 def link(ctx: BuildContext, rooms: list[Room]) -> None:
@@ -113,6 +120,42 @@ def alarms(cfg: SiteConfig, sname: str, system: DrainageSystem) -> list[AlarmDef
                                  condition=lambda v: v is True,
                                  clear=lambda v: v is False, on_delay_s=grace,
                                  guard=True))
+    if system.hydrology is not None:
+        defs += _hydrology_alarms(sname, system)
+    return defs
+
+
+def _hydrology_alarms(sname: str, system: DrainageSystem) -> list[AlarmDef]:
+    """Raised readiness is announced as alarms (the operator is to know the room is making
+    room for water), hydrological data lost, and each standby pump not ready."""
+    base, room = f"{sname}.hydrology", system.name or sname
+    defs = [
+        AlarmDef(id=f"{base}.WATCH", tag=f"{base}.readiness", kind="discrete", priority=3,
+                 area=sname, text=say("{name}: hydrological readiness raised to watch",
+                                      name=room),
+                 condition=lambda v: v == 1, clear=lambda v: v != 1,
+                 reason_tag=f"{base}.status"),
+        AlarmDef(id=f"{base}.ALERT", tag=f"{base}.readiness", kind="discrete", priority=1,
+                 area=sname, text=say("{name}: hydrological readiness raised to alert",
+                                      name=room),
+                 condition=lambda v: v == 2, clear=lambda v: v != 2,
+                 reason_tag=f"{base}.status"),
+        AlarmDef(id=f"{base}.DATA_LOST", tag=f"{base}.data_lost", kind="discrete",
+                 priority=2, area=sname,
+                 text=say("{name}: hydrological data lost, readiness held at watch",
+                          name=room),
+                 condition=lambda v: v is True, clear=lambda v: v is False,
+                 reason_tag=f"{base}.status")]
+    not_ready = say("standby not ready: {why}", why="")
+    for pname in system.control.pumps:
+        eq = system.equipment[pname]
+        defs.append(AlarmDef(
+            id=f"{sname}.{pname}.NOT_READY", tag=f"{sname}.{pname}.standby",
+            kind="discrete", priority=2, area=sname,
+            text=say("{name} not ready as standby", name=eq.name or pname),
+            condition=lambda v: isinstance(v, str) and v.startswith(not_ready),
+            clear=lambda v: not (isinstance(v, str) and v.startswith(not_ready)),
+            reason_tag=f"{sname}.{pname}.standby"))
     return defs
 
 
@@ -132,5 +175,6 @@ SPEC = SystemSpec(
     check=checks.check, check_site=checks.check_site, published=checks.published,
     ranges=checks.ranges, alarms=alarms, hil=HilDrainage,
     hil_kind="fixedsite.hil.drainage.unit:HIL", enums=ENUMS,
-    folders={"control": "level control", "plan": "peak-valley plan"},
+    folders={"control": "level control", "plan": "peak-valley plan",
+             "hydrology": "hydrological linkage"},
     texts=texts.TEXTS, text_ids=texts.IDS)

@@ -72,8 +72,43 @@ TEXTS: dict[str, str] = {
     "optimal (DP, 0.5 m3 grid)": "最优（动态规划，0.5 m3 网格）",
     "relay: DP per room, bottom up (0.5 m3 grid)":
         "接力排水：逐泵房动态规划，自下而上（0.5 m3 网格）",
+    "level rule: plan suspended (hydrology)": "水位规则：错峰计划已暂停（水文联动）",
+    "levels lowered {m:.2f} m (hydrology)": "启停水位已降低 {m:.2f} m（水文联动）",
+    # --- hydrological linkage -------------------------------------------------------------
+    "readiness normal": "排水准备：正常",
+    "readiness watch: {why}": "排水准备：关注（{why}）",
+    "readiness alert: {why}": "排水准备：警戒（{why}）",
+    "hydrological data lost: {what}": "水文数据丢失：{what}",
+    "readings under the alert thresholds for {h:.1f} h": "读数已低于警戒阈值 {h:.1f} h",
+    "{name} water level {rise:.2f} m over its baseline": "{name} 水位高出基线 {rise:.2f} m",
+    "{name} water pressure {rise:.3f} MPa over its baseline":
+        "{name} 水压高出基线 {rise:.3f} MPa",
+    "{name} inflow {q:.0f} m3/h": "{name} 涌水量 {q:.0f} m3/h",
+    "start and stop levels lowered {m:.2f} m": "启停水位降低 {m:.2f} m",
+    "plan suspended: inflow {q:.0f} m3/h": "错峰计划暂停：涌水量 {q:.0f} m3/h",
+    "plan suspended: inflow unknown": "错峰计划暂停：涌水量未知",
+    "{n} standby pumps ready": "{n} 台备用泵就绪",
+    "{pump} not ready as standby: {why}": "{pump} 备用未就绪：{why}",
+    "standby ready": "备用就绪",
+    "standby not checked": "备用未检查",
+    "standby priming": "备用泵引水中",
+    "standby not ready: {why}": "备用未就绪：{why}",
+    "no good data from its PLC": "其 PLC 无有效数据",
+    "in {mode}: automatic control cannot start it": "处于{mode}：自动控制无法启动",
+    "discharge valve reports a fault": "出水阀报故障",
+    "discharge valve's fault signal unreadable": "出水阀故障信号无法读取",
+    "discharge valve position unreadable": "出水阀开度无法读取",
+    "discharge valve not closed": "出水阀未关闭",
+    "{pump} is not stopped: its sequence primes it": "{pump} 未停止：由其启停流程引水",
+    "standby priming on (read back)": "备用泵引水已开启（已回读确认）",
+    "standby priming off (read back)": "备用泵引水已停止（已回读确认）",
     # --- built-in alarms ---------------------------------------------------------------
     "{name} fault": "{name} 故障",
     "{name}: controller heartbeat lost, PLC on float switches":
         "{name}：控制器心跳丢失，PLC 转浮球自控",
+    "{name}: hydrological readiness raised to watch": "{name}：水文联动排水准备升至关注",
+    "{name}: hydrological readiness raised to alert": "{name}：水文联动排水准备升至警戒",
+    "{name}: hydrological data lost, readiness held at watch":
+        "{name}：水文数据丢失，排水准备保持关注",
+    "{name} not ready as standby": "{name} 备用未就绪",
 }
