@@ -308,7 +308,14 @@ class SensorTime:
     def why(self) -> str:
         parts = [(self.bad_s, "no good value"), (self.out_of_range_s, "out of range"),
                  (self.stuck_s, "stuck")]
-        return ", ".join(f"{w} {s / 3600:.1f} h" for s, w in parts if s > 0)
+        return ", ".join(f"{w} {_duration(s)}" for s, w in parts if s > 0)
+
+
+def _duration(s: float) -> str:
+    """Hours to a tenth; a shorter stretch in minutes or seconds, never "0.0 h"."""
+    if s >= 360:
+        return f"{s / 3600:.1f} h"
+    return f"{round(s / 60)} min" if s >= 60 else f"{round(s)} s"
 
 
 def up_spans(t0: float, end: float, down: Sequence[Span]) -> list[Span]:

@@ -63,6 +63,7 @@ class AvailabilityTracker:
         self._now: dict[str, av.SensorTime] = {}        # sensor time since
         self._month = (0.0, 0.0)
         self._last_turn: float | None = None
+        self._count_sensors = True
         self.figures: av.Figures | None = None
 
     def _define(self, sig: str, unit: str, desc: str) -> Tag:
@@ -109,7 +110,8 @@ class AvailabilityTracker:
             self._base, self._now = {}, {}
             self._last_turn = max(t0, self._last_turn or t0)
         last = self._last_turn if self._last_turn is not None else now
-        dt = max(0.0, now - last)
+        dt = max(0.0, now - last) if self._count_sensors else 0.0
+        self._count_sensors = True
         self._last_turn = now
         for path, sensor in self.sc.sensors.items():
             st = self._now.setdefault(path, av.SensorTime(path))
@@ -162,6 +164,9 @@ class AvailabilityTracker:
                 await asyncio.to_thread(self.seed, historian, now)
             else:
                 self.seed(None, now)
+            # the first turn publishes the month so far and counts no sensor time: at a
+            # start the PLCs have not been read yet, which would show as a sensor share of 0
+            self._count_sensors = False
         while True:
             self.turn(self.clock.now())
             await asyncio.sleep(max(PERIOD_S / self.clock.scale, MIN_WALL_S))

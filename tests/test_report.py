@@ -149,3 +149,53 @@ def test_periods_with_one_name_and_two_prices_stay_apart(
     assert sum(float(row[c]) for c in columns) == pytest.approx(3 * 24 * 300)
     assert float(row["cost_cny"]) == pytest.approx(
         3 * 300 * (10 * 0.26 + 7 * 0.65 + 3 * 1.5 + 4 * 1.3325))
+
+
+def test_the_availability_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault hours per system and for the site against the 10 h, sensors in working order
+    against 95 %, the worst sensors named with why; in the text and the CSV."""
+    from fixedsite import availability as av
+    from fixedsite.alarms.model import build_defs
+
+    t0, t1 = month_span(2026, 11)
+    h = Historian(tmp_path / "history.db", deadband_pct=0.0, max_interval_s=1)
+    for m in range(0, 30 * 24 * 60):
+        h.event(t0 + m * 60, "controller", "demo", "alive", {"next_by": t0 + m * 60 + 180})
+    # the lower room's PLC lost for 12 h: its system OVER the 10 h, the main room's not
+    h.event(t0 + 86400, "alarm", "comm.drain2.LOST", "active: PLC drain2: link lost")
+    h.event(t0 + 86400 + 12 * 3600, "alarm", "comm.drain2.LOST", "rtn: PLC drain2: link lost")
+    for path, s in av.scope(CFG, build_defs(CFG)).sensors.items():
+        h.record(path, t0, s.low, Quality.GOOD)                # at rest: in working order
+    # a level that moves, frozen for 10 h on day 3 (stuck after 4 h: 6 h), and a flow with
+    # no good value for a day
+    frozen = (t0 + 3 * 86400, t0 + 3 * 86400 + 10 * 3600)
+    for k in range(0, 30 * 24 * 12):
+        t = t0 + k * 300.0
+        if not frozen[0] < t < frozen[1]:
+            h.record("drainage.lt1.level", t, 1.5 + 0.01 * (k % 3), Quality.GOOD)
+    h.record("lower.pump1.flow", t0 + 2 * 86400, 0.0, Quality.BAD)
+    h.record("lower.pump1.flow", t0 + 3 * 86400, 0.0, Quality.GOOD)
+    h.close()
+    monkeypatch.setattr(time, "time", lambda: t1)
+    h = Historian(tmp_path / "history.db")
+    r = build(CFG, h, t0, t1)
+    h.close()
+    text = as_text(r)
+    section = text.split("\navailability:\n", 1)[1].split("\n\n", 1)[0]
+    rows = {line.split()[0]: line.split() for line in section.splitlines()[1:]}
+    assert rows["lower"][1:3] == ["12.00", "OVER"], section
+    assert rows["drainage"][1:3] == ["0.00", "within"], section
+    assert rows["site"][1:3] == ["12.00", "OVER"], section
+    assert "plc drain2 12.00 h" in " ".join(rows["lower"])
+    assert rows["power"][3:6] == ["--", "no", "sensors"], section
+    worst = section.split("sensors least in working order:\n", 1)[1].splitlines()
+    assert worst[0].strip().startswith("lower.pump1.flow: 96.7% (no good value 24.0 h)")
+    assert worst[1].strip().startswith("drainage.lt1.level: 99.2% (stuck 6.0 h)")
+    n = len(r.availability.sensors) if r.availability else 0
+    site_ok = 100 * (1 - 30 / 720 / n)                        # 30 h of n sensors' 720 h
+    assert rows["site"][3:7] == [f"{site_ok:.1f}%", "of", str(n), "within"], section
+    csv_rows = as_csv(r).splitlines()
+    assert "availability,lower,12.00,OVER" in "\n".join(csv_rows)
+    assert any(line.startswith("sensor,drainage.lt1.level,99.17,0.00,0.00,6.00")
+               for line in csv_rows)
+    assert csv_rows[-1] == "fault_hours,12.00"

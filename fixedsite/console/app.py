@@ -31,6 +31,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, DataTable, Static
 
+from fixedsite.availability import FAULT_TARGET_H, SENSORS_TARGET_PCT
 from fixedsite.console.actions import Actions, when
 from fixedsite.console.client import SiteClient
 from fixedsite.console.display import PRIORITY_STYLE, fmt
@@ -250,9 +251,26 @@ class Console(Actions, App[None]):
             up = self.client.values[path]
             word = t("online") if up.value else f"[red]{t('offline')}[/]"
             lines.append(f"{t('plc')} {plc}: {self.fv(path, text=word)}")
+        lines.append(self._availability())
         for sc in self.VIEWS:                     # each system's lines
             lines += sc.overview(self)
         self.query_one("#overview", Static).update("\n".join(lines))
+
+    def _availability(self) -> str:
+        """The month so far against the evaluation standard's targets: the supervisory
+        system's fault hours (< 10 h) and its sensors in working order (> 95 %); a figure
+        past its target in colour, like any abnormal value."""
+        base = "controller.availability"
+        fault, ok = self.v(f"{base}.fault_h"), self.v(f"{base}.sensors_ok_pct")
+        h = self.fv(f"{base}.fault_h", " h", 1)
+        pct = self.fv(f"{base}.sensors_ok_pct", " %", 1)
+        if fault is not None and fault.good and isinstance(fault.value, int | float) \
+                and fault.value >= FAULT_TARGET_H:
+            h = f"[bold black on yellow] {h} [/]"
+        if ok is not None and ok.good and isinstance(ok.value, int | float) \
+                and ok.value <= SENSORS_TARGET_PCT:
+            pct = f"[bold black on yellow] {pct} [/]"
+        return self.t("availability", h=h, pct=pct)
 
     def shown(self, path: str) -> str:
         """Equipment for people: its configured name in the console's language, else its

@@ -110,6 +110,9 @@ TEXT: dict[str, dict[str, str]] = {
                        "zh_CN": "回车添加光标处位号（最多 {n} 个）"},
     "trend_drop": {"en": "Remove last", "zh_CN": "移除末项"},
     "trend_clear": {"en": "Clear", "zh_CN": "清空"},
+    # the overview: the month so far against the evaluation standard (availability_live)
+    "availability": {"en": "This month: system fault {h} (< 10 h), sensors OK {pct} (> 95 %)",
+                     "zh_CN": "本月：系统故障 {h}（< 10 h），传感器完好率 {pct}（> 95 %）"},
 }
 
 
