@@ -30,6 +30,7 @@ from pydantic import (
 from fixedsite import systems
 from fixedsite.drivers.registry import PROTOCOLS, PlcConfig
 from fixedsite.equipment import SignalDef
+from fixedsite.notify.config import NotifyConfig
 from fixedsite.schema import Model, SignalMap
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo-mine.toml"
@@ -159,6 +160,7 @@ class SiteConfig(Model):
     uplink: UplinkConfig | None = None
     tariff: TariffConfig | None = None
     opcua: OpcUaConfig | None = None
+    notify: NotifyConfig | None = None
 
     def storage_dir(self) -> Path:
         return Path(self.storage.dir or f"var/{self.site.id}")

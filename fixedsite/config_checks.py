@@ -18,7 +18,7 @@ Problems = list[tuple[str, str]]
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # Top-level tag path prefixes and OPC UA NodeIds the controller uses itself
 # (comm.<plc>.*, controller.<part>.*, the server's "site" and "alarms" objects).
-RESERVED_SYSTEMS = frozenset({"comm", "controller", "alarms", "site"})
+RESERVED_SYSTEMS = frozenset({"comm", "controller", "alarms", "site", "notify"})
 # The OPC UA methods the core puts beside the variables (site and alarm methods); a system
 # adds its folders (a level control's "control") and its commands' method names.
 RESERVED_EQUIPMENT = frozenset({"history", "recentcommands", "current", "acknowledge",
@@ -66,6 +66,9 @@ def cross_check(cfg: SiteConfig) -> Problems:
     _check_hil(cfg, problems)
     _check_alarms(cfg, problems)
     _check_tariff(cfg, problems)
+    if cfg.notify is not None:
+        from fixedsite.notify.config import problems as notify_problems
+        problems += notify_problems(cfg.notify)
     if cfg.opcua is not None:
         port = int(cfg.opcua.endpoint.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         if not 1 <= port <= 65535:

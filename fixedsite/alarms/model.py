@@ -106,6 +106,13 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                              text=text, condition=lambda v: v is False,
                              clear=lambda v: v is True,
                              reason_tag=f"controller.{part}.{detail}"))
+    for channel in cfg.notify.channels if cfg.notify is not None else ():
+        defs.append(AlarmDef(id=f"notify.{channel}.FAILED", tag=f"notify.{channel}.ok",
+                             kind="discrete", priority=2, area="controller",
+                             text=say("Notification channel {channel} failing",
+                                      channel=channel),
+                             condition=lambda v: v is False, clear=lambda v: v is True,
+                             reason_tag=f"notify.{channel}.last_error"))
     names = zh_names(cfg)
     return [replace(d, text_zh=translate(d.text, "zh_CN", names)) for d in defs]
 

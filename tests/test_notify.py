@@ -1,0 +1,343 @@
+"""Alarm notification against real servers on loopback: aiosmtpd receives the e-mails, an
+HTTP stand-in (hil/inbox.py) the robots' and the SMS gateway's posts, built by apprise's
+own plugins. Escalation is timed on a manual project clock; the alarms are real ones of
+the engine, raised by tag values; acknowledgement goes through the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from apprise.plugins.dingtalk import NotifyDingTalk
+from apprise.plugins.feishu import NotifyFeishu
+from apprise.plugins.wecombot import NotifyWeComBot
+
+from fixedsite.alarms.engine import AlarmEngine
+from fixedsite.alarms.handler import AlarmHandler
+from fixedsite.alarms.model import AlarmDef
+from fixedsite.clock import ManualClock
+from fixedsite.gate import CommandGate
+from fixedsite.hil.inbox import Inbox
+from fixedsite.notify.ack_http import AckServer
+from fixedsite.notify.config import NotifyConfig, problems
+from fixedsite.notify.delivery import Delivery
+from fixedsite.notify.notifier import Notifier
+from fixedsite.notify.outbox import Outbox
+from fixedsite.tags import TagMeta, TagStore
+
+# a Monday, 10:00 local: the day shift
+T0 = datetime.datetime(2026, 12, 7, 10, 0).timestamp()
+DING_SECRET = "SECabc123"
+SMS_TOKEN = "sms-token-1"
+
+
+def notify_table(http: str, smtp_port: int, **over: Any) -> dict[str, Any]:
+    host = http.split("://", 1)[1]
+    t: dict[str, Any] = {
+        "channels": {
+            "mail": {"url": "mailto://fixedsite:{secret:smtp}@127.0.0.1:" + str(smtp_port)
+                     + "?from=fixedsite@mine.example&to={to}&secure=no&mode=insecure&format=text",
+                     "retry_s": 0.2, "retry_max_s": 0.5, "failing_after": 2,
+                     "timeout_s": 3},
+            "ding": {"url": "dingtalk://{secret:ding_secret}@{secret:ding_token}/",
+                     "retry_s": 0.2, "retry_max_s": 0.5, "failing_after": 2, "timeout_s": 3},
+            "sms": {"url": "smseagle://{secret:sms}@" + host + "/{to}?ssl=no",
+                    "retry_s": 0.2, "retry_max_s": 0.5, "timeout_s": 3},
+            "hook": {"url": "json://" + host + "/hook/pumproom", "retry_s": 0.2,
+                     "retry_max_s": 0.5, "failing_after": 2, "timeout_s": 3},
+        },
+        "people": {
+            "li": {"name": "Li Wei", "name_zh": "李伟", "lang": "en",
+                   "contacts": {"mail": "li@mine.example", "sms": "13800000001"}},
+            "wang": {"name": "Wang Qiang", "name_zh": "王强",
+                     "contacts": {"mail": "wang@mine.example", "sms": "13800000002"}},
+            "zhao": {"name": "Zhao Gang", "contacts": {"mail": "zhao@mine.example"}},
+            "disp": {"name": "Dispatcher", "contacts": {"mail": "dispatch@mine.example"}},
+            "night": {"name": "Night Man", "contacts": {"mail": "night@mine.example"}},
+        },
+        "rota": [{"shift": "day", "start": 8, "end": 16, "duty": ["li"], "backup": "wang",
+                  "leader": "zhao"},
+                 {"shift": "mid", "start": 16, "end": 24, "duty": ["night"]},
+                 {"shift": "night", "start": 0, "end": 8, "duty": ["night"]}],
+        "dispatcher": "disp",
+        "routes": [{"areas": ["drainage"], "priorities": [1, 2], "channels": ["mail", "ding"],
+                    "fallback": "sms"},
+                   {"priorities": [1, 2], "channels": ["hook"]}],
+        "escalation": {"after_min": [5, 10, 20]},
+        "ack": {"port": 0, "public_url": "http://127.0.0.1:1"},
+    }
+    t.update(over)
+    return t
+
+
+class Site:
+    """The alarm engine on soft tags, the gate, and the notification service."""
+
+    def __init__(self, tmp: Path, inbox: Inbox, table: dict[str, Any]) -> None:
+        self.clock = ManualClock(T0)
+        self.store = TagStore(self.clock)
+        self.level = self.store.define("drainage.sump.level", TagMeta("m", 0, 5))
+        self.trip = self.store.define("power.q1.tripped", TagMeta(kind="bool"))
+        defs = [AlarmDef("drainage.sump.level.HH", "drainage.sump.level", "limit", 1,
+                         "drainage", "Main sump level HH (2.5)", lambda v: v >= 2.5,
+                         lambda v: v < 2.4, text_zh="主水仓水位 高高限（2.5）"),
+                AlarmDef("power.q1.TRIP", "power.q1.tripped", "discrete", 2, "power",
+                         "Q1 tripped", lambda v: v is True, lambda v: v is False)]
+        defs += [AlarmDef(f"drainage.x{i}.ALM", f"drainage.x{i}.on", "discrete", 2,
+                          "drainage", f"Alarm number {i}", lambda v: v is True,
+                          lambda v: v is False) for i in range(14)]
+        self.flood = [self.store.define(f"drainage.x{i}.on", TagMeta(kind="bool"))
+                      for i in range(14)]
+        self.engine = AlarmEngine(defs, self.store, self.clock)
+        self.gate = CommandGate(self.clock)
+        self.gate.register("alarms", AlarmHandler(self.engine))
+        self.n = NotifyConfig.model_validate(table)
+        self.outbox = Outbox(tmp / "notify.db")
+        self.events: list[tuple[str, str]] = []
+        self.notifier = Notifier(self.n, "Demo Mine", "zh_CN", self.outbox, self.clock,
+                                 self.engine, self.gate,
+                                 lambda t, s, text, d: self.events.append((s, text)))
+        from fixedsite.notify.config import resolve
+        self.deliveries = {
+            name: Delivery(name, ch, resolve(self.n, ch.url), self.outbox, self.store,
+                           self.clock, self.n.late_after_s,
+                           lambda p: self.n.people[p].lang or "zh_CN", self.notifier.failed,
+                           lambda t, s, text, d: self.events.append((s, text)))
+            for name, ch in self.n.channels.items()}
+        self.notifier.failing = lambda c: self.deliveries[c].failing
+        self.notifier.wake = lambda c: self.deliveries[c].wake()
+        self.tasks = [asyncio.create_task(d.run()) for d in self.deliveries.values()]
+        self.ack = AckServer(self.notifier, "127.0.0.1", 0)
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.ack.stop()
+        self.outbox.close()
+
+    def advance(self, s: float) -> None:
+        self.clock.advance(s)
+        self.notifier.tick()
+
+
+async def until(pred: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
+    """Wait on a condition with a deadline (delivery is wall-time I/O)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest_asyncio.fixture
+async def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Inbox]:
+    box = Inbox(dingtalk_secret=DING_SECRET, sms_token=SMS_TOKEN, smtp_user="fixedsite",
+                smtp_password="mailpass")
+    await box.start()
+    # apprise's robot plugins post to their public hosts: point them at the stand-in, so
+    # apprise's own code builds (and for DingTalk signs) what the stand-in checks
+    monkeypatch.setattr(NotifyDingTalk, "notify_url",
+                        box.http_url + "/robot/send?access_token={token}")
+    monkeypatch.setattr(NotifyWeComBot, "notify_url",
+                        box.http_url + "/cgi-bin/webhook/send?key={key}")
+    monkeypatch.setattr(NotifyFeishu, "notify_url",
+                        box.http_url + "/open-apis/bot/v2/hook/{token}/")
+    for k, v in {"smtp": "mailpass", "ding_token": "tok123", "ding_secret": DING_SECRET,
+                 "sms": SMS_TOKEN}.items():
+        monkeypatch.setenv(f"FIXEDSITE_SECRET_{k.upper()}", v)
+    yield box
+    await box.stop()
+
+
+@pytest_asyncio.fixture
+async def site(tmp_path: Path, inbox: Inbox) -> AsyncIterator[Callable[..., Any]]:
+    made: list[Site] = []
+
+    async def make(**over: Any) -> Site:
+        s = Site(tmp_path, inbox, notify_table(inbox.http_url, inbox.smtp_port, **over))
+        await s.ack.start()
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        await s.close()
+
+
+def link_in(text: str) -> str:
+    m = re.search(r"(http://\S+/ack/\S+)", text)
+    assert m, f"no acknowledgement link in {text!r}"
+    return m.group(1)
+
+
+async def test_alarm_reaches_mail_and_signed_dingtalk_and_escalates(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1 and len(inbox.of("dingtalk")) == 1,
+                "the duty man's e-mail and the group robot's post")
+    mail = inbox.of("smtp")[0]
+    assert mail.to == ["li@mine.example"]
+    assert "Main sump level HH (2.5)" in mail.title and "[P1]" in mail.title  # li: en
+    ding = inbox.of("dingtalk")[0]
+    assert "主水仓水位 高高限（2.5）" not in ding.title      # the group message is li's too
+    assert inbox.refused == []                               # signature checked, accepted
+    # nobody answers: after 5 min the backup, after 10 the leader, after 20 the dispatcher
+    s.advance(299)
+    await asyncio.sleep(0.3)
+    assert {r.to[0] for r in inbox.of("smtp")} == {"li@mine.example"}
+    s.advance(2)
+    await until(lambda: any(r.to == ["wang@mine.example"] for r in inbox.of("smtp")),
+                "the backup told")
+    wang = next(r for r in inbox.of("smtp") if r.to == ["wang@mine.example"])
+    assert "已升级" in wang.body and "王强" in wang.body        # wang reads Chinese
+    s.advance(300)
+    await until(lambda: any(r.to == ["zhao@mine.example"] for r in inbox.of("smtp")),
+                "the shift leader told")
+    s.advance(600)
+    await until(lambda: any(r.to == ["dispatch@mine.example"] for r in inbox.of("smtp")),
+                "the dispatcher told")
+    n_mail = len(inbox.of("smtp"))
+    s.advance(3600)
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == n_mail                   # the chain has ended
+    records = [m for m in s.outbox.messages() if m.channel == "mail"]
+    assert [m.step for m in records] == ["first", "escalation:backup",
+                                         "escalation:leader", "escalation:dispatcher"]
+    assert all(m.status == "sent" and m.sent_at is not None for m in records)
+
+
+async def test_ack_by_link_stops_escalation_and_is_recorded(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    link = link_in(inbox.of("smtp")[0].body).replace("http://127.0.0.1:1",
+                                                     f"http://127.0.0.1:{s.ack.port}")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as r:           # a link preview: acknowledges nothing
+            assert r.status == 200
+            page = await r.text()
+        assert "Main sump level HH" in page and "<form method='post'>" in page
+        assert s.engine.alarms["drainage.sump.level.HH"].state == "unack_active"
+        async with http.post(link, data={"note": "pump 2 started by hand"}) as r:
+            assert r.status == 200
+            assert "Escalation stopped" in await r.text()
+        async with http.post(link, data={"note": "again"}) as r:   # spent
+            assert r.status == 404
+    a = s.engine.alarms["drainage.sump.level.HH"]
+    assert a.state == "ack_active" and a.acked_by == "li"
+    ep = s.outbox.episodes_between(0, T0 + 10)[0]
+    assert (ep.closed, ep.acked_by) == ("acked", "li") and ep.acked_via.startswith("link")
+    assert s.outbox.notes("drainage.sump.level.HH")[0][3:] == ("li",
+                                                               "pump 2 started by hand")
+    rec = s.gate.records[-1]
+    assert rec.command.user == "li" and rec.decision.accepted
+    s.advance(3600)
+    await asyncio.sleep(0.3)
+    assert {r.to[0] for r in inbox.of("smtp")} == {"li@mine.example"}   # nobody else
+
+
+async def test_ack_at_console_stops_escalation(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    assert s.engine.acknowledge("drainage.sump.level.HH", "op1") is None
+    s.advance(3600)
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == 1
+    ep = s.outbox.episodes_between(0, T0 + 10)[0]
+    assert (ep.acked_by, ep.acked_via) == ("op1", "console")
+
+
+async def test_bad_tokens_learn_nothing(site, inbox) -> None:
+    s = await site()
+    async with aiohttp.ClientSession() as http:
+        for tok in ("x", "A" * 22, "../../etc/passwd"):
+            async with http.post(f"http://127.0.0.1:{s.ack.port}/ack/{tok}") as r:
+                assert r.status == 404
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    link = link_in(inbox.of("smtp")[0].body)
+    s.advance(25 * 3600)                     # past the link's 24 h
+    ok, why = await s.notifier.ack_by_token(link.rsplit("/", 1)[1], "", "test")
+    assert (ok, why) == (False, "expired")
+    assert s.engine.alarms["drainage.sump.level.HH"].state == "unack_active"
+
+
+async def test_flood_is_one_digest(site, inbox) -> None:
+    s = await site()
+    for tag in s.flood:                                # 14 alarms in 140 s
+        s.store.update(tag, True)
+        s.advance(10)
+    await until(lambda: len(inbox.of("smtp")) == 10, "the ten before the flood")
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == 10                 # the burst is gathered a minute
+    s.advance(30)
+    await until(lambda: len(inbox.of("smtp")) >= 11, "the flood's e-mails")
+    await asyncio.sleep(0.3)
+    mails = inbox.of("smtp")
+    # ten one by one (ISA-18.2: a flood is more than 10 in 10 min), then one digest that
+    # says so, with the alarms it holds, and one link for them all: 11 e-mails, not 14
+    assert len(mails) == 11
+    digests = [m for m in mails if "FLOOD" in m.title]
+    assert len(digests) == 1 and "14 alarms" in digests[0].title
+    assert all(f"Alarm number {i}" in digests[0].body for i in (10, 11, 12, 13))
+    link = link_in(digests[0].body).rsplit("/", 1)[1]
+    ok, _ = await s.notifier.ack_by_token(link, "flood handled", "test")
+    assert ok
+    assert all(s.engine.alarms[f"drainage.x{i}.ALM"].state == "ack_active"
+               for i in (10, 11, 12, 13))
+    assert s.engine.alarms["drainage.x9.ALM"].state == "unack_active"   # not in it
+    s.advance(600)                   # the held four were acked: only x0..x9 escalate
+    await until(lambda: any(m.to == ["wang@mine.example"] for m in inbox.of("smtp")),
+                "the backup told")
+    await asyncio.sleep(0.3)
+    wang = [m for m in inbox.of("smtp") if m.to == ["wang@mine.example"]]
+    assert len(wang) == 1 and "10 条报警" in wang[0].title    # one message, not ten
+
+
+async def test_channel_down_queues_in_order_and_p1_falls_back(site, inbox) -> None:
+    s = await site()
+    inbox.down |= {"smtp"}
+    s.store.update(s.level, 2.7)                       # P1: mail fails, SMS takes over
+    await until(lambda: len(inbox.of("sms")) == 1, "the P1 by SMS")
+    assert inbox.of("sms")[0].to == ["13800000001"]
+    await until(lambda: s.store.value("notify.mail.ok") is False, "mail marked failing")
+    assert "failed" in (s.store.value("notify.mail.last_error") or "")
+    s.store.update(s.trip, True)                       # P2, power: not mail's route
+    s.clock.advance(400)                               # past late_after_s
+    s.store.update(s.level, 2.0)                       # back to normal: rtn to li
+    inbox.down.clear()
+    await until(lambda: len(inbox.of("smtp")) == 2, "the queued e-mails once back")
+    first, second = inbox.of("smtp")
+    assert "HH" in first.title and "returned" in second.title      # in order
+    assert "late" in first.body
+    assert s.store.value("notify.mail.ok") is True
+    mails = [m for m in s.outbox.messages() if m.channel == "mail"]
+    assert mails[0].attempts >= 2 and mails[0].late
+
+
+def test_config_problems_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = notify_table("http://127.0.0.1:9", 25)
+    t["channels"]["ding"]["url"] = "dingtalk://literaltoken/"
+    t["people"]["li"]["contacts"]["fax"] = "1"
+    t["rota"][0]["backup"] = "nobody"
+    t["rota"] = t["rota"][:1]
+    got = problems(NotifyConfig.model_validate(t))
+    keys = {k for k, _ in got}
+    assert "notify.channels.ding.url" in keys
+    assert "notify.people.li.contacts.fax" in keys
+    assert "notify.rota[0].backup" in keys
+    assert "notify.rota" in keys                          # hours nobody covers
+    assert any("FIXEDSITE_SECRET_SMTP" in m for _, m in got)   # not in the environment
+    monkeypatch.setenv("FIXEDSITE_SECRET_SMTP", "x")
+    got = problems(NotifyConfig.model_validate(t))
+    assert not any("FIXEDSITE_SECRET_SMTP" in m for _, m in got)
+
