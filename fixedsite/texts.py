@@ -80,6 +80,7 @@ CATALOGUE: dict[str, str] = {
     "Audit log cannot be written: commands refused": "审计日志无法写入：拒绝操作命令",
     "History not being written": "历史数据未写入",
     "History uplink not delivering": "历史数据上传中断",
+    "Notification channel {channel} failing": "报警推送通道 {channel} 发送失败",
     "{text} HH ({sp})": "{text} 高高限（{sp}）", "{text} H ({sp})": "{text} 高限（{sp}）",
     "{text} L ({sp})": "{text} 低限（{sp}）", "{text} LL ({sp})": "{text} 低低限（{sp}）",
     "{text}: no good value": "{text}：无有效值",
@@ -89,7 +90,7 @@ CATALOGUE: dict[str, str] = {
 _FIELDS = string.Formatter()
 # placeholders that hold ids (a user called "admin" is not the word admin): never translated;
 # a system adds its own (SystemSpec.text_ids: "pump", ...)
-CORE_IDS = frozenset({"user", "alarm", "signal", "path", "target", "plc"})
+CORE_IDS = frozenset({"user", "alarm", "signal", "path", "target", "plc", "channel"})
 IDS: set[str] = set(CORE_IDS)
 # placeholders that are one word (ids and numbers)
 NUMBERS = {"n", "code", "limit", "level", "ll", "flow", "min", "m3", "sp", "rate", "hhmm",
