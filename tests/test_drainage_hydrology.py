@@ -232,3 +232,31 @@ def test_a_pump_room_entry_still_needs_its_figures() -> None:
     problems = _refused(text)
     assert ("hil.drainage.0.static_head_m", "required for a pump room (an entry without "
             "[hydrology])") in problems
+
+
+def test_the_station_is_saved_and_restored_with_its_inrush(tmp_path: Path) -> None:
+    from fixedsite.clock import ManualClock
+    from fixedsite.hil.drainage.unit import StationUnit, build
+    from fixedsite.hil.faults import parse as parse_fault
+    from fixedsite.hil.state import StateError
+
+    cfg = config(tmp_path, "state")
+    clock = ManualClock(1000.0)
+
+    def station() -> StationUnit:
+        units = build(cfg, list(cfg.hil.drainage), clock)    # type: ignore[arg-type]
+        unit = units[1]
+        assert isinstance(unit, StationUnit)
+        return unit
+    first = station()
+    first.inject(parse_fault(cfg, "inrush-precursor", "wim1", ["1800", "450"]), clock.now())
+    clock.advance(2400)              # the water reaches the sump from 1800 s on
+    saved = first.snapshot()
+    again = station()
+    for put in again.restore(saved, "units.1."):
+        put()
+    now = clock.now()
+    assert again.station.to_sump(now) == first.station.to_sump(now) > 0
+    assert again.station.rise(now) == 1.0
+    with pytest.raises(StateError, match="units.1.precursors.0"):
+        again.restore({"precursors": [[0, 1800]]}, "units.1.")

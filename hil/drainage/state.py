@@ -11,6 +11,8 @@ from fixedsite.hil.drainage.plant import DrainagePlant, PumpState
 from fixedsite.hil.drainage.plc import DrainagePlc
 from fixedsite.hil.state import StateError, assign, get, kind, list_of, real
 
+ADDED = frozenset({"prime_fail"})     # pump fields newer than the first state files
+
 
 def snapshot(plant: DrainagePlant, plc: DrainagePlc) -> dict[str, Any]:
     return {
@@ -49,9 +51,11 @@ def restore(plant: DrainagePlant, plc: DrainagePlc, s: Any, w: str) -> list[Call
     if not isinstance(pumps, list) or len(pumps) != len(plant.pumps):
         raise StateError(f"{w}pumps: not one entry per pump")
     for i, (p, saved) in enumerate(zip(plant.pumps, pumps, strict=True)):
+        # a state saved before a field was added keeps that field's fresh value
         values = {f.name: kind(getattr(PumpState(), f.name),
                                 get(saved, f.name, f"{w}pumps.{i}."), f"{w}pumps.{i}.{f.name}")
-                  for f in dataclasses.fields(PumpState)}
+                  for f in dataclasses.fields(PumpState)
+                  if f.name not in ADDED or isinstance(saved, dict) and f.name in saved}
         sets.append(lambda p=p, values=values: assign(p, **values))
     valves = get(s, "valves", w)
     if not isinstance(valves, list) or len(valves) != len(plant.valves):

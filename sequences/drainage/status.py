@@ -18,6 +18,9 @@ def status(ctl: Any, sname: str, system: DrainageSystem) -> list[str]:
     lines.append(f"  {system.name or sname}: sump {fmt(lvl.value, ' m', 2)}{q} "
                  f"(band {band[0]}-{band[1]} m)  fill {fmt(fill, ' %')}  "
                  f"{s.value(f'{sname}.control.status', '')}")
+    if system.hydrology is not None:
+        lines.append(f"    hydrology: {s.value(f'{sname}.hydrology.status', '?')}"
+                     f"{'  !! data lost' if s.value(f'{sname}.hydrology.data_lost') else ''}")
     for ename, eq in system.equipment.items():
         if eq.type == "plc_status" and s.value(f"{sname}.{ename}.fallback"):
             lines.append(f"  !! {ename}: PLC runs the pumps on its float switches "
