@@ -126,6 +126,12 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                 if not await hil.start(stop):
                     return                 # Ctrl-C while it started: nothing else begun
                 hil.watch(stop)
+            from fixedsite.notify import Notifications
+
+            # [notify]: alarms to people; closed after the controller has stopped its tasks
+            notifications = Notifications.attach(ctl)
+            if notifications is not None:
+                started.push_async_callback(notifications.stop)
             running = False
 
             async def stop_controller() -> None:   # after the server below: it reads ctl
@@ -141,6 +147,8 @@ def cmd_run(args: argparse.Namespace, with_hil: bool = False) -> int:
                                         cfg.opcua, cfg.storage_dir() / "pki")
                 started.push_async_callback(northbound.stop)
                 await northbound.start()
+            if notifications is not None:
+                await notifications.start()
             running = True
             await ctl.start()
             if with_hil and northbound is not None and sys.stdout.isatty() and not args.plain:

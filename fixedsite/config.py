@@ -141,6 +141,13 @@ class OpcUaConfig(Model):
     lockout_s: PositiveFloat = 900.0      # then that user is refused for this long
 
 
+class InboxConfig(Model):
+    """The HIL's stand-ins for the people's mail and chat (hil/inbox.py): where the
+    demo's notifications arrive. Loopback only."""
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    http_port: int = Field(default=8480, ge=0, le=65535)
+
+
 class SiteInfo(Model):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     name: str
@@ -223,6 +230,10 @@ def load(path: str | Path) -> SiteConfig:
             _merge(raw, part, (), str(part_path), problems)
         if problems:
             raise ConfigError(name, problems)
+    notify = raw.get("notify")
+    if isinstance(notify, dict) and isinstance(notify.get("secrets_file"), str) and \
+            not Path(notify["secrets_file"]).is_absolute():
+        notify["secrets_file"] = str(path.parent / notify["secrets_file"])
     return parse(raw, name)
 
 
@@ -306,8 +317,9 @@ def _schema() -> None:
         SystemConfig = models[0]
     else:
         SystemConfig = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
-    HilConfig = create_model("HilConfig", __base__=Model, **{
-        s.kind: (list[s.hil], []) for s in specs.values() if s.hil is not None})
+    HilConfig = create_model("HilConfig", __base__=Model, inbox=(InboxConfig | None, None),
+                             **{s.kind: (list[s.hil], []) for s in specs.values()
+                                if s.hil is not None})
     # the fields were resolved when the class was made: point them at the new models
     fields = SiteConfig.model_fields
     fields["systems"].annotation = dict[str, SystemConfig]  # type: ignore[valid-type]

@@ -23,6 +23,7 @@ from typing import Any
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.hil import state as plant_state
+from fixedsite.hil.inbox import Inbox
 from fixedsite.hil.control import SOCKET_NAME, ControlServer
 from fixedsite.hil.faults import InjectError, Injection, faults, parse, targets
 from fixedsite.hil.scenario import Step
@@ -70,6 +71,7 @@ class HilSite:
         self.state_file = state
         self.fresh = fresh
         self.state_note = ""                # one line: restored, fresh, or why fresh
+        self.inbox = _inbox(cfg)            # the people's mail and chat, simulated
         self.scenario = sorted(scenario, key=lambda s: s.t)
         self._next_step = 0
         self.t0 = 0.0                       # sim time of start(): scenario times count from it
@@ -108,6 +110,8 @@ class HilSite:
             for u in self.units:
                 u.first_scan(now)         # a PLC serves its inputs only after its first scan
                 await u.server.start()
+            if self.inbox is not None:
+                await self.inbox.start()
         except BaseException:
             await self._stop_servers()
             raise
@@ -126,6 +130,8 @@ class HilSite:
     async def _stop_servers(self) -> None:
         if self._control is not None:
             await self._control.stop()
+        if self.inbox is not None:
+            await self.inbox.stop()
         for u in self.units:
             await u.server.stop()
 
@@ -268,3 +274,19 @@ class HilSite:
                 await self.inject(step.injection, by=f"scenario t={step.t:g}")
             except Exception:             # one step failing is logged, the run goes on
                 log.exception("scenario step at t=%g", step.t)
+
+
+def _inbox(cfg: SiteConfig) -> Inbox | None:
+    """The stand-ins when the site asks for them ([hil.inbox]); they check what arrives
+    with the secrets the controller's channels use, as the real services would."""
+    box = cfg.hil.inbox
+    if box is None:
+        return None
+    from fixedsite.notify.config import secret
+
+    def get(name: str) -> str:
+        return (secret(cfg.notify, name) or "") if cfg.notify is not None else ""
+    return Inbox(smtp_port=box.smtp_port, http_port=box.http_port,
+                 folder=cfg.storage_dir() / "inbox", dingtalk_secret=get("dingtalk_secret"),
+                 sms_token=get("sms_token"), smtp_user=get("smtp_user"),
+                 smtp_password=get("smtp_password"))

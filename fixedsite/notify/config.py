@@ -172,9 +172,18 @@ def _url_problems(url: str) -> list[str]:
             parts.username and parts.username != "fsxsecret")):
         return [f"the {scheme} robot's token (or secret) is written in the URL; write "
                 "{secret:NAME} in its place"]
+    import logging
+
     import apprise
 
-    if apprise.Apprise.instantiate(shown, suppress_exceptions=True) is None:
+    logger = logging.getLogger("apprise")       # {to} stands in as 'x': no warning for it
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        plugin = apprise.Apprise.instantiate(shown, suppress_exceptions=True)
+    finally:
+        logger.setLevel(level)
+    if plugin is None:
         return [f"apprise cannot use {SECRET.sub('{secret}', url)!r}; see the apprise "
                 "wiki for the channel's URL form"]
     return []
