@@ -13,9 +13,13 @@ Figures per run: the highest sump level, its margin to overflow (the sump's top)
 high-high, and the level when the extra water reaches the sump against the level when the
 boreholes began to rise (negative: the room made room in the lead).
 Run: ``.venv/bin/python bench/hydrology.py [--events 6] [--seed 1]``; last line
-``RESULT events=N linked_min_margin_m=... unlinked_min_margin_m=... linked_hh=...
-unlinked_hh=... mean_gain_m=... linked_lead_drop_m=...`` (``*_hh``: events that reached
-high-high; ``mean_gain_m``: how much lower the highest level was with the linkage).
+``RESULT events=N linked_min_margin_m=... unlinked_min_margin_m=...
+linked_min_hh_margin_m=... unlinked_min_hh_margin_m=... linked_hh=... unlinked_hh=...
+linked_overflow_m3=... unlinked_overflow_m3=... mean_gain_m=... linked_lead_drop_m=...``
+(margins: the smallest over the events, to the sump's top and to high-high, where every
+pump runs and so the level is held; ``*_hh``: events that reached high-high;
+``mean_gain_m``: how much lower the highest level was with the linkage;
+``linked_lead_drop_m``: the mean change of level during the lead, linked).
 """
 
 from __future__ import annotations
@@ -156,8 +160,12 @@ async def main_async(events: int, seed: int) -> None:
     gain = float(np.mean([u.max_level - lk.max_level for lk, u in zip(linked, unlinked,
                                                                      strict=True)]))
     drop = float(np.mean([r.at_arrival - r.at_inject for r in linked]))
+    def to_hh(rs: list[Run]) -> float:
+        return min(r.high_high - r.max_level for r in rs)
     print(f"RESULT events={events} linked_min_margin_m={margin(linked):.2f} "
           f"unlinked_min_margin_m={margin(unlinked):.2f} "
+          f"linked_min_hh_margin_m={to_hh(linked):.2f} "
+          f"unlinked_min_hh_margin_m={to_hh(unlinked):.2f} "
           f"linked_hh={sum(r.hh for r in linked)} unlinked_hh={sum(r.hh for r in unlinked)} "
           f"linked_overflow_m3={sum(r.overflow_m3 for r in linked):.0f} "
           f"unlinked_overflow_m3={sum(r.overflow_m3 for r in unlinked):.0f} "
