@@ -36,6 +36,19 @@ DEMO_TEXT = _INCLUDE.sub("", DEMO_CONFIG.read_text(encoding="utf-8"))
 HYDROLOGY_TEXT = (DEMO_CONFIG.parent / "drainage-hydrology.toml").read_text(encoding="utf-8")
 
 
+# who is told of alarms, and the HIL's mail and chat stand-ins: demo_text(notify=True)
+NOTIFY_TEXT = (DEMO_CONFIG.parent / "notify.toml").read_text(encoding="utf-8")
+
+
+def notify_text() -> str:
+    """configs/notify.toml on free ports (mail relay, robots' HTTP, acknowledgement
+    endpoint), its secrets file named by its full path."""
+    ports = {p: str(free_port()) for p in ("2525", "8480", "8470")}
+    text = re.sub(r"\b(2525|8480|8470)\b", lambda m: ports[m.group(1)], NOTIFY_TEXT)
+    return text.replace('secrets_file = "demo-secrets.toml"',
+                        f'secrets_file = "{DEMO_CONFIG.parent / "demo-secrets.toml"}"')
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,13 +57,15 @@ def free_port() -> int:
 
 def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = False,
               ventilation: bool = False, power: bool = False, compressed_air: bool = False,
-              hoist: bool = False, hydrology: bool = False, **replace: str) -> str:
+              hoist: bool = False, hydrology: bool = False, notify: bool = False,
+              **replace: str) -> str:
     """The demo config with its (first) PLC on ``port`` and ``key = value`` lines replaced;
     without its pump plans unless asked (most tests are about the level rule and the
     sequences), without the lower pump room unless ``relay``, without ventilation (its
     three S7 PLCs) unless ``ventilation``, without power (five gateways) unless ``power``
     without the compressor station unless ``compressed_air`` and without the hoists unless
-    ``hoist``, and without the drainage's hydrological linkage unless ``hydrology``."""
+    ``hoist``, without the drainage's hydrological linkage unless ``hydrology``, and
+    without notification (and the HIL's stand-ins for it) unless ``notify``."""
     text = DEMO_TEXT + (HYDROLOGY_TEXT if hydrology else "") + "".join(
         "\n" + (DEMO_CONFIG.parent / f"{part}.toml").read_text(encoding="utf-8")
         for part, wanted in (("ventilation", ventilation), ("power", power),
@@ -68,6 +83,8 @@ def demo_text(port: int, scale: float = 60.0, plan: bool = False, relay: bool = 
                           text)
         assert n == (2 if relay else 1), "no [systems.*.plan] in the demo config"
     text = re.sub(r"(?m)^scale = [0-9.]+", f"scale = {scale}", text)
+    if notify:                       # after the ports above: its own are moved together
+        text += "\n" + notify_text()
     text = re.sub(r"(?m)^endpoint = \"opc\.tcp://127\.0\.0\.1:\d+",
                   f'endpoint = "opc.tcp://127.0.0.1:{free_port()}', text)
     for key, value in replace.items():
