@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--month", type=month, metavar="YYYY-MM",
                    help="the month to report (default: this month)")
     r.add_argument("--csv", action="store_true", help="CSV instead of a text table")
+    from fixedsite.notify.cli import add as add_alarms
+    add_alarms(sub)                                  # alarms handling / note / notifications
     for spec in systems.registered().values():      # a system's own verbs (plan, ...)
         add = systems.optional(spec, spec.cli, "command-line verbs")
         if add is not None:

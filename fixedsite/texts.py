@@ -81,6 +81,7 @@ CATALOGUE: dict[str, str] = {
     "History not being written": "历史数据未写入",
     "History uplink not delivering": "历史数据上传中断",
     "Notification channel {channel} failing": "报警推送通道 {channel} 发送失败",
+    "Notification record cannot be written: held in memory": "报警推送记录无法写入：暂存内存",
     "{text} HH ({sp})": "{text} 高高限（{sp}）", "{text} H ({sp})": "{text} 高限（{sp}）",
     "{text} L ({sp})": "{text} 低限（{sp}）", "{text} LL ({sp})": "{text} 低低限（{sp}）",
     "{text}: no good value": "{text}：无有效值",

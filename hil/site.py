@@ -23,9 +23,9 @@ from typing import Any
 from fixedsite.clock import ScaledClock
 from fixedsite.config import SiteConfig
 from fixedsite.hil import state as plant_state
-from fixedsite.hil.inbox import Inbox
 from fixedsite.hil.control import SOCKET_NAME, ControlServer
 from fixedsite.hil.faults import InjectError, Injection, faults, parse, targets
+from fixedsite.hil.inbox import Inbox
 from fixedsite.hil.scenario import Step
 from fixedsite.hil.servers import served
 from fixedsite.hil.unit import HilKindError, HilUnit, kinds

@@ -80,8 +80,9 @@ def notify_table(http: str, smtp_port: int, **over: Any) -> dict[str, Any]:
 class Site:
     """The alarm engine on soft tags, the gate, and the notification service."""
 
-    def __init__(self, tmp: Path, inbox: Inbox, table: dict[str, Any]) -> None:
-        self.clock = ManualClock(T0)
+    def __init__(self, tmp: Path, inbox: Inbox, table: dict[str, Any], t0: float = T0
+                 ) -> None:
+        self.clock = ManualClock(t0)
         self.store = TagStore(self.clock)
         self.level = self.store.define("drainage.sump.level", TagMeta("m", 0, 5))
         self.trip = self.store.define("power.q1.tripped", TagMeta(kind="bool"))
@@ -162,8 +163,8 @@ async def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 async def site(tmp_path: Path, inbox: Inbox) -> AsyncIterator[Callable[..., Any]]:
     made: list[Site] = []
 
-    async def make(**over: Any) -> Site:
-        s = Site(tmp_path, inbox, notify_table(inbox.http_url, inbox.smtp_port, **over))
+    async def make(t0: float = T0, **over: Any) -> Site:
+        s = Site(tmp_path, inbox, notify_table(inbox.http_url, inbox.smtp_port, **over), t0)
         await s.ack.start()
         made.append(s)
         return s
@@ -341,3 +342,139 @@ def test_config_problems_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     got = problems(NotifyConfig.model_validate(t))
     assert not any("FIXEDSITE_SECRET_SMTP" in m for _, m in got)
 
+
+
+async def test_restart_half_way_resumes_the_escalation(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    s.advance(120)
+    await s.close()                          # the controller stops 2 min into the episode
+    s2 = await site(t0=T0 + 180)             # and is back a minute later
+    s2.store.update(s2.level, 2.7)           # the alarm annunciates again on its first read
+    s2.advance(1)
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == 1        # the duty man is not woken a second time
+    assert ("drainage.sump.level.HH", "notification resumed after restart") in s2.events
+    s2.advance(125)                          # 5 min after the *first* message: the backup
+    await until(lambda: any(r.to == ["wang@mine.example"] for r in inbox.of("smtp")),
+                "the backup told on the first episode's time")
+    assert len(s2.outbox.episodes_between(0, T0 + 1e6)) == 1
+
+
+async def test_restart_after_the_condition_went(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    await s.close()
+    s2 = await site(t0=T0 + 600)
+    s2.store.update(s2.level, 1.2)           # read again: well below, nothing re-raised
+    s2.advance(30)
+    assert s2.outbox.open_episodes() != []   # not judged before the grace
+    s2.advance(60)
+    assert s2.outbox.open_episodes() == []
+    assert s2.outbox.episodes_between(0, T0 + 1e6)[0].closed == "returned"
+    s2.advance(3600)
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == 1        # nobody escalated to for a condition gone
+
+
+async def test_unwritable_record_loses_no_message(site, inbox) -> None:
+    s = await site()
+    health: list[str] = []
+    s.outbox.on_health = health.append
+    db = s.outbox.db
+    db.execute("PRAGMA query_only = 1")          # SQLite refuses every write from now on
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1 and len(inbox.of("dingtalk")) == 1,
+                "the messages sent from memory")
+    assert health and "readonly" in health[-1]
+    assert s.outbox.pending                                  # waiting, in order
+    link = link_in(inbox.of("smtp")[0].body).rsplit("/", 1)[1]
+    await asyncio.sleep(0.3)
+    assert len(inbox.of("smtp")) == 1                        # sent once, not again
+    db.execute("PRAGMA query_only = 0")                      # writable again
+    s.advance(1)
+    assert s.outbox.pending == [] and health[-1] == ""
+    rows = db.execute("SELECT channel, status FROM messages ORDER BY id").fetchall()
+    assert rows == [("mail", "sent"), ("ding", "sent")]
+    ok, _ = await s.notifier.ack_by_token(link, "", "test")  # the link written late works
+    assert ok
+
+
+async def test_handling_report_shows_the_loop(site, inbox, tmp_path: Path) -> None:
+    from fixedsite.notify.handling import as_text, episodes
+
+    s = await site()
+    events: list[dict[str, Any]] = []
+    s.engine.sinks.append(lambda e: events.append(
+        {"t": e.t, "kind": "alarm", "source": e.alarm, "text": f"{e.what}: {e.text}",
+         "data": {"priority": e.priority, "user": e.user, "comment": e.comment}}))
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    s.advance(90)
+    link = link_in(inbox.of("smtp")[0].body).rsplit("/", 1)[1]
+    await s.notifier.ack_by_token(link, "started pump 2", "link from 10.0.0.5")
+    s.advance(600)
+    s.store.update(s.level, 2.0)
+    s.store.update(s.trip, True)                             # P2, never acknowledged
+    rows = episodes(events, s.outbox, T0 - 1, T0 + 3600)
+    assert [(h.alarm, h.priority) for h in rows] == [("drainage.sump.level.HH", 1),
+                                                     ("power.q1.TRIP", 2)]
+    hh, trip = rows
+    assert hh.tta_s == 90 and hh.ttc_s == 690 and hh.acked_by == "li"
+    assert hh.acked_via == "link from 10.0.0.5"
+    assert hh.notes == ["li: started pump 2"]
+    assert "li by mail (sent)" in hh.told
+    assert trip.acked is None
+    text = as_text("report", rows)
+    assert "1.5 min" in text and "11.5 min" in text and "NOT ACKED" in text
+    assert "acknowledged 1, not acknowledged 1" in text
+
+
+def test_alarms_cli_handling_note_and_notifications(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    from conftest import cli
+
+    from fixedsite.hil.demo_config import demo_text, free_port
+    from fixedsite.historian import Historian
+    from fixedsite.notify.outbox import Episode, episode_key
+
+    config = tmp_path / "site.toml"
+    config.write_text(demo_text(free_port(), notify=True)
+                      + f'\n[storage]\ndir = "{tmp_path}/var"\n', encoding="utf-8")
+    var = tmp_path / "var"
+    h = Historian(var / "history.db")
+    alarm = "drainage.pump1.FAULT"
+    h.event(T0, "alarm", alarm, "active: Main pump 1 fault", {"priority": 2})
+    h.event(T0 + 240, "alarm", alarm, "ack: Main pump 1 fault",
+            {"priority": 2, "user": "zhang", "comment": "acknowledged by link from x"})
+    h.event(T0 + 1800, "alarm", alarm, "clear: Main pump 1 fault", {"priority": 2})
+    h.event(T0 + 60, "alarm", "x.y.H", "active: a P3", {"priority": 3})
+    h.flush()
+    h.close()
+    o = Outbox(var / "notify.db")
+    key = episode_key(alarm, T0)
+    o.open_episode(Episode(key, alarm, 2, T0, T0, 0, 0, "", None, "", "", None))
+    o.update_episode(key, closed="acked", acked_at=T0 + 240, acked_by="zhang",
+                     acked_via="link from 10.1.2.3")
+    mid = o.queue(T0, "mail", "zhang", "zhang@x", [key], "first", 2, "[P2] pump", "b")
+    o.sent(mid, T0 + 2, False)
+    o.close()
+    rc, out, err = cli(capsys, "alarms", "note", alarm, "overload relay reset, motor "
+                       "insulation measured", "--user", "zhang", "--config", str(config))
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "alarms", "handling", "--month", "2026-12", "--config",
+                       str(config))
+    assert rc == 0, err
+    line = next(x for x in out.splitlines() if alarm in x)
+    assert "4.0 min" in line and "zhang" in line and "link from 10.1.2.3" in line
+    assert "30.0 min" in line
+    assert "zhang by mail (sent)" in out and "overload relay reset" in out
+    assert "x.y.H" not in out                               # P3 is not in the review
+    rc, out, _ = cli(capsys, "alarms", "notifications", "--config", str(config))
+    assert rc == 0 and "[P2] pump" in out and "sent" in out
+    rc, _, err = cli(capsys, "alarms", "note", "no.such.ALM", "x", "--user", "a",
+                     "--config", str(config))
+    assert rc == 2 and "no notified episode" in err

@@ -106,6 +106,13 @@ def build_defs(cfg: SiteConfig) -> list[AlarmDef]:
                              text=text, condition=lambda v: v is False,
                              clear=lambda v: v is True,
                              reason_tag=f"controller.{part}.{detail}"))
+    if cfg.notify is not None:
+        defs.append(AlarmDef(id="notify.record.FAILED", tag="notify.record.ok",
+                             kind="discrete", priority=2, area="controller",
+                             text=say("Notification record cannot be written: held in "
+                                      "memory"),
+                             condition=lambda v: v is False, clear=lambda v: v is True,
+                             reason_tag="notify.record.last_error"))
     for channel in cfg.notify.channels if cfg.notify is not None else ():
         defs.append(AlarmDef(id=f"notify.{channel}.FAILED", tag=f"notify.{channel}.ok",
                              kind="discrete", priority=2, area="controller",

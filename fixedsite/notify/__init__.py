@@ -16,6 +16,17 @@ from fixedsite.notify.config import NotifyConfig, resolve
 log = logging.getLogger(__name__)
 
 
+def record_tags(store: Any) -> tuple[Any, Any]:
+    """``notify.record.ok`` / ``.last_error``: whether the notification record is being
+    written (a full disk holds its writes in memory)."""
+    from fixedsite.tags import TagMeta
+
+    return (store.define("notify.record.ok", TagMeta(
+                kind="bool", description="the notification record is being written")),
+            store.define("notify.record.last_error", TagMeta(
+                kind="text", description="why the notification record was not written")))
+
+
 class Notifications:
     """The notification service of one controller: its outbox, notifier, one delivery
     per channel and the acknowledgement endpoint, run as supervised tasks."""
@@ -46,6 +57,16 @@ class Notifications:
         self.notifier.failing = lambda c: self.deliveries[c].failing
         self.notifier.wake = lambda c: self.deliveries[c].wake()
         self.ack = AckServer(self.notifier, n.ack.host, n.ack.port)
+        ok, error = record_tags(ctl.store)
+        ctl.store.update(ok, True)
+        ctl.store.update(error, "")
+
+        def health(why: str) -> None:     # the record's alarm (alarms/model.py)
+            ctl.store.update(ok, not why)
+            ctl.store.update(error, why)
+            if why:
+                log.error("notification record not written (kept in memory): %s", why)
+        self.outbox.on_health = health
 
     def lang(self, person: str) -> str:
         p = self.n.people.get(person)

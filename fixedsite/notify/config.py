@@ -118,6 +118,9 @@ def problems(n: NotifyConfig, base: Path | None = None) -> list[tuple[str, str]]
     """Rules across the section: every name refers to something, every secret exists."""
     out: list[tuple[str, str]] = []
     for cname, ch in n.channels.items():
+        if cname == "record" or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", cname):
+            out.append((f"notify.channels.{cname}", "a channel's name is part of its tags "
+                        "(notify.<name>.ok): letters, digits, _ and -, not 'record'"))
         out += [(f"notify.channels.{cname}.url", why) for why in _url_problems(ch.url)]
         for name in SECRET.findall(ch.url):
             if secret(n, name, base) is None:

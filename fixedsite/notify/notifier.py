@@ -147,10 +147,12 @@ class Notifier:
                 self.outbox.update_episode(key, closed="returned")
                 del self.open[key]
                 self.held = [h for h in self.held if h.ep.key != key]
+                groups: set[str] = set()
                 for person in sorted(o.told):
                     self._queue_person(person, o.route, [key], o.item.priority, "rtn",
                                        lambda lang, _link, o=o: messages.returned(
-                                           lang, self.site, o.item), link=False)
+                                           lang, self.site, o.item), link=False,
+                                       groups=groups)
         for ep in self.outbox.open_episodes():         # a restart's leftover: cleared
             if ep.alarm == ev.alarm and ep.key not in self.open and ev.what == "clear":
                 self.outbox.update_episode(ep.key, cleared_at=ev.t)
@@ -163,6 +165,8 @@ class Notifier:
             log.exception("notification tick failed")
 
     def _tick(self) -> None:
+        if self.outbox.pending:          # the disk refused writes: try them again
+            self.outbox.flush()
         now = self.clock.now()
         window = self.n.flood.window_min * 60.0
         while self.recent and now - self.recent[0] > window:
@@ -189,7 +193,8 @@ class Notifier:
         esc = self.n.escalation
         due: dict[str, list[Open]] = {}
         for o in list(self.open.values()):
-            if not o.route.escalate or o.ep.step >= len(esc.chain) or o in self.held:
+            if not o.route.escalate or o.ep.step >= len(esc.chain) or o in self.held or \
+                    o.resumed_at is not None:      # after a restart: once it is back
                 continue
             start = o.ep.first_sent if o.ep.first_sent is not None else o.ep.raised
             if now - start >= esc.after_min[o.ep.step] * 60.0:
@@ -223,6 +228,7 @@ class Notifier:
         keys = [o.ep.key for o in items]
         prio = min(o.item.priority for o in items)
         by_route: dict[int, Route] = {o.ep.route: o.route for o in items}
+        groups: set[str] = set()       # a group robot's room hears it once, not per person
         for person in people:
             for o in items:
                 o.told.add(person)
@@ -250,7 +256,7 @@ class Notifier:
                                                n or len(items), self.n.flood.window_min,
                                                self._name(person, lang), role, link,
                                                flood=step == "digest")
-                self._queue_person(person, route, keys, prio, step, compose)
+                self._queue_person(person, route, keys, prio, step, compose, groups=groups)
 
     def _name(self, person: str, lang: str) -> str:
         p = self.n.people[person]
@@ -258,7 +264,8 @@ class Notifier:
 
     def _queue_person(self, person: str, route: Route, keys: list[str], prio: int,
                       step: str, compose: Callable[[str, str | None], tuple[str, str]],
-                      link: bool = True, channels: list[str] | None = None) -> None:
+                      link: bool = True, channels: list[str] | None = None,
+                      groups: set[str] | None = None) -> None:
         now = self.clock.now()
         p = self.n.people[person]
         lang = p.lang or self.lang
@@ -269,6 +276,10 @@ class Notifier:
             addr = p.contacts.get(channel, "") if ch.personal else ""
             if ch.personal and not addr:
                 continue
+            if not ch.personal and groups is not None:
+                if channel in groups:
+                    continue
+                groups.add(channel)
             mid = self.outbox.queue(now, channel, person, addr, keys, step, prio, title, body)
             self.record(now, keys[0].split("@")[0], f"queued for {person} by {channel}",
                         {"message": mid, "step": step, "episodes": keys})
