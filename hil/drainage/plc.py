@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fixedsite.hil.drainage.plant import DrainagePlant
+from fixedsite.hil.meter import Meter
 from fixedsite.hil.packing import f32 as _f32
 from fixedsite.hil.packing import i16 as _i16
 from fixedsite.hil.packing import u16 as _u16
@@ -143,6 +144,7 @@ class DrainagePlc:
     ir: list[int] = field(default_factory=list)
     fallback: bool = False
     events: list[Event] = field(default_factory=list)
+    meter: Meter = field(default_factory=Meter, repr=False)   # transmitters' noise
 
     def __post_init__(self) -> None:
         n = len(self.plant.pumps)
@@ -296,12 +298,13 @@ class DrainagePlc:
             ir[r + 1: r + 3] = _f32(p.flow)
             ir[r + 3] = _u16(p.head * 9.81)                 # kPa -> scaled 0.001 MPa
             ir[r + 4] = _u16(p.vacuum * 10)                 # 0.1 kPa
-            ir[r + 5] = _u16(p.current * 10)                # 0.1 A
-            ir[r + 6] = _u16(p.voltage * 100)               # 0.01 kV
-            ir[r + 7] = _u16(p.power * 10)                  # 0.1 kW
+            m = self.meter                                  # the transmitters' noise
+            ir[r + 5] = _u16(m.read(p.current, 0.003) * 10)     # 0.1 A
+            ir[r + 6] = _u16(m.read(p.voltage, 0.002) * 100)    # 0.01 kV
+            ir[r + 7] = _u16(m.read(p.power, 0.003) * 10)       # 0.1 kW
             ir[r + 8: r + 10] = _u32(p.energy)              # kWh
-            ir[r + 10] = _i16(p.bearing_c * 10)             # 0.1 degC
-            ir[r + 11] = _i16(p.stator_c * 10)
+            ir[r + 10] = _i16(m.read(p.bearing_c, absolute=0.1) * 10)   # 0.1 degC
+            ir[r + 11] = _i16(m.read(p.stator_c, absolute=0.1) * 10)
             ir[r + 12] = _u16(v.position * 1000)            # 0.1 %
             ir[r + 13: r + 15] = _u32(p.run_hours * 10)     # 0.1 h
             ir[r + 15] = _u16(p.starts)

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fixedsite.hil.meter import Meter
 from fixedsite.hil.packing import f32 as _f32
 from fixedsite.hil.packing import i16 as _i16
 from fixedsite.hil.packing import u16 as _u16
@@ -300,6 +301,7 @@ class StationPlc:
     hr: list[int] = field(default_factory=list)
     ir: list[int] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    meter: Meter = field(default_factory=Meter, repr=False)   # transmitters' noise
 
     def __post_init__(self) -> None:
         p = self.plant
@@ -524,11 +526,12 @@ class StationPlc:
                 ir[r + 1 + k] = (d.opened << B_D_OPENED | d.closed << B_D_CLOSED
                                  | self._damper_fault(i, k) << B_D_FAULT)
             ir[r + 3] = _u16(f.speed * 1000)
-            ir[r + 4: r + 6] = _f32(f.flow)
+            m = self.meter                                  # the transmitters' noise
+            ir[r + 4: r + 6] = _f32(m.read(f.flow, 0.003))
             ir[r + 6: r + 8] = _f32(f.pressure)
-            ir[r + 8] = _u16(f.current * 10)
-            ir[r + 9] = _u16(f.voltage * 100)
-            ir[r + 10] = _u16(f.power * 10)
+            ir[r + 8] = _u16(m.read(f.current, 0.003) * 10)
+            ir[r + 9] = _u16(m.read(f.voltage, 0.002) * 100)
+            ir[r + 10] = _u16(m.read(f.power, 0.003) * 10)
             ir[r + 11: r + 13] = _u32(f.energy)
             ir[r + 13] = _i16(f.bearing_c * 10)
             ir[r + 14] = _u16(f.vibration * 100)
@@ -564,6 +567,7 @@ class AuxPlc:
     hr: list[int] = field(default_factory=list)
     ir: list[int] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    meter: Meter = field(default_factory=Meter, repr=False)   # transmitters' noise
 
     def __post_init__(self) -> None:
         n = len(self.plant.fans)
@@ -617,7 +621,7 @@ class AuxPlc:
         for i, f in enumerate(self.plant.fans):
             r = IR_AUX + IR_AUX_STRIDE * i
             self.ir[r] = f.motor_on << B_AUX_RUNNING | self.local[i] << B_AUX_LOCAL
-            self.ir[r + 1: r + 3] = _f32(f.flow)
-            self.ir[r + 3] = _u16(f.current * 10)
+            self.ir[r + 1: r + 3] = _f32(self.meter.read(f.flow, 0.003))
+            self.ir[r + 3] = _u16(self.meter.read(f.current, 0.003) * 10)
             self.ir[r + 4: r + 6] = _u32(f.run_hours * 10)
             self.ir[r + 6] = _u16(f.starts)
