@@ -408,17 +408,8 @@ def worst(times: Iterable[SensorTime], n: int = WORST_SHOWN) -> list[SensorTime]
 def history_samples(h: Any, path: str, t0: float, t1: float
                     ) -> list[tuple[float, float | None, int]]:
     """Every recorded sample of ``path`` in [t0, t1) whatever its quality, and the last one
-    before ``t0`` (the state the month began in). ``Historian.samples`` gives good ones
-    only, which would hide the time a sensor had none."""
-    tid = h.tag_id(path)
-    if tid is None:
-        return []
-    with h._lock:
-        before = h.db.execute("SELECT t, v, q FROM samples WHERE tag = ? AND t < ? "
-                              "ORDER BY t DESC LIMIT 1", (tid, t0)).fetchall()
-        rows = h.db.execute("SELECT t, v, q FROM samples WHERE tag = ? AND t >= ? AND t < ? "
-                            "ORDER BY t", (tid, t0, t1)).fetchall()
-    return [(float(t), v, int(q)) for t, v, q in before + rows]
+    before ``t0`` (Historian.samples_with_quality)."""
+    return list(h.samples_with_quality(path, t0, t1))
 
 
 @dataclass

@@ -63,6 +63,9 @@ class ClockConfig(Model):
 class ControllerConfig(Model):
     scan_period_s: PositiveFloat = 1.0
     stale_after_periods: float = Field(default=3.0, ge=1.5)
+    # a sensor whose value has not changed for this long is not in working order
+    # (fixedsite/availability.py): real transmitters always move a little
+    sensor_stuck_after_s: float = Field(default=14400.0, ge=600.0)
 
 
 class AlarmEntry(Model):

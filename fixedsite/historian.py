@@ -333,6 +333,21 @@ class Historian:
                 "SELECT t, v FROM samples WHERE tag = ? AND t >= ? AND t < ? AND q = 2 "
                 "ORDER BY t", (tid, t0, t1)).fetchall())
 
+    def samples_with_quality(self, path: str, t0: float, t1: float
+                             ) -> list[tuple[float, float | None, int]]:
+        """Every sample of one tag in [t0, t1) whatever its quality, and the last one
+        before ``t0`` (the state the span began in): what a sensor's availability is
+        judged on, where ``samples`` would hide the time it had no good value."""
+        tid = self._ids.get(path)
+        if tid is None:
+            return []
+        with self._lock:
+            before = self.db.execute("SELECT t, v, q FROM samples WHERE tag = ? AND t < ? "
+                                     "ORDER BY t DESC LIMIT 1", (tid, t0)).fetchall()
+            rows = self.db.execute("SELECT t, v, q FROM samples WHERE tag = ? AND t >= ? "
+                                   "AND t < ? ORDER BY t", (tid, t0, t1)).fetchall()
+        return [(float(t), v, int(q)) for t, v, q in before + rows]
+
     def events_between(self, t0: float, t1: float, kind: str | None = None
                        ) -> list[dict[str, Any]]:
         sql = "SELECT t, kind, source, text, data FROM events WHERE t >= ? AND t < ?"

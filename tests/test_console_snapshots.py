@@ -23,7 +23,9 @@ def fixed_client(lang: str) -> SiteClient:
     c.connected = True
     v: dict[str, Any] = {"comm.drain1.online": True, "drainage.sump.level": 1.734,
                          "drainage.sump.fill": 37.2, "drainage.control.status": "demand 2 (plan)",
-                         "drainage.plc1.fallback": False}
+                         "drainage.plc1.fallback": False,
+                         "controller.availability.fault_h": 1.2,
+                         "controller.availability.sensors_ok_pct": 98.5}
     for i in range(1, 5):
         on = i <= 2
         v |= {f"drainage.pump{i}.run_cmd": on, f"drainage.pump{i}.running": on,
