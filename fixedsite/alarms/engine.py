@@ -278,7 +278,10 @@ class AlarmEngine:
     def set_out_of_service(self, alarm_id: str, user: str, oos: bool, comment: str) -> None:
         a = self._get(alarm_id)
         a.out_of_service = oos
-        self._emit(a, self.clock.now(), "oos" if oos else "in_service", user, comment)
+        now = self.clock.now()
+        self._emit(a, now, "oos" if oos else "in_service", user, comment)
+        if not oos and a.shelved_until is None and a.cond and a.state == UNACK_ACTIVE:
+            self._emit(a, now, "active")   # back in service while standing: annunciated
 
     # --- views ---------------------------------------------------------------------------
     def standing(self) -> list[Alarm]:

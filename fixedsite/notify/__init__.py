@@ -52,7 +52,8 @@ class Notifications:
                                  ctl.gate, record)
         self.deliveries = {
             name: Delivery(name, ch, urls[name], self.outbox, ctl.store, ctl.clock,
-                           n.late_after_s, self.lang, self.notifier.failed, record)
+                           n.late_after_s, self.lang, self.notifier.failed, record,
+                           self.notifier.mint_link)
             for name, ch in n.channels.items()}
         self.notifier.failing = lambda c: self.deliveries[c].failing
         self.notifier.wake = lambda c: self.deliveries[c].wake()

@@ -29,11 +29,15 @@ WORDS = {
     "en": {"gone": "This link is no longer valid (used, expired or unknown).",
            "for": "For {person}", "ack": "Acknowledge", "note": "What was done (optional)",
            "done": "Acknowledged by {person}: {alarms}. Escalation stopped.",
-           "already": "Already closed: {alarms}", "state": "{alarm}: {state}"},
+           "already": "Already closed, nothing to acknowledge.",
+           "refused": "Not acknowledged: {why}. The link still works; or call the "
+                      "dispatcher.", "big": "Too much text: at most {n} characters."},
     "zh_CN": {"gone": "此链接已失效（已使用、已过期或无效）。", "for": "通知对象：{person}",
               "ack": "确认报警", "note": "处理情况（可选）",
               "done": "{person} 已确认：{alarms}。升级通知已停止。",
-              "already": "已关闭：{alarms}", "state": "{alarm}：{state}"},
+              "already": "报警已关闭，无需确认。",
+              "refused": "未能确认：{why}。链接仍然有效；也可联系调度室。",
+              "big": "内容过长：最多 {n} 字。"},
 }
 
 
@@ -96,20 +100,32 @@ class AckServer:
 
     async def _ack(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
+        view = self.notifier.token_view(token)
+        lang = self._lang(view[0]) if view is not None else "zh_CN"
+        w = WORDS[lang]
         try:
             form = await request.post()
-        except Exception:
-            form = {}                     # type: ignore[assignment]
-        note = str(form.get("note", ""))[:MAX_NOTE].strip()
-        view = self.notifier.token_view(token)
+        except web.HTTPRequestEntityTooLarge:   # refused whole: a note is never cut
+            return web.Response(text=PAGE.format(body=f"<p>{w['big'].format(n=MAX_NOTE)}"
+                                                 "</p>"), status=413,
+                                content_type="text/html")
+        note = str(form.get("note", "")).strip()
+        if len(note) > MAX_NOTE:
+            return web.Response(text=PAGE.format(body=f"<p>{w['big'].format(n=MAX_NOTE)}"
+                                                 "</p>"), status=413,
+                                content_type="text/html")
         peer = request.remote or "?"
         ok, what = await self.notifier.ack_by_token(token, note, f"link from {peer}")
+        if what.startswith("refused: ") and view is not None:
+            text = w["refused"].format(why=html.escape(what.removeprefix("refused: ")))
+            return web.Response(text=PAGE.format(body=f"<p>{text}</p>"), status=409,
+                                content_type="text/html")
         if not ok or view is None:
             log.warning("acknowledgement link refused (%s) from %s", what, peer)
             return self._gone()
         person = view[0]
-        w = WORDS[self._lang(person)]
-        name = html.escape(self.notifier._name(person, self._lang(person)))
-        text = w["done"].format(person=name, alarms=html.escape(what or "-"))
+        name = html.escape(self.notifier._name(person, lang))
+        text = w["done"].format(person=name, alarms=html.escape(what)) if what else \
+            w["already"]
         return web.Response(text=PAGE.format(body=f"<p>{text}</p>"),
                             content_type="text/html")

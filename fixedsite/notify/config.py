@@ -16,7 +16,8 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
@@ -26,6 +27,8 @@ SECRET = re.compile(r"\{secret:([A-Za-z][A-Za-z0-9_]*)\}")
 # robots whose URL path is the credential itself: the token must be a {secret:...}
 TOKEN_IN_PATH = frozenset({"dingtalk", "wecombot", "feishu", "lark"})
 ROLES = ("duty", "backup", "leader", "dispatcher")
+# a query parameter or an apprise header (+Name=, -Name=) that carries a credential
+SECRET_KEY = re.compile(r"(?i)(token|secret|pass|key|auth|sign)")
 
 
 class Channel(Model):
@@ -103,6 +106,9 @@ class AckEndpoint(Model):
 
 class NotifyConfig(Model):
     secrets_file: str | None = None
+    # the rota's hours are the mine's local time: an IANA zone (e.g. "Asia/Shanghai"),
+    # so a controller on a host left in UTC still pages the shift that is on
+    timezone: str | None = None
     channels: dict[str, Channel] = Field(min_length=1)
     people: dict[str, Person] = Field(min_length=1)
     rota: list[Shift] = Field(min_length=1)
@@ -153,11 +159,31 @@ def problems(n: NotifyConfig, base: Path | None = None) -> list[tuple[str, str]]
                             f"of {sorted(n.channels)}"))
         if any(not 1 <= p <= 4 for p in r.priorities):
             out.append((f"notify.routes[{i}].priorities", "expected priorities 1 .. 4"))
-    for hour in range(24 * 7):
-        if not on_duty(n, (hour // 24) + 1, hour % 24 + 0.5):
-            out.append(("notify.rota", f"nobody on duty on weekday {hour // 24 + 1} at "
-                        f"{hour % 24:02d}:30; expected the shifts to cover every hour"))
+    for minute in range(0, 24 * 60 * 7, 5):
+        day, m = minute // 1440 + 1, minute % 1440
+        if not on_duty(n, day, m / 60 + 1e-6):
+            out.append(("notify.rota", f"nobody on duty on weekday {day} at "
+                        f"{m // 60:02d}:{m % 60:02d}; expected the shifts to cover every "
+                        "minute of the week"))
             break
+    if n.timezone is not None:
+        try:
+            zone(n)
+        except Exception:
+            out.append(("notify.timezone", f"{n.timezone!r} is no IANA time zone; expected "
+                        "e.g. 'Asia/Shanghai'"))
+    for i, r in enumerate(n.routes):        # every rostered person reachable by the route
+        personal = [c for c in r.channels if n.channels[c].personal] \
+            if all(c in n.channels for c in r.channels) else []
+        if len(personal) < len(r.channels):
+            continue                         # a group channel reaches the room anyway
+        rostered = {w for s in n.rota for w in [*s.duty, s.backup, s.leader] if w} | \
+            {n.dispatcher}
+        for who in sorted(rostered & people):
+            if not any(c in n.people[who].contacts for c in personal):
+                out.append((f"notify.people.{who}.contacts", f"no address on any of "
+                            f"route {i}'s channels ({', '.join(personal)}): {who} would "
+                            "never be told"))
     return out
 
 
@@ -171,6 +197,9 @@ def _url_problems(url: str) -> list[str]:
     if parts.password and parts.password != "fsxsecret":
         return ["a password is written in the URL; write {secret:NAME} and keep the value "
                 "in the environment or the secrets file"]
+    for key, value in parse_qsl(parts.query):
+        if SECRET_KEY.search(key.lstrip("+-")) and value != "fsxsecret":
+            return [f"{key!r} in the URL holds a secret; write {{secret:NAME}} as its value"]
     if scheme in TOKEN_IN_PATH and (parts.hostname != "fsxsecret" or (
             parts.username and parts.username != "fsxsecret")):
         return [f"the {scheme} robot's token (or secret) is written in the URL; write "
@@ -214,12 +243,13 @@ def secret(n: NotifyConfig, name: str, base: Path | None = None) -> str | None:
 
 
 def resolve(n: NotifyConfig, url: str, base: Path | None = None) -> str:
-    """The URL with its secrets filled in (only ever in memory, never logged)."""
+    """The URL with its secrets filled in (only ever in memory, never logged), each
+    escaped, so a password with '#', '/' or '@' in it stays one value of the URL."""
     def fill(m: re.Match[str]) -> str:
         v = secret(n, m.group(1), base)
         if v is None:
             raise KeyError(f"secret {m.group(1)!r} not found ({env_name(m.group(1))})")
-        return v
+        return quote(v, safe="")
     return SECRET.sub(fill, url)
 
 
@@ -233,3 +263,8 @@ def on_duty(n: NotifyConfig, weekday: int, hour: float) -> Shift | None:
                 ((weekday - 2) % 7 + 1 in s.weekdays and hour < s.end):
             return s
     return None
+
+
+def zone(n: NotifyConfig) -> ZoneInfo | None:
+    """The rota's time zone; None: the host's local time."""
+    return ZoneInfo(n.timezone) if n.timezone else None

@@ -22,10 +22,13 @@ import apprise
 from fixedsite.clock import Clock
 from fixedsite.notify import messages
 from fixedsite.notify.config import Channel
+from fixedsite.notify.notifier import LINK
 from fixedsite.notify.outbox import Message, Outbox
 from fixedsite.tags import TagMeta, TagStore
 
 log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 3.0      # wall s a stopping controller gives a send under way
 
 
 def channel_tags(store: TagStore, name: str) -> dict[str, object]:
@@ -76,11 +79,13 @@ class Delivery:
     def __init__(self, name: str, channel: Channel, url: str, outbox: Outbox,
                  store: TagStore, clock: Clock, late_after_s: float, lang: str,
                  on_failure: Callable[[Message], None],
-                 record: Callable[[float, str, str, dict[str, object]], None]) -> None:
+                 record: Callable[[float, str, str, dict[str, object]], None],
+                 mint: Callable[[Message], str] | None = None) -> None:
         self.name, self.ch, self._url = name, channel, url
         self.outbox, self.store, self.clock = outbox, store, clock
         self.late_after_s, self.lang = late_after_s, lang
         self.on_failure, self.record = on_failure, record
+        self.mint = mint
         self.tags = channel_tags(store, name)
         self.fails = 0
         self.failing = False
@@ -97,8 +102,14 @@ class Delivery:
         s.update(self.tags["last_error"], error)  # type: ignore[arg-type]
 
     def url_for(self, m: Message) -> str:
-        return self._url.replace("{to}", quote(m.addr, safe="@+")) if self.ch.personal \
+        url = self._url.replace("{to}", quote(m.addr, safe="@+")) if self.ch.personal \
             else self._url
+        # apprise's own socket time-outs are the channel's: a slow gateway is not sent
+        # the same message again after apprise's default 4 s while it is still answering
+        extra = [f"{k}={v:g}" for k, v in (("cto", min(self.ch.timeout_s, 10.0)),
+                                           ("rto", self.ch.timeout_s))
+                 if f"{k}=" not in url]
+        return url + ("&" if "?" in url else "?") + "&".join(extra) if extra else url
 
     async def run(self) -> None:
         pause = self.ch.retry_s
@@ -121,11 +132,22 @@ class Delivery:
         late = now - m.created > self.late_after_s
         body = f"{messages.late_line(self.lang(m.person), m.created)}\n{m.body}" if late \
             else m.body
+        if LINK in body:                 # the person's one-time link, made now
+            body = body.replace(LINK, self.mint(m) if self.mint is not None else "-")
         # asyncio.wait, not wait_for: a cancel (the controller stopping) must not wait for
         # a send blocked in its thread; apprise's own socket time-outs end that thread
         fut = asyncio.get_running_loop().run_in_executor(None, send, self.url_for(m),
                                                          m.title, body)
-        done, _ = await asyncio.wait({fut}, timeout=self.ch.timeout_s + 5.0)
+        try:
+            done, _ = await asyncio.wait({fut}, timeout=self.ch.timeout_s + 5.0)
+        except asyncio.CancelledError:
+            # the controller stops: a send under way is let finish (briefly) and recorded,
+            # or the next start would send it a second time
+            await asyncio.wait({fut}, timeout=STOP_WAIT_S)
+            if fut.done() and not fut.cancelled() and fut.exception() is None and \
+                    fut.result()[0]:
+                self.outbox.sent(m.id, self.clock.now(), late)
+            raise
         ok, why = fut.result() if done else (
             False, f"no answer in {self.ch.timeout_s + 5.0:g} s")
         t = self.clock.now()
@@ -148,5 +170,8 @@ class Delivery:
                         f"not delivered to {m.person} by {self.name}: {why}",
                         {"message": m.id})
         self._publish(why)
-        self.on_failure(m)
+        try:
+            self.on_failure(m)
+        except Exception:              # a fallback that cannot be made ends nothing here
+            log.exception("fallback for message %d on %s failed", m.id, self.name)
         return False, why

@@ -17,6 +17,8 @@ WORDS = {
         "next": "If nobody acknowledges in {minutes:g} min: {who} is told",
         "flood": "[ALARM FLOOD] {site}: {n} alarms in {minutes:g} min",
         "pending": "[ESCALATED] {site}: {n} alarms not acknowledged",
+        "handover": "[SHIFT HANDOVER] {site}: {n} alarms not acknowledged",
+        "batch": "{site}: {n} alarms",
         "flood_top": "Top alarms:",
         "flood_more": "... and {n} more",
         "ack_all": "Acknowledge these: {link}",
@@ -34,6 +36,8 @@ WORDS = {
         "next": "{minutes:g} 分钟内无人确认将通知: {who}",
         "flood": "[报警泛滥] {site}: {minutes:g} 分钟内 {n} 条报警",
         "pending": "[已升级] {site}: {n} 条报警无人确认",
+        "handover": "[交接班] {site}: {n} 条报警未确认",
+        "batch": "{site}: {n} 条报警",
         "flood_top": "主要报警:",
         "flood_more": "……另有 {n} 条",
         "ack_all": "确认以上报警: {link}",
@@ -83,14 +87,13 @@ def alarm(lang: str, site: str, item: Item, person: str, role: str, link: str | 
 
 
 def digest(lang: str, site: str, items: list[Item], n: int, window_min: float,
-           person: str, role: str, link: str | None, top: int = 5, flood: bool = True
+           person: str, role: str, link: str | None, top: int = 5, kind: str = "flood"
            ) -> tuple[str, str]:
     """One message for many alarms (a flood, or several escalated at once): how many,
     the worst first, one link for them all."""
     w = _w(lang)
     roles: dict[str, str] = w["roles"]  # type: ignore[assignment]
-    title = str(w["flood" if flood else "pending"]).format(site=site, n=n,
-                                                           minutes=window_min)
+    title = str(w[kind]).format(site=site, n=n, minutes=window_min)
     worst = sorted(items, key=lambda i: (i.priority, i.raised))[:top]
     lines = [str(w["for"]).format(person=person, role=roles.get(role, role)),
              str(w["flood_top"])]

@@ -117,7 +117,9 @@ class Outbox:
                 self.db.execute(sql, params)
                 return True
             except sqlite3.Error as e:
-                self._failed(e)
+                self.pending.append((sql, params))     # queued before anyone hears of it:
+                self._failed(e)                        # the alarm it raises writes too
+                return False
         self.pending.append((sql, params))
         return False
 
@@ -292,7 +294,11 @@ class Outbox:
                                       "AND used_at IS NULL", (t, how, h))
                 return cur.rowcount == 1
             except sqlite3.Error as e:
+                self.pending.append(("UPDATE tokens SET used_at=?, used_how=? WHERE "
+                                     "hash=? AND used_at IS NULL", (t, how, h)))
+                self._tokens[h] = [found[0], found[1], found[2], t, how]
                 self._failed(e)
+                return True
         self.pending.append(("UPDATE tokens SET used_at=?, used_how=? WHERE hash=? AND "
                              "used_at IS NULL", (t, how, h)))
         self._tokens[h] = [found[0], found[1], found[2], t, how]
