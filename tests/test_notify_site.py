@@ -6,14 +6,17 @@ the outbox, the history and the audit log's hash chain."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
-from conftest import site_config, started
+from conftest import Rig, site_config
 
 from fixedsite.audit import AuditLog
+from fixedsite.clock import ScaledClock
 from fixedsite.hil.demo_config import demo_text, free_port
 from fixedsite.historian import Historian
 from fixedsite.notify import Notifications
@@ -22,9 +25,15 @@ from fixedsite.runtime import Controller
 
 async def test_trip_to_people_escalation_and_ack_by_link(tmp_path: Path) -> None:
     cfg = site_config(demo_text(free_port(), scale=120.0, notify=True,
-                                initial_level_m="1.7", after_min="[3, 30, 60]"),
-                      tmp_path, "notify-site.toml")
-    async with started(cfg, 120.0) as rig:
+                                initial_level_m="1.7", after_min="[3, 30, 60]")
+                      + f'\n[storage]\ndir = "{tmp_path}"\n', tmp_path, "notify-site.toml")
+    assert cfg.storage_dir() == tmp_path
+    # 10:00 in the mine's zone (configs/notify.toml: Asia/Shanghai), a Monday: the morning
+    # shift, hours from its end, whatever the time of day this test runs at
+    ten = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    rig = Rig(cfg, ScaledClock(120.0, origin=ten.timestamp()))
+    await rig.site.start()
+    try:
         audit = AuditLog(tmp_path / "audit.db")
         history = Historian(tmp_path / "history.db")
         ctl = rig.ctl = Controller(cfg, rig.clock, audit=audit, historian=history)
@@ -95,3 +104,5 @@ async def test_trip_to_people_escalation_and_ack_by_link(tmp_path: Path) -> None
             await service.stop()
             history.close()
             audit.close()
+    finally:
+        await rig.site.stop()
