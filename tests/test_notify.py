@@ -615,3 +615,28 @@ def test_rota_follows_the_mine_time_zone() -> None:
     probe.n, probe.tz = n, __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
     noon_beijing = datetime.datetime(2026, 12, 7, 4, 0, tzinfo=datetime.UTC).timestamp()
     assert probe.people("duty", noon_beijing) == ["li"]            # 12:00 in Beijing
+
+
+@pytest.mark.parametrize("url,via", [("wecombot://{secret:wecom}", "wecom"),
+                                     ("feishu://{secret:feishu}", "feishu")])
+async def test_wecom_and_feishu_robots_through_apprise(inbox, monkeypatch, url: str,
+                                                       via: str) -> None:
+    """apprise's own WeCom and Feishu plugins build the post the stand-in checks."""
+    from fixedsite.notify.config import resolve
+    from fixedsite.notify.delivery import send
+
+    monkeypatch.setenv("FIXEDSITE_SECRET_WECOM", "k3y")
+    monkeypatch.setenv("FIXEDSITE_SECRET_FEISHU", "t0ken")
+    t = notify_table(inbox.http_url, inbox.smtp_port)
+    t["channels"]["robot"] = {"url": url}
+    n = NotifyConfig.model_validate(t)
+    assert not [p for p in problems(n) if "robot" in p[0]]
+    ok, why = await asyncio.to_thread(send, resolve(n, url), "[P1] 水仓水位高高", "正文 body")
+    assert ok, why
+    got = inbox.of(via)
+    assert len(got) == 1 and "水仓水位高高" in got[0].title + got[0].body
+    assert "正文 body" in got[0].title + got[0].body
+    assert inbox.refused == []
+    inbox.down.add(via)                               # the robot's service refuses
+    ok, why = await asyncio.to_thread(send, resolve(n, url), "t", "b")
+    assert not ok and why
