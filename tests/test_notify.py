@@ -222,12 +222,17 @@ async def test_alarm_reaches_mail_and_signed_dingtalk_and_escalates(site, inbox)
     assert all(m.status == "sent" and m.sent_at is not None for m in records)
 
 
-async def test_ack_by_link_stops_escalation_and_is_recorded(site, inbox) -> None:
-    s = await site()
+async def served_link(s: Site, inbox: Inbox) -> str:
+    """The P1 raised, the duty man's first e-mail, its link on the test's endpoint."""
     s.store.update(s.level, 2.7)
     await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
-    link = link_in(inbox.of("smtp")[0].body).replace("http://127.0.0.1:1",
+    return link_in(inbox.of("smtp")[0].body).replace("http://127.0.0.1:1",
                                                      f"http://127.0.0.1:{s.ack.port}")
+
+
+async def test_ack_by_link_stops_escalation_and_is_recorded(site, inbox) -> None:
+    s = await site()
+    link = await served_link(s, inbox)
     async with aiohttp.ClientSession() as http:
         async with http.get(link) as r:           # a link preview: acknowledges nothing
             assert r.status == 200
@@ -575,10 +580,7 @@ async def test_person_without_address_is_recorded_and_tried_on_fallback(site, in
 
 async def test_oversized_ack_post_is_refused_whole(site, inbox) -> None:
     s = await site()
-    s.store.update(s.level, 2.7)
-    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
-    link = link_in(inbox.of("smtp")[0].body).replace("http://127.0.0.1:1",
-                                                     f"http://127.0.0.1:{s.ack.port}")
+    link = await served_link(s, inbox)
     async with aiohttp.ClientSession() as http:
         async with http.post(link, data={"note": "x" * 40_000}) as r:
             assert r.status == 413
