@@ -185,6 +185,7 @@ class DrainagePlc:
     # --- one PLC scan --------------------------------------------------------------
     def scan(self, now: float, dt: float) -> None:
         self._watchdog(now)
+        self.meter.tick(now)
         low, high, hh = self.plant.floats()
         self._fallback_demand(low, high, hh)
         for i in range(len(self.plant.pumps)):

@@ -354,6 +354,7 @@ class StationPlc:
     # --- one PLC scan -------------------------------------------------------------------
     def scan(self, now: float, dt: float) -> None:
         _watch(self.wd, self.hr[HR_HEARTBEAT], now, self.events)
+        self.meter.tick(now)
         for i in range(N_FANS):
             self._fan(i, now, dt)
         for j in range(len(self.plant.doors)):
@@ -594,6 +595,7 @@ class AuxPlc:
 
     def scan(self, now: float, dt: float) -> None:
         _watch(self.wd, self.hr[HR_HEARTBEAT], now, self.events)
+        self.meter.tick(now)
         for i, f in enumerate(self.plant.fans):
             h, c = HR_AUX + HR_AUX_STRIDE * i, COIL_AUX + COIL_AUX_STRIDE * i
             if self.fault[i] == 0 and f.motor_on and f.overload:
