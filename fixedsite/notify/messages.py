@@ -4,7 +4,7 @@ answers. One place for the words so that every channel says the same thing."""
 
 from __future__ import annotations
 
-import time
+import datetime
 from dataclasses import dataclass
 
 WORDS = {
@@ -56,8 +56,13 @@ class Item:
     raised: float
 
 
+# the mine's time zone for the times a message shows (the rota's, NotifyConfig.timezone);
+# set by the Notifier, one site per process; None: the host's local time
+ZONE: datetime.tzinfo | None = None
+
+
 def stamp(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    return datetime.datetime.fromtimestamp(t, ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _w(lang: str) -> dict[str, object]:

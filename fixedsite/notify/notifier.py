@@ -65,7 +65,7 @@ class Notifier:
         self.record = record or (lambda t, source, text, data: None)
         self.failing: Callable[[str], bool] = lambda channel: False   # set by delivery
         self.wake: Callable[[str], None] = lambda channel: None
-        self.tz = zone(n)
+        self.tz = messages.ZONE = zone(n)
         self.open: dict[str, Open] = {}
         self.recent: deque[float] = deque()
         self.held: list[Open] = []
