@@ -642,3 +642,113 @@ async def test_wecom_and_feishu_robots_through_apprise(inbox, monkeypatch, url: 
     inbox.down.add(via)                               # the robot's service refuses
     ok, why = await asyncio.to_thread(send, resolve(n, url), "t", "b")
     assert not ok and why
+
+
+# --- found by the second review -------------------------------------------------------
+class _FlakyAudit:
+    """Audit log that fails exactly on its n-th write (a transient full disk)."""
+    def __init__(self, fail_on: int) -> None:
+        self.calls, self.fail_on = 0, fail_on
+
+    def append(self, **kw: Any) -> int:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            from fixedsite.audit import AuditError
+            raise AuditError("audit disk full (transient)")
+        return self.calls
+
+
+async def test_a_digest_link_partly_refused_stays_usable_and_says_so(site, inbox) -> None:
+    s = await site()
+    for tag in s.flood:
+        s.store.update(tag, True)
+        s.advance(10)
+    s.advance(30)
+    await until(lambda: any("FLOOD" in m.title for m in inbox.of("smtp")), "digest")
+    dig = next(m for m in inbox.of("smtp") if "FLOOD" in m.title)
+    link = link_in(dig.body).replace("http://127.0.0.1:1", f"http://127.0.0.1:{s.ack.port}")
+    s.gate.audit = _FlakyAudit(fail_on=3)          # the 2nd ack's intent write fails
+    async with aiohttp.ClientSession() as http:
+        async with http.post(link, data={"note": "handled"}) as r:
+            status, page = r.status, await r.text()
+    assert status == 409
+    held = [f"drainage.x{i}.ALM" for i in (10, 11, 12, 13)]
+    states = {a: s.engine.alarms[a].state for a in held}
+    unacked = [a for a, st in states.items() if st == "unack_active"]
+    assert unacked, "setup: one ack should have been refused"
+    # the person must learn that one was NOT acknowledged, and keep a working link
+    assert "Escalation stopped" not in page, page
+    async with aiohttp.ClientSession() as http:
+        async with http.post(link, data={}) as r:
+            assert r.status != 404, "link spent although an alarm in it was refused"
+
+
+async def test_p1_fallback_to_a_group_carries_no_personal_link(site, inbox) -> None:
+    s = await site(routes=[{"areas": ["drainage"], "priorities": [1, 2],
+                            "channels": ["mail"], "fallback": "hook"}])
+    inbox.down |= {"smtp"}
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("webhook")) >= 1, "P1 fallback on the group hook")
+    body = inbox.of("webhook")[0].body
+    assert "/ack/" not in body, "li's one-time link posted into the group room"
+
+
+async def test_restart_with_the_plc_read_after_the_grace_still_closes(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    await s.close()
+    s2 = await site(t0=T0 + 180)                 # back; the PLC not read yet
+    s2.advance(61)                               # grace passes before the first read
+    s2.store.update(s2.level, 1.2)               # then read: well below, condition gone
+    s2.advance(1)
+    a = s2.engine.alarms["drainage.sump.level.HH"]
+    assert a.state == "normal"
+    for _ in range(6 * 60):                       # 6 h, a tick a minute: past 16:00
+        s2.advance(60)
+    await asyncio.sleep(0.5)
+    steps = [(m.person, m.step) for m in s2.outbox.messages() if m.channel == "mail"]
+    assert s2.outbox.open_episodes() == [], \
+        f"episode for a normal alarm still open, messages: {steps}"
+
+
+async def test_shelving_expiring_while_out_of_service_pages_nobody(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    s.engine.shelve("drainage.sump.level.HH", "op1", 600, "sensor check")
+    s.engine.set_out_of_service("drainage.sump.level.HH", "op1", True, "maintenance")
+    s.advance(601)                               # shelving expires; still OOS
+    await asyncio.sleep(0.5)
+    assert len(s.notifier.open) == 0 and len(inbox.of("smtp")) == 1, \
+        "people paged for an out-of-service alarm"
+
+
+async def test_in_service_on_an_alarm_never_out_annunciates_nothing(site, inbox) -> None:
+    s = await site()
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "the first e-mail")
+    s.engine.set_out_of_service("drainage.sump.level.HH", "op1", False, "")  # already in
+    act = [e for e in s.engine.events if e.what == "active"]
+    assert len(act) == 1, "duplicate annunciation ('active') of a standing alarm"
+
+
+async def test_no_handover_when_the_same_man_stays_on_duty(site, inbox) -> None:
+    t = datetime.datetime(2026, 12, 7, 23, 58).timestamp()
+    s = await site(t0=t)
+    s.store.update(s.level, 2.7)
+    await until(lambda: len(inbox.of("smtp")) == 1, "night told")
+    s.advance(180)
+    ho = [(m.person, m.channel) for m in s.outbox.messages() if m.step == "handover"]
+    assert ho == [], f"'handover' to the man already on: {ho}"
+
+
+async def test_one_token_per_message_whatever_the_retries(site, inbox) -> None:
+    s = await site()
+    inbox.down |= {"smtp"}
+    s.store.update(s.trip, True)                 # P2 power: route hook only, no token
+    s.store.update(s.flood[0], True)             # P2 drainage: mail + ding
+    await until(lambda: [x for x in s.outbox.messages() if x.channel == "mail"][0].attempts
+                >= 3, "three attempts on the mail relay")
+    n = s.outbox.db.execute("SELECT COUNT(*) FROM tokens").fetchone()[0]
+    assert n <= 1, f"{n} tokens minted for one unsent message"

@@ -272,15 +272,17 @@ class AlarmEngine:
     def _unshelve(self, a: Alarm, now: float, user: str, comment: str) -> None:
         a.shelved_until = None
         self._emit(a, now, "unshelve", user, comment)
-        if a.cond and a.state == UNACK_ACTIVE:
+        if a.cond and a.state == UNACK_ACTIVE and not a.out_of_service:
             self._emit(a, now, "active")
 
     def set_out_of_service(self, alarm_id: str, user: str, oos: bool, comment: str) -> None:
         a = self._get(alarm_id)
+        was = a.out_of_service
         a.out_of_service = oos
         now = self.clock.now()
         self._emit(a, now, "oos" if oos else "in_service", user, comment)
-        if not oos and a.shelved_until is None and a.cond and a.state == UNACK_ACTIVE:
+        if was and not oos and a.shelved_until is None and a.cond and \
+                a.state == UNACK_ACTIVE:
             self._emit(a, now, "active")   # back in service while standing: annunciated
 
     # --- views ---------------------------------------------------------------------------

@@ -28,7 +28,9 @@ from fixedsite.tags import TagMeta, TagStore
 
 log = logging.getLogger(__name__)
 
-STOP_WAIT_S = 3.0      # wall s a stopping controller gives a send under way
+# wall s a stopping controller gives a send under way: inside the supervisor's own
+# stop time-out (supervisor.STOP_TIMEOUT_S), so it is recorded before the outbox closes
+STOP_WAIT_S = 2.0
 
 
 def channel_tags(store: TagStore, name: str) -> dict[str, object]:

@@ -32,6 +32,7 @@ from fixedsite.gate import Command, CommandGate
 from fixedsite.notify import messages
 from fixedsite.notify.config import NotifyConfig, Route, on_duty, zone
 from fixedsite.notify.outbox import Episode, Message, Outbox, episode_key
+from fixedsite.tags import Quality
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Open:
     route: Route
     told: set[str] = field(default_factory=set)
     resumed_at: float | None = None    # left open by a stopped controller: since when
+    unconfirmed: bool = False          # ... and escalating past the grace meanwhile
 
 
 class Notifier:
@@ -72,8 +74,8 @@ class Notifier:
         self.last_digest: float | None = None
         self.held_since = 0.0
         self._via: dict[str, str] = {}
-        first = self._shift(clock.now())
-        self.shift: str | None = first.shift if first is not None else ""
+        self._minted: dict[int, str] = {}
+        self.duty: tuple[str, ...] | None = tuple(self.people("duty", clock.now()))
         self._resume()
         engine.sinks.append(self.on_event)
 
@@ -202,7 +204,7 @@ class Notifier:
         due: dict[str, list[Open]] = {}
         for o in list(self.open.values()):
             if not o.route.escalate or o.ep.step >= len(esc.chain) or o in self.held or \
-                    o.resumed_at is not None:      # after a restart: once judged
+                    (o.resumed_at is not None and not o.unconfirmed):   # restart: judged
                 continue
             start = o.ep.first_sent if o.ep.first_sent is not None else o.ep.raised
             if now - start >= esc.after_min[o.ep.step] * 60.0:
@@ -214,35 +216,40 @@ class Notifier:
         self._handover(now)
 
     def _judge_resumed(self, now: float) -> None:
-        """An episode a stopped controller left open: over if its alarm, read again, is
-        normal; otherwise (still active, or its input still unknown after the grace) the
-        escalation goes on: not knowing is no reason to stop telling people."""
+        """An episode a stopped controller left open is over once its alarm, read again,
+        is normal (its condition gone, or suppressed by design); judged every tick until
+        then. Past the grace its escalation goes on meanwhile: not knowing is no reason
+        to stop telling people."""
+        grace = self.clock.silence_timeout(RESUME_GRACE_S)
         for key, o in list(self.open.items()):
-            if o.resumed_at is None or \
-                    now - o.resumed_at < self.clock.silence_timeout(RESUME_GRACE_S):
+            if o.resumed_at is None:
                 continue
             a = self.engine.alarms.get(o.ep.alarm)
-            if a is not None and a.state == "normal" and not a.suppressed and \
-                    not a.input_bad:
+            if now - o.resumed_at >= grace and a is not None and a.state == "normal" and \
+                    not a.input_bad and a.pending is None and self.engine_read(a):
                 self.outbox.update_episode(key, closed="returned")
                 del self.open[key]
                 self.record(now, o.ep.alarm, "notification closed: returned while the "
                             "controller was stopped", {"episode": key})
-            else:
-                o.resumed_at = None
+            elif now - o.resumed_at >= grace and not o.unconfirmed:
+                o.unconfirmed = True
                 self.record(now, o.ep.alarm, "notification resumed after restart: alarm "
                             "not read back as normal, escalation goes on", {"episode": key})
 
+    def engine_read(self, a: Any) -> bool:
+        """Whether the alarm's input has a good value now (read since the start)."""
+        tag = self.engine.store.get(a.d.tag)
+        return tag is not None and tag.quality is Quality.GOOD
+
     def _handover(self, now: float) -> None:
-        """The incoming duty man hears what stands unacknowledged at his shift's start."""
-        shift = self._shift(now)
-        name = shift.shift if shift is not None else ""
-        if self.shift is not None and name != self.shift:
-            standing = [o for o in self.open.values() if o not in self.held and
-                        o.resumed_at is None]
+        """The incoming duty men hear what stands unacknowledged when the duty changes
+        hands (not when only a shift's name changes)."""
+        duty = tuple(self.people("duty", now))
+        if self.duty is not None and duty != self.duty:
+            standing = [o for o in self.open.values() if o not in self.held]
             if standing:
                 self._tell(standing, "duty", step="handover", n=len(standing))
-        self.shift = name
+        self.duty = duty
 
     # --- who, and the messages -------------------------------------------------------
     def _shift(self, t: float) -> Any:
@@ -269,6 +276,14 @@ class Notifier:
         now = self.clock.now()
         esc = self.n.escalation
         people, role = self.answering(role, now)
+        if step != "first" and step not in ("digest", "batch"):
+            # a role passed up to someone already told (no backup, no leader: the
+            # dispatcher): he is not told the same again
+            people = [p for p in people if not all(p in o.told for o in items)]
+            if not people:
+                self.record(now, items[0].ep.alarm, f"{step}: everyone it reaches was told "
+                            "already", {"episodes": [o.ep.key for o in items]})
+                return
         kind = {"digest": "flood", "handover": "handover", "batch": "batch"}.get(step,
                                                                               "pending")
         if len(items) == 1 and step in ("first", "batch") or \
@@ -354,11 +369,14 @@ class Notifier:
     def mint_link(self, m: Message) -> str:
         """A fresh one-time link for ``m``'s person and episodes, made as it is sent: the
         record keeps ``LINK`` in its place and only the token's hash."""
+        if m.id in self._minted:        # a retry sends the link its first attempt had
+            return self._minted[m.id]
         now = self.clock.now()
         token = secrets.token_urlsafe(16)
         self.outbox.add_token(token, m.episodes, m.person, now,
                               now + self.n.ack.link_ttl_h * 3600)
-        return f"{self.n.ack.public_url.rstrip('/')}/ack/{token}"
+        link = self._minted[m.id] = f"{self.n.ack.public_url.rstrip('/')}/ack/{token}"
+        return link
 
     def fall_back(self, mid: int) -> None:
         """A P1 message on a failing channel also goes by its route's second channel."""
@@ -378,8 +396,10 @@ class Notifier:
         if ch.personal and not addr:
             return
         now = self.clock.now()
+        body = m.body if ch.personal else "\n".join(     # a group room: no personal link
+            line for line in m.body.splitlines() if LINK not in line)
         fid = self.outbox.queue(now, route.fallback, m.person, addr, m.episodes, m.step,
-                                m.priority, m.title, m.body, fallback_of=mid)
+                                m.priority, m.title, body, fallback_of=mid)
         self.record(now, m.episodes[0].split("@")[0],
                     f"{m.channel} failing: P1 also sent by {route.fallback}",
                     {"message": fid, "fallback_of": mid})
@@ -426,13 +446,15 @@ class Notifier:
                 self._close(ep.alarm, "acked", a.acked_at or now, a.acked_by, "console")
             else:
                 refused.append(decision.reason or "refused")
-        if refused and not done:
-            return False, "refused: " + "; ".join(dict.fromkeys(refused))
-        if not self.outbox.use_token(token, now, how):
-            return False, "used"
         if note:
             for ep in episodes:
-                self.outbox.add_note(ep.alarm, ep.key, now, person, note[:2000])
+                if ep.alarm in done:
+                    self.outbox.add_note(ep.alarm, ep.key, now, person, note[:2000])
+        if refused:        # not all of them: the link stays, for the rest, and says so
+            return False, "refused: " + "; ".join(dict.fromkeys(refused)) + \
+                (f" (acknowledged: {', '.join(done)})" if done else "")
+        if not self.outbox.use_token(token, now, how):
+            return False, "used"
         return True, ", ".join(done)
 
     def token_view(self, token: str) -> tuple[str, list[Episode]] | None:
