@@ -36,9 +36,12 @@ def add(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fixedsite.config import load
+    from fixedsite.notify import messages
+    from fixedsite.notify.config import zone
     from fixedsite.notify.outbox import Outbox
 
     cfg = load(args.config)
+    messages.ZONE = zone(cfg.notify) if cfg.notify is not None else None  # the mine's time
     path = cfg.storage_dir() / "notify.db"
     if args.action == "handling":
         return _handling(args, cfg, path)
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "note":
             return _note(args, outbox)
         for m in outbox.messages()[-args.last:]:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created))
+            when = messages.stamp(m.created)
             state = m.status + (" (late)" if m.late else "") + \
                 (f" after {m.attempts} attempts" if m.attempts > 1 else "")
             why = f"  [{m.last_error}]" if m.status != "sent" and m.last_error else ""
@@ -69,8 +72,9 @@ def _note(args: argparse.Namespace, outbox: Any) -> int:
         raise CliError(f"no notified episode of alarm {args.alarm!r} in {outbox.path}")
     ep = eps[-1]
     outbox.add_note(ep.alarm, ep.key, time.time(), args.user, args.text[:2000])
-    print(f"noted on {ep.alarm} raised "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ep.raised))}")
+    from fixedsite.notify.messages import stamp
+
+    print(f"noted on {ep.alarm} raised {stamp(ep.raised)}")
     return 0
 
 

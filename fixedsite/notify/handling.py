@@ -7,10 +7,10 @@ one. This is the closed loop's proof for the month's review."""
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fixedsite.notify.messages import stamp
 from fixedsite.notify.outbox import Outbox
 
 
@@ -94,7 +94,7 @@ def as_text(title: str, rows: list[Handled]) -> str:
     lines = [title, f"{'raised':<19} {'P':>1}  {'alarm':<40} {'ack after':>10}  "
              f"{'by':<12} {'via':<18} {'cleared after':>13}"]
     for h in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.raised))
+        when = stamp(h.raised)
         lines.append(f"{when:<19} {h.priority:>1}  {h.alarm[:40]:<40} {_dur(h.tta_s):>10}  "
                      f"{h.acked_by[:12] or 'NOT ACKED':<12} {h.acked_via[:18]:<18} "
                      f"{_dur(h.ttc_s):>13}")
