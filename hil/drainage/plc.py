@@ -297,9 +297,9 @@ class DrainagePlc:
                     | valve_fault << B_V_FAULT | p.priming << B_PRIMING)
             ir[r] = word
             ir[r + 1: r + 3] = _f32(p.flow)
-            ir[r + 3] = _u16(p.head * 9.81)                 # kPa -> scaled 0.001 MPa
-            ir[r + 4] = _u16(p.vacuum * 10)                 # 0.1 kPa
             m = self.meter                                  # the transmitters' noise
+            ir[r + 3] = _u16(m.read(p.head, 0.003) * 9.81)  # kPa -> scaled 0.001 MPa
+            ir[r + 4] = _u16(m.read(p.vacuum, 0.005) * 10)  # 0.1 kPa
             ir[r + 5] = _u16(m.read(p.current, 0.003) * 10)     # 0.1 A
             ir[r + 6] = _u16(m.read(p.voltage, 0.002) * 100)    # 0.01 kV
             ir[r + 7] = _u16(m.read(p.power, 0.003) * 10)       # 0.1 kW
