@@ -405,13 +405,6 @@ def worst(times: Iterable[SensorTime], n: int = WORST_SHOWN) -> list[SensorTime]
 
 
 # --- the month from a historian -------------------------------------------------------------
-def history_samples(h: Any, path: str, t0: float, t1: float
-                    ) -> list[tuple[float, float | None, int]]:
-    """Every recorded sample of ``path`` in [t0, t1) whatever its quality, and the last one
-    before ``t0`` (Historian.samples_with_quality)."""
-    return list(h.samples_with_quality(path, t0, t1))
-
-
 @dataclass
 class Figures:
     """A month's (or the month so far's) availability figures."""
@@ -439,7 +432,7 @@ def figures(sc: Scope, events: Iterable[Event],
             t0: float, t1: float, now: float, running_since: float | None = None,
             stuck_after_s: float = STUCK_AFTER_S) -> Figures:
     """Fault time and sensor time in [t0, min(t1, now)) from the history's events and each
-    sensor's samples (``history_samples``)."""
+    sensor's samples (``Historian.samples_with_quality``)."""
     events = list(events)
     faults = fault_spans(sc, events, t0, t1, now, running_since)
     end = min(t1, max(now, t0))
@@ -473,7 +466,7 @@ def from_history(cfg: Any, defs: Iterable[Any], h: Any, t0: float, t1: float, no
     if running_since is not None:
         end = min(end, running_since)
     events = h.events_between(t0 - 31 * 86400, end)
-    samples = {p: history_samples(h, p, t0, end) for p in sc.sensors}
+    samples = {p: h.samples_with_quality(p, t0, end) for p in sc.sensors}
     return figures(sc, events, samples, t0, t1, end, running_since, stuck_after_s)
 
 

@@ -135,7 +135,7 @@ def build(cfg: SiteConfig, h: Historian, t0: float, t1: float) -> Report:
     # the history may run ahead of the wall clock (a HIL's accelerated time): its last
     # record is "now" then
     now = min(t1, max([time.time()] + [float(e["t"]) for e in month]))  # type: ignore[arg-type]
-    samples = {p: av.history_samples(h, p, t0, t1) for p in sc.sensors}
+    samples = {p: h.samples_with_quality(p, t0, t1) for p in sc.sensors}
     avail = av.figures(sc, events, samples, t0, t1, now, stuck_after_s=av.stuck_after(cfg))
     sections = []
     for sname, system in cfg.systems.items():
