@@ -22,10 +22,8 @@ from fixedsite.alarms.model import AlarmDef
 from fixedsite.clock import ManualClock
 from fixedsite.gate import CommandGate
 from fixedsite.hil.inbox import Inbox
-from fixedsite.notify.config import NotifyConfig, resolve
-from fixedsite.notify.delivery import Delivery
-from fixedsite.notify.notifier import Notifier
-from fixedsite.notify.outbox import Outbox
+from fixedsite.notify import Notifications
+from fixedsite.notify.config import NotifyConfig
 from fixedsite.tags import TagMeta, TagStore
 
 T0 = 1796637600.0     # a Monday 10:00 (host zone): the day shift
@@ -59,13 +57,9 @@ async def run(box: Inbox, folder: Path, down_s: float = 0.0) -> dict[str, float]
     gate = CommandGate(clock)
     gate.register("alarms", AlarmHandler(engine))
     n = NotifyConfig.model_validate(table(box))
-    outbox = Outbox(folder / "notify.db")
-    notifier = Notifier(n, "Bench", "en", outbox, clock, engine, gate)
-    deliveries = {c: Delivery(c, ch, resolve(n, ch.url), outbox, store, clock, 300.0,
-                              lambda p: "en", notifier.failed, lambda *a: None,
-                              notifier.mint_link) for c, ch in n.channels.items()}
-    notifier.failing = lambda c: deliveries[c].failing
-    notifier.wake = lambda c: deliveries[c].wake()
+    svc = Notifications(n, folder / "notify.db", site="Bench", lang="en", store=store,
+                        clock=clock, engine=engine, gate=gate)
+    outbox, notifier, deliveries = svc.outbox, svc.notifier, svc.deliveries
     tasks = [asyncio.create_task(d.run()) for d in deliveries.values()]
     if down_s:
         box.down.add("smtp")
@@ -93,7 +87,7 @@ async def run(box: Inbox, folder: Path, down_s: float = 0.0) -> dict[str, float]
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     sent = outbox.messages()
-    outbox.close()
+    await svc.stop()
     return {"messages": len(got), "naive": N_BURST * 2,
             "late": sum(m.late for m in sent), "in_order": float(
                 [m.id for m in sent if m.channel == "mail"] ==

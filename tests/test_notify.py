@@ -25,9 +25,8 @@ from fixedsite.alarms.model import AlarmDef
 from fixedsite.clock import ManualClock
 from fixedsite.gate import CommandGate
 from fixedsite.hil.inbox import Inbox
-from fixedsite.notify.ack_http import AckServer
+from fixedsite.notify import Notifications
 from fixedsite.notify.config import NotifyConfig, problems
-from fixedsite.notify.delivery import Delivery
 from fixedsite.notify.notifier import Notifier
 from fixedsite.notify.outbox import Outbox
 from fixedsite.tags import TagMeta, TagStore
@@ -100,30 +99,21 @@ class Site:
         self.gate = CommandGate(self.clock)
         self.gate.register("alarms", AlarmHandler(self.engine))
         self.n = NotifyConfig.model_validate(table)
-        self.outbox = Outbox(tmp / "notify.db")
         self.events: list[tuple[str, str]] = []
-        self.notifier = Notifier(self.n, "Demo Mine", "zh_CN", self.outbox, self.clock,
-                                 self.engine, self.gate,
-                                 lambda t, s, text, d: self.events.append((s, text)))
-        from fixedsite.notify.config import resolve
-        self.deliveries = {
-            name: Delivery(name, ch, resolve(self.n, ch.url), self.outbox, self.store,
-                           self.clock, self.n.late_after_s,
-                           lambda p: self.n.people[p].lang or "zh_CN", self.notifier.failed,
-                           lambda t, s, text, d: self.events.append((s, text)),
-                           self.notifier.mint_link)
-            for name, ch in self.n.channels.items()}
-        self.notifier.failing = lambda c: self.deliveries[c].failing
-        self.notifier.wake = lambda c: self.deliveries[c].wake()
+        self.service = Notifications(self.n, tmp / "notify.db", site="Demo Mine",
+                                     lang="zh_CN", store=self.store, clock=self.clock,
+                                     engine=self.engine, gate=self.gate,
+                                     record=lambda t, s, text, d: self.events.append(
+                                         (s, text)))
+        self.outbox, self.notifier = self.service.outbox, self.service.notifier
+        self.deliveries, self.ack = self.service.deliveries, self.service.ack
         self.tasks = [asyncio.create_task(d.run()) for d in self.deliveries.values()]
-        self.ack = AckServer(self.notifier, "127.0.0.1", 0)
 
     async def close(self) -> None:
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.ack.stop()
-        self.outbox.close()
+        await self.service.stop()
 
     def advance(self, s: float) -> None:
         self.clock.advance(s)
@@ -612,7 +602,6 @@ def test_secret_with_reserved_characters_stays_one_value(monkeypatch) -> None:
 def test_rota_follows_the_mine_time_zone() -> None:
     t = notify_table("http://127.0.0.1:9", 25, timezone="Asia/Shanghai")
     n = NotifyConfig.model_validate(t)
-    from fixedsite.notify.notifier import Notifier
     probe = Notifier.__new__(Notifier)
     probe.n, probe.tz = n, __import__("zoneinfo").ZoneInfo("Asia/Shanghai")
     noon_beijing = datetime.datetime(2026, 12, 7, 4, 0, tzinfo=datetime.UTC).timestamp()
