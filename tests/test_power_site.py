@@ -226,7 +226,9 @@ async def test_at_the_demos_x60_a_cable_fault_is_located_recorded_and_restored(
         await r.until(lambda: v(ctl, "Q100.breaker_closed") is True, 1200, "bus tie closed")
         await r.until(lambda: v(ctl, "restore.state") == "done", 1200, "transfer done")
         assert "loss of supply S1" in v(ctl, "restore.status"), v(ctl, "restore.status")
-        assert v(ctl, "Q101.breaker_open") and v(ctl, "Q113.uab") > 9.0
+        assert v(ctl, "Q101.breaker_open")
+        # the bus voltage as the relay measures it: read on its next poll after the close
+        await r.until(lambda: (v(ctl, "Q113.uab") or 0.0) > 9.0, 120, "pump room I fed")
         assert 0 < v(ctl, "restore.priority1_s") <= v(ctl, "restore.last_s") < 300, \
             v(ctl, "restore.status")
         assert not v(ctl, "Q212.breaker_closed")
